@@ -1,0 +1,28 @@
+// @ts-check
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["**/node_modules/**", "**/dist/**", "**/.turbo/**", "bench/results/**", "load/**", "charts/**"] },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-non-null-assertion": "off",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/require-await": "off",
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["@tidings/*/src/*", "../../services/*", "../../packages/*"], message: "Import packages by name; services never import each other." }] },
+      ],
+    },
+  },
+  {
+    files: ["**/*.test.ts", "**/test/**/*.ts"],
+    rules: { "@typescript-eslint/no-unsafe-member-access": "off", "@typescript-eslint/no-unsafe-assignment": "off" },
+  },
+  { files: ["eslint.config.js", "**/vitest.config.ts"], ...tseslint.configs.disableTypeChecked },
+);

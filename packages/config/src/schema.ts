@@ -1,0 +1,286 @@
+/**
+ * The Tidings settings: names and defaults are those of `spec/signalr-wire.md` (§0, §5) and
+ * `spec/notiway-contract.md`. Each key `fooBar` is read from `TIDINGS_FOO_BAR`.
+ */
+import { bool, defineConfig, int, list, oneOf, seconds, str, url } from "./define-config.js";
+import type { InferConfig } from "./define-config.js";
+
+/** Transport names as SignalR writes them in negotiate. */
+export const TRANSPORTS = ["WebSockets", "ServerSentEvents", "LongPolling"] as const;
+export const ROLES = ["all", "gateway", "router", "store"] as const;
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
+export const TENANT_VALIDATION_MODES = ["claims", "http", "none"] as const;
+
+/** `scheme://host[:port]`, exactly as a browser sends it in `Origin` (no path, no trailing slash). */
+function checkOrigin(item: string): string | undefined {
+  const expected = "an origin such as https://app.example.com: lower-case, no path, no trailing slash";
+  if (!URL.canParse(item)) return expected;
+  const u = new URL(item);
+  if (u.protocol !== "http:" && u.protocol !== "https:") return expected;
+  return u.origin === item ? undefined : expected;
+}
+
+export const configSchema = defineConfig(
+  {
+    // --- wire (signalr-wire.md §0, §5) ---------------------------------------------------------
+    transports: list({
+      values: TRANSPORTS,
+      default: TRANSPORTS,
+      min: 1,
+      doc: "Transports offered in negotiate and accepted on the hub; the others answer 404.",
+    }),
+    keepaliveSeconds: seconds({
+      default: 15,
+      above: 0,
+      doc: "A Ping is sent on WebSockets and SSE when nothing else was sent for this long. Above 15 breaks default clients.",
+    }),
+    clientTimeoutSeconds: seconds({
+      default: 30,
+      above: 0,
+      doc: "A WebSocket or SSE connection that sent nothing for this long (after its first Ping) is closed. Must exceed the keep-alive.",
+    }),
+    handshakeTimeoutSeconds: seconds({
+      default: 15,
+      above: 0,
+      doc: "Time allowed for the SignalR handshake.",
+    }),
+    longPollTimeoutSeconds: seconds({
+      default: 90,
+      above: 0,
+      below: 100,
+      doc: "An idle long poll is answered empty after this long. Clients abort at 100 s.",
+    }),
+    disconnectTimeoutSeconds: seconds({
+      default: 15,
+      above: 0,
+      doc: "A negotiated-but-unused, poll-less or detached stateful connection ends after this long.",
+    }),
+    maxMessageBytes: int({
+      default: 32768,
+      min: 1,
+      doc: "Largest inbound hub message; a larger one closes the connection with `Message too large`.",
+    }),
+    maxTransportBytes: int({
+      default: 1048576,
+      min: 1,
+      doc: "Largest WebSocket frame or transport POST body.",
+    }),
+    maxBackpressureBytes: int({
+      default: 1048576,
+      min: 1,
+      doc: "Outbound bytes buffered per connection before it is closed with `Slow consumer`.",
+    }),
+    statefulReconnect: bool({
+      default: true,
+      doc: "Offer stateful reconnect to clients that ask for it (ASP.NET default: off).",
+    }),
+    statefulBufferBytes: int({
+      default: 100000,
+      min: 1,
+      doc: "Unacknowledged outbound bytes kept per stateful connection for replay after a reattach.",
+    }),
+    detailedErrors: bool({
+      default: false,
+      doc: "Add exception details to hub invocation errors. Development only.",
+    }),
+    forwardTimeoutSeconds: seconds({
+      default: 5,
+      above: 0,
+      doc: "Time to wait for the owning node when a request is forwarded in a cluster.",
+    }),
+
+    // --- product contract (notiway-contract.md) -------------------------------------------------
+    port: int({ default: 8080, min: 1, max: 65535, doc: "HTTP and hub listen port." }),
+    host: str({ default: "0.0.0.0", doc: "Address the HTTP and hub port listens on." }),
+    metricsPort: int({
+      default: 9464,
+      min: 0,
+      max: 65535,
+      doc: "Port of `/metrics` (Prometheus); `0` turns it off.",
+    }),
+    corsOrigins: list({
+      default: [],
+      check: checkOrigin,
+      itemText: "origins such as https://app.example.com",
+      doc: "Browser origins allowed to call the hub and API; each is echoed exactly, never `*`. Empty: none.",
+    }),
+    authJwtSecret: str({
+      default: undefined,
+      min: 32,
+      secret: true,
+      doc: "HS256 key for user JWTs. Set this or the JWKS URL, not both.",
+    }),
+    authJwksUrl: url({
+      default: undefined,
+      protocols: ["https", "http"],
+      doc: "JWKS URL for asymmetric user JWTs. Set this or the JWT secret, not both.",
+    }),
+    authIssuer: str({ default: undefined, doc: "Required JWT `iss`, when set." }),
+    authAudience: str({ default: undefined, doc: "Required JWT `aud`, when set." }),
+    authUserClaim: str({ default: "sub", doc: "JWT claim holding the user id; a token without it is refused." }),
+    authTenantClaim: str({
+      default: "tenant_id",
+      doc: "JWT claim (string or array) listing the tenants the user may subscribe to.",
+    }),
+    authAnonymous: bool({
+      default: false,
+      doc: "Accept requests without a token as anonymous connections (Global, Connection and plain groups only).",
+    }),
+    maxSubscriptions: int({
+      default: 100,
+      min: 1,
+      doc: "Audiences one connection may join with Subscribe; more gives `Throttled`.",
+    }),
+    tenantValidation: oneOf({
+      values: TENANT_VALIDATION_MODES,
+      default: "claims",
+      doc: "How Subscribe to a tenant is authorised: token claim, HTTP callback, or not at all.",
+    }),
+    tenantValidationUrl: url({
+      default: undefined,
+      protocols: ["https", "http"],
+      doc: "Callback for `TIDINGS_TENANT_VALIDATION=http`: 200 allows, anything else refuses.",
+    }),
+    tenantValidationCacheSeconds: seconds({
+      default: 30,
+      doc: "How long a tenant validation callback answer is cached; `0` disables the cache.",
+    }),
+    defaultTtlSeconds: seconds({
+      default: 1800,
+      above: 0,
+      doc: "Lifetime of a persisted notification that has no `persistedTTL`.",
+    }),
+    dedupeWindowSeconds: seconds({
+      default: 120,
+      doc: "The same notification id to the same audience within this window is delivered once.",
+    }),
+    replayLimit: int({
+      default: 100,
+      min: 0,
+      doc: "Newest stored notifications replayed per audience on connect or Subscribe.",
+    }),
+    maxNotificationBytes: int({
+      default: 65536,
+      min: 1,
+      doc: "Largest producer envelope, as received.",
+    }),
+    ingestKeys: list({
+      default: [],
+      secret: true,
+      doc: "Producer keys for `POST /api/notifications` (`Authorization: Bearer <key>`). Empty: loopback only.",
+    }),
+    maxConnectionsPerUser: int({
+      default: 100,
+      min: 1,
+      doc: "Connections one user may hold; more are refused with 429.",
+    }),
+    drainSeconds: seconds({
+      default: 10,
+      doc: "On SIGTERM, existing connections are closed spread over this long.",
+    }),
+    testing: bool({ default: false, doc: "Enable `POST /test/notifications` (live only, never persisted)." }),
+
+    // --- cluster and operations (ARCHITECTURE.md) ----------------------------------------------
+    role: oneOf({
+      values: ROLES,
+      default: "all",
+      doc: "Which parts this process runs; anything but `all` needs TIDINGS_NATS_URL.",
+    }),
+    natsUrl: url({
+      default: undefined,
+      protocols: ["nats", "tls", "ws", "wss"],
+      secret: true,
+      doc: "NATS server URL (it may carry credentials); unset: in-process bus (standalone).",
+    }),
+    databaseUrl: url({
+      default: undefined,
+      protocols: ["postgres", "postgresql"],
+      secret: true,
+      doc: "Postgres URL (it may carry a password); unset: embedded Postgres in TIDINGS_DATA_DIR.",
+    }),
+    dataDir: str({ default: ".tidings-data", doc: "Data directory of the embedded Postgres." }),
+    nodeId: str({
+      default: undefined,
+      max: 64,
+      pattern: /^[A-Za-z0-9_-]+$/,
+      patternText: "letters, digits, - and _",
+      doc: "This node's id in the cluster (NATS subjects, connection ids); unset: generated at start.",
+    }),
+    logLevel: oneOf({ values: LOG_LEVELS, default: "info", doc: "Lowest log level written." }),
+  },
+  {
+    prefix: "TIDINGS_",
+    rules: [
+      {
+        keys: ["authJwtSecret", "authJwksUrl"],
+        check: (c, name) =>
+          c.authJwtSecret !== undefined && c.authJwksUrl !== undefined
+            ? `${name("authJwtSecret")} and ${name("authJwksUrl")} are both set: set only one`
+            : undefined,
+      },
+      {
+        keys: ["authJwtSecret", "authJwksUrl", "authAnonymous"],
+        check: (c, name) =>
+          c.authJwtSecret === undefined && c.authJwksUrl === undefined && !c.authAnonymous
+            ? `no way to authenticate: set ${name("authJwtSecret")} or ${name("authJwksUrl")}, or ${name("authAnonymous")}=true`
+            : undefined,
+      },
+      {
+        keys: ["keepaliveSeconds", "clientTimeoutSeconds"],
+        check: (c, name) =>
+          c.clientTimeoutSeconds > c.keepaliveSeconds
+            ? undefined
+            : `${name("clientTimeoutSeconds")}=${c.clientTimeoutSeconds} must be greater than ${name("keepaliveSeconds")}=${c.keepaliveSeconds}`,
+      },
+      {
+        keys: ["tenantValidation", "tenantValidationUrl"],
+        check: (c, name) =>
+          c.tenantValidation === "http" && c.tenantValidationUrl === undefined
+            ? `${name("tenantValidation")}=http requires ${name("tenantValidationUrl")}`
+            : undefined,
+      },
+      {
+        keys: ["role", "natsUrl"],
+        check: (c, name) =>
+          c.role !== "all" && c.natsUrl === undefined
+            ? `${name("role")}=${c.role} requires ${name("natsUrl")}: a single part cannot run without the cluster bus`
+            : undefined,
+      },
+      {
+        keys: ["port", "metricsPort"],
+        check: (c, name) =>
+          c.metricsPort === c.port
+            ? `${name("metricsPort")}=${c.metricsPort} equals ${name("port")}: use another port, or 0 to turn metrics off`
+            : undefined,
+      },
+    ],
+    advice: [
+      (c, name) =>
+        c.keepaliveSeconds > 15
+          ? `${name("keepaliveSeconds")}=${c.keepaliveSeconds} breaks default SignalR clients, whose server timeout is 30 s: keep it at 15 or below`
+          : undefined,
+      (c, name) =>
+        c.ingestKeys.length === 0
+          ? `${name("ingestKeys")} is empty: POST /api/notifications accepts only loopback requests`
+          : undefined,
+      (c, name) =>
+        c.authAnonymous
+          ? `${name("authAnonymous")}=true: requests without a token are accepted as anonymous connections`
+          : undefined,
+      (c, name) =>
+        c.tenantValidationUrl !== undefined && c.tenantValidation !== "http"
+          ? `${name("tenantValidationUrl")} is set but ${name("tenantValidation")}=${c.tenantValidation}: the URL is not used`
+          : undefined,
+      (c, name) =>
+        c.detailedErrors ? `${name("detailedErrors")}=true sends exception details to clients: development only` : undefined,
+      (c, name) =>
+        c.testing ? `${name("testing")}=true: POST /test/notifications is enabled` : undefined,
+    ],
+  },
+);
+
+/** The validated Tidings configuration; frozen. Optional settings are `undefined` when unset. */
+export type TidingsConfig = InferConfig<typeof configSchema>;
+
+/** A setting's camelCase key. */
+export type TidingsConfigKey = keyof TidingsConfig;

@@ -1,0 +1,159 @@
+import { HubMethodError } from "./hub-errors.js";
+import { hasLength } from "./text.js";
+
+/** Notiway's audience types (contract §3). */
+export const AudienceType = { Global: 1, Tenant: 2, Group: 3, User: 4, Connection: 5 } as const;
+
+export type AudienceTypeValue = (typeof AudienceType)[keyof typeof AudienceType];
+
+/** The key of the Global audience, which every connection joins. */
+export const GLOBAL_AUDIENCE = "global";
+
+/** Longest audience value, tenant id or group name, in characters (contract §3). */
+export const MAX_AUDIENCE_VALUE_CHARS = 256;
+
+/**
+ * Audience key per contract §3: `global`, `tenant:{t}`, `group:{name}` or `group:{t}:{name}`,
+ * `user:{u}`, or the connection id itself. Keys are case-sensitive.
+ *
+ * A pure builder: it does not validate. Callers pass values that passed `validateEnvelope` or
+ * `parseAudienceRequest`, which guarantee that distinct audiences never share a key (tenant ids
+ * and plain group names contain no `:`, and a connection value never looks like another key).
+ * `value` is ignored for Global; `tenantId` only matters for Group.
+ */
+export function audienceKey(type: AudienceTypeValue, value: string, tenantId?: string | null): string {
+  switch (type) {
+    case 1:
+      return GLOBAL_AUDIENCE;
+    case 2:
+      return "tenant:" + value;
+    case 3:
+      return tenantId == null ? "group:" + value : "group:" + tenantId + ":" + value;
+    case 4:
+      return "user:" + value;
+    case 5:
+      return value;
+  }
+}
+
+/** The key of a user's own audience: `user:{userId}`. */
+export function userAudience(userId: string): string {
+  return "user:" + userId;
+}
+
+/**
+ * True when a Connection audience value has the shape of another audience's key (`global`,
+ * `tenant:…`, `group:…`, `user:…`). Such a value would alias that audience, so it is refused.
+ */
+export function looksLikeSharedAudienceKey(value: string): boolean {
+  return (
+    value === GLOBAL_AUDIENCE ||
+    value.startsWith("tenant:") ||
+    value.startsWith("group:") ||
+    value.startsWith("user:")
+  );
+}
+
+/** A validated Subscribe/Unsubscribe argument. */
+export interface AudienceRequest {
+  audienceType: 2 | 3;
+  /** The tenant id for a Tenant, the group name for a Group. */
+  audienceValue: string;
+  /** As given by the client; null when absent or null. */
+  tenantId: string | null;
+  /** The audience key (`tenant:{t}`, `group:{name}` or `group:{t}:{name}`). */
+  key: string;
+  /** Tenant that needs validation (Tenant, or tenant-scoped Group), else null. */
+  tenantToValidate: string | null;
+}
+
+const NAME_AUDIENCE_TYPE = "audiencetype";
+const NAME_AUDIENCE_VALUE = "audiencevalue";
+const NAME_TENANT_ID = "tenantid";
+
+/**
+ * Reads the single argument of Subscribe/Unsubscribe (contract §4). Property names match
+ * case-insensitively (`audienceType`, `AudienceType`, `audiencetype` …); other properties are ignored.
+ *
+ * Throws `HubMethodError`:
+ * - `NotSupported` for audienceType 1, 4 or 5 (checked first, whatever the other properties are);
+ * - `WrongInput` when the argument is not an object, a property is given twice in different case,
+ *   audienceType is missing or not 2 or 3, audienceValue is not a string of 1–256 characters,
+ *   tenantId is neither null nor such a string, a tenant id contains `:`, a Tenant's tenantId
+ *   differs from its audienceValue, or a plain (not tenant-scoped) group name contains `:`
+ *   (it would alias a tenant-scoped group's key).
+ */
+export function parseAudienceRequest(arg: unknown): AudienceRequest {
+  if (typeof arg !== "object" || arg === null || Array.isArray(arg)) {
+    throw new HubMethodError("WrongInput", "The argument must be an object with audienceType and audienceValue.");
+  }
+  const obj = arg as Record<string, unknown>;
+  let typeRaw: unknown;
+  let valueRaw: unknown;
+  let tenantRaw: unknown;
+  let seenType = false;
+  let seenValue = false;
+  let seenTenant = false;
+  for (const name of Object.keys(obj)) {
+    // Exact-length pre-check keeps toLowerCase off unrelated property names.
+    const len = name.length;
+    if (len !== 12 && len !== 13 && len !== 8) continue;
+    const lower = name.toLowerCase();
+    if (lower === NAME_AUDIENCE_TYPE) {
+      if (seenType) throw duplicate("audienceType");
+      seenType = true;
+      typeRaw = obj[name];
+    } else if (lower === NAME_AUDIENCE_VALUE) {
+      if (seenValue) throw duplicate("audienceValue");
+      seenValue = true;
+      valueRaw = obj[name];
+    } else if (lower === NAME_TENANT_ID) {
+      if (seenTenant) throw duplicate("tenantId");
+      seenTenant = true;
+      tenantRaw = obj[name];
+    }
+  }
+
+  if (typeRaw === 1 || typeRaw === 4 || typeRaw === 5) {
+    throw new HubMethodError("NotSupported", "Global, User and Connection audiences are joined automatically.");
+  }
+  if (typeRaw !== 2 && typeRaw !== 3) {
+    throw new HubMethodError(
+      "WrongInput",
+      typeRaw === undefined || typeRaw === null ? "audienceType is required." : "audienceType must be 2 (Tenant) or 3 (Group).",
+    );
+  }
+  if (typeof valueRaw !== "string" || !hasLength(valueRaw, MAX_AUDIENCE_VALUE_CHARS)) {
+    throw new HubMethodError("WrongInput", "audienceValue must be a string of 1 to 256 characters.");
+  }
+  let tenantId: string | null = null;
+  if (tenantRaw !== undefined && tenantRaw !== null) {
+    if (typeof tenantRaw !== "string" || !hasLength(tenantRaw, MAX_AUDIENCE_VALUE_CHARS)) {
+      throw new HubMethodError("WrongInput", "tenantId must be a string of 1 to 256 characters.");
+    }
+    if (tenantRaw.includes(":")) throw new HubMethodError("WrongInput", "tenantId must not contain ':'.");
+    tenantId = tenantRaw;
+  }
+
+  if (typeRaw === 2) {
+    if (valueRaw.includes(":")) throw new HubMethodError("WrongInput", "A tenant id must not contain ':'.");
+    if (tenantId !== null && tenantId !== valueRaw) {
+      throw new HubMethodError("WrongInput", "tenantId must equal audienceValue for a Tenant audience.");
+    }
+    return { audienceType: 2, audienceValue: valueRaw, tenantId, key: "tenant:" + valueRaw, tenantToValidate: valueRaw };
+  }
+  if (tenantId === null && valueRaw.includes(":")) {
+    throw new HubMethodError("WrongInput", "A group name must not contain ':' unless tenantId is given.");
+  }
+  return {
+    audienceType: 3,
+    audienceValue: valueRaw,
+    tenantId,
+    key: tenantId === null ? "group:" + valueRaw : "group:" + tenantId + ":" + valueRaw,
+    tenantToValidate: tenantId,
+  };
+}
+
+function duplicate(name: string): HubMethodError {
+  return new HubMethodError("WrongInput", `${name} is given more than once.`);
+}

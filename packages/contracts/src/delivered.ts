@@ -1,0 +1,64 @@
+import type { Notification } from "./envelope.js";
+
+/**
+ * What a client receives as the single argument of the Invocation whose target is `type`
+ * (contract §5). Keys are in this order on the wire: id, type, audienceId, isRead, body, routing,
+ * metadata.
+ */
+export interface DeliveredNotification {
+  id: string;
+  type: string;
+  /** The audience key, also found at `routing.audienceId`; what MarkAsRead/MarkAsDeleted take. */
+  audienceId: string;
+  /** The receiving user's state: false on live delivery and for anonymous connections. */
+  isRead: boolean;
+  body: unknown;
+  routing: Notification["routing"];
+  metadata: Notification["metadata"];
+}
+
+/**
+ * The delivered form of `n`, keys in contract order. `routing`, `metadata` and `body` are shared with
+ * `n`, not copied (one notification is encoded once per protocol on the hot path); treat both
+ * objects as immutable.
+ */
+export function toDelivered(n: Notification, isRead: boolean): DeliveredNotification {
+  return {
+    id: n.id,
+    type: n.type,
+    audienceId: n.routing.audienceId,
+    isRead,
+    body: n.body,
+    routing: n.routing,
+    metadata: n.metadata,
+  };
+}
+
+/** Targets of the events the server sends when a user's read state changes (contract §4). */
+export const HubEvents = {
+  ReadStatusChange: "EventReadStatusChange",
+  DeletedStatusChange: "EventDeletedStatusChange",
+} as const;
+
+export type HubEventName = (typeof HubEvents)[keyof typeof HubEvents];
+
+/** Argument of `EventReadStatusChange`, sent to every connection of the user, keys in this order. */
+export interface ReadStatusChangeEvent {
+  /** The notification id. */
+  eventId: string;
+  audienceId: string;
+  isRead: boolean;
+  /** ISO-8601 UTC with `Z`. */
+  changedAt: string;
+}
+
+/** Argument of `EventDeletedStatusChange`, sent to every connection of the user, keys in this order. */
+export interface DeletedStatusChangeEvent {
+  /** The notification id. */
+  eventId: string;
+  audienceId: string;
+  /** Always true: deletion is final. */
+  isDeleted: true;
+  /** ISO-8601 UTC with `Z`. */
+  changedAt: string;
+}

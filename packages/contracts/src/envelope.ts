@@ -1,0 +1,362 @@
+import { audienceKey, looksLikeSharedAudienceKey, MAX_AUDIENCE_VALUE_CHARS, type AudienceTypeValue } from "./audience.js";
+import { HubEvents } from "./delivered.js";
+import { hasControlChar, hasLength, isJsonObject } from "./text.js";
+
+/**
+ * A producer envelope after validation, with the defaults of contract §5 filled in. All dates are
+ * ISO-8601 UTC strings in `Date.prototype.toISOString()` form (`2025-01-15T10:00:00.000Z`), so they
+ * sort as strings. Unknown fields of the envelope, its routing and its metadata are dropped.
+ */
+export interface Notification {
+  id: string;
+  type: string;
+  /** The envelope's `body`, untouched; null when absent. */
+  body: unknown;
+  routing: {
+    audienceType: AudienceTypeValue;
+    /** `"global"` for Global. */
+    audienceValue: string;
+    /** Null when absent. */
+    tenantId: string | null;
+    /** The audience key (contract §3). */
+    audienceId: string;
+  };
+  metadata: {
+    producer: string;
+    /** As given, normalised; else the time of acceptance. */
+    timeStamp: string;
+    isPersisted: boolean;
+    /** Absolute expiry when persisted (as given, or timeStamp + the default TTL); null when not persisted. */
+    persistedTTL: string | null;
+  };
+}
+
+/** One reason an envelope was refused. */
+export interface EnvelopeProblem {
+  /** Position of the envelope in the batch (0 for a single envelope); -1 for a problem of the batch itself. */
+  index: number;
+  /** Dotted field path (`routing.audienceType`); `""` for the envelope or the batch as a whole. */
+  path: string;
+  /** One short sentence about the field, e.g. `must be an integer from 1 to 5`. */
+  message: string;
+}
+
+export type EnvelopeBatchResult = { ok: true; notifications: Notification[] } | { ok: false; problems: EnvelopeProblem[] };
+
+export type EnvelopeResult = { ok: true; notification: Notification } | { ok: false; problems: EnvelopeProblem[] };
+
+export interface EnvelopeOptions {
+  /** Time of acceptance: fills a missing `metadata.timeStamp`. */
+  now: Date;
+  /** Lifetime of a persisted notification without `persistedTTL`, in seconds from its timeStamp. */
+  defaultTtlSeconds: number;
+  /** Largest envelope, in bytes as received. */
+  maxNotificationBytes: number;
+}
+
+export interface EnvelopeBatchOptions extends EnvelopeOptions {
+  /** Most envelopes in one array (default 1000). */
+  maxBatch?: number;
+  /** Byte size of each envelope as received; a missing entry is measured as UTF-8 of `JSON.stringify`. */
+  sizes?: readonly (number | undefined)[];
+}
+
+export interface SingleEnvelopeOptions extends EnvelopeOptions {
+  /** Byte size of the envelope as received; when absent, measured as UTF-8 of `JSON.stringify`. */
+  byteLength?: number;
+}
+
+/** Most envelopes one HTTP ingest request may carry (contract §7). */
+export const MAX_ENVELOPES_PER_BATCH = 1000;
+/** Longest `id`, in characters. */
+export const MAX_ID_CHARS = 256;
+/** Longest `type`, in characters. */
+export const MAX_TYPE_CHARS = 128;
+/** Longest `metadata.producer`, in characters. */
+export const MAX_PRODUCER_CHARS = 128;
+
+const TYPE_CHARS = /^[A-Za-z0-9._:-]+$/;
+const RESERVED_TYPE_READ = HubEvents.ReadStatusChange.toLowerCase();
+const RESERVED_TYPE_DELETED = HubEvents.DeletedStatusChange.toLowerCase();
+
+// ISO-8601 / RFC 3339 date or date-time. Groups: year, month, day, hour, minute, second, fraction,
+// Z, offset sign, offset hours, offset minutes. A date-time without an offset is read as UTC.
+const ISO_DATE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?)?$/;
+
+const MSG_REQUIRED = "is required";
+const MSG_STRING = "must be a string";
+const MSG_OBJECT = "must be a JSON object";
+const MSG_ENVELOPE_OBJECT = "must be a JSON object";
+const MSG_ID_LENGTH = "must be 1 to 256 characters";
+const MSG_ID_CONTROL = "must not contain control characters";
+const MSG_TYPE_LENGTH = "must be 1 to 128 characters";
+const MSG_TYPE_CHARS = "may contain only letters, digits and . _ : -";
+const MSG_TYPE_RESERVED = "must not be a reserved event name";
+const MSG_AUDIENCE_TYPE = "must be an integer from 1 to 5";
+const MSG_VALUE_LENGTH = "must be 1 to 256 characters";
+const MSG_GLOBAL_VALUE = 'must be absent or "global" for a Global audience';
+const MSG_TENANT_COLON = "must not contain ':'";
+const MSG_TENANT_VALUE_COLON = "must not contain ':' for a Tenant audience";
+const MSG_TENANT_MISMATCH = "must equal routing.audienceValue for a Tenant audience";
+const MSG_GROUP_COLON = "must not contain ':' unless routing.tenantId is set";
+const MSG_CONNECTION_SHAPE = "must be a connection id, not another audience's key";
+const MSG_PRODUCER_LENGTH = "must be 1 to 128 characters";
+const MSG_DATE = "must be an ISO-8601 date-time";
+const MSG_BOOLEAN = "must be true or false";
+const MSG_NOT_SERIALISABLE = "must be serialisable as JSON";
+
+const PATH_ID = "id";
+const PATH_TYPE = "type";
+const PATH_ROUTING = "routing";
+const PATH_AUDIENCE_TYPE = "routing.audienceType";
+const PATH_AUDIENCE_VALUE = "routing.audienceValue";
+const PATH_TENANT_ID = "routing.tenantId";
+const PATH_METADATA = "metadata";
+const PATH_PRODUCER = "metadata.producer";
+const PATH_TIMESTAMP = "metadata.timeStamp";
+const PATH_IS_PERSISTED = "metadata.isPersisted";
+const PATH_TTL = "metadata.persistedTTL";
+
+/**
+ * Validates the body of `POST /api/notifications`: one envelope object, or an array of up to
+ * `maxBatch` (1000) of them. All-or-nothing: when anything is wrong the result lists every problem
+ * of every envelope and no notification. An empty array is valid and yields no notifications.
+ * Problems of the batch itself (too many envelopes) have index -1 and path "".
+ */
+export function validateEnvelopes(input: unknown, opts: EnvelopeBatchOptions): EnvelopeBatchResult {
+  const problems: EnvelopeProblem[] = [];
+  const nowIso = opts.now.toISOString();
+  const nowMs = opts.now.getTime();
+  if (!Array.isArray(input)) {
+    const n = validateOne(input, 0, opts, opts.sizes?.[0], nowIso, nowMs, problems);
+    return n === null ? { ok: false, problems } : { ok: true, notifications: [n] };
+  }
+  const maxBatch = opts.maxBatch ?? MAX_ENVELOPES_PER_BATCH;
+  if (input.length > maxBatch) {
+    problems.push({ index: -1, path: "", message: `must hold at most ${maxBatch} envelopes, not ${input.length}` });
+    return { ok: false, problems };
+  }
+  const notifications: Notification[] = [];
+  const sizes = opts.sizes;
+  for (let i = 0; i < input.length; i++) {
+    const n = validateOne(input[i], i, opts, sizes?.[i], nowIso, nowMs, problems);
+    if (n !== null && problems.length === 0) notifications.push(n);
+  }
+  return problems.length === 0 ? { ok: true, notifications } : { ok: false, problems };
+}
+
+/**
+ * Validates one envelope (the NATS ingest path). Problems carry index 0. `byteLength` is the size
+ * as received (the NATS payload); when absent the envelope is measured as UTF-8 of `JSON.stringify`.
+ */
+export function validateEnvelope(input: unknown, opts: SingleEnvelopeOptions): EnvelopeResult {
+  const problems: EnvelopeProblem[] = [];
+  const n = validateOne(input, 0, opts, opts.byteLength, opts.now.toISOString(), opts.now.getTime(), problems);
+  return n === null ? { ok: false, problems } : { ok: true, notification: n };
+}
+
+/** Validates and normalises one envelope; pushes its problems and returns null when it has any. */
+function validateOne(
+  input: unknown,
+  index: number,
+  opts: EnvelopeOptions,
+  byteLength: number | undefined,
+  nowIso: string,
+  nowMs: number,
+  problems: EnvelopeProblem[],
+): Notification | null {
+  if (!isJsonObject(input)) {
+    problems.push({ index, path: "", message: MSG_ENVELOPE_OBJECT });
+    return null;
+  }
+  const before = problems.length;
+
+  // id
+  const id = input["id"];
+  if (id === undefined || id === null) problems.push({ index, path: PATH_ID, message: MSG_REQUIRED });
+  else if (typeof id !== "string") problems.push({ index, path: PATH_ID, message: MSG_STRING });
+  else if (!hasLength(id, MAX_ID_CHARS)) problems.push({ index, path: PATH_ID, message: MSG_ID_LENGTH });
+  else if (hasControlChar(id)) problems.push({ index, path: PATH_ID, message: MSG_ID_CONTROL });
+
+  // type
+  const type = input["type"];
+  if (type === undefined || type === null) problems.push({ index, path: PATH_TYPE, message: MSG_REQUIRED });
+  else if (typeof type !== "string") problems.push({ index, path: PATH_TYPE, message: MSG_STRING });
+  else if (type.length === 0 || type.length > MAX_TYPE_CHARS) problems.push({ index, path: PATH_TYPE, message: MSG_TYPE_LENGTH });
+  else if (!TYPE_CHARS.test(type)) problems.push({ index, path: PATH_TYPE, message: MSG_TYPE_CHARS });
+  else if (isReservedType(type)) problems.push({ index, path: PATH_TYPE, message: MSG_TYPE_RESERVED });
+
+  // routing
+  let audienceType: AudienceTypeValue = 1;
+  let audienceValue = "";
+  let tenantId: string | null = null;
+  const routing = input["routing"];
+  if (routing === undefined || routing === null) problems.push({ index, path: PATH_ROUTING, message: MSG_REQUIRED });
+  else if (!isJsonObject(routing)) problems.push({ index, path: PATH_ROUTING, message: MSG_OBJECT });
+  else {
+    const at = routing["audienceType"];
+    let typeOk = false;
+    if (at === undefined || at === null) problems.push({ index, path: PATH_AUDIENCE_TYPE, message: MSG_REQUIRED });
+    else if (at === 1 || at === 2 || at === 3 || at === 4 || at === 5) {
+      audienceType = at;
+      typeOk = true;
+    } else problems.push({ index, path: PATH_AUDIENCE_TYPE, message: MSG_AUDIENCE_TYPE });
+
+    const tid = routing["tenantId"];
+    let tenantOk = true;
+    if (tid !== undefined && tid !== null) {
+      tenantOk = false;
+      if (typeof tid !== "string") problems.push({ index, path: PATH_TENANT_ID, message: MSG_STRING });
+      else if (!hasLength(tid, MAX_AUDIENCE_VALUE_CHARS)) problems.push({ index, path: PATH_TENANT_ID, message: MSG_VALUE_LENGTH });
+      else if (tid.includes(":")) problems.push({ index, path: PATH_TENANT_ID, message: MSG_TENANT_COLON });
+      else {
+        tenantId = tid;
+        tenantOk = true;
+      }
+    }
+
+    const av = routing["audienceValue"];
+    if (typeOk && audienceType === 1) {
+      if (av === undefined || av === null || av === "global") audienceValue = "global";
+      else problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_GLOBAL_VALUE });
+    } else if (av === undefined || av === null) {
+      if (typeOk) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_REQUIRED });
+    } else if (typeof av !== "string") problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_STRING });
+    else if (!hasLength(av, MAX_AUDIENCE_VALUE_CHARS)) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_VALUE_LENGTH });
+    else if (typeOk) {
+      audienceValue = av;
+      if (audienceType === 2) {
+        if (av.includes(":")) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_TENANT_VALUE_COLON });
+        else if (tenantOk && tenantId !== null && tenantId !== av) {
+          problems.push({ index, path: PATH_TENANT_ID, message: MSG_TENANT_MISMATCH });
+        }
+      } else if (audienceType === 3) {
+        // A plain group name with ':' would share its key with a tenant-scoped group.
+        if (tid == null && av.includes(":")) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_GROUP_COLON });
+      } else if (audienceType === 5) {
+        if (looksLikeSharedAudienceKey(av)) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_CONNECTION_SHAPE });
+      }
+    }
+  }
+
+  // metadata
+  let producer = "";
+  let timeStamp = nowIso;
+  let timeStampMs = nowMs;
+  let isPersisted = false;
+  let ttlMs = Number.NaN;
+  const metadata = input["metadata"];
+  if (metadata === undefined || metadata === null) problems.push({ index, path: PATH_METADATA, message: MSG_REQUIRED });
+  else if (!isJsonObject(metadata)) problems.push({ index, path: PATH_METADATA, message: MSG_OBJECT });
+  else {
+    const p = metadata["producer"];
+    if (p === undefined || p === null) problems.push({ index, path: PATH_PRODUCER, message: MSG_REQUIRED });
+    else if (typeof p !== "string") problems.push({ index, path: PATH_PRODUCER, message: MSG_STRING });
+    else if (!hasLength(p, MAX_PRODUCER_CHARS)) problems.push({ index, path: PATH_PRODUCER, message: MSG_PRODUCER_LENGTH });
+    else producer = p;
+
+    const ts = metadata["timeStamp"];
+    if (ts !== undefined && ts !== null) {
+      const ms = parseIsoDate(ts);
+      if (Number.isNaN(ms)) problems.push({ index, path: PATH_TIMESTAMP, message: MSG_DATE });
+      else {
+        timeStampMs = ms;
+        timeStamp = new Date(ms).toISOString();
+      }
+    }
+
+    const persisted = metadata["isPersisted"];
+    if (persisted === true) isPersisted = true;
+    else if (persisted !== undefined && persisted !== null && persisted !== false) {
+      problems.push({ index, path: PATH_IS_PERSISTED, message: MSG_BOOLEAN });
+    }
+
+    const ttl = metadata["persistedTTL"];
+    if (ttl !== undefined && ttl !== null) {
+      ttlMs = parseIsoDate(ttl);
+      if (Number.isNaN(ttlMs)) problems.push({ index, path: PATH_TTL, message: MSG_DATE });
+    }
+  }
+
+  // size as received
+  let size = byteLength;
+  if (size === undefined) {
+    try {
+      size = Buffer.byteLength(JSON.stringify(input), "utf8");
+    } catch {
+      // BigInt or a cycle: it could never be delivered as JSON either.
+      problems.push({ index, path: "", message: MSG_NOT_SERIALISABLE });
+      size = 0;
+    }
+  }
+  if (size > opts.maxNotificationBytes) {
+    problems.push({ index, path: "", message: `must be at most ${opts.maxNotificationBytes} bytes, not ${size}` });
+  }
+
+  if (problems.length !== before) return null;
+
+  let persistedTTL: string | null = null;
+  if (isPersisted) {
+    persistedTTL = new Date(Number.isNaN(ttlMs) ? timeStampMs + opts.defaultTtlSeconds * 1000 : ttlMs).toISOString();
+  }
+  const body = input["body"];
+  return {
+    id: id as string,
+    type: type as string,
+    body: body === undefined ? null : body,
+    routing: {
+      audienceType,
+      audienceValue,
+      tenantId,
+      audienceId: audienceKey(audienceType, audienceValue, tenantId),
+    },
+    metadata: { producer, timeStamp, isPersisted, persistedTTL },
+  };
+}
+
+function isReservedType(type: string): boolean {
+  if (type.length !== RESERVED_TYPE_READ.length && type.length !== RESERVED_TYPE_DELETED.length) return false;
+  const lower = type.toLowerCase();
+  return lower === RESERVED_TYPE_READ || lower === RESERVED_TYPE_DELETED;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+/**
+ * Milliseconds since the epoch of an ISO-8601 date (`2025-01-15`, midnight UTC) or date-time with
+ * optional seconds, fraction (truncated to milliseconds) and offset (`Z`, `+01:00`, `+0100`; none
+ * means UTC), or of a valid `Date` (MessagePack's timestamp extension decodes to one). NaN when the
+ * value is anything else or names a day or time that does not exist (`2025-02-30`, `24:00`).
+ */
+export function parseIsoDate(value: unknown): number {
+  if (value instanceof Date) return value.getTime();
+  if (typeof value !== "string" || value.length > 40) return Number.NaN;
+  const m = ISO_DATE.exec(value);
+  if (m === null) return Number.NaN;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (month < 1 || month > 12 || day < 1) return Number.NaN;
+  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > (DAYS_IN_MONTH[month - 1] ?? 31) + (leap ? 1 : 0)) return Number.NaN;
+  const hour = m[4] === undefined ? 0 : Number(m[4]);
+  const minute = m[5] === undefined ? 0 : Number(m[5]);
+  const second = m[6] === undefined ? 0 : Number(m[6]);
+  if (hour > 23 || minute > 59 || second > 59) return Number.NaN;
+  const fraction = m[7];
+  const millis = fraction === undefined ? 0 : Number((fraction + "00").slice(0, 3));
+  let offsetMinutes = 0;
+  if (m[9] !== undefined) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) return Number.NaN;
+    offsetMinutes = (oh * 60 + om) * (m[9] === "-" ? -1 : 1);
+  }
+  // Date.UTC maps years 0-99 to 1900-1999; shift by 400 years (same calendar) and back.
+  const utc =
+    year < 100
+      ? Date.UTC(year + 400, month - 1, day, hour, minute, second, millis) - 12622780800000
+      : Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  return utc - offsetMinutes * 60000;
+}

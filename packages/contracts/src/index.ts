@@ -1,0 +1,62 @@
+export {
+  AudienceType,
+  GLOBAL_AUDIENCE,
+  MAX_AUDIENCE_VALUE_CHARS,
+  audienceKey,
+  looksLikeSharedAudienceKey,
+  parseAudienceRequest,
+  userAudience,
+} from "./audience.js";
+export type { AudienceRequest, AudienceTypeValue } from "./audience.js";
+
+export {
+  MAX_ENVELOPES_PER_BATCH,
+  MAX_ID_CHARS,
+  MAX_PRODUCER_CHARS,
+  MAX_TYPE_CHARS,
+  parseIsoDate,
+  validateEnvelope,
+  validateEnvelopes,
+} from "./envelope.js";
+export type {
+  EnvelopeBatchOptions,
+  EnvelopeBatchResult,
+  EnvelopeOptions,
+  EnvelopeProblem,
+  EnvelopeResult,
+  Notification,
+  SingleEnvelopeOptions,
+} from "./envelope.js";
+
+export { HubEvents, toDelivered } from "./delivered.js";
+export type { DeletedStatusChangeEvent, DeliveredNotification, HubEventName, ReadStatusChangeEvent } from "./delivered.js";
+
+export { HubErrorCode, HubMethodError } from "./hub-errors.js";
+export type { HubErrorCodeName, HubErrorCodeNumber } from "./hub-errors.js";
+
+export { subjects } from "./subjects.js";
+
+export type {
+  AudienceRegistry,
+  Bus,
+  BusHeaders,
+  BusMessage,
+  BusSubscribeOptions,
+  BusSubscription,
+  IngestConsumer,
+  IngestMessage,
+  IngestPublishResult,
+  IngestQueue,
+  ListPage,
+  ListQuery,
+  NotificationStore,
+  RegistryApplyResult,
+  RegistryDelta,
+  RegistryHeartbeat,
+  RegistryMessage,
+  RegistrySnapshot,
+  ReplayQuery,
+  SaveResult,
+  StateChange,
+  StateChangeResult,
+} from "./interfaces.js";

@@ -1,0 +1,50 @@
+/**
+ * NATS names, built only here. Tokens are dot-separated; `v1` marks internal subjects whose payload
+ * format may change between versions. Producer-facing names (`tidings.notify.>`, `tidings.deadletter`,
+ * stream `TIDINGS`) are part of the product contract and never change.
+ */
+
+// One or more tokens: no empty token, no whitespace or control character, no wildcard.
+const SUBJECT_TOKENS = /^[^\x00-\x20\x7f*>.]+(?:\.[^\x00-\x20\x7f*>.]+)*$/;
+// Exactly one token.
+const SUBJECT_TOKEN = /^[^\x00-\x20\x7f*>.]+$/;
+
+function tokens(kind: string, value: string): string {
+  if (!SUBJECT_TOKENS.test(value)) throw new RangeError(`Invalid NATS subject ${kind}: ${JSON.stringify(value)}`);
+  return value;
+}
+
+function token(kind: string, value: string): string {
+  if (!SUBJECT_TOKEN.test(value)) throw new RangeError(`Invalid NATS subject token for ${kind}: ${JSON.stringify(value)}`);
+  return value;
+}
+
+export const subjects = {
+  /** Where producers publish: `tidings.notify.<suffix>`; `suffix` may hold several tokens (`billing.eu`). Throws RangeError on an empty token, whitespace or a wildcard. */
+  notify(suffix: string): string {
+    return "tidings.notify." + tokens("suffix", suffix);
+  },
+  /** Every producer subject; what stream `TIDINGS` captures. */
+  notifyWildcard: "tidings.notify.>",
+  /** The JetStream stream of producer envelopes. */
+  stream: "TIDINGS",
+  /**
+   * Router → one gateway node: `tidings.v1.node.<nodeId>`. Node ids may contain dots (they are
+   * matched exactly); throws RangeError on whitespace, a wildcard or an empty token.
+   */
+  node(nodeId: string): string {
+    return "tidings.v1.node." + tokens("nodeId", nodeId);
+  },
+  /** Invalid envelopes, republished with header `Tidings-Error: <reason>`. */
+  deadLetter: "tidings.deadletter",
+  /** Registry deltas and heartbeats from every gateway node. */
+  registryDelta: "tidings.v1.registry.delta",
+  /** Request-reply: a node's full registry snapshot, `tidings.v1.registry.snapshot.<nodeId>`. */
+  registrySnapshot(nodeId: string): string {
+    return "tidings.v1.registry.snapshot." + tokens("nodeId", nodeId);
+  },
+  /** Request-reply to the store: `tidings.v1.store.<op>`; `op` is one token (`replay`, `setState` …). */
+  storeRequest(op: string): string {
+    return "tidings.v1.store." + token("op", op);
+  },
+} as const;

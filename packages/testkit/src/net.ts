@@ -1,0 +1,54 @@
+import { createServer, connect, type Server, type Socket } from "node:net";
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/**
+ * A TCP proxy between a client and a server on loopback. `freezeDownstream()` stops forwarding
+ * server→client bytes while keeping the sockets open: the client sees a server that went silent.
+ */
+export class TcpProxy {
+  #frozen = false;
+  readonly #sockets = new Set<Socket>();
+  private constructor(private readonly server: Server, readonly port: number) {}
+
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const port = await freePort();
+    const server: Server = createServer((client) => {
+      const upstream = connect(targetPort, "127.0.0.1");
+      proxy.#sockets.add(client).add(upstream);
+      client.on("data", (d) => upstream.write(d));
+      upstream.on("data", (d) => {
+        if (!proxy.#frozen) client.write(d);
+      });
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on("close", end).on("error", end);
+      upstream.on("close", end).on("error", end);
+    });
+    const proxy = new TcpProxy(server, port);
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    return proxy;
+  }
+
+  freezeDownstream(): void {
+    this.#frozen = true;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise((r) => this.server.close(r));
+  }
+}

@@ -1,0 +1,349 @@
+import { timingSafeEqual } from "node:crypto";
+import type { TidingsConfig } from "@tidings/config";
+import { validateEnvelopes, type Notification } from "@tidings/contracts";
+import type { Logger } from "@tidings/observability";
+import { encodeNegotiateResponse, encodeNegotiateError, parseNegotiateQuery, type TransportName } from "@tidings/protocol";
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from "uWebSockets.js";
+import { AuthError, createAuthenticator, extractToken, type Identity } from "./auth.js";
+import { HubConnection, type ConnectionHost, type ConnectionLimits } from "./connection.js";
+import { ConnectionTable } from "./connection-table.js";
+import { isValidNodeId, mintId } from "./connection-id.js";
+import { Fanout } from "./fanout.js";
+import { Hub } from "./hub.js";
+import { Cors } from "./http/cors.js";
+import { parseQuery } from "./http/query.js";
+import { BodyTooLargeError, isLoopback, readBody, Reply } from "./http/respond.js";
+import { createTenantValidator } from "./tenant-validation.js";
+import { loadNativeUws } from "./transport/uws.js";
+import { UwsTransport } from "./transport/ws-transport.js";
+
+/** Transports this build serves; negotiate offers the ones that are also enabled by TIDINGS_TRANSPORTS. */
+const IMPLEMENTED_TRANSPORTS: readonly TransportName[] = ["WebSockets"];
+const MAX_INGEST_BODY_BYTES = 4 * 1024 * 1024;
+const NO_CONNECTION = "No Connection with that ID";
+
+/** Accepts validated notifications durably; rejects when they cannot be accepted (→ 503, nothing accepted). */
+export type IngestSink = (notifications: readonly Notification[]) => Promise<void>;
+
+export interface GatewayDeps {
+  config: TidingsConfig;
+  log: Logger;
+  nodeId: string;
+  /** where POST /api/notifications sends accepted notifications; absent → 503 */
+  ingest?: IngestSink;
+}
+
+export interface Gateway {
+  /** Starts listening; resolves with the bound port. */
+  start(): Promise<number>;
+  /** Delivers a notification to local connections (once per audience and id within the dedupe window). */
+  deliver(notification: Notification): boolean;
+  /** Refuses new connections, closes existing ones with allowReconnect, stops listening. */
+  stop(): Promise<void>;
+  readonly connectionCount: number;
+}
+
+interface SocketData {
+  connection: HubConnection;
+  transport?: UwsTransport<SocketData>;
+}
+
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { config, log, nodeId } = deps;
+  if (!isValidNodeId(nodeId)) throw new Error(`invalid node id '${nodeId}': 1-64 characters of A-Z a-z 0-9 _ -`);
+  const uws = loadNativeUws();
+  const app: TemplatedApp = uws.App();
+  const authenticate = createAuthenticator(config);
+  const cors = new Cors(config.corsOrigins);
+  const table = new ConnectionTable();
+  const transports = IMPLEMENTED_TRANSPORTS.filter((t) => config.transports.includes(t));
+  const fanout = new Fanout(
+    { publish: (topic, bytes, binary) => void app.publish(topic, bytes, binary), numSubscribers: (topic) => app.numSubscribers(topic) },
+    table,
+    config.dedupeWindowSeconds * 1000,
+  );
+  const hub = new Hub({
+    maxSubscriptions: config.maxSubscriptions,
+    membership: fanout,
+    tenantValidator: createTenantValidator(config),
+  });
+  const limits: ConnectionLimits = {
+    maxMessageBytes: config.maxMessageBytes,
+    maxBackpressureBytes: config.maxBackpressureBytes,
+    handshakeTimeoutMs: config.handshakeTimeoutSeconds * 1000,
+    keepaliveMs: config.keepaliveSeconds * 1000,
+    clientTimeoutMs: config.clientTimeoutSeconds * 1000,
+    detailedErrors: config.detailedErrors,
+  };
+  const host: ConnectionHost = {
+    hub,
+    limits,
+    log,
+    onClosed: (connection) => table.remove(connection),
+  };
+  const disconnectTimeoutMs = config.disconnectTimeoutSeconds * 1000;
+  let draining = false;
+  let listenSocket: us_listen_socket | null = null;
+  let ticker: NodeJS.Timeout | null = null;
+
+  /** 401 before any upgrade; the reason goes in WWW-Authenticate (RFC 6750), the body stays empty. */
+  const unauthorized = (reply: Reply, reason: string) =>
+    reply.send(401, "", [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${reason.replace(/["\\]/g, "'")}"`]]);
+
+  /** Authenticates a hub request; answers 401 itself and returns null on refusal. */
+  async function identify(reply: Reply, authorization: string, query: Map<string, string>): Promise<Identity | null> {
+    try {
+      return await authenticate(extractToken(authorization, query.get("access_token") ?? null));
+    } catch (err) {
+      if (!(err instanceof AuthError)) throw err;
+      unauthorized(reply, err.message);
+      return null;
+    }
+  }
+
+  function overUserLimit(identity: Identity): boolean {
+    return identity.userId !== null && table.connectionsOf(identity.userId) >= config.maxConnectionsPerUser;
+  }
+
+  function newConnection(identity: Identity, version: 0 | 1 | null): HubConnection {
+    const id = mintId(nodeId);
+    const token = version === 1 ? mintId(nodeId) : id;
+    const connection = new HubConnection(host, id, token, version, identity, Date.now());
+    table.add(connection);
+    return connection;
+  }
+
+  async function negotiate(reply: Reply, method: string, query: string, authorization: string): Promise<void> {
+    if (method !== "POST") return reply.text(405);
+    if (draining) return reply.text(503, "Server is shutting down");
+    const request = parseNegotiateQuery(query);
+    if (!request.ok) return reply.send(200, encodeNegotiateError(request.error), [["Content-Type", "application/json"]]);
+    const identity = await identify(reply, authorization, parseQuery(query));
+    if (identity === null || reply.aborted) return;
+    if (overUserLimit(identity)) return reply.text(429, "Too many connections for this user");
+    const connection = newConnection(identity, request.version);
+    reply.send(
+      200,
+      encodeNegotiateResponse({
+        version: request.version,
+        connectionId: connection.id,
+        connectionToken: connection.token,
+        transports,
+        // Stateful reconnect needs per-connection numbering of fan-out messages; not offered until implemented.
+        statefulReconnect: false,
+      }),
+      [["Content-Type", "application/json"]],
+    );
+  }
+
+  /** Non-upgrade requests on the hub path. This build serves only WebSockets (wire spec §3.1 table). */
+  function hubRequest(reply: Reply, method: string, query: string, accept: string): void {
+    if (method !== "GET" && method !== "POST" && method !== "DELETE") return reply.text(405);
+    const id = parseQuery(query).get("id");
+    if (id === undefined || id === "") return reply.text(400, "Connection ID required");
+    const connection = table.byTransportId(id);
+    if (connection === undefined) return reply.text(404, NO_CONNECTION);
+    const usesWebSocket = connection.state !== "negotiated";
+    if (method === "POST") return usesWebSocket ? reply.text(405, "POST requests are not allowed for WebSocket connections.") : reply.text(404);
+    if (method === "DELETE") return reply.text(400, "Cannot terminate this connection using the DELETE endpoint.");
+    if (usesWebSocket) return reply.text(400, "Cannot change transports mid-connection");
+    const wanted = accept.includes("text/event-stream") ? "ServerSentEvents" : "LongPolling";
+    return reply.text(404, `${wanted} transport not supported by this end point type`);
+  }
+
+  async function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): Promise<void> {
+    const path = normalisePath(req.getUrl());
+    const query = req.getQuery() ?? "";
+    const authorization = req.getHeader("authorization");
+    const origin = req.getHeader("origin");
+    const key = req.getHeader("sec-websocket-key");
+    const extensions = req.getHeader("sec-websocket-extensions");
+    const reply = new Reply(res, cors.headers(origin));
+    if (path !== "/notifications") return reply.text(404);
+    if (draining) return reply.text(503, "Server is shutting down");
+    if (origin !== "" && config.corsOrigins.length > 0 && !cors.isAllowed(origin)) return reply.text(403, "Origin not allowed");
+    if (!config.transports.includes("WebSockets")) return reply.text(404, "WebSockets transport not supported by this end point type");
+    const params = parseQuery(query);
+    const identity = await identify(reply, authorization, params);
+    if (identity === null || reply.aborted) return;
+    const id = params.get("id");
+    let connection: HubConnection;
+    if (id !== undefined && id !== "") {
+      const found = table.byTransportId(id);
+      if (found === undefined) return reply.text(404, NO_CONNECTION);
+      if (found.identity.userId !== identity.userId) return unauthorized(reply, "the token's user is not the user of this connection");
+      if (found.state !== "negotiated") return reply.send(409);
+      connection = found;
+    } else {
+      if (overUserLimit(identity)) return reply.text(429, "Too many connections for this user");
+      connection = newConnection(identity, null); // skipNegotiation: the client never learns its id
+    }
+    reply.aborted = true; // the upgrade below owns the response now
+    res.cork(() => res.upgrade<SocketData>({ connection }, key, "", extensions, context));
+  }
+
+  async function ingest(reply: Reply, req: { method: string; authorization: string; contentType: string }, liveOnly: boolean): Promise<void> {
+    if (req.method !== "POST") return reply.apiError(405, "method_not_allowed", "Use POST.", {}, [["Allow", "POST"]]);
+    if (!ingestAuthorised(req.authorization, reply.res)) {
+      return reply.apiError(401, "unauthorized", "A valid producer key is required (Authorization: Bearer <key>).", {}, [["WWW-Authenticate", 'Bearer realm="tidings-ingest"']]);
+    }
+    if (!req.contentType.toLowerCase().includes("application/json")) {
+      return reply.apiError(415, "unsupported_media_type", "Send the notifications as Content-Type: application/json.");
+    }
+    let body: Buffer;
+    try {
+      body = await readBody(reply, MAX_INGEST_BODY_BYTES);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) return reply.apiError(413, "payload_too_large", `The request body exceeds ${MAX_INGEST_BODY_BYTES} bytes.`);
+      throw err;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString("utf8"));
+    } catch {
+      return reply.apiError(400, "invalid_json", "The request body is not valid JSON.");
+    }
+    const result = validateEnvelopes(parsed, {
+      now: new Date(),
+      defaultTtlSeconds: config.defaultTtlSeconds,
+      maxNotificationBytes: config.maxNotificationBytes,
+    });
+    if (!result.ok) {
+      const n = result.problems.length;
+      return reply.apiError(400, "invalid_notification", `${n} problem${n === 1 ? "" : "s"} found; nothing was accepted.`, { problems: result.problems });
+    }
+    const notifications = liveOnly
+      ? result.notifications.map((n) => ({ ...n, metadata: { ...n.metadata, isPersisted: false, persistedTTL: null } }))
+      : result.notifications;
+    if (deps.ingest === undefined) return reply.apiError(503, "unavailable", "This node does not accept notifications.");
+    try {
+      await deps.ingest(notifications);
+    } catch (err) {
+      log.warn({ err }, "ingest failed; answered 503");
+      return reply.apiError(503, "unavailable", "Notifications cannot be accepted right now; retry with the same ids.", {}, [["Retry-After", "1"]]);
+    }
+    reply.json(202, { accepted: notifications.length, ids: notifications.map((n) => n.id) });
+  }
+
+  const ingestKeys = config.ingestKeys.map((k) => Buffer.from(k));
+  function ingestAuthorised(authorization: string, res: HttpResponse): boolean {
+    if (ingestKeys.length === 0) return isLoopback(res);
+    const presented = /^Bearer\s+(.+)$/i.exec(authorization.trim())?.[1];
+    if (presented === undefined) return false;
+    const candidate = Buffer.from(presented);
+    return ingestKeys.some((k) => k.length === candidate.length && timingSafeEqual(k, candidate));
+  }
+
+  function route(res: HttpResponse, req: HttpRequest): void {
+    const rawPath = req.getUrl();
+    const path = normalisePath(rawPath);
+    const method = req.getCaseSensitiveMethod().toUpperCase();
+    const query = req.getQuery() ?? "";
+    const origin = req.getHeader("origin");
+    const authorization = req.getHeader("authorization");
+    const isHubPath = path === "/notifications" || path === "/notifications/negotiate";
+    if (method === "OPTIONS" && (isHubPath || rawPath.startsWith("/api/"))) return cors.preflight(res, origin);
+    const reply = new Reply(res, cors.headers(origin));
+    const fail = (err: unknown) => {
+      log.error({ err, path: rawPath }, "request failed");
+      if (isHubPath) reply.text(500);
+      else reply.apiError(500, "internal", "An unexpected error occurred.");
+    };
+    if (path === "/notifications/negotiate") return void negotiate(reply, method, query, authorization).catch(fail);
+    if (path === "/notifications") return hubRequest(reply, method, query, req.getHeader("accept"));
+    const contentType = req.getHeader("content-type");
+    switch (rawPath) {
+      case "/api/notifications":
+        return void ingest(reply, { method, authorization, contentType }, false).catch(fail);
+      case "/test/notifications":
+        if (config.testing) return void ingest(reply, { method, authorization, contentType }, true).catch(fail);
+        break;
+      case "/healthz":
+        return reply.json(200, { status: "ok" });
+      case "/readyz":
+        return draining ? reply.apiError(503, "draining", "This node is shutting down.") : reply.json(200, { status: "ready" });
+    }
+    reply.apiError(404, "not_found", `No endpoint at ${rawPath}.`);
+  }
+
+  app.ws<SocketData>("/*", {
+    // Frames over TIDINGS_MAX_TRANSPORT_BYTES get close 1009 from `message` below (wire spec §11). uWS
+    // itself drops (1006, no close frame) only beyond 4x that, which bounds what one frame may buffer.
+    maxPayloadLength: config.maxTransportBytes * 4,
+    // Hub keep-alive uses hub Pings and our own timers; uWS must not time sockets out on its own.
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+    // Our tick closes slow consumers at the configured limit with a Close message; this hard cap only
+    // drops sockets that keep growing past twice that before the next tick.
+    maxBackpressure: config.maxBackpressureBytes * 2,
+    closeOnBackpressureLimit: 1, // typed as number in this build's d.ts; read as a boolean by the addon
+    upgrade: (res, req, context) => {
+      upgrade(res, req, context).catch((err: unknown) => {
+        log.error({ err }, "upgrade failed");
+        new Reply(res).text(500);
+      });
+    },
+    open: (ws: WebSocket<SocketData>) => {
+      const data = ws.getUserData();
+      data.transport = new UwsTransport(ws);
+      data.connection.attach(data.transport, Date.now());
+    },
+    message: (ws: WebSocket<SocketData>, message: ArrayBuffer) => {
+      const data = ws.getUserData();
+      if (message.byteLength > config.maxTransportBytes) {
+        data.connection.transportClosed();
+        return data.transport?.end(1009);
+      }
+      // The parsers copy what they keep, and uWS reuses `message` after this callback returns.
+      data.connection.receive(new Uint8Array(message), Date.now());
+    },
+    close: (ws: WebSocket<SocketData>) => {
+      const data = ws.getUserData();
+      data.transport?.markClosed();
+      data.connection.transportClosed();
+    },
+  });
+  app.any("/*", route);
+
+  function tick(): void {
+    const now = Date.now();
+    for (const connection of table.values()) {
+      if (connection.state === "negotiated") {
+        if (now - connection.createdAt >= disconnectTimeoutMs) table.remove(connection);
+      } else {
+        connection.tick(now);
+      }
+    }
+  }
+
+  return {
+    start: () =>
+      new Promise((resolve, reject) => {
+        app.listen(config.host, config.port, (socket) => {
+          if (socket === false) return reject(new Error(`cannot listen on ${config.host}:${config.port}`));
+          listenSocket = socket;
+          ticker = setInterval(tick, 1000);
+          ticker.unref();
+          resolve(uws.us_socket_local_port(socket));
+        });
+      }),
+    deliver: (notification) => fanout.deliver(notification, Date.now()),
+    async stop() {
+      draining = true;
+      if (listenSocket !== null) uws.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+      if (ticker !== null) clearInterval(ticker);
+      for (const connection of table.values()) connection.close({ allowReconnect: true });
+      await new Promise((r) => setTimeout(r, 50)); // let uWS flush the Close frames
+    },
+    get connectionCount() {
+      return table.size;
+    },
+  };
+}
+
+/** Hub paths match case-insensitively and with a trailing slash (wire spec §1). */
+function normalisePath(url: string): string {
+  const lower = url.toLowerCase();
+  return lower.length > 1 && lower.endsWith("/") ? lower.slice(0, -1) : lower;
+}

@@ -1,0 +1,81 @@
+import type { HttpResponse } from "uWebSockets.js";
+
+const REASONS: Record<number, string> = {
+  200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+  404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
+  429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+};
+
+/** Status line with the standard reason phrase: SignalR clients build their error text from it. */
+export function statusLine(status: number): string {
+  return `${status} ${REASONS[status] ?? ""}`.trimEnd();
+}
+
+/**
+ * A uWS response that is safe to use after an await: once the client aborted, writes are skipped.
+ * Every async handler must create one synchronously, before its first await.
+ */
+export class Reply {
+  aborted = false;
+  constructor(readonly res: HttpResponse, private readonly extraHeaders: ReadonlyArray<readonly [string, string]> = []) {
+    res.onAborted(() => {
+      this.aborted = true;
+    });
+  }
+
+  send(status: number, body: string | Uint8Array = "", headers: ReadonlyArray<readonly [string, string]> = []): void {
+    if (this.aborted) return;
+    this.aborted = true; // a response is written once
+    this.res.cork(() => {
+      this.res.writeStatus(statusLine(status));
+      for (const [k, v] of this.extraHeaders) this.res.writeHeader(k, v);
+      for (const [k, v] of headers) this.res.writeHeader(k, v);
+      this.res.end(body);
+    });
+  }
+
+  text(status: number, body = ""): void {
+    this.send(status, body, body === "" ? [] : [["Content-Type", "text/plain"]]);
+  }
+
+  json(status: number, value: unknown, headers: ReadonlyArray<readonly [string, string]> = []): void {
+    this.send(status, JSON.stringify(value), [["Content-Type", "application/json"], ...headers]);
+  }
+
+  /** `/api` error body (contract §1). */
+  apiError(status: number, error: string, message: string, extra: Record<string, unknown> = {}, headers: ReadonlyArray<readonly [string, string]> = []): void {
+    this.json(status, { error, message, ...extra }, headers);
+  }
+}
+
+export class BodyTooLargeError extends Error {
+  override readonly name = "BodyTooLargeError";
+}
+
+/** Reads the whole request body, refusing more than `limit` bytes as soon as it is exceeded. */
+export function readBody(reply: Reply, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    reply.res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > limit) {
+        done = true;
+        return reject(new BodyTooLargeError(`request body exceeds ${limit} bytes`));
+      }
+      chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this callback
+      if (isLast) {
+        done = true;
+        resolve(Buffer.concat(chunks, size));
+      }
+    });
+  });
+}
+
+/** Remote address as text; loopback check for the no-key ingest mode. */
+export function isLoopback(res: HttpResponse): boolean {
+  const addr = Buffer.from(res.getRemoteAddressAsText()).toString();
+  return addr.startsWith("127.") || addr === "::1" || addr === "0000:0000:0000:0000:0000:0000:0000:0001" || addr.startsWith("::ffff:127.") || addr.startsWith("0000:0000:0000:0000:0000:ffff:7f");
+}

@@ -1,0 +1,111 @@
+import { AudienceType, GLOBAL_AUDIENCE, HubMethodError, parseAudienceRequest, userAudience, type AudienceRequest } from "@tidings/contracts";
+import type { HubConnection } from "./connection.js";
+import type { TenantValidator } from "./tenant-validation.js";
+
+/** Declared wire type of one hub method parameter (wire spec §9: count and types are checked before running). */
+type ParamType = "object" | "string";
+
+export interface HubMethod {
+  readonly name: string;
+  /** null when the arguments bind, else the detailed binding problem (shown only with TIDINGS_DETAILED_ERRORS) */
+  bind(args: readonly unknown[]): string | null;
+  run(connection: HubConnection, args: readonly unknown[], now: number): Promise<unknown>;
+}
+
+/** Audience membership on this node: the fan-out layer turns joins into topic subscriptions. */
+export interface Membership {
+  join(connection: HubConnection, key: string): void;
+  leave(connection: HubConnection, key: string): void;
+}
+
+export interface HubOptions {
+  maxSubscriptions: number;
+  membership: Membership;
+  tenantValidator: TenantValidator;
+  /** Runs after a successful Subscribe, before its completion: the replay of stored notifications (contract §4). */
+  onSubscribed?: (connection: HubConnection, key: string) => Promise<void>;
+}
+
+function method(name: string, params: readonly ParamType[], run: HubMethod["run"]): HubMethod {
+  return {
+    name,
+    bind(args) {
+      if (args.length !== params.length) {
+        return `InvalidDataException: Invocation provides ${args.length} argument(s) but target expects ${params.length}.`;
+      }
+      for (let i = 0; i < params.length; i++) {
+        const value = args[i];
+        const ok = params[i] === "string" ? typeof value === "string" : typeof value === "object" && value !== null && !Array.isArray(value);
+        if (!ok) {
+          return "InvalidDataException: Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked.";
+        }
+      }
+      return null;
+    },
+    run,
+  };
+}
+
+/** The notification hub: automatic audiences on connect and the client-callable methods of contract §4. */
+export class Hub {
+  readonly #methods = new Map<string, HubMethod>();
+
+  constructor(private readonly options: HubOptions) {
+    this.register(method("Subscribe", ["object"], (c, args, now) => this.#subscribe(c, args[0], now)));
+    this.register(method("Unsubscribe", ["object"], (c, args) => this.#unsubscribe(c, args[0])));
+  }
+
+  /** Adds a method; names match case-insensitively (ASCII), as in ASP.NET. */
+  register(m: HubMethod): void {
+    this.#methods.set(m.name.toLowerCase(), m);
+  }
+
+  find(target: string): HubMethod | undefined {
+    return this.#methods.get(target.toLowerCase());
+  }
+
+  /** Automatic audiences: Global, the user's own, and the connection itself (delivered by id, no topic). */
+  onConnected(connection: HubConnection): void {
+    this.options.membership.join(connection, GLOBAL_AUDIENCE);
+    if (connection.identity.userId !== null) this.options.membership.join(connection, userAudience(connection.identity.userId));
+  }
+
+  async #subscribe(connection: HubConnection, arg: unknown, now: number): Promise<undefined> {
+    assertTokenFresh(connection, now);
+    const request = parseAudienceRequest(arg);
+    await this.#authorise(connection, request);
+    if (!connection.audiences.has(request.key) && connection.audiences.size >= this.options.maxSubscriptions + automaticAudienceCount(connection)) {
+      throw new HubMethodError("Throttled", `a connection may join at most ${this.options.maxSubscriptions} audiences`);
+    }
+    this.options.membership.join(connection, request.key);
+    await this.options.onSubscribed?.(connection, request.key);
+    return undefined;
+  }
+
+  async #unsubscribe(connection: HubConnection, arg: unknown): Promise<undefined> {
+    const request = parseAudienceRequest(arg);
+    this.options.membership.leave(connection, request.key);
+    return undefined;
+  }
+
+  async #authorise(connection: HubConnection, request: AudienceRequest): Promise<void> {
+    const tenant = request.tenantToValidate;
+    if (tenant === null) return;
+    const userId = connection.identity.userId;
+    if (userId === null) throw new HubMethodError("Unauthorized", "anonymous connections cannot join tenant audiences");
+    if (!(await this.options.tenantValidator(userId, tenant, connection.identity.tenants))) {
+      const what = request.audienceType === AudienceType.Tenant ? "tenant" : "tenant group";
+      throw new HubMethodError("Forbidden", `you are not allowed to join ${what} '${tenant}'`);
+    }
+  }
+}
+
+function automaticAudienceCount(connection: HubConnection): number {
+  return connection.identity.userId === null ? 1 : 2;
+}
+
+/** After the token's `exp`, hub calls fail with Unauthorized; deliveries continue (contract §2). */
+export function assertTokenFresh(connection: HubConnection, now: number): void {
+  const expiresAt = connection.identity.expiresAt;
+  if (expiresAt !== null && now >= expiresAt) throw new HubMethodError("Unauthorized", "the access token has expired; reconnect with a fresh one");
+}

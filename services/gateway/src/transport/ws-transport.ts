@@ -1,0 +1,36 @@
+import type { WebSocket } from "uWebSockets.js";
+import type { Transport } from "./transport.js";
+
+/** A uWS WebSocket as a Transport. After the socket closed every call is a no-op (uWS throws on a closed socket). */
+export class UwsTransport<T> implements Transport {
+  #closed = false;
+  constructor(private readonly ws: WebSocket<T>) {}
+
+  markClosed(): void {
+    this.#closed = true;
+  }
+
+  send(bytes: Uint8Array, binary: boolean): boolean {
+    if (this.#closed) return false;
+    this.ws.send(bytes, binary);
+    return true;
+  }
+
+  subscribe(topic: string): void {
+    if (!this.#closed) this.ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (!this.#closed) this.ws.unsubscribe(topic);
+  }
+
+  bufferedAmount(): number {
+    return this.#closed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  end(code: number): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.ws.end(code);
+  }
+}

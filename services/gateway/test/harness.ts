@@ -1,0 +1,59 @@
+import { loadConfig } from "@tidings/config";
+import type { Notification } from "@tidings/contracts";
+import { silentLogger } from "@tidings/observability";
+import { freePort, TEST_JWT_SECRET } from "@tidings/testkit";
+import { createGateway, type Gateway } from "../src/index.js";
+
+export interface TestGateway {
+  readonly url: string;
+  readonly port: number;
+  readonly gateway: Gateway;
+  /** POST /api/notifications from loopback (no producer key configured unless env sets one) */
+  publish(envelopes: unknown, headers?: Record<string, string>): Promise<Response>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A real gateway on a real loopback port, standalone wiring (ingest → local fan-out). */
+export async function startGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+  const port = await freePort();
+  const config = loadConfig({
+    TIDINGS_PORT: String(port),
+    TIDINGS_HOST: "127.0.0.1",
+    TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    ...env,
+  });
+  const gateway: Gateway = createGateway({
+    config,
+    log: silentLogger(),
+    nodeId: `test-${port}`,
+    ingest: async (notifications: readonly Notification[]) => {
+      for (const n of notifications) gateway.deliver(n);
+    },
+  });
+  await gateway.start();
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    port,
+    gateway,
+    publish: (envelopes, headers = {}) =>
+      fetch(`${url}/api/notifications`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify(envelopes),
+      }),
+    [Symbol.asyncDispose]: () => gateway.stop(),
+  };
+}
+
+let seq = 0;
+/** A valid envelope for an audience; ids are unique per call. */
+export function envelope(audienceType: number, audienceValue: string | undefined, extra: { type?: string; tenantId?: string; body?: unknown; id?: string } = {}) {
+  return {
+    id: extra.id ?? `n-${process.pid}-${++seq}`,
+    type: extra.type ?? "note",
+    body: extra.body ?? { seq },
+    routing: { audienceType, ...(audienceValue === undefined ? {} : { audienceValue }), ...(extra.tenantId === undefined ? {} : { tenantId: extra.tenantId }) },
+    metadata: { producer: "tests" },
+  };
+}
