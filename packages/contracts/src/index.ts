@@ -60,3 +60,4 @@ export type {
   StateChange,
   StateChangeResult,
 } from "./interfaces.js";
+export { isValidNodeId, mintId, ownerOf } from "./connection-id.js";

@@ -1,13 +1,13 @@
 import { timingSafeEqual } from "node:crypto";
 import type { TidingsConfig } from "@tidings/config";
-import { validateEnvelopes, type Notification } from "@tidings/contracts";
+import { isValidNodeId, mintId, validateEnvelopes, type Notification } from "@tidings/contracts";
 import type { Logger } from "@tidings/observability";
 import { encodeNegotiateResponse, encodeNegotiateError, parseNegotiateQuery, type TransportName } from "@tidings/protocol";
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from "uWebSockets.js";
 import { AuthError, createAuthenticator, extractToken, type Identity } from "./auth.js";
 import { HubConnection, type ConnectionHost, type ConnectionLimits } from "./connection.js";
 import { ConnectionTable } from "./connection-table.js";
-import { isValidNodeId, mintId } from "./connection-id.js";
+
 import { Fanout } from "./fanout.js";
 import { Hub } from "./hub.js";
 import { Cors } from "./http/cors.js";
