@@ -60,6 +60,7 @@ describe("loadConfig defaults", () => {
       databaseUrl: undefined,
       dataDir: ".tidings-data",
       nodeId: undefined,
+      registryHeartbeatSeconds: 5,
       logLevel: "info",
     });
   });

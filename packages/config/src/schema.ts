@@ -206,6 +206,11 @@ export const configSchema = defineConfig(
       patternText: "letters, digits, - and _",
       doc: "This node's id in the cluster (NATS subjects, connection ids); unset: generated at start.",
     }),
+    registryHeartbeatSeconds: seconds({
+      default: 5,
+      above: 0,
+      doc: "Interval of gateway registry heartbeats; a node silent for three intervals is dropped by the routers. Same value on every gateway and router.",
+    }),
     logLevel: oneOf({ values: LOG_LEVELS, default: "info", doc: "Lowest log level written." }),
   },
   {

@@ -10,6 +10,7 @@ describe("subjects - names", () => {
     expect(subjects.node("gw-7f9c.a1b2")).toBe("tidings.v1.node.gw-7f9c.a1b2");
     expect(subjects.deadLetter).toBe("tidings.deadletter");
     expect(subjects.registryDelta).toBe("tidings.v1.registry.delta");
+    expect(subjects.registrySync).toBe("tidings.v1.registry.sync");
     expect(subjects.registrySnapshot("gw-1")).toBe("tidings.v1.registry.snapshot.gw-1");
     expect(subjects.storeRequest("replay")).toBe("tidings.v1.store.replay");
   });

@@ -39,6 +39,13 @@ export const subjects = {
   deadLetter: "tidings.deadletter",
   /** Registry deltas and heartbeats from every gateway node. */
   registryDelta: "tidings.v1.registry.delta",
+  /**
+   * Broadcast from a starting router to every gateway node: each answers at once with a heartbeat on
+   * `registryDelta`, so the router learns every live node without waiting a heartbeat interval.
+   */
+  registrySync: "tidings.v1.registry.sync",
+  /** Read-state events for a user's devices, broadcast to every gateway node (each delivers to its local connections of that user). */
+  userEvents: "tidings.v1.events.user",
   /** Request-reply: a node's full registry snapshot, `tidings.v1.registry.snapshot.<nodeId>`. */
   registrySnapshot(nodeId: string): string {
     return "tidings.v1.registry.snapshot." + tokens("nodeId", nodeId);

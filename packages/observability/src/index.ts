@@ -1,2 +1,7 @@
 export { createLogger, silentLogger } from "./logger.js";
 export type { Logger } from "./logger.js";
+export { Counter, createRegistry, FAST_BUCKETS, Gauge, Histogram, LATENCY_BUCKETS, Registry } from "./metrics.js";
+export { startMetricsServer } from "./metrics-server.js";
+export type { HealthSource, MetricsServer } from "./metrics-server.js";
+export { contextFrom, endSpan, startProcessSpan, startPublishSpan, startTracing, traceHeaders } from "./tracing.js";
+export type { Tracing } from "./tracing.js";

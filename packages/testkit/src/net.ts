@@ -47,6 +47,62 @@ export class TcpProxy {
     this.#frozen = true;
   }
 
+  /** Kills every proxied TCP connection (no WebSocket close frame) and keeps accepting new ones. */
+  dropConnections(): void {
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise((r) => this.server.close(r));
+  }
+}
+
+/**
+ * A round-robin TCP load balancer on loopback, like a plain L4 balancer in front of gateway nodes:
+ * each new client connection goes to the next backend; a backend that refuses is skipped.
+ */
+export class TcpBalancer {
+  #next = 0;
+  readonly #sockets = new Set<Socket>();
+  private constructor(private readonly server: Server, readonly port: number) {}
+
+  static async start(backendPorts: readonly number[]): Promise<TcpBalancer> {
+    const port = await freePort();
+    const server: Server = createServer((client) => {
+      client.pause();
+      const attempt = (tries: number): void => {
+        if (tries === 0) {
+          client.destroy();
+          return;
+        }
+        const target = backendPorts[balancer.#next++ % backendPorts.length]!;
+        const upstream = connect(target, "127.0.0.1");
+        let connected = false;
+        upstream.once("error", () => {
+          if (!connected) attempt(tries - 1);
+        });
+        upstream.once("connect", () => {
+          connected = true;
+          balancer.#sockets.add(client).add(upstream);
+          client.pipe(upstream).pipe(client);
+          client.resume();
+          const end = () => {
+            client.destroy();
+            upstream.destroy();
+          };
+          client.on("close", end).on("error", end);
+          upstream.on("close", end).on("error", end);
+        });
+      };
+      attempt(backendPorts.length);
+    });
+    const balancer = new TcpBalancer(server, port);
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    return balancer;
+  }
+
   async close(): Promise<void> {
     for (const s of this.#sockets) s.destroy();
     await new Promise((r) => this.server.close(r));

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { TidingsConfig } from "@tidings/config";
-import { isValidNodeId, mintId, validateEnvelopes, type Notification } from "@tidings/contracts";
-import type { Logger } from "@tidings/observability";
+import { GLOBAL_AUDIENCE, isValidNodeId, mintId, userAudience, validateEnvelopes, type Notification, type NotificationStore } from "@tidings/contracts";
+import { endSpan, Registry, startProcessSpan, startPublishSpan, traceHeaders, type Logger } from "@tidings/observability";
 import { encodeNegotiateResponse, encodeNegotiateError, parseNegotiateQuery, type TransportName } from "@tidings/protocol";
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from "uWebSockets.js";
 import { AuthError, createAuthenticator, extractToken, type Identity } from "./auth.js";
@@ -12,18 +12,26 @@ import { Fanout } from "./fanout.js";
 import { Hub } from "./hub.js";
 import { Cors } from "./http/cors.js";
 import { parseQuery } from "./http/query.js";
-import { BodyTooLargeError, isLoopback, readBody, Reply } from "./http/respond.js";
+import { BodyAbortedError, BodyTooLargeError, isLoopback, readBody, Reply } from "./http/respond.js";
 import { createTenantValidator } from "./tenant-validation.js";
+import { createHubRequestHandler } from "./http/hub-request.js";
+import { JsTopics } from "./transport/js-topics.js";
+import { createGatewayMetrics, type DisconnectReason } from "./metrics.js";
+import type { MembershipListener } from "./fanout.js";
+import { createReadApi } from "./http/read-api.js";
+import { replayTo } from "./replay.js";
 import { loadNativeUws } from "./transport/uws.js";
 import { UwsTransport } from "./transport/ws-transport.js";
+import { StatefulTransport } from "./transport/stateful-transport.js";
 
 /** Transports this build serves; negotiate offers the ones that are also enabled by TIDINGS_TRANSPORTS. */
-const IMPLEMENTED_TRANSPORTS: readonly TransportName[] = ["WebSockets"];
+const IMPLEMENTED_TRANSPORTS: readonly TransportName[] = ["WebSockets", "ServerSentEvents", "LongPolling"];
 const MAX_INGEST_BODY_BYTES = 4 * 1024 * 1024;
 const NO_CONNECTION = "No Connection with that ID";
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
 /** Accepts validated notifications durably; rejects when they cannot be accepted (→ 503, nothing accepted). */
-export type IngestSink = (notifications: readonly Notification[]) => Promise<void>;
+export type IngestSink = (notifications: readonly Notification[], traceHeaders: Readonly<Record<string, string>>) => Promise<void>;
 
 export interface GatewayDeps {
   config: TidingsConfig;
@@ -31,15 +39,37 @@ export interface GatewayDeps {
   nodeId: string;
   /** where POST /api/notifications sends accepted notifications; absent → 503 */
   ingest?: IngestSink;
+  /** Prometheus registry to register the gateway's instruments on (default: a private one) */
+  registry?: Registry;
+  /** Persisted notifications and read state: replay, MarkAs…, the read API. Absent → none of those. */
+  store?: NotificationStore;
+  /**
+   * Delivers a read-state event to every connection of a user on every node. Default: this node's
+   * connections only, which is complete in standalone mode.
+   */
+  publishUserEvent?: (userId: string, target: string, payload: unknown) => void;
+  /** Cluster registry announcer: told of this node's audience memberships (first join / last leave). */
+  membership?: MembershipListener;
 }
 
 export interface Gateway {
   /** Starts listening; resolves with the bound port. */
   start(): Promise<number>;
-  /** Delivers a notification to local connections (once per audience and id within the dedupe window). */
-  deliver(notification: Notification): boolean;
-  /** Refuses new connections, closes existing ones with allowReconnect, stops listening. */
-  stop(): Promise<void>;
+  /**
+   * Delivers a notification to local connections (once per audience and id within the dedupe window).
+   * `traceHeaders` (W3C traceparent) links the `process` span to the producer's trace.
+   */
+  deliver(notification: Notification, traceHeaders?: Readonly<Record<string, string>> | null): boolean;
+  /** Sends a hub event (read-state change) to this node's connections in audience `key`. */
+  deliverEvent(key: string, target: string, payload: unknown): void;
+  /**
+   * Drain (contract §10): readiness turns false, new connections are refused, existing ones get a
+   * Close with allowReconnect spread over `drainMs` (jittered, so clients do not reconnect in one herd),
+   * then the listener closes. Resolves when every connection has ended or `drainMs` + 2 s passed.
+   */
+  stop(drainMs?: number): Promise<void>;
+  /** false while draining */
+  readonly ready: boolean;
   readonly connectionCount: number;
 }
 
@@ -55,17 +85,38 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const app: TemplatedApp = uws.App();
   const authenticate = createAuthenticator(config);
   const cors = new Cors(config.corsOrigins);
-  const table = new ConnectionTable();
+  const table = new ConnectionTable(config.disconnectTimeoutSeconds * 1000);
+  const metrics = createGatewayMetrics(deps.registry ?? new Registry(), function* () {
+    for (const c of table.values()) if (c.state === "open") yield { transport: "WebSockets", protocol: c.protocol!.name };
+  });
   const transports = IMPLEMENTED_TRANSPORTS.filter((t) => config.transports.includes(t));
+  const jsTopics = new JsTopics();
   const fanout = new Fanout(
-    { publish: (topic, bytes, binary) => void app.publish(topic, bytes, binary), numSubscribers: (topic) => app.numSubscribers(topic) },
+    // uWS topics reach WebSockets, JsTopics reach SSE and long polling: both get the same bytes, encoded once per protocol.
+    {
+      publish: (topic, bytes, binary) => {
+        app.publish(topic, bytes, binary);
+        jsTopics.publish(topic, bytes);
+      },
+      numSubscribers: (topic) => app.numSubscribers(topic) + jsTopics.numSubscribers(topic),
+    },
     table,
     config.dedupeWindowSeconds * 1000,
+    metrics,
+    deps.membership,
   );
+  const store = deps.store;
   const hub = new Hub({
     maxSubscriptions: config.maxSubscriptions,
     membership: fanout,
     tenantValidator: createTenantValidator(config),
+    ...(store === undefined
+      ? {}
+      : {
+          store,
+          onSubscribed: async (connection: HubConnection, key: string) => void (await replayTo(store, connection, [key], config.replayLimit, log)),
+          publishUserEvent: deps.publishUserEvent ?? ((userId, target, payload) => fanout.deliverEvent(userAudience(userId), target, payload)),
+        }),
   });
   const limits: ConnectionLimits = {
     maxMessageBytes: config.maxMessageBytes,
@@ -79,7 +130,31 @@ export function createGateway(deps: GatewayDeps): Gateway {
     hub,
     limits,
     log,
-    onClosed: (connection) => table.remove(connection),
+    onOpened: (connection) => {
+      metrics.connects.inc({ transport: "WebSockets", protocol: connection.protocol!.name });
+      if (store === undefined) return;
+      const userId = connection.identity.userId;
+      const audiences = userId === null ? [GLOBAL_AUDIENCE] : [GLOBAL_AUDIENCE, userAudience(userId)];
+      void replayTo(store, connection, audiences, config.replayLimit, log);
+    },
+    onClosed: (connection, reason) => {
+      table.remove(connection);
+      fanout.forget(connection);
+      metrics.disconnects.inc({ reason });
+      if (reason === "slow_consumer") metrics.slowConsumers.inc();
+    },
+    onInvoked: (method, result) => metrics.invocations.inc({ method, result }),
+    // Stateful reconnect runs on WebSockets only (wire spec §7 condition 3); its fan-out goes through JsTopics so every message is numbered.
+    statefulTransport: (connection, socket) =>
+      socket instanceof UwsTransport
+        ? new StatefulTransport(socket, {
+            protocol: connection.protocol!,
+            topics: jsTopics,
+            sink: (bytes) => connection.sendMessage(bytes, Date.now()),
+            bufferBytes: config.statefulBufferBytes,
+            reattachWindowMs: disconnectTimeoutMs,
+          })
+        : null,
   };
   const disconnectTimeoutMs = config.disconnectTimeoutSeconds * 1000;
   let draining = false;
@@ -87,8 +162,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let ticker: NodeJS.Timeout | null = null;
 
   /** 401 before any upgrade; the reason goes in WWW-Authenticate (RFC 6750), the body stays empty. */
-  const unauthorized = (reply: Reply, reason: string) =>
+  const unauthorized = (reply: Reply, reason: string) => {
+    metrics.authFailures.inc();
     reply.send(401, "", [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${reason.replace(/["\\]/g, "'")}"`]]);
+  };
 
   /** Authenticates a hub request; answers 401 itself and returns null on refusal. */
   async function identify(reply: Reply, authorization: string, query: Map<string, string>): Promise<Identity | null> {
@@ -122,6 +199,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (identity === null || reply.aborted) return;
     if (overUserLimit(identity)) return reply.text(429, "Too many connections for this user");
     const connection = newConnection(identity, request.version);
+    connection.statefulOffered = request.statefulReconnect && config.statefulReconnect;
     reply.send(
       200,
       encodeNegotiateResponse({
@@ -129,27 +207,24 @@ export function createGateway(deps: GatewayDeps): Gateway {
         connectionId: connection.id,
         connectionToken: connection.token,
         transports,
-        // Stateful reconnect needs per-connection numbering of fan-out messages; not offered until implemented.
-        statefulReconnect: false,
+        statefulReconnect: connection.statefulOffered,
       }),
       [["Content-Type", "application/json"]],
     );
   }
 
-  /** Non-upgrade requests on the hub path. This build serves only WebSockets (wire spec §3.1 table). */
-  function hubRequest(reply: Reply, method: string, query: string, accept: string): void {
-    if (method !== "GET" && method !== "POST" && method !== "DELETE") return reply.text(405);
-    const id = parseQuery(query).get("id");
-    if (id === undefined || id === "") return reply.text(400, "Connection ID required");
-    const connection = table.byTransportId(id);
-    if (connection === undefined) return reply.text(404, NO_CONNECTION);
-    const usesWebSocket = connection.state !== "negotiated";
-    if (method === "POST") return usesWebSocket ? reply.text(405, "POST requests are not allowed for WebSocket connections.") : reply.text(404);
-    if (method === "DELETE") return reply.text(400, "Cannot terminate this connection using the DELETE endpoint.");
-    if (usesWebSocket) return reply.text(400, "Cannot change transports mid-connection");
-    const wanted = accept.includes("text/event-stream") ? "ServerSentEvents" : "LongPolling";
-    return reply.text(404, `${wanted} transport not supported by this end point type`);
-  }
+  /** Non-upgrade requests on the hub path: SSE, long polling, their POSTs and DELETE (wire spec §3.1, §3.3–§3.5). */
+  const hubRequest = createHubRequestHandler({
+    table,
+    topics: jsTopics,
+    authenticate,
+    transports,
+    maxTransportBytes: config.maxTransportBytes,
+    longPollTimeoutMs: config.longPollTimeoutSeconds * 1000,
+    disconnectTimeoutMs,
+    draining: () => draining,
+    onUnauthorized: () => metrics.authFailures.inc(),
+  });
 
   async function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): Promise<void> {
     const path = normalisePath(req.getUrl());
@@ -172,7 +247,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const found = table.byTransportId(id);
       if (found === undefined) return reply.text(404, NO_CONNECTION);
       if (found.identity.userId !== identity.userId) return unauthorized(reply, "the token's user is not the user of this connection");
-      if (found.state !== "negotiated") return reply.send(409);
+      if (found.transport !== null && found.transport.kind !== "WebSockets") return reply.text(400, "Cannot change transports mid-connection");
+      if (found.state !== "negotiated" && !found.reattachable) return reply.send(409);
       connection = found;
     } else {
       if (overUserLimit(identity)) return reply.text(429, "Too many connections for this user");
@@ -195,6 +271,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       body = await readBody(reply, MAX_INGEST_BODY_BYTES);
     } catch (err) {
       if (err instanceof BodyTooLargeError) return reply.apiError(413, "payload_too_large", `The request body exceeds ${MAX_INGEST_BODY_BYTES} bytes.`);
+      if (err instanceof BodyAbortedError) return; // the producer went away mid-body: nothing accepted, nobody to answer
       throw err;
     }
     let parsed: unknown;
@@ -209,6 +286,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       maxNotificationBytes: config.maxNotificationBytes,
     });
     if (!result.ok) {
+      metrics.ingest.inc({ result: "rejected" }, Array.isArray(parsed) ? parsed.length : 1);
       const n = result.problems.length;
       return reply.apiError(400, "invalid_notification", `${n} problem${n === 1 ? "" : "s"} found; nothing was accepted.`, { problems: result.problems });
     }
@@ -216,15 +294,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
       ? result.notifications.map((n) => ({ ...n, metadata: { ...n.metadata, isPersisted: false, persistedTTL: null } }))
       : result.notifications;
     if (deps.ingest === undefined) return reply.apiError(503, "unavailable", "This node does not accept notifications.");
+    const span = startPublishSpan("tidings.notify.http", notifications.length);
     try {
-      await deps.ingest(notifications);
+      await deps.ingest(notifications, traceHeaders(span));
+      endSpan(span);
     } catch (err) {
+      endSpan(span, err);
+      metrics.ingest.inc({ result: "unavailable" }, notifications.length);
       log.warn({ err }, "ingest failed; answered 503");
       return reply.apiError(503, "unavailable", "Notifications cannot be accepted right now; retry with the same ids.", {}, [["Retry-After", "1"]]);
     }
+    metrics.ingest.inc({ result: "accepted" }, notifications.length);
     reply.json(202, { accepted: notifications.length, ids: notifications.map((n) => n.id) });
   }
 
+  const readApi = createReadApi({ store, authenticate, onUnauthorized: () => metrics.authFailures.inc() });
   const ingestKeys = config.ingestKeys.map((k) => Buffer.from(k));
   function ingestAuthorised(authorization: string, res: HttpResponse): boolean {
     if (ingestKeys.length === 0) return isLoopback(res);
@@ -250,7 +334,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       else reply.apiError(500, "internal", "An unexpected error occurred.");
     };
     if (path === "/notifications/negotiate") return void negotiate(reply, method, query, authorization).catch(fail);
-    if (path === "/notifications") return hubRequest(reply, method, query, req.getHeader("accept"));
+    if (path === "/notifications") return void hubRequest(reply, { method, query, accept: req.getHeader("accept"), authorization }).catch(fail);
     const contentType = req.getHeader("content-type");
     switch (rawPath) {
       case "/api/notifications":
@@ -258,10 +342,17 @@ export function createGateway(deps: GatewayDeps): Gateway {
       case "/test/notifications":
         if (config.testing) return void ingest(reply, { method, authorization, contentType }, true).catch(fail);
         break;
+      case "/api/me/notifications":
+        return void readApi.me(reply, method, query, authorization).catch(fail);
       case "/healthz":
         return reply.json(200, { status: "ok" });
       case "/readyz":
         return draining ? reply.apiError(503, "draining", "This node is shutting down.") : reply.json(200, { status: "ready" });
+    }
+    const userPath = /^\/api\/users\/([^/]+)\/notifications$/.exec(rawPath);
+    if (userPath !== null) {
+      if (!ingestAuthorised(authorization, res)) return reply.apiError(401, "unauthorized", "A valid producer key is required (Authorization: Bearer <key>).");
+      return void readApi.user(reply, method, query, decodeURIComponent(userPath[1]!)).catch(fail);
     }
     reply.apiError(404, "not_found", `No endpoint at ${rawPath}.`);
   }
@@ -290,17 +381,19 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     message: (ws: WebSocket<SocketData>, message: ArrayBuffer) => {
       const data = ws.getUserData();
+      if (data.transport?.closed === true) return; // a socket we ended (e.g. replaced by a stateful reattach) feeds nothing more
       if (message.byteLength > config.maxTransportBytes) {
-        data.connection.transportClosed();
-        return data.transport?.end(1009);
+        // Ended first, so that a stateful connection sees its current socket closed and ends instead of detaching.
+        data.transport?.end(1009);
+        return data.connection.transportClosed("message_too_large");
       }
       // The parsers copy what they keep, and uWS reuses `message` after this callback returns.
       data.connection.receive(new Uint8Array(message), Date.now());
     },
-    close: (ws: WebSocket<SocketData>) => {
+    close: (ws: WebSocket<SocketData>, code: number) => {
       const data = ws.getUserData();
       data.transport?.markClosed();
-      data.connection.transportClosed();
+      data.connection.transportClosed(closeCodeReason(code));
     },
   });
   app.any("/*", route);
@@ -319,7 +412,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
   return {
     start: () =>
       new Promise((resolve, reject) => {
-        app.listen(config.host, config.port, (socket) => {
+        // Exclusive port: uWS otherwise sets SO_REUSEPORT, and a second process bound to the same port would
+        // silently take part of the requests, splitting one connection's negotiate, polls and POSTs between them.
+        // (This build's typings lack the host + options overload that the addon has.)
+        const listen = app.listen.bind(app) as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
+        listen(config.host, config.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
           if (socket === false) return reject(new Error(`cannot listen on ${config.host}:${config.port}`));
           listenSocket = socket;
           ticker = setInterval(tick, 1000);
@@ -327,19 +424,48 @@ export function createGateway(deps: GatewayDeps): Gateway {
           resolve(uws.us_socket_local_port(socket));
         });
       }),
-    deliver: (notification) => fanout.deliver(notification, Date.now()),
-    async stop() {
+    deliver(notification, headers) {
+      const span = startProcessSpan(`tidings.v1.node.${nodeId}`, headers, notification.id);
+      const delivered = fanout.deliver(notification, Date.now());
+      span.setAttribute("tidings.duplicate", !delivered);
+      endSpan(span);
+      return delivered;
+    },
+    async stop(drainMs = config.drainSeconds * 1000) {
+      if (draining) return;
       draining = true;
+      log.info({ connections: table.size, drainMs }, "draining");
+      const closers: NodeJS.Timeout[] = [];
+      for (const connection of table.values()) {
+        if (connection.state === "negotiated") table.remove(connection);
+        else closers.push(setTimeout(() => connection.close({ allowReconnect: true }), Math.random() * drainMs));
+      }
+      const deadline = Date.now() + drainMs + 2000;
+      while (table.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const t of closers) clearTimeout(t);
+      for (const connection of table.values()) connection.close({ allowReconnect: true });
+      if (ticker !== null) clearInterval(ticker);
       if (listenSocket !== null) uws.us_listen_socket_close(listenSocket);
       listenSocket = null;
-      if (ticker !== null) clearInterval(ticker);
-      for (const connection of table.values()) connection.close({ allowReconnect: true });
-      await new Promise((r) => setTimeout(r, 50)); // let uWS flush the Close frames
+      await new Promise((r) => setTimeout(r, 50)); // let uWS flush the last Close frames
+    },
+    deliverEvent: (key, target, payload) => fanout.deliverEvent(key, target, payload),
+    get ready() {
+      return !draining;
     },
     get connectionCount() {
       return table.size;
     },
   };
+}
+
+/**
+ * uWS reports 1006 when the socket ended without a close frame (TCP loss): a lost transport, which a
+ * stateful connection survives. Any other code came in a client close frame (1005: one without a code),
+ * a graceful end (wire spec §3.2).
+ */
+function closeCodeReason(code: number): DisconnectReason {
+  return code === 1006 ? "transport_closed" : "client_close";
 }
 
 /** Hub paths match case-insensitively and with a trailing slash (wire spec §1). */

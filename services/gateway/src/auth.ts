@@ -26,7 +26,11 @@ export interface AuthSettings {
   authAnonymous: boolean;
 }
 
-export type Authenticator = (token: string | null) => Promise<Identity>;
+/**
+ * `acceptExpired`: a token past its `exp` still identifies its user (every other check applies). Used on
+ * the later requests of a connection, whose deliveries outlive the credential (wire spec §1).
+ */
+export type Authenticator = (token: string | null, options?: { acceptExpired?: boolean }) => Promise<Identity>;
 
 /**
  * Verifies JWTs with jose (HS256 secret or a remote JWKS), 30 s clock skew. A request without a token
@@ -48,7 +52,7 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
     ...(settings.authAudience === undefined ? {} : { audience: settings.authAudience }),
   };
 
-  return async (token) => {
+  return async (token, options = {}) => {
     if (token === null || token === "") {
       if (settings.authAnonymous) return ANONYMOUS;
       throw new AuthError("no access token");
@@ -60,7 +64,9 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
         typeof key === "function" ? await jwtVerify(token, key, verifyOptions) : await jwtVerify(token, key, verifyOptions)
       ).payload;
     } catch (err) {
-      throw new AuthError(describeJoseError(err), { cause: err });
+      // jose checks `exp` after the signature, issuer, audience and `nbf`, so an expired token's payload passed all of those.
+      if (options.acceptExpired === true && err instanceof joseErrors.JWTExpired && err.claim === "exp") payload = err.payload;
+      else throw new AuthError(describeJoseError(err), { cause: err });
     }
     const userId = payload[settings.authUserClaim];
     if (typeof userId !== "string" || userId === "") throw new AuthError(`token has no '${settings.authUserClaim}' claim`);

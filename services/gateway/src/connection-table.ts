@@ -3,12 +3,17 @@ import type { HubConnection } from "./connection.js";
 /**
  * This node's connections, by public connection id and by the `id` clients use on transport requests.
  * A version-1 connection is found only by its token; its public connection id is not a valid `id`
- * (wire spec §2.3).
+ * (wire spec §2.3). A connection that ended leaves a tombstone for `tombstoneMs` (wire spec §3.1); one
+ * dropped before it ever had a transport leaves none (§2.5).
  */
 export class ConnectionTable {
   readonly #byId = new Map<string, HubConnection>();
   readonly #byToken = new Map<string, HubConnection>();
   readonly #perUser = new Map<string, number>();
+  /** transport id → ended connection and its tombstone's expiry; insertion order is expiry order (fixed window) */
+  readonly #ended = new Map<string, { connection: HubConnection; expiresAt: number }>();
+
+  constructor(private readonly tombstoneMs: number) {}
 
   get size(): number {
     return this.#byId.size;
@@ -21,11 +26,16 @@ export class ConnectionTable {
     if (userId !== null) this.#perUser.set(userId, (this.#perUser.get(userId) ?? 0) + 1);
   }
 
-  /** Removes a connection; safe to call more than once. */
+  /** Removes a connection, leaving a tombstone when it ended (state "closed"); safe to call more than once. */
   remove(connection: HubConnection): void {
     if (this.#byId.get(connection.id) !== connection) return;
     this.#byId.delete(connection.id);
     this.#byToken.delete(connection.token);
+    if (connection.state === "closed") {
+      const now = Date.now();
+      this.#purgeTombstones(now);
+      this.#ended.set(connection.token, { connection, expiresAt: now + this.tombstoneMs });
+    }
     const userId = connection.identity.userId;
     if (userId !== null) {
       const left = (this.#perUser.get(userId) ?? 1) - 1;
@@ -39,6 +49,12 @@ export class ConnectionTable {
     return this.#byToken.get(id);
   }
 
+  /** The ended connection a transport request's `id` names, while its tombstone lasts. */
+  endedByTransportId(id: string, now: number): HubConnection | undefined {
+    this.#purgeTombstones(now);
+    return this.#ended.get(id)?.connection;
+  }
+
   /** The connection with this public id (the Connection audience key). */
   byConnectionId(id: string): HubConnection | undefined {
     return this.#byId.get(id);
@@ -50,5 +66,12 @@ export class ConnectionTable {
 
   values(): IterableIterator<HubConnection> {
     return this.#byId.values();
+  }
+
+  #purgeTombstones(now: number): void {
+    for (const [id, tombstone] of this.#ended) {
+      if (tombstone.expiresAt > now) break;
+      this.#ended.delete(id);
+    }
   }
 }

@@ -17,8 +17,10 @@ import {
 import { HubMethodError } from "@tidings/contracts";
 import type { Identity } from "./auth.js";
 import type { Transport } from "./transport/transport.js";
+import type { StatefulTransport } from "./transport/stateful-transport.js";
 import type { Hub } from "./hub.js";
 import type { Logger } from "@tidings/observability";
+import type { DisconnectReason } from "./metrics.js";
 
 export type ConnectionState = "negotiated" | "handshake" | "open" | "closed";
 
@@ -42,8 +44,14 @@ export interface ConnectionHost {
   readonly hub: Hub;
   readonly limits: ConnectionLimits;
   readonly log: Logger;
+  /** Runs once, right after the handshake succeeded. */
+  onOpened(connection: HubConnection): void;
   /** Runs once per connection when it ends, whatever ended it. */
-  onClosed(connection: HubConnection): void;
+  onClosed(connection: HubConnection, reason: DisconnectReason): void;
+  /** Outcome of one hub invocation; `method` is the canonical name or "unknown". */
+  onInvoked(method: string, result: "ok" | "refused" | "binding_error" | "not_found" | "failed"): void;
+  /** The stateful-reconnect layer over `socket`, or null when that transport cannot be stateful (not a WebSocket). */
+  statefulTransport(connection: HubConnection, socket: Transport): StatefulTransport | null;
 }
 
 /**
@@ -63,8 +71,12 @@ export class HubConnection {
   /** the client timeout runs only after the client's first Ping (clients that never ping are never timed out) */
   clientPinged = false;
   readonly createdAt: number;
+  /** negotiate asked for stateful reconnect and the server offered it (wire spec §7 conditions 1 and 2) */
+  statefulOffered = false;
 
   #transport: Transport | null = null;
+  /** set when stateful reconnect is active; then it is also `#transport` */
+  #stateful: StatefulTransport | null = null;
   #handshake: ReturnType<typeof createHandshakeParser> | null = null;
   #decoder: FrameDecoder | null = null;
   #invocations: Promise<void> = Promise.resolve();
@@ -85,8 +97,18 @@ export class HubConnection {
     return this.#transport;
   }
 
-  /** Binds the transport; the handshake clock starts now. */
+  /** True when a new WebSocket may take this open connection over (a stateful reattach) instead of getting 409. */
+  get reattachable(): boolean {
+    return this.#stateful !== null && this.state === "open";
+  }
+
+  /** Binds the transport; the handshake clock starts now. On a reattachable connection: the reattach, without handshake (wire spec §7). */
   attach(transport: Transport, now: number): void {
+    if (this.reattachable) {
+      this.#decoder = this.protocol!.createDecoder(this.host.limits.maxMessageBytes); // a message cut off with the old socket is gone
+      this.lastReceivedAt = now;
+      return this.#stateful!.reattach(transport);
+    }
     this.#transport = transport;
     this.state = "handshake";
     this.handshakeDeadline = now + this.host.limits.handshakeTimeoutMs;
@@ -103,22 +125,33 @@ export class HubConnection {
       if (outcome.status === "incomplete") return;
       if (outcome.status === "error") return this.#failHandshake(outcome.error);
       if (outcome.version > 2) return this.#failHandshake(HandshakeErrors.unsupportedVersion(outcome.version, outcome.protocol));
+      // SSE carries text only (wire spec §3.3, §4.1).
+      if (outcome.protocol === "messagepack" && this.#transport!.kind === "ServerSentEvents") {
+        return this.#failHandshake(HandshakeErrors.binaryOnTextTransport(outcome.protocol));
+      }
       this.#handshake = null;
       this.handshakeDeadline = 0;
       this.protocol = getProtocol(outcome.protocol);
       this.#decoder = this.protocol.createDecoder(this.host.limits.maxMessageBytes);
       this.state = "open";
+      const socket = this.#transport!;
+      // Stateful reconnect needs all four conditions of wire spec §7; version 2 alone never turns it on.
+      if (this.statefulOffered && outcome.version >= 2) this.#stateful = this.host.statefulTransport(this, socket);
+      if (this.#stateful !== null) this.#transport = this.#stateful;
       // Membership takes effect before the client learns it is connected (contract §3).
       this.host.hub.onConnected(this);
-      this.#transport!.send(HANDSHAKE_OK, this.protocol.binary);
+      socket.send(HANDSHAKE_OK, this.protocol.binary); // on the socket itself: the handshake answer is never numbered
       this.lastSentAt = now;
+      this.host.onOpened(this);
       if (outcome.rest.length === 0) return;
       chunk = outcome.rest;
     }
     const { messages, error } = this.#decoder!.push(chunk);
     for (const message of messages) {
       if (this.state !== "open") return;
-      this.#handle(message, now);
+      const admission = this.#stateful?.admit(message) ?? "process";
+      if (admission === "invalid-sequence") return this.close({ error: "Invalid sequence", allowReconnect: true });
+      if (admission === "process") this.#handle(message, now);
     }
     if (error !== undefined) this.close({ error, allowReconnect: true });
   }
@@ -141,9 +174,18 @@ export class HubConnection {
       return;
     }
     if (this.state !== "open" || this.protocol === null) return;
+    // A detached stateful connection ends, without disconnect logic twice, when its reattach window passes (wire spec §7).
+    if (this.#stateful !== null && !this.#stateful.tick(now)) {
+      this.#stateful.end(1000);
+      return this.#end("transport_closed");
+    }
     if (this.#transport!.bufferedAmount() > limits.maxBackpressureBytes) {
       return this.close({ error: "Slow consumer", allowReconnect: true });
     }
+    // Detached: nobody to ping or to time out; the reattach window applies instead.
+    if (this.#stateful?.detached === true) return;
+    // Long polling has built-in liveness: no Ping and no client timeout (wire spec §3.4, §5).
+    if (this.#transport!.kind === "LongPolling") return;
     if (this.clientPinged && now - this.lastReceivedAt >= limits.clientTimeoutMs) {
       return this.close({ error: "Client timeout", allowReconnect: true });
     }
@@ -153,7 +195,7 @@ export class HubConnection {
   }
 
   /** Server-side end: hub Close message (when a protocol is known), then a 1000 close frame. Idempotent. */
-  close(reason: CloseReason = {}): void {
+  close(reason: CloseReason = {}, label: DisconnectReason = reasonLabel(reason)): void {
     if (this.state === "closed") return;
     const transport = this.#transport;
     if (this.state === "open" && this.protocol !== null && transport !== null) {
@@ -166,26 +208,31 @@ export class HubConnection {
         this.protocol.binary,
       );
     }
-    this.#end();
+    this.#end(label);
     transport?.end(1000);
   }
 
-  /** The transport went away (client close frame, TCP loss, or after our own end). */
-  transportClosed(): void {
-    this.#end();
+  /** The transport went away (client close frame, TCP loss, or an oversized frame). */
+  transportClosed(reason: DisconnectReason = "transport_closed"): void {
+    if (this.#stateful !== null) {
+      // A replaced socket changes nothing; a lost one detaches and waits for the reattach (wire spec §7 "Detach").
+      if (this.#stateful.socketClosed(reason !== "transport_closed", Date.now()) !== "end") return;
+      this.#stateful.end(1000);
+    }
+    this.#end(reason);
   }
 
-  #end(): void {
+  #end(reason: DisconnectReason): void {
     if (this.state === "closed") return;
     this.state = "closed";
-    this.host.onClosed(this);
+    this.host.onClosed(this, reason);
   }
 
   #failHandshake(error: string): void {
     if (this.state === "closed") return;
     // A handshake error always goes out as a Text frame (wire spec §3.2) and never carries `type`.
     this.#transport?.send(encodeHandshakeError(error), false);
-    this.#end();
+    this.#end("handshake_failed");
     this.#transport?.end(1000);
   }
 
@@ -199,7 +246,7 @@ export class HubConnection {
         return;
       case MessageType.Close:
         // Graceful client close: answer best effort and end (wire spec §6).
-        return this.close();
+        return this.close({}, "client_close");
       default:
         // StreamItem, Completion, CancelInvocation, Ack/Sequence on a non-stateful connection, unknown types.
         return;
@@ -220,9 +267,13 @@ export class HubConnection {
     };
     const target = message.target;
     const method = this.host.hub.find(target);
-    if (method === undefined) return reply({ kind: "error", error: HubErrors.methodDoesNotExist(target) });
+    if (method === undefined) {
+      this.host.onInvoked("unknown", "not_found");
+      return reply({ kind: "error", error: HubErrors.methodDoesNotExist(target) });
+    }
     const bindingProblem = method.bind(message.arguments);
     if (bindingProblem !== null) {
+      this.host.onInvoked(method.name, "binding_error");
       return reply({ kind: "error", error: HubErrors.binding(target, this.host.limits.detailedErrors ? bindingProblem : undefined) });
     }
     if (message.type === MessageType.StreamInvocation) return reply({ kind: "error", error: HubErrors.nonStreaming(target) });
@@ -230,12 +281,33 @@ export class HubConnection {
     if (streams > 0) return reply({ kind: "error", error: HubErrors.streamsUnsupported(target, streams) });
     try {
       const result = await method.run(this, message.arguments, now);
+      this.host.onInvoked(method.name, "ok");
       reply(result === undefined ? { kind: "void" } : { kind: "result", result });
     } catch (err) {
-      if (err instanceof HubMethodError) return reply({ kind: "error", error: HubErrors.hubException(target, err.message) });
+      if (err instanceof HubMethodError) {
+        this.host.onInvoked(method.name, "refused");
+        return reply({ kind: "error", error: HubErrors.hubException(target, err.message) });
+      }
+      this.host.onInvoked(method.name, "failed");
       this.host.log.error({ err, connectionId: this.id, target }, "hub method failed");
       const detail = this.host.limits.detailedErrors && err instanceof Error ? `${err.name}: ${err.message}` : undefined;
       reply({ kind: "error", error: HubErrors.internal(target, detail) });
     }
   }
+}
+
+const CLOSE_ERROR_LABELS: Readonly<Record<string, DisconnectReason>> = {
+  "Slow consumer": "slow_consumer",
+  "Client timeout": "client_timeout",
+  "Message too large": "message_too_large",
+  "Invalid JSON": "invalid_message",
+  "Invalid MessagePack": "invalid_message",
+  "Invalid message": "invalid_message",
+  "Invalid sequence": "invalid_message",
+};
+
+/** Metric label for a server-initiated close. */
+function reasonLabel(reason: CloseReason): DisconnectReason {
+  if (reason.error !== undefined) return CLOSE_ERROR_LABELS[reason.error] ?? "server_close";
+  return reason.allowReconnect === true ? "drain" : "server_close";
 }

@@ -1,4 +1,13 @@
-import { AudienceType, GLOBAL_AUDIENCE, HubMethodError, parseAudienceRequest, userAudience, type AudienceRequest } from "@tidings/contracts";
+import {
+  AudienceType,
+  GLOBAL_AUDIENCE,
+  HubEvents,
+  HubMethodError,
+  parseAudienceRequest,
+  userAudience,
+  type AudienceRequest,
+  type NotificationStore,
+} from "@tidings/contracts";
 import type { HubConnection } from "./connection.js";
 import type { TenantValidator } from "./tenant-validation.js";
 
@@ -24,7 +33,18 @@ export interface HubOptions {
   tenantValidator: TenantValidator;
   /** Runs after a successful Subscribe, before its completion: the replay of stored notifications (contract §4). */
   onSubscribed?: (connection: HubConnection, key: string) => Promise<void>;
+  /** Read state (contract §4 MarkAs…); without a store those methods do not exist. */
+  store?: NotificationStore;
+  /** Sends a read-state event to every connection of `userId`, on every node. */
+  publishUserEvent?: (userId: string, target: string, payload: unknown) => void;
 }
+
+/** The three read-state methods and the change each one makes. */
+const STATE_METHODS = [
+  ["MarkAsRead", { read: true }],
+  ["MarkAsUnread", { read: false }],
+  ["MarkAsDeleted", { deleted: true }],
+] as const;
 
 function method(name: string, params: readonly ParamType[], run: HubMethod["run"]): HubMethod {
   return {
@@ -53,6 +73,12 @@ export class Hub {
   constructor(private readonly options: HubOptions) {
     this.register(method("Subscribe", ["object"], (c, args, now) => this.#subscribe(c, args[0], now)));
     this.register(method("Unsubscribe", ["object"], (c, args) => this.#unsubscribe(c, args[0])));
+    if (options.store !== undefined) {
+      const store = options.store;
+      for (const [name, change] of STATE_METHODS) {
+        this.register(method(name, ["string", "string"], (c, args, now) => this.#setState(store, c, args[0] as string, args[1] as string, change, now)));
+      }
+    }
   }
 
   /** Adds a method; names match case-insensitively (ASCII), as in ASP.NET. */
@@ -85,6 +111,32 @@ export class Hub {
   async #unsubscribe(connection: HubConnection, arg: unknown): Promise<undefined> {
     const request = parseAudienceRequest(arg);
     this.options.membership.leave(connection, request.key);
+    return undefined;
+  }
+
+  async #setState(
+    store: NotificationStore,
+    connection: HubConnection,
+    audienceId: string,
+    notificationId: string,
+    change: { read: boolean } | { deleted: true },
+    now: number,
+  ): Promise<undefined> {
+    assertTokenFresh(connection, now);
+    const userId = connection.identity.userId;
+    if (userId === null) throw new HubMethodError("Unauthorized", "anonymous connections have no read state");
+    if (audienceId === "" || notificationId === "") throw new HubMethodError("WrongInput", "audienceId and notificationId must be non-empty strings");
+    if (!connection.audiences.has(audienceId) && audienceId !== connection.id) {
+      throw new HubMethodError("Forbidden", `this connection is not a member of audience '${audienceId}'`);
+    }
+    const result = await store.setState({ userId, audienceId, notificationId, now: new Date(now), ...change });
+    if (!result.found) throw new HubMethodError("NotFound", `no stored notification '${notificationId}' in audience '${audienceId}'`);
+    if (!result.changed) return undefined;
+    const event =
+      "deleted" in change
+        ? { target: HubEvents.DeletedStatusChange, payload: { eventId: notificationId, audienceId, isDeleted: true, changedAt: result.changedAt } }
+        : { target: HubEvents.ReadStatusChange, payload: { eventId: notificationId, audienceId, isRead: change.read, changedAt: result.changedAt } };
+    this.options.publishUserEvent?.(userId, event.target, event.payload);
     return undefined;
   }
 

@@ -1,3 +1,5 @@
 export { createGateway } from "./app.js";
+export { metricNames } from "./metrics.js";
 export type { Gateway, GatewayDeps, IngestSink } from "./app.js";
+export type { MembershipListener } from "./fanout.js";
 export { loadNativeUws, NativeUwsUnavailableError } from "./transport/uws.js";

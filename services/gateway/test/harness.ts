@@ -26,8 +26,8 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
     config,
     log: silentLogger(),
     nodeId: `test-${port}`,
-    ingest: async (notifications: readonly Notification[]) => {
-      for (const n of notifications) gateway.deliver(n);
+    ingest: async (notifications: readonly Notification[], traceHeaders) => {
+      for (const n of notifications) gateway.deliver(n, traceHeaders);
     },
   });
   await gateway.start();
@@ -42,7 +42,7 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
         headers: { "content-type": "application/json", ...headers },
         body: JSON.stringify(envelopes),
       }),
-    [Symbol.asyncDispose]: () => gateway.stop(),
+    [Symbol.asyncDispose]: () => gateway.stop(0),
   };
 }
 

@@ -28,7 +28,11 @@ describe("negotiate", () => {
     expect(body["connectionId"]).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(body["connectionToken"]).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(body["connectionToken"]).not.toBe(body["connectionId"]);
-    expect(body["availableTransports"]).toEqual([{ transport: "WebSockets", transferFormats: ["Text", "Binary"] }]);
+    expect(body["availableTransports"]).toEqual([
+      { transport: "WebSockets", transferFormats: ["Text", "Binary"] },
+      { transport: "ServerSentEvents", transferFormats: ["Text"] },
+      { transport: "LongPolling", transferFormats: ["Text", "Binary"] },
+    ]);
   });
 
   it("W-NEG-02 version 0 without negotiateVersion; 5 answers version 1", async () => {
@@ -177,5 +181,12 @@ describe("POST /api/notifications", () => {
     const nf = await fetch(`${gw.url}/nope`);
     expect(nf.status).toBe(404);
     expect(((await nf.json()) as { error: string }).error).toBe("not_found");
+  });
+});
+
+describe("listen", () => {
+  it("a second gateway on a port in use refuses to start (no SO_REUSEPORT sharing of one connection's requests)", async () => {
+    await expect(startGateway({ TIDINGS_PORT: String(gw.port) })).rejects.toThrow(/cannot listen/);
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
   });
 });

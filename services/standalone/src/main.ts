@@ -1,10 +1,11 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { ConfigError, configWarnings, loadConfig, type TidingsConfig } from "@tidings/config";
-import { createGateway, NativeUwsUnavailableError } from "@tidings/gateway";
-import { createLogger } from "@tidings/observability";
+import { createLogger, type Logger } from "@tidings/observability";
+import { runCluster } from "./cluster.js";
+import { runStandalone } from "./standalone.js";
 
-/** Pod name (or host name) plus a random suffix, trimmed to what connection ids can embed. */
+/** Pod name (or host name) plus a random suffix, trimmed to what connection ids and NATS subjects can embed. */
 function defaultNodeId(): string {
   const base = hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 50) || "node";
   return `${base}-${randomBytes(3).toString("hex")}`;
@@ -34,43 +35,25 @@ function readConfig(): TidingsConfig {
   }
 }
 
+/** A running part of Tidings: `stop` drains and releases everything, then the process may exit. */
+export interface Running {
+  stop(): Promise<void>;
+}
+
 async function main(): Promise<void> {
   const config = readConfig();
   const nodeId = config.nodeId ?? defaultNodeId();
-  const log = createLogger({ level: config.logLevel, service: "tidings", nodeId });
+  const log: Logger = createLogger({ level: config.logLevel, service: `tidings-${config.role}`, nodeId });
   for (const warning of configWarnings(config)) log.warn(warning);
-  if (config.role !== "all" || config.natsUrl !== undefined || config.databaseUrl !== undefined) {
-    log.fatal("cluster mode (TIDINGS_ROLE other than 'all', TIDINGS_NATS_URL, TIDINGS_DATABASE_URL) is not available in this build; unset them to run standalone");
-    process.exit(1);
-  }
-
-  let gateway: ReturnType<typeof createGateway>;
-  try {
-    // Standalone: accepted notifications go straight to this node's fan-out.
-    gateway = createGateway({
-      config,
-      log,
-      nodeId,
-      ingest: async (notifications) => {
-        for (const n of notifications) gateway.deliver(n);
-      },
-    });
-  } catch (err) {
-    if (err instanceof NativeUwsUnavailableError) {
-      log.fatal(err.message);
-      process.exit(1);
-    }
-    throw err;
-  }
-  const port = await gateway.start();
-  log.info({ host: config.host, port }, `tidings standalone listening on http://${config.host}:${port} (hub /notifications, ingest /api/notifications)`);
+  // Without NATS there is no cluster: `all` runs standalone (the config check refuses other roles without NATS).
+  const running = config.natsUrl === undefined ? await runStandalone(config, nodeId, log) : await runCluster(config, nodeId, log);
 
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
-    gateway.stop().then(
+    running.stop().then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, "shutdown failed");

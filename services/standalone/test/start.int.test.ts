@@ -1,22 +1,15 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { buildClient, collect, freePort, waitFor } from "@tidings/testkit";
 import { afterEach, describe, expect, it } from "vitest";
+import { freshDataDir, spawnTidings } from "./process.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
 const children: ChildProcessWithoutNullStreams[] = [];
 
 /** Starts the standalone process exactly as `pnpm start` does (tsx src/main.ts --dev). */
 function start(env: Record<string, string>) {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TIDINGS_")));
-  const child = spawn(tsx, ["src/main.ts", "--dev"], { cwd: root, env: { ...clean, ...env } });
-  children.push(child);
-  let output = "";
-  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, exited, output: () => output };
+  const proc = spawnTidings(env, { cli: true });
+  children.push(proc.child);
+  return proc;
 }
 
 afterEach(() => {
@@ -24,9 +17,10 @@ afterEach(() => {
 });
 
 describe("standalone - pnpm start", () => {
-  it("serves /notifications and /api/notifications with nothing else installed, and exits 0 on SIGTERM", async () => {
+  it("serves /notifications and /api/notifications with nothing else installed, exposes metrics, and drains on SIGTERM", async () => {
     const port = await freePort();
-    const proc = start({ TIDINGS_PORT: String(port), TIDINGS_HOST: "127.0.0.1" });
+    const metricsPort = await freePort();
+    const proc = start({ TIDINGS_PORT: String(port), TIDINGS_HOST: "127.0.0.1", TIDINGS_METRICS_PORT: String(metricsPort), TIDINGS_DRAIN_SECONDS: "1", TIDINGS_DATA_DIR: freshDataDir() });
     await waitFor(() => proc.output().includes("listening"), 15_000, "the listening log line");
     const url = `http://127.0.0.1:${port}`;
 
@@ -43,7 +37,15 @@ describe("standalone - pnpm start", () => {
     await waitFor(() => got.length === 1, 5000, "the notification");
     expect(got[0]).toMatchObject({ id: "inv-1", body: { amount: 3 } });
 
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toContain('tidings_gateway_connections{transport="WebSockets",protocol="json"} 1');
+    expect(metrics).toContain('tidings_gateway_deliveries_total{protocol="json"} 1');
+    expect(metrics).toMatch(/^tidings_gateway_process_cpu_seconds_total \d/m);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status).toBe(200);
+
     proc.child.kill("SIGTERM");
+    await waitFor(() => proc.output().includes("draining"), 5000, "the drain log line");
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status).toBe(503);
     expect(await proc.exited).toBe(0);
     expect(await closed).toBeUndefined(); // Close with allowReconnect and no error: a clean end for the client
   });

@@ -17,10 +17,17 @@ export function statusLine(status: number): string {
  */
 export class Reply {
   aborted = false;
-  constructor(readonly res: HttpResponse, private readonly extraHeaders: ReadonlyArray<readonly [string, string]> = []) {
+  readonly #abortListeners: Array<() => void> = [];
+  constructor(readonly res: HttpResponse, readonly extraHeaders: ReadonlyArray<readonly [string, string]> = []) {
     res.onAborted(() => {
       this.aborted = true;
+      for (const listener of this.#abortListeners.splice(0)) listener();
     });
+  }
+
+  /** Runs `listener` once if the client goes away before the response is complete (never after `send`). */
+  onAbort(listener: () => void): void {
+    this.#abortListeners.push(listener);
   }
 
   send(status: number, body: string | Uint8Array = "", headers: ReadonlyArray<readonly [string, string]> = []): void {
@@ -42,6 +49,11 @@ export class Reply {
     this.send(status, JSON.stringify(value), [["Content-Type", "application/json"], ...headers]);
   }
 
+  /** 401 for a refused hub credential: empty body, the reason in WWW-Authenticate (RFC 6750), as ASP.NET answers. */
+  unauthorized(reason: string): void {
+    this.send(401, "", [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${reason.replace(/["\\]/g, "'")}"`]]);
+  }
+
   /** `/api` error body (contract §1). */
   apiError(status: number, error: string, message: string, extra: Record<string, unknown> = {}, headers: ReadonlyArray<readonly [string, string]> = []): void {
     this.json(status, { error, message, ...extra }, headers);
@@ -52,12 +64,26 @@ export class BodyTooLargeError extends Error {
   override readonly name = "BodyTooLargeError";
 }
 
-/** Reads the whole request body, refusing more than `limit` bytes as soon as it is exceeded. */
+/** The client went away before its request body was complete; there is nobody left to answer. */
+export class BodyAbortedError extends Error {
+  override readonly name = "BodyAbortedError";
+}
+
+/**
+ * Reads the whole request body, refusing more than `limit` bytes as soon as it is exceeded, and
+ * rejecting when the request is aborted mid-body (so a caller awaiting it never hangs).
+ * Must be called synchronously in the request handler, before its first await.
+ */
 export function readBody(reply: Reply, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    reply.onAbort(() => {
+      if (done) return;
+      done = true;
+      reject(new BodyAbortedError("request aborted before its body was complete"));
+    });
     reply.res.onData((chunk, isLast) => {
       if (done) return;
       size += chunk.byteLength;

@@ -3,11 +3,16 @@ import type { Transport } from "./transport.js";
 
 /** A uWS WebSocket as a Transport. After the socket closed every call is a no-op (uWS throws on a closed socket). */
 export class UwsTransport<T> implements Transport {
+  readonly kind = "WebSockets";
   #closed = false;
   constructor(private readonly ws: WebSocket<T>) {}
 
   markClosed(): void {
     this.#closed = true;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   send(bytes: Uint8Array, binary: boolean): boolean {

@@ -1,0 +1,121 @@
+# syntax=docker/dockerfile:1.7
+#
+# One image for every Tidings role: TIDINGS_ROLE=gateway|router|store, or `all` (standalone, the default).
+#
+#   docker build -t tidings .
+#   docker run --rm -p 8080:8080 -e TIDINGS_AUTH_ANONYMOUS=true tidings
+#
+# Stage 1 installs the workspace from the lockfile and bundles services/standalone/src/main.ts (all
+# workspace TypeScript and pure-JS dependencies) into one ES module with esbuild. Packages that cannot
+# be bundled stay external and are copied, with their dependencies, into a flat node_modules:
+#   - uWebSockets.js: a native addon (binaries/uws_<platform>_<arch>_<abi>.node) loaded with require();
+#   - @electric-sql/pglite(-socket): the embedded Postgres, which loads .wasm/.data files next to its JS.
+# Non-JS files the code reads relative to its own source (the store's SQL migrations) are copied too.
+# Stage 2 is node:20-slim with the bundle and those packages only, running as uid 1000.
+#
+# Needs BuildKit (the default builder since Docker 23) for the inline script files below.
+
+ARG NODE_VERSION=20
+ARG PNPM_VERSION=10.34.9
+
+# ---------------------------------------------------------------------------------------------
+FROM node:${NODE_VERSION}-slim AS build
+ARG PNPM_VERSION
+ENV CI=true
+RUN npm install -g pnpm@${PNPM_VERSION}
+WORKDIR /src
+
+# Download every package the lockfile names (cached until pnpm-lock.yaml changes), then install offline.
+COPY pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
+RUN pnpm fetch
+COPY . .
+RUN pnpm install --frozen-lockfile --offline
+
+# esbuild comes with tsx (a root devDependency). No workspace package depends on esbuild directly, so
+# `pnpm exec esbuild` has no binary to run; resolving it through tsx keeps working across upgrades.
+COPY <<'EOF' /build/bundle.mjs
+import { createRequire } from "node:module";
+const require = createRequire(import.meta.url);
+const esbuild = createRequire(require.resolve("tsx/package.json", { paths: [process.cwd()] }))("esbuild");
+const [entry, outfile, ...external] = process.argv.slice(2);
+await esbuild.build({
+  entryPoints: [entry],
+  outfile,
+  external,
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  sourcemap: true,
+  legalComments: "none",
+  logLevel: "info",
+  // Bundled CommonJS modules call require(); give the ES module bundle one.
+  banner: { js: "import { createRequire as __tidingsCreateRequire } from 'node:module'; const require = __tidingsCreateRequire(import.meta.url);" },
+});
+EOF
+
+# Copies external packages and their dependencies (dereferenced from pnpm's store layout) into a flat
+# node_modules. A name already copied is not copied again, so two versions of one package keep the first.
+COPY <<'EOF' /build/copy-externals.mjs
+import { cpSync, existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { join, sep } from "node:path";
+const [out, ...roots] = process.argv.slice(2);
+const workspaces = ["services", "packages"].flatMap((d) => readdirSync(d).map((p) => join(process.cwd(), d, p)));
+const find = (name, from) => {
+  for (let dir = from; ; dir = join(dir, "..")) {
+    const candidate = join(dir, "node_modules", name);
+    if (existsSync(join(candidate, "package.json"))) return realpathSync(candidate);
+    if (dir === sep) return undefined;
+  }
+};
+const copied = new Set();
+const copy = (name, dir) => {
+  if (copied.has(name)) return;
+  copied.add(name);
+  const nested = join(dir, "node_modules");
+  cpSync(dir, join(out, name), { recursive: true, dereference: true, filter: (src) => src !== nested && !src.startsWith(nested + sep) });
+  const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) {
+    const depDir = find(dep, dir);
+    if (depDir !== undefined) copy(dep, depDir); // an optional dependency may be absent
+  }
+};
+for (const name of roots) {
+  const dir = workspaces.map((w) => find(name, w)).find((d) => d !== undefined);
+  if (dir === undefined) throw new Error(`external ${name} is not installed in any workspace package`);
+  copy(name, dir);
+}
+console.log(`external packages: ${[...copied].join(", ")}`);
+EOF
+
+# The store reads its SQL migrations from `new URL("../migrations/", import.meta.url)`; in the bundle
+# import.meta.url is services/standalone/dist/main.js, so they go to services/standalone/migrations.
+ARG EXTERNALS="uWebSockets.js @electric-sql/pglite @electric-sql/pglite-socket"
+RUN node /build/bundle.mjs services/standalone/src/main.ts /out/services/standalone/dist/main.js ${EXTERNALS} \
+ && node /build/copy-externals.mjs /out/node_modules ${EXTERNALS} \
+ && cp -r services/store/migrations /out/services/standalone/migrations \
+ && ls /out/services/standalone/migrations/*.sql >/dev/null \
+ && printf '{"type":"module","private":true}\n' > /out/package.json
+
+# Keep only the uWebSockets.js binary for this platform and Node ABI (the package ships ~90 MB of them),
+# then fail the build unless that native addon, not the slow JS fallback, loads from /out.
+RUN uws_binary="uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).node" \
+ && test -f "/out/node_modules/uWebSockets.js/binaries/${uws_binary}" \
+ && find /out/node_modules/uWebSockets.js/binaries -name '*.node' ! -name "${uws_binary}" -delete \
+ && cd /out \
+ && node --input-type=commonjs -e "require('uWebSockets.js'); if (!Object.keys(require.cache).some((p) => /uws_.*[.]node$/.test(p))) { console.error('uWebSockets.js native addon did not load'); process.exit(1); }"
+
+# ---------------------------------------------------------------------------------------------
+FROM node:${NODE_VERSION}-slim AS runtime
+# TIDINGS_DATA_DIR: where the embedded Postgres (standalone without TIDINGS_DATABASE_URL) writes; mount a
+# volume there to keep its data.
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--enable-source-maps \
+    TIDINGS_DATA_DIR=/data
+WORKDIR /app
+COPY --from=build /out/ /app/
+# uid 1000 is the image's `node` user; numeric, so Kubernetes can verify runAsNonRoot.
+RUN mkdir -p /data && chown 1000:1000 /data
+USER 1000:1000
+EXPOSE 8080 9464
+CMD ["node", "services/standalone/dist/main.js"]

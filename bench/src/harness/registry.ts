@@ -1,0 +1,33 @@
+/**
+ * Every benchmark harness by name, in run order. To add one: implement `Harness` (see context.ts),
+ * write its result with the shape of results.ts, and list it here; `--only <name>` picks it and the
+ * summary shows it. An `external` harness is run by another program that writes
+ * `bench/results/<name>.json`; the summary includes that file when it exists.
+ */
+import { connectRate } from "./connect-rate.js";
+import type { Harness } from "./context.js";
+import { fanoutCpu, fanoutOne, peers } from "./fanout.js";
+import { idleRss } from "./idle-rss.js";
+
+export const HARNESSES: readonly Harness[] = [
+  fanoutCpu,
+  peers,
+  fanoutOne,
+  idleRss,
+  connectRate,
+  {
+    name: "e2e-latency",
+    title: "End-to-end latency p50/p99/p999 producer → client at 5,000 notifications/s (NATS + router + 3 gateways)",
+    unavailable: "needs the NATS cluster mode (router + gateways), which this build does not have yet",
+  },
+  {
+    name: "router",
+    title: "Router throughput with a registry of 1,000,000 audience keys",
+    external: "services/router/bench/registry-bench.ts writes bench/results/router.json (and router.md)",
+    target: "≥ 100,000 notifications/s with 1,000,000 audience keys",
+  },
+];
+
+export function findHarness(name: string): Harness | undefined {
+  return HARNESSES.find((h) => h.name === name);
+}

@@ -1,0 +1,30 @@
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/nats-core";
+import type { BusHeaders } from "@tidings/contracts";
+
+/** NATS headers with the names exactly as given (no MIME canonicalisation). */
+export function toNatsHeaders(h: BusHeaders): MsgHdrs {
+  const out = natsHeaders();
+  for (const name of Object.keys(h)) out.set(name, h[name]!);
+  return out;
+}
+
+/** The first value of every header, or null when the message carried none. */
+export function fromNatsHeaders(h: MsgHdrs | undefined): BusHeaders | null {
+  if (h === undefined) return null;
+  const out: Record<string, string> = {};
+  for (const [name, values] of h) {
+    const first = values[0];
+    if (first !== undefined) out[name] = first;
+  }
+  return out;
+}
+
+/** A header's value, matching its name case-insensitively (producers spell `Content-Type` freely). */
+export function headerValue(h: BusHeaders | null, name: string): string | undefined {
+  if (h === null) return undefined;
+  const exact = h[name];
+  if (exact !== undefined) return exact;
+  const lower = name.toLowerCase();
+  for (const key of Object.keys(h)) if (key.toLowerCase() === lower) return h[key];
+  return undefined;
+}

@@ -1,0 +1,260 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/nats-core";
+import { subjects, type BusHeaders, type IngestConsumer, type IngestMessage, type IngestPublishResult, type IngestQueue } from "@tidings/contracts";
+import { fromNatsHeaders, toNatsHeaders } from "./headers.js";
+import type { IngestBacklog } from "./ingest-backlog.js";
+
+/** The durable pull consumer every router replica shares. */
+export const ROUTER_CONSUMER = "tidings-router";
+
+export interface JetStreamIngestQueueOptions {
+  /** Stream name (default `TIDINGS`). Tests use their own to stay isolated. */
+  stream?: string;
+  /** Subjects the stream captures (default `tidings.notify.>`). */
+  subjects?: string[];
+  /** Durable consumer name (default `tidings-router`). */
+  durable?: string;
+  /** JetStream duplicate window for `Nats-Msg-Id` (default 120 000 ms). */
+  duplicateWindowMs?: number;
+  /** A delivery not acked within this time is redelivered (default 30 000 ms). */
+  ackWaitMs?: number;
+  /**
+   * Deliveries per message before JetStream gives it up; -1 (default): never. Accepted means
+   * durable, so only set a limit when losing a message that keeps failing is acceptable.
+   */
+  maxDeliver?: number;
+  /** Most unacknowledged deliveries across all consumers of the durable (default 1000). */
+  maxAckPending?: number;
+  /** Longest wait for the JetStream publish ack or ack confirmation (default 5000 ms). */
+  timeoutMs?: number;
+  /** Receives handler failures and consume-loop errors (default: `console.error`). */
+  onError?: (error: unknown) => void;
+}
+
+/** Pause before the consume loop retries after an error (consumer missing, server away). */
+const RETRY_DELAY_MS = 500;
+
+/**
+ * The `IngestQueue` on JetStream: stream `TIDINGS` on `tidings.notify.>` (file storage, work-queue
+ * retention: an acked message is removed, so the stream holds exactly the backlog) and the durable
+ * pull consumer `tidings-router` with explicit acks that every router replica shares. Shares the
+ * caller's connection; closing the connection is the caller's business.
+ */
+export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
+  readonly #js: JetStreamClient;
+  readonly #stream: string;
+  readonly #durable: string;
+  readonly #ackWaitMs: number;
+  readonly #maxDeliver: number;
+  readonly #maxAckPending: number;
+  readonly #timeoutMs: number;
+  readonly #onError: (error: unknown) => void;
+  #consumerReady: Promise<void> | null = null;
+
+  private constructor(
+    readonly connection: NatsConnection,
+    readonly manager: JetStreamManager,
+    opts: JetStreamIngestQueueOptions,
+  ) {
+    this.#js = jetstream(connection, { timeout: opts.timeoutMs ?? 5000 });
+    this.#stream = opts.stream ?? subjects.stream;
+    this.#durable = opts.durable ?? ROUTER_CONSUMER;
+    this.#ackWaitMs = opts.ackWaitMs ?? 30_000;
+    this.#maxDeliver = opts.maxDeliver ?? -1;
+    this.#maxAckPending = opts.maxAckPending ?? 1000;
+    this.#timeoutMs = opts.timeoutMs ?? 5000;
+    this.#onError = opts.onError ?? ((error) => console.error("JetStreamIngestQueue:", error));
+  }
+
+  /** Connects the queue to JetStream and creates the stream when it does not exist (an existing one is left as it is). */
+  static async create(nc: NatsConnection, opts: JetStreamIngestQueueOptions = {}): Promise<JetStreamIngestQueue> {
+    const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5000 });
+    const queue = new JetStreamIngestQueue(nc, jsm, opts);
+    await queue.#ensureStream(opts.subjects ?? [subjects.notifyWildcard], opts.duplicateWindowMs ?? 120_000);
+    return queue;
+  }
+
+  get stream(): string {
+    return this.#stream;
+  }
+
+  async publish(subject: string, data: Uint8Array, opts: { msgId: string; headers?: BusHeaders }): Promise<IngestPublishResult> {
+    const ack = await this.#js.publish(subject, data, {
+      msgID: opts.msgId,
+      timeout: this.#timeoutMs,
+      ...(opts.headers === undefined ? {} : { headers: toNatsHeaders(opts.headers) }),
+    });
+    return { duplicate: ack.duplicate, seq: ack.seq };
+  }
+
+  consume(handler: (msg: IngestMessage) => Promise<void>, opts: { maxInFlight: number }): IngestConsumer {
+    const maxInFlight = Math.max(1, opts.maxInFlight);
+    const running = new Set<Promise<void>>();
+    let stopping = false;
+    let messages: ConsumerMessages | null = null;
+    let wakeSlot: (() => void) | null = null;
+    let wakeRetry: (() => void) | null = null;
+
+    const run = (m: JsMsg) => {
+      const task = (async () => {
+        try {
+          await handler(this.#toIngestMessage(m));
+        } catch (error) {
+          this.#onError(error);
+          m.nak();
+        }
+      })();
+      running.add(task);
+      void task.finally(() => {
+        running.delete(task);
+        wakeSlot?.();
+      });
+    };
+
+    const pause = () =>
+      new Promise<void>((r) => {
+        wakeRetry = r;
+        setTimeout(r, RETRY_DELAY_MS);
+      }).then(() => {
+        wakeRetry = null;
+      });
+
+    const loop = (async () => {
+      while (!stopping) {
+        try {
+          await this.#ensureConsumer();
+          const consumer = await this.#js.consumers.get(this.#stream, this.#durable);
+          if (stopping) break;
+          // The client buffers at most `maxInFlight` messages beyond those being handled, so a
+          // message never waits in this process for much longer than one handler takes.
+          messages = await consumer.consume({ max_messages: maxInFlight });
+          if (stopping) break;
+          for await (const m of messages) {
+            while (running.size >= maxInFlight && !stopping) await new Promise<void>((r) => (wakeSlot = r));
+            wakeSlot = null;
+            // Fetched after stop: hand it straight back so another replica takes it now.
+            if (stopping) m.nak();
+            else run(m);
+          }
+          // The iterator ended without stop(): start over after a pause.
+          if (!stopping) await pause();
+        } catch (error) {
+          if (stopping) break;
+          this.#consumerReady = null;
+          this.#onError(error);
+          await pause();
+        }
+      }
+    })();
+
+    let stopped: Promise<void> | null = null;
+    return {
+      stop: () => {
+        stopped ??= (async () => {
+          stopping = true;
+          wakeSlot?.();
+          wakeRetry?.();
+          await messages?.close();
+          await loop;
+          while (running.size > 0) await Promise.allSettled([...running]);
+        })();
+        return stopped;
+      },
+    };
+  }
+
+  /** The durable consumer's `num_pending`: stored messages not yet delivered to any replica. */
+  async pending(): Promise<number> {
+    return (await this.stats()).pending;
+  }
+
+  /**
+   * The durable consumer's counters: `pending` not yet delivered, `ackPending` delivered and not
+   * yet acked, `redelivered` delivered more than once and not yet acked.
+   */
+  async stats(): Promise<{ pending: number; ackPending: number; redelivered: number }> {
+    const info = await this.manager.consumers.info(this.#stream, this.#durable);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
+  }
+
+  #toIngestMessage(m: JsMsg): IngestMessage {
+    return {
+      subject: m.subject,
+      data: m.data,
+      headers: fromNatsHeaders(m.headers),
+      deliveryCount: m.info.deliveryCount,
+      ack: async () => {
+        // ackAck waits for the server to confirm, so a resolved ack survives a crash.
+        await m.ackAck({ timeout: this.#timeoutMs });
+      },
+      nak: (delayMs = 0) => m.nak(delayMs),
+      working: () => m.working(),
+    };
+  }
+
+  async #ensureStream(streamSubjects: string[], duplicateWindowMs: number): Promise<void> {
+    try {
+      await this.manager.streams.info(this.#stream);
+      return;
+    } catch (error) {
+      if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+    }
+    await this.manager.streams.add({
+      name: this.#stream,
+      subjects: streamSubjects,
+      storage: StorageType.File,
+      retention: RetentionPolicy.Workqueue,
+      duplicate_window: nanos(duplicateWindowMs),
+    });
+  }
+
+  #ensureConsumer(): Promise<void> {
+    this.#consumerReady ??= this.#createOrUpdateConsumer().catch((error: unknown) => {
+      this.#consumerReady = null;
+      throw error;
+    });
+    return this.#consumerReady;
+  }
+
+  async #createOrUpdateConsumer(): Promise<void> {
+    const wanted = {
+      ack_wait: nanos(this.#ackWaitMs),
+      max_deliver: this.#maxDeliver,
+      max_ack_pending: this.#maxAckPending,
+    };
+    try {
+      const info = await this.manager.consumers.info(this.#stream, this.#durable);
+      const c = info.config;
+      if (c.ack_wait !== wanted.ack_wait || c.max_deliver !== wanted.max_deliver || c.max_ack_pending !== wanted.max_ack_pending) {
+        await this.manager.consumers.update(this.#stream, this.#durable, wanted);
+      }
+      return;
+    } catch (error) {
+      if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+    }
+    // Replicas racing to create it send the same config, which JetStream accepts as idempotent.
+    await this.manager.consumers.add(this.#stream, {
+      durable_name: this.#durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ...wanted,
+    });
+  }
+}
+
+function isApiError(error: unknown, code: number): boolean {
+  return error instanceof JetStreamApiError && error.code === code;
+}

@@ -1,0 +1,148 @@
+import { connect } from "@nats-io/transport-node";
+import { errors as natsErrors, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import type { Bus, BusHeaders, BusMessage, BusSubscribeOptions, BusSubscription } from "@tidings/contracts";
+import { BusClosedError, NoRespondersError, TimeoutError } from "./errors.js";
+import { fromNatsHeaders, toNatsHeaders } from "./headers.js";
+import type { BusErrorHandler } from "./memory-bus.js";
+
+export interface NatsBusOptions {
+  /** Receives handler failures and subscription errors (default: `console.error`). */
+  onError?: BusErrorHandler;
+}
+
+export interface ConnectNatsBusOptions extends NatsBusOptions {
+  /** Client name shown by the server (`nats server report connections`). */
+  name?: string;
+  /** Pause between reconnect attempts (default 250 ms). */
+  reconnectTimeWaitMs?: number;
+}
+
+/**
+ * The `Bus` on a NATS connection (core NATS: at most once). The connection belongs to the bus:
+ * `close()` drains and closes it. `connection` is exposed so a `JetStreamIngestQueue` can share it.
+ */
+export class NatsBus implements Bus {
+  readonly #subs = new Set<Subscription>();
+  readonly #inflight = new Set<Promise<void>>();
+  readonly #onError: BusErrorHandler;
+  #closing: Promise<void> | null = null;
+
+  constructor(readonly connection: NatsConnection, opts: NatsBusOptions = {}) {
+    this.#onError = opts.onError ?? ((error, subject) => console.error(`NatsBus: handler for ${subject} failed`, error));
+  }
+
+  publish(subject: string, data: Uint8Array, headers?: BusHeaders): void {
+    this.#checkOpen();
+    this.connection.publish(subject, data, headers === undefined ? undefined : { headers: toNatsHeaders(headers) });
+  }
+
+  subscribe(subject: string, handler: (msg: BusMessage) => void | Promise<void>, opts: BusSubscribeOptions = {}): BusSubscription {
+    if (this.#closing !== null) throw new BusClosedError();
+    const sub = this.connection.subscribe(subject, {
+      ...(opts.queue === undefined ? {} : { queue: opts.queue }),
+      callback: (err: Error | null, msg: Msg) => {
+        if (err !== null) {
+          this.#onError(err, subject);
+          return;
+        }
+        try {
+          const result = handler(toBusMessage(msg));
+          if (result instanceof Promise) this.#track(result, subject);
+        } catch (error) {
+          this.#onError(error, subject);
+        }
+      },
+    });
+    this.#subs.add(sub);
+    void sub.closed.then(
+      () => this.#subs.delete(sub),
+      () => this.#subs.delete(sub),
+    );
+    return {
+      subject,
+      unsubscribe: () => {
+        if (!sub.isClosed()) sub.unsubscribe();
+        this.#subs.delete(sub);
+      },
+    };
+  }
+
+  async request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers?: BusHeaders }): Promise<BusMessage> {
+    this.#checkOpen();
+    try {
+      const answer = await this.connection.request(subject, data, {
+        timeout: opts.timeoutMs,
+        ...(opts.headers === undefined ? {} : { headers: toNatsHeaders(opts.headers) }),
+      });
+      return toBusMessage(answer);
+    } catch (error) {
+      throw translateRequestError(error, subject, opts.timeoutMs);
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.#checkOpen();
+    await this.connection.flush();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#drain();
+    return this.#closing;
+  }
+
+  async #drain(): Promise<void> {
+    if (this.connection.isClosed()) return;
+    // Subscriptions first (messages already received still reach their handlers), then the
+    // handlers' own promises, which may still publish, then the connection: pending publishes are
+    // flushed and it closes.
+    await Promise.allSettled([...this.#subs].map((s) => s.drain()));
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    if (!this.connection.isClosed() && !this.connection.isDraining()) await this.connection.drain();
+  }
+
+  #checkOpen(): void {
+    if (this.connection.isClosed()) throw new BusClosedError();
+  }
+
+  #track(result: Promise<void>, subject: string): void {
+    const settled = result.then(
+      () => undefined,
+      (error: unknown) => this.#onError(error, subject),
+    );
+    this.#inflight.add(settled);
+    void settled.finally(() => this.#inflight.delete(settled));
+  }
+}
+
+/** Connects to NATS (reconnecting forever) and wraps the connection in a `NatsBus`. */
+export async function connectNatsBus(url: string, opts: ConnectNatsBusOptions = {}): Promise<NatsBus> {
+  const nc = await connect({
+    servers: url,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
+    ...(opts.name === undefined ? {} : { name: opts.name }),
+  });
+  return new NatsBus(nc, opts.onError === undefined ? {} : { onError: opts.onError });
+}
+
+function toBusMessage(msg: Msg): BusMessage {
+  return {
+    subject: msg.subject,
+    data: msg.data,
+    headers: fromNatsHeaders(msg.headers),
+    reply: msg.reply === undefined || msg.reply === "" ? null : msg.reply,
+  };
+}
+
+function translateRequestError(error: unknown, subject: string, timeoutMs: number): Error {
+  if (error instanceof natsErrors.TimeoutError) return new TimeoutError(subject, timeoutMs, { cause: error });
+  if (error instanceof natsErrors.NoRespondersError) return new NoRespondersError(subject, { cause: error });
+  if (error instanceof natsErrors.RequestError) {
+    if (error.isNoResponders()) return new NoRespondersError(subject, { cause: error });
+    if (error.cause instanceof natsErrors.TimeoutError) return new TimeoutError(subject, timeoutMs, { cause: error });
+  }
+  if (error instanceof natsErrors.ClosedConnectionError || error instanceof natsErrors.DrainingConnectionError) {
+    return new BusClosedError({ cause: error });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,269 @@
+import { randomBytes } from "node:crypto";
+import { GLOBAL_AUDIENCE, looksLikeSharedAudienceKey, subjects, type Bus, type BusMessage, type BusSubscription } from "@tidings/contracts";
+import { DigestAccumulator } from "./digest.js";
+import { REGISTRY_HEARTBEAT_MS, silentRegistryLogger, type RegistryLogger } from "./log.js";
+import { decodePageRequest, encodeJson, type SnapshotGone, type SnapshotPage } from "./wire.js";
+
+export interface RegistryAnnouncerOptions {
+  bus: Bus;
+  /** This gateway node's id (`subjects.node(nodeId)` is where its notifications arrive). */
+  nodeId: string;
+  /** Time between heartbeats (default 5000 ms); routers drop a node after three missed ones. */
+  heartbeatIntervalMs?: number;
+  /**
+   * Budget for one delta or snapshot page, in key bytes (default 256 KiB): keeps every message well
+   * under the NATS payload limit (1 MiB by default), however many keys change at once.
+   */
+  maxMessageBytes?: number;
+  /** How long a paged snapshot stays frozen for its requester to fetch the remaining pages (default 30 000 ms). */
+  snapshotTtlMs?: number;
+  log?: RegistryLogger;
+}
+
+interface FrozenSnapshot {
+  readonly seq: number;
+  readonly digest: string;
+  readonly pages: string[][];
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * The gateway side of the registry (ARCHITECTURE.md "The registry"). The gateway calls `add(key)`
+ * when a local connection joins an audience and `remove(key)` when it leaves; the announcer
+ * reference-counts them and publishes a delta only when a key gains its first local connection or
+ * loses its last. Changes made in one event-loop turn go out as one delta (a key that joins and
+ * leaves within the turn produces nothing). Each delta carries the next sequence number; a heartbeat
+ * every `heartbeatIntervalMs` carries the last one and the digest of the announced set; snapshot
+ * requests and router sync broadcasts are answered from the same announced set.
+ *
+ * Global and Connection audiences are ignored: routers resolve them without the registry.
+ */
+export class RegistryAnnouncer {
+  readonly nodeId: string;
+  readonly #bus: Bus;
+  readonly #heartbeatIntervalMs: number;
+  readonly #maxMessageBytes: number;
+  readonly #snapshotTtlMs: number;
+  readonly #log: RegistryLogger;
+  /** Local connections per audience key. */
+  readonly #counts = new Map<string, number>();
+  /** The key set routers were told about (through deltas up to `#seq`). */
+  readonly #announced = new Set<string>();
+  readonly #digest = new DigestAccumulator();
+  /** Keys whose membership may differ from the announced set. */
+  readonly #dirty = new Set<string>();
+  readonly #frozen = new Map<string, FrozenSnapshot>();
+  #subs: BusSubscription[] = [];
+  #heartbeat: NodeJS.Timeout | null = null;
+  #flushScheduled = false;
+  #running = false;
+  #seq = 0;
+
+  constructor(opts: RegistryAnnouncerOptions) {
+    this.nodeId = opts.nodeId;
+    // Validates the node id as a subject token up front.
+    subjects.registrySnapshot(opts.nodeId);
+    this.#bus = opts.bus;
+    this.#heartbeatIntervalMs = opts.heartbeatIntervalMs ?? REGISTRY_HEARTBEAT_MS;
+    this.#maxMessageBytes = opts.maxMessageBytes ?? 256 * 1024;
+    this.#snapshotTtlMs = opts.snapshotTtlMs ?? 30_000;
+    this.#log = opts.log ?? silentRegistryLogger;
+  }
+
+  /** Sequence number of the last delta published (0 before the first). */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** Digest of the announced key set, as heartbeats carry it. */
+  digest(): string {
+    return this.#digest.value();
+  }
+
+  /** Keys with at least one local connection (announced or about to be). */
+  get size(): number {
+    return this.#counts.size;
+  }
+
+  /** A local connection joined audience `key`. */
+  add(key: string): void {
+    if (!tracked(key)) return;
+    const n = this.#counts.get(key) ?? 0;
+    this.#counts.set(key, n + 1);
+    if (n === 0) this.#markDirty(key);
+  }
+
+  /** A local connection left audience `key`; a remove without a matching add is ignored. */
+  remove(key: string): void {
+    if (!tracked(key)) return;
+    const n = this.#counts.get(key);
+    if (n === undefined) return;
+    if (n > 1) {
+      this.#counts.set(key, n - 1);
+      return;
+    }
+    this.#counts.delete(key);
+    this.#markDirty(key);
+  }
+
+  /**
+   * Answers snapshot requests and sync broadcasts, announces the keys added so far and sends the
+   * first heartbeat. Resolves when the subscriptions are active at the server.
+   */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    this.#subs = [
+      this.#bus.subscribe(subjects.registrySnapshot(this.nodeId), (m) => this.#answerSnapshot(m)),
+      this.#bus.subscribe(subjects.registrySync, () => this.#sendHeartbeat()),
+    ];
+    await this.#bus.flush();
+    this.#sendHeartbeat();
+    this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#heartbeatIntervalMs);
+    this.#heartbeat.unref();
+  }
+
+  /** Publishes pending changes, then stops heartbeats and answers. Routers drop the node after three missed heartbeats. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.flush();
+    this.#running = false;
+    if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
+    this.#heartbeat = null;
+    for (const s of this.#subs) s.unsubscribe();
+    this.#subs = [];
+    for (const f of this.#frozen.values()) clearTimeout(f.timer);
+    this.#frozen.clear();
+  }
+
+  /** Publishes the pending changes now, as one or more deltas (each within the message budget). */
+  flush(): void {
+    if (!this.#running || this.#dirty.size === 0) return;
+    let added: string[] = [];
+    let removed: string[] = [];
+    let bytes = 0;
+    for (const key of this.#dirty) {
+      const wanted = this.#counts.has(key);
+      if (wanted === this.#announced.has(key)) continue;
+      if (wanted) {
+        this.#announced.add(key);
+        this.#digest.add(key);
+        added.push(key);
+      } else {
+        this.#announced.delete(key);
+        this.#digest.remove(key);
+        removed.push(key);
+      }
+      bytes += keyBytes(key);
+      if (bytes >= this.#maxMessageBytes) {
+        this.#publishDelta(added, removed);
+        added = [];
+        removed = [];
+        bytes = 0;
+      }
+    }
+    this.#dirty.clear();
+    if (added.length > 0 || removed.length > 0) this.#publishDelta(added, removed);
+  }
+
+  #markDirty(key: string): void {
+    this.#dirty.add(key);
+    if (this.#flushScheduled || !this.#running) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  #publishDelta(added: string[], removed: string[]): void {
+    // The sequence advances even if the publish fails: routers then see a gap (or a heartbeat
+    // ahead of them) and fetch a snapshot, which is how a lost delta is repaired anyway.
+    this.#seq++;
+    try {
+      this.#bus.publish(subjects.registryDelta, encodeJson({ kind: "delta", nodeId: this.nodeId, seq: this.#seq, added, removed }));
+    } catch (error) {
+      this.#log.warn({ err: error, seq: this.#seq }, "registry delta not published; routers will repair it from a snapshot");
+    }
+  }
+
+  #sendHeartbeat(): void {
+    if (!this.#running) return;
+    this.flush();
+    try {
+      this.#bus.publish(
+        subjects.registryDelta,
+        encodeJson({ kind: "heartbeat", nodeId: this.nodeId, seq: this.#seq, digest: this.#digest.value() }),
+      );
+    } catch (error) {
+      this.#log.warn({ err: error }, "registry heartbeat not published");
+    }
+  }
+
+  #answerSnapshot(msg: BusMessage): void {
+    if (msg.reply === null) return;
+    const request = decodePageRequest(msg.data);
+    let answer: SnapshotPage | SnapshotGone;
+    if (request === null) {
+      this.flush();
+      const pages = paginate(this.#announced, this.#maxMessageBytes);
+      const seq = this.#seq;
+      const digest = this.#digest.value();
+      let token: string | null = null;
+      if (pages.length > 1) {
+        token = randomBytes(12).toString("base64url");
+        const id = token;
+        const timer = setTimeout(() => this.#frozen.delete(id), this.#snapshotTtlMs);
+        timer.unref();
+        this.#frozen.set(token, { seq, digest, pages, timer });
+      }
+      answer = { kind: "snapshot", nodeId: this.nodeId, seq, digest, keys: pages[0]!, part: 0, parts: pages.length, token };
+    } else {
+      const frozen = this.#frozen.get(request.token);
+      const keys = frozen?.pages[request.part];
+      if (frozen === undefined || keys === undefined) {
+        answer = { kind: "snapshot-gone", nodeId: this.nodeId };
+      } else {
+        answer = {
+          kind: "snapshot",
+          nodeId: this.nodeId,
+          seq: frozen.seq,
+          digest: frozen.digest,
+          keys,
+          part: request.part,
+          parts: frozen.pages.length,
+          token: request.token,
+        };
+        if (request.part === frozen.pages.length - 1) {
+          clearTimeout(frozen.timer);
+          this.#frozen.delete(request.token);
+        }
+      }
+    }
+    this.#bus.publish(msg.reply, encodeJson(answer));
+  }
+}
+
+function tracked(key: string): boolean {
+  return key !== GLOBAL_AUDIENCE && looksLikeSharedAudienceKey(key);
+}
+
+/** Upper bound of a key's size in JSON: UTF-8 bytes plus quotes and comma. */
+function keyBytes(key: string): number {
+  return key.length * 3 + 3;
+}
+
+function paginate(keys: Iterable<string>, budget: number): string[][] {
+  const pages: string[][] = [[]];
+  let bytes = 0;
+  for (const key of keys) {
+    const size = keyBytes(key);
+    if (bytes + size > budget && pages[pages.length - 1]!.length > 0) {
+      pages.push([]);
+      bytes = 0;
+    }
+    pages[pages.length - 1]!.push(key);
+    bytes += size;
+  }
+  return pages;
+}

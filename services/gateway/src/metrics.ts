@@ -1,0 +1,57 @@
+import { Counter, FAST_BUCKETS, Gauge, Histogram, LATENCY_BUCKETS, Registry } from "@tidings/observability";
+
+/** Why a connection ended: a fixed, bounded label set. */
+export type DisconnectReason =
+  | "client_close"
+  | "transport_closed"
+  | "handshake_failed"
+  | "invalid_message"
+  | "message_too_large"
+  | "client_timeout"
+  | "slow_consumer"
+  | "drain"
+  | "server_close";
+
+/** The gateway's instruments (`tidings_gateway_*`). Labels are bounded: never user, audience or connection ids. */
+export function createGatewayMetrics(registry: Registry, sampleConnections: () => Iterable<{ transport: string; protocol: string }>) {
+  const registers = [registry];
+  return {
+    connections: new Gauge({
+      name: "tidings_gateway_connections",
+      help: "Open hub connections (handshake done) by transport and protocol.",
+      labelNames: ["transport", "protocol"] as const,
+      registers,
+      // Counted at scrape time from the connection table: no bookkeeping on connect/disconnect paths.
+      collect() {
+        this.reset();
+        for (const c of sampleConnections()) this.inc({ transport: c.transport, protocol: c.protocol });
+      },
+    }),
+    connects: new Counter({ name: "tidings_gateway_connects_total", help: "Successful hub handshakes.", labelNames: ["transport", "protocol"] as const, registers }),
+    disconnects: new Counter({ name: "tidings_gateway_disconnects_total", help: "Ended connections by reason.", labelNames: ["reason"] as const, registers }),
+    slowConsumers: new Counter({ name: "tidings_gateway_slow_consumer_disconnects_total", help: "Connections closed because their outbound buffer exceeded TIDINGS_MAX_BACKPRESSURE_BYTES.", registers }),
+    notifications: new Counter({ name: "tidings_gateway_notifications_total", help: "Notifications handed to this node's fan-out, by result (delivered | duplicate).", labelNames: ["result"] as const, registers }),
+    deliveries: new Counter({ name: "tidings_gateway_deliveries_total", help: "Per-socket deliveries (one notification to one connection).", labelNames: ["protocol"] as const, registers }),
+    sentBytes: new Counter({ name: "tidings_gateway_sent_bytes_total", help: "Notification bytes written to sockets (frame payload × receivers).", labelNames: ["protocol"] as const, registers }),
+    encodeSeconds: new Histogram({ name: "tidings_gateway_encode_duration_seconds", help: "Time to encode one notification for one protocol.", buckets: FAST_BUCKETS, registers }),
+    fanoutSeconds: new Histogram({ name: "tidings_gateway_fanout_duration_seconds", help: "Time to fan one notification out to every local receiver (encode + publish).", buckets: FAST_BUCKETS, registers }),
+    deliveryLatency: new Histogram({
+      name: "tidings_gateway_delivery_latency_seconds",
+      help: "From the notification's timeStamp (acceptance time unless the producer set it) to the socket write on this node.",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    invocations: new Counter({ name: "tidings_gateway_hub_invocations_total", help: "Hub method calls by method and result.", labelNames: ["method", "result"] as const, registers }),
+    authFailures: new Counter({ name: "tidings_gateway_auth_failures_total", help: "Requests refused with 401.", registers }),
+    ingest: new Counter({ name: "tidings_gateway_ingest_notifications_total", help: "POST /api/notifications envelopes by result (accepted | rejected | unavailable).", labelNames: ["result"] as const, registers }),
+  };
+}
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+/** Every metric name this service exports, for dashboards and alert checks. */
+export function metricNames(): string[] {
+  const registry = new Registry();
+  createGatewayMetrics(registry, () => []);
+  return registry.getMetricsAsArray().map((m) => m.name);
+}

@@ -1,0 +1,31 @@
+import type { NotificationStore } from "@tidings/contracts";
+import type { Logger } from "@tidings/observability";
+import type { HubConnection } from "./connection.js";
+
+/**
+ * Sends a connection the stored notifications of `audiences` (contract §6): oldest first, each with
+ * this user's read flag, encoded for this connection alone (replay is per connection by nature).
+ * At-least-once: a notification may also arrive live during the replay; clients de-duplicate by id.
+ * A store failure is logged and skips the replay; it never ends the connection.
+ */
+export async function replayTo(
+  store: NotificationStore,
+  connection: HubConnection,
+  audiences: readonly string[],
+  limit: number,
+  log: Logger,
+): Promise<number> {
+  if (limit === 0 || audiences.length === 0) return 0;
+  let items;
+  try {
+    items = await store.replay({ userId: connection.identity.userId, audiences, limit, now: new Date() });
+  } catch (err) {
+    log.warn({ err, connectionId: connection.id }, "replay failed; continuing without it");
+    return 0;
+  }
+  const protocol = connection.protocol;
+  if (protocol === null || connection.state !== "open") return 0;
+  const now = Date.now();
+  for (const n of items) connection.sendMessage(protocol.encodeNotification(n.type, n), now);
+  return items.length;
+}

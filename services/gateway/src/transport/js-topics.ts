@@ -1,0 +1,38 @@
+/** Receives the pre-encoded bytes published to a topic it joined; the same bytes object goes to every subscriber. */
+export type TopicSink = (bytes: Uint8Array) => void;
+
+/**
+ * Fan-out topics for transports that uWS topics cannot reach (SSE responses, long-polling queues). Same
+ * topic names as the uWS topics, so the Fanout publishes each notification's bytes, encoded once per
+ * protocol, to both registries and every subscriber here shares that one bytes object.
+ */
+export class JsTopics {
+  readonly #topics = new Map<string, Set<TopicSink>>();
+
+  /** Joining a topic twice with the same sink delivers once. */
+  subscribe(topic: string, sink: TopicSink): void {
+    let sinks = this.#topics.get(topic);
+    if (sinks === undefined) this.#topics.set(topic, (sinks = new Set()));
+    sinks.add(sink);
+  }
+
+  unsubscribe(topic: string, sink: TopicSink): void {
+    const sinks = this.#topics.get(topic);
+    if (sinks === undefined || !sinks.delete(sink)) return;
+    if (sinks.size === 0) this.#topics.delete(topic);
+  }
+
+  /**
+   * Hands `bytes` to every sink of `topic`, in subscription order. A sink may unsubscribe itself or others
+   * while this runs (a slow consumer closing): removed sinks that were not reached yet are skipped.
+   */
+  publish(topic: string, bytes: Uint8Array): void {
+    const sinks = this.#topics.get(topic);
+    if (sinks === undefined) return;
+    for (const sink of sinks) sink(bytes);
+  }
+
+  numSubscribers(topic: string): number {
+    return this.#topics.get(topic)?.size ?? 0;
+  }
+}

@@ -1,0 +1,33 @@
+import { subjects, type IngestPublishResult, type IngestQueue, type Notification } from "@tidings/contracts";
+
+/** Publishes validated notifications durably; resolves once every one is stored (or was already). */
+export type IngestPublisher = (notifications: readonly Notification[], headers?: Readonly<Record<string, string>>) => Promise<IngestPublishResult[]>;
+
+/** Where HTTP ingest publishes: `tidings.notify.http`. */
+export const HTTP_INGEST_SUBJECT = subjects.notify("http");
+
+const encoder = new TextEncoder();
+
+/**
+ * The JetStream de-duplication id of a notification published by Tidings itself:
+ * `["<audienceId>","<id>"]`. Contract §5 de-duplicates by (audience, id), and one HTTP batch may
+ * legitimately send the same id to two audiences, so the id alone would make JetStream drop the
+ * second as a duplicate. The JSON array keeps the pair unambiguous whatever characters either holds.
+ */
+export function ingestMsgId(n: Notification): string {
+  return JSON.stringify([n.routing.audienceId, n.id]);
+}
+
+/**
+ * HTTP ingest in cluster mode: each notification (already validated and normalised, so the time of
+ * acceptance travels in `metadata.timeStamp`) is published as JSON to `tidings.notify.http`. The
+ * promise resolves only after JetStream acknowledged every one, so answering 202 then means
+ * "durably accepted"; it rejects when any could not be stored, and the producer retries with the
+ * same ids (duplicates are then reported, not stored twice).
+ */
+export function createIngestPublisher(queue: IngestQueue, subject: string = HTTP_INGEST_SUBJECT): IngestPublisher {
+  return (notifications, headers) =>
+    Promise.all(
+      notifications.map((n) => queue.publish(subject, encoder.encode(JSON.stringify(n)), { msgId: ingestMsgId(n), ...(headers === undefined ? {} : { headers }) })),
+    );
+}

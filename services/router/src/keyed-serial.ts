@@ -1,0 +1,28 @@
+/**
+ * Runs tasks one after another per key and concurrently across keys. The router uses it per
+ * audience key, so notifications to one audience are published in the order they were fetched
+ * even while up to `maxInFlight` messages are handled at once (contract §5 ordering).
+ */
+export class KeyedSerial {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  /** Runs `task` after every earlier task of `key` has settled; rejects as `task` does. */
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key);
+    const result = previous === undefined ? task() : previous.then(task);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tails.set(key, tail);
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return result;
+  }
+
+  /** Keys with a task queued or running. */
+  get size(): number {
+    return this.#tails.size;
+  }
+}

@@ -1,0 +1,106 @@
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { AudienceRegistry } from "@tidings/contracts";
+
+/** Reasons an envelope is dead-lettered; the `reason` label takes only these values. */
+export const DeadLetterReason = {
+  MalformedJson: "malformed_json",
+  MalformedMsgpack: "malformed_msgpack",
+  InvalidEnvelope: "invalid_envelope",
+} as const;
+export type DeadLetterReason = (typeof DeadLetterReason)[keyof typeof DeadLetterReason];
+
+const NAMES = {
+  routed: "tidings_router_notifications_routed_total",
+  deadLettered: "tidings_router_notifications_deadlettered_total",
+  nodePublishes: "tidings_router_node_publishes_total",
+  processDuration: "tidings_router_process_duration_seconds",
+  registryKeys: "tidings_router_registry_keys",
+  registryNodes: "tidings_router_registry_nodes",
+  redeliveries: "tidings_router_jetstream_redeliveries_total",
+  pending: "tidings_router_jetstream_pending",
+  storeFailures: "tidings_router_store_failures_total",
+} as const;
+
+/** Every metric name the router exports (histograms by their base name), for dashboards and alert rules. */
+export function metricNames(): string[] {
+  return Object.values(NAMES);
+}
+
+export interface RouterMetrics {
+  readonly routed: Counter;
+  readonly deadLettered: Counter<"reason">;
+  readonly nodePublishes: Counter;
+  readonly processDuration: Histogram;
+  readonly redeliveries: Counter;
+  readonly storeFailures: Counter;
+  /**
+   * Wires the gauges read at scrape time: registry size and live nodes, and the JetStream
+   * consumer's backlog (when the queue can tell). Call once, when the router is assembled.
+   */
+  observe(sources: { registry: AudienceRegistry; pending?: () => Promise<number> }): void;
+}
+
+/** Seconds: one message's handling, from fetch to ack, store round trip included. */
+const PROCESS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Registers the router's instruments on `registry` (one router per registry). */
+export function createRouterMetrics(registry: Registry): RouterMetrics {
+  const registers = [registry];
+  let sources: { registry: AudienceRegistry; pending?: () => Promise<number> } | null = null;
+  let lastPending = 0;
+  const metrics: RouterMetrics = {
+    routed: new Counter({ name: NAMES.routed, help: "Valid notifications routed to their owning nodes and acked.", registers }),
+    deadLettered: new Counter({
+      name: NAMES.deadLettered,
+      help: "Envelopes republished to tidings.deadletter and acked, by reason.",
+      labelNames: ["reason"],
+      registers,
+    }),
+    nodePublishes: new Counter({ name: NAMES.nodePublishes, help: "Messages published on tidings.v1.node.<id> subjects.", registers }),
+    processDuration: new Histogram({
+      name: NAMES.processDuration,
+      help: "Time to handle one ingest message, from delivery to ack (or nak).",
+      buckets: PROCESS_BUCKETS,
+      registers,
+    }),
+    redeliveries: new Counter({ name: NAMES.redeliveries, help: "Ingest messages delivered more than once.", registers }),
+    storeFailures: new Counter({ name: NAMES.storeFailures, help: "Persisted notifications the store did not accept; nak'ed for redelivery.", registers }),
+    observe(s) {
+      sources = s;
+    },
+  };
+  new Gauge({
+    name: NAMES.registryKeys,
+    help: "Audience-key memberships (key, node) in this router's registry.",
+    registers,
+    collect() {
+      this.set(sources?.registry.size() ?? 0);
+    },
+  });
+  new Gauge({
+    name: NAMES.registryNodes,
+    help: "Live gateway nodes in this router's registry.",
+    registers,
+    collect() {
+      this.set(sources?.registry.liveNodes().size ?? 0);
+    },
+  });
+  new Gauge({
+    name: NAMES.pending,
+    help: "Messages in the TIDINGS stream not yet delivered to any router (consumer num_pending), sampled at scrape.",
+    registers,
+    async collect() {
+      const pending = sources?.pending;
+      if (pending !== undefined) {
+        try {
+          lastPending = await pending();
+        } catch {
+          // JetStream unreachable right now: report the last known value.
+        }
+      }
+      this.set(lastPending);
+    },
+  });
+  for (const reason of Object.values(DeadLetterReason)) metrics.deadLettered.labels(reason).inc(0);
+  return metrics;
+}

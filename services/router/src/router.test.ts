@@ -1,0 +1,298 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { Registry } from "prom-client";
+import { MemoryAudienceRegistry, MemoryBus, MemoryIngestQueue, encodeIngestBody, registryDigest } from "@tidings/bus";
+import { mintId, subjects, type BusMessage, type Notification } from "@tidings/contracts";
+import { silentLogger } from "@tidings/observability";
+import { sleep, waitFor } from "@tidings/testkit";
+import { CountingStore } from "../test/memory-store.js";
+import { createIngestPublisher } from "./ingest-publisher.js";
+import { createRouterMetrics, metricNames } from "./metrics.js";
+import { createRouter, type Router } from "./router.js";
+
+const dec = new TextDecoder();
+
+interface Harness {
+  bus: MemoryBus;
+  queue: MemoryIngestQueue;
+  store: CountingStore;
+  registry: MemoryAudienceRegistry;
+  metrics: Registry;
+  router: Router;
+  /** Messages per node subject, and dead letters. */
+  nodeMessages: Map<string, BusMessage[]>;
+  deadLetters: BusMessage[];
+  publish(envelope: unknown, opts?: { format?: "json" | "msgpack"; headers?: Record<string, string>; msgId?: string }): Promise<void>;
+  received(nodeId: string): Notification[];
+}
+
+let harnesses: Harness[] = [];
+afterEach(async () => {
+  for (const h of harnesses) {
+    await h.router.stop();
+    await h.bus.close();
+  }
+  harnesses = [];
+});
+
+let msgIds = 0;
+
+async function harness(nodes: Record<string, string[]> = {}): Promise<Harness> {
+  const bus = new MemoryBus();
+  const queue = new MemoryIngestQueue({ ackWaitMs: 2000 });
+  const store = new CountingStore();
+  const registry = new MemoryAudienceRegistry();
+  for (const [nodeId, keys] of Object.entries(nodes)) {
+    registry.applySnapshot({ kind: "snapshot", nodeId, seq: 0, keys, digest: registryDigest(keys) });
+  }
+  const metrics = new Registry();
+  const router = createRouter({
+    bus,
+    queue,
+    store,
+    registry,
+    log: silentLogger(),
+    metrics: createRouterMetrics(metrics),
+    options: {
+      defaultTtlSeconds: 1800,
+      maxNotificationBytes: 65536,
+      maxInFlight: 16,
+      storeRetryMs: 50,
+      storeRetryMaxMs: 200,
+      // Nodes here are injected, not announced: no sweep may drop them during a test.
+      registry: { heartbeatIntervalMs: 60_000, syncWindowMs: 10 },
+    },
+  });
+  const nodeMessages = new Map<string, BusMessage[]>();
+  const deadLetters: BusMessage[] = [];
+  bus.subscribe("tidings.v1.node.>", (m) => {
+    const list = nodeMessages.get(m.subject) ?? [];
+    list.push(m);
+    nodeMessages.set(m.subject, list);
+  });
+  bus.subscribe(subjects.deadLetter, (m) => void deadLetters.push(m));
+  await router.start();
+  const h: Harness = {
+    bus,
+    queue,
+    store,
+    registry,
+    metrics,
+    router,
+    nodeMessages,
+    deadLetters,
+    async publish(envelope, opts = {}) {
+      const { data, headers } = encodeIngestBody(envelope, opts.format ?? "json");
+      await queue.publish(subjects.notify("test"), data, { msgId: opts.msgId ?? `m${++msgIds}`, headers: { ...headers, ...opts.headers } });
+    },
+    received(nodeId) {
+      return (nodeMessages.get(subjects.node(nodeId)) ?? []).map((m) => JSON.parse(dec.decode(m.data)) as Notification);
+    },
+  };
+  harnesses.push(h);
+  return h;
+}
+
+const envelope = (id: string, audienceType: number, audienceValue?: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  type: "invoice-ready",
+  body: { n: id },
+  routing: audienceValue === undefined ? { audienceType } : { audienceType, audienceValue },
+  metadata: { producer: "billing", ...extra },
+});
+
+async function counterValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const values = (metric?.values ?? []) as Array<{ value: number; labels: Record<string, string | number> }>;
+  return values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val)).reduce((sum, v) => sum + v.value, 0);
+}
+
+describe("router - routing to owning nodes", () => {
+  it("publishes a User notification only on the subject of the node that holds the user", async () => {
+    const h = await harness({ "node-a": ["user:other"], "node-b": ["user:u1"], "node-c": [] });
+    await h.publish(envelope("n1", 4, "u1"));
+    await waitFor(() => h.received("node-b").length === 1, 5000, "delivery to node-b");
+    await sleep(50);
+    expect(h.received("node-a")).toHaveLength(0);
+    expect(h.received("node-c")).toHaveLength(0);
+    const n = h.received("node-b")[0]!;
+    expect(n.id).toBe("n1");
+    expect(n.routing.audienceId).toBe("user:u1");
+    expect(n.metadata.isPersisted).toBe(false);
+    expect(typeof n.metadata.timeStamp).toBe("string");
+    expect(await h.queue.pending()).toBe(0);
+  });
+
+  it("publishes Global to every live node, a Group only to nodes with members, a Connection to its owner", async () => {
+    const h = await harness({ "node-a": ["group:g"], "node-b": [], "node-c": ["group:g"] });
+    await h.publish(envelope("g1", 1));
+    await h.publish(envelope("grp1", 3, "g"));
+    await h.publish(envelope("c1", 5, mintId("node-b")));
+    await h.publish(envelope("nobody", 4, "absent"));
+    await waitFor(() => h.received("node-b").length === 2 && h.received("node-a").length === 2 && h.received("node-c").length === 2, 5000, "deliveries");
+    await sleep(50);
+    expect(h.received("node-a").map((n) => n.id)).toEqual(["g1", "grp1"]);
+    expect(h.received("node-b").map((n) => n.id)).toEqual(["g1", "c1"]);
+    expect(h.received("node-c").map((n) => n.id)).toEqual(["g1", "grp1"]);
+    expect(await counterValue(h.metrics, "tidings_router_notifications_routed_total")).toBe(4);
+    expect(await counterValue(h.metrics, "tidings_router_node_publishes_total")).toBe(6);
+  });
+
+  it("reads MessagePack envelopes marked by Content-Type", async () => {
+    const h = await harness({ "node-a": ["user:m"] });
+    await h.publish(envelope("mp1", 4, "m"), { format: "msgpack" });
+    await waitFor(() => h.received("node-a").length === 1, 5000, "delivery");
+    expect(h.received("node-a")[0]!.body).toEqual({ n: "mp1" });
+  });
+
+  it("passes traceparent and tracestate on to the node publishes", async () => {
+    const h = await harness({ "node-a": [] });
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    await h.publish(envelope("t1", 1), { headers: { traceparent, tracestate: "v=1" } });
+    await waitFor(() => h.nodeMessages.get(subjects.node("node-a"))?.length === 1, 5000, "delivery");
+    expect(h.nodeMessages.get(subjects.node("node-a"))![0]!.headers).toEqual({ traceparent, tracestate: "v=1" });
+  });
+
+  it("publishes notifications to one audience in the order they were fetched, whatever the store latency", async () => {
+    const h = await harness({ "node-a": ["user:o"] });
+    let i = 0;
+    const save = h.store.save.bind(h.store);
+    h.store.save = async (n) => {
+      await sleep(i++ % 2 === 0 ? 15 : 0);
+      return save(n);
+    };
+    for (let k = 0; k < 20; k++) await h.publish(envelope(`o${k}`, 4, "o", { isPersisted: true }));
+    await waitFor(() => h.received("node-a").length === 20, 10_000, "20 deliveries");
+    expect(h.received("node-a").map((n) => n.id)).toEqual(Array.from({ length: 20 }, (_, k) => `o${k}`));
+  });
+});
+
+describe("router - invalid input", () => {
+  it("dead-letters an invalid envelope raw, with the reason, counts it and acks it", async () => {
+    const h = await harness({ "node-a": [] });
+    const bad = { id: "bad1", type: "x", routing: { audienceType: 9 }, metadata: {} };
+    await h.publish(bad, { msgId: "bad-1" });
+    await waitFor(() => h.deadLetters.length === 1, 5000, "dead letter");
+    const dl = h.deadLetters[0]!;
+    expect(JSON.parse(dec.decode(dl.data))).toEqual(bad);
+    expect(dl.headers?.["Tidings-Error"]).toMatch(/^invalid_envelope: /);
+    expect(dl.headers?.["Tidings-Error"]).toContain("routing.audienceType must be an integer from 1 to 5");
+    expect(dl.headers?.["Tidings-Error"]).toContain("metadata.producer is required");
+    expect(dl.headers?.["Nats-Msg-Id"]).toBe("bad-1");
+    expect(dl.headers?.["Tidings-Subject"]).toBe(subjects.notify("test"));
+    await sleep(2500);
+    expect(h.deadLetters).toHaveLength(1);
+    expect(h.received("node-a")).toHaveLength(0);
+    expect(await counterValue(h.metrics, "tidings_router_notifications_deadlettered_total", { reason: "invalid_envelope" })).toBe(1);
+  });
+
+  it("dead-letters bodies that are not JSON or not MessagePack, and keeps routing", async () => {
+    const h = await harness({ "node-a": [] });
+    await h.queue.publish(subjects.notify("test"), new TextEncoder().encode("{not json"), { msgId: "j" });
+    await h.queue.publish(subjects.notify("test"), Uint8Array.of(0xc1), { msgId: "p", headers: { "Content-Type": "application/msgpack" } });
+    await h.publish(envelope("ok1", 1));
+    await waitFor(() => h.deadLetters.length === 2 && h.received("node-a").length === 1, 5000, "dead letters and delivery");
+    const reasons = h.deadLetters.map((d) => d.headers?.["Tidings-Error"]?.split(":")[0]).sort();
+    expect(reasons).toEqual(["malformed_json", "malformed_msgpack"]);
+    expect(await counterValue(h.metrics, "tidings_router_notifications_deadlettered_total", { reason: "malformed_json" })).toBe(1);
+    expect(await counterValue(h.metrics, "tidings_router_notifications_deadlettered_total", { reason: "malformed_msgpack" })).toBe(1);
+  });
+
+  it("dead-letters an envelope above the size limit", async () => {
+    const h = await harness({ "node-a": [] });
+    await h.publish(envelope("small", 1));
+    await h.publish({ ...envelope("big", 1), body: "x".repeat(70_000) });
+    await waitFor(() => h.deadLetters.length === 1 && h.received("node-a").length === 1, 5000, "one dead letter");
+    expect(h.deadLetters[0]!.headers?.["Tidings-Error"]).toContain("must be at most 65536 bytes");
+  });
+});
+
+describe("router - persistence", () => {
+  it("saves a persisted notification before publishing it, and only persisted ones", async () => {
+    const h = await harness({ "node-a": ["user:p"] });
+    const order: string[] = [];
+    const save = h.store.save.bind(h.store);
+    h.store.save = async (n) => {
+      order.push(`save:${n.id}`);
+      return save(n);
+    };
+    h.bus.subscribe(subjects.node("node-a"), (m) => void order.push(`publish:${(JSON.parse(dec.decode(m.data)) as Notification).id}`));
+    await h.publish(envelope("p1", 4, "p", { isPersisted: true }));
+    await h.publish(envelope("live1", 4, "p"));
+    await waitFor(() => h.received("node-a").length === 2, 5000, "deliveries");
+    expect(order.filter((o) => o.endsWith("p1"))).toEqual(["save:p1", "publish:p1"]);
+    expect([...h.store.stored.keys()]).toEqual([CountingStore.key({ id: "p1", routing: { audienceId: "user:p" } as Notification["routing"] })]);
+    expect(h.store.stored.get(CountingStore.key(h.received("node-a")[0]!))?.metadata.persistedTTL).not.toBeNull();
+  });
+
+  it("never acks or publishes while the store fails: naks with backoff, then delivers once it recovers", async () => {
+    const h = await harness({ "node-a": ["user:s"] });
+    h.store.failNext = 3;
+    await h.publish(envelope("s1", 4, "s", { isPersisted: true }));
+    await waitFor(() => h.received("node-a").length === 1, 10_000, "delivery after recovery");
+    expect(h.store.saves).toBe(4);
+    expect(h.store.stored.size).toBe(1);
+    await sleep(100);
+    expect(h.received("node-a")).toHaveLength(1);
+    expect(await counterValue(h.metrics, "tidings_router_store_failures_total")).toBe(3);
+    expect(await counterValue(h.metrics, "tidings_router_jetstream_redeliveries_total")).toBe(3);
+  });
+
+  it("stop() lets a message in flight finish: saved, published and acked", async () => {
+    const h = await harness({ "node-a": ["user:f"] });
+    h.store.delayMs = 200;
+    await h.publish(envelope("f1", 4, "f", { isPersisted: true }));
+    await waitFor(() => h.store.saves === 1, 5000, "save started");
+    await h.router.stop();
+    expect(h.router.ready).toBe(false);
+    expect(h.store.stored.size).toBe(1);
+    await h.bus.flush();
+    expect(h.received("node-a")).toHaveLength(1);
+    expect(await h.queue.pending()).toBe(0);
+    // Acked: nothing comes back for a consumer that starts after the ack wait.
+    await sleep(2200);
+    const seen: number[] = [];
+    const c = h.queue.consume(async (m) => void seen.push(m.deliveryCount), { maxInFlight: 1 });
+    await sleep(100);
+    await c.stop();
+    expect(seen).toEqual([]);
+  });
+});
+
+describe("router - metrics", () => {
+  it("registers exactly the names metricNames() lists, and samples registry and backlog gauges", async () => {
+    const h = await harness({ "node-a": ["user:1", "group:g"], "node-b": ["group:g"] });
+    const names = (await h.metrics.getMetricsAsJSON()).map((m) => m.name).sort();
+    expect(names).toEqual([...metricNames()].sort());
+    expect(await counterValue(h.metrics, "tidings_router_registry_keys")).toBe(3);
+    expect(await counterValue(h.metrics, "tidings_router_registry_nodes")).toBe(2);
+    await h.router.stop();
+    await h.publish(envelope("waiting", 1));
+    expect(await counterValue(h.metrics, "tidings_router_jetstream_pending")).toBe(1);
+  });
+});
+
+describe("ingest publisher", () => {
+  it("publishes JSON to tidings.notify.http, de-duplicated per (audience, id) and not per id alone", async () => {
+    const queue = new MemoryIngestQueue();
+    const publish = createIngestPublisher(queue);
+    const n = (id: string, audienceId: string): Notification => ({
+      id,
+      type: "t",
+      body: null,
+      routing: { audienceType: 4, audienceValue: audienceId.slice(5), tenantId: null, audienceId },
+      metadata: { producer: "p", timeStamp: "2025-01-15T10:00:00.000Z", isPersisted: false, persistedTTL: null },
+    });
+    const first = await publish([n("x", "user:a"), n("x", "user:b")]);
+    expect(first.map((r) => r.duplicate)).toEqual([false, false]);
+    const retry = await publish([n("x", "user:a")]);
+    expect(retry[0]).toEqual({ duplicate: true, seq: first[0]!.seq });
+    const got: Array<[string, unknown, string | undefined]> = [];
+    const c = queue.consume(async (m) => {
+      got.push([m.subject, JSON.parse(dec.decode(m.data)), m.headers?.["Nats-Msg-Id"]]);
+      await m.ack();
+    }, { maxInFlight: 4 });
+    await waitFor(() => got.length === 2, 5000, "two stored");
+    await c.stop();
+    expect(got[0]).toEqual(["tidings.notify.http", n("x", "user:a"), '["user:a","x"]']);
+  });
+});

@@ -1,0 +1,93 @@
+import type { TidingsConfig } from "@tidings/config";
+import type { Notification } from "@tidings/contracts";
+import { createGateway, NativeUwsUnavailableError, type Gateway } from "@tidings/gateway";
+import { createRegistry, startMetricsServer, startTracing, type Logger, type MetricsServer } from "@tidings/observability";
+import { createStore, startSweeper } from "@tidings/store";
+import type { Running } from "./main.js";
+
+const SWEEP_INTERVAL_MS = 30_000;
+const SWEEP_BATCH = 1000;
+const STORE_PING_INTERVAL_MS = 5_000;
+
+/**
+ * One process: gateway + store (embedded PGlite unless TIDINGS_DATABASE_URL is set), with routing
+ * in-process. Accepted (HTTP 202) means: every persisted notification of the batch is stored, then
+ * the batch is delivered to local connections. A store failure answers 503 before anything is delivered.
+ */
+export async function runStandalone(config: TidingsConfig, nodeId: string, log: Logger): Promise<Running> {
+  const tracing = startTracing({ serviceName: "tidings" });
+  const registry = createRegistry("tidings_gateway_");
+  const storeHandle = await createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, registry, logger: log });
+  log.info({ embedded: storeHandle.embedded, dataDir: storeHandle.embedded ? config.dataDir : undefined }, "notification store ready");
+  const sweeper = startSweeper(storeHandle.store, {
+    intervalMs: SWEEP_INTERVAL_MS,
+    batch: SWEEP_BATCH,
+    onError: (err) => log.warn({ err }, "expiry sweep failed; retrying at the next interval"),
+  });
+
+  let gateway: Gateway;
+  try {
+    gateway = createGateway({
+      config,
+      log,
+      nodeId,
+      registry,
+      store: storeHandle.store,
+      ingest: async (notifications: readonly Notification[], traceHeaders) => {
+        for (const n of notifications) {
+          if (n.metadata.isPersisted) await storeHandle.store.save(n);
+        }
+        // Duplicates are delivered again too: the gateway de-duplicates within the window, and a
+        // retry after a crash between save and delivery must still reach online clients.
+        for (const n of notifications) gateway.deliver(n, traceHeaders);
+      },
+    });
+  } catch (err) {
+    await sweeper.stop();
+    await storeHandle.close();
+    if (err instanceof NativeUwsUnavailableError) {
+      log.fatal(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const port = await gateway.start();
+  log.info({ host: config.host, port }, `tidings standalone listening on http://${config.host}:${port} (hub /notifications, ingest /api/notifications)`);
+
+  let storeReachable = true;
+  const pinger = setInterval(() => {
+    storeHandle.ping().then(
+      () => void (storeReachable = true),
+      (err: unknown) => {
+        if (storeReachable) log.warn({ err }, "store unreachable: readiness off");
+        storeReachable = false;
+      },
+    );
+  }, STORE_PING_INTERVAL_MS);
+  pinger.unref();
+
+  let metricsServer: MetricsServer | null = null;
+  if (config.metricsPort !== 0) {
+    metricsServer = await startMetricsServer({
+      host: config.host,
+      port: config.metricsPort,
+      registry,
+      health: {
+        live: () => true,
+        ready: () => (!gateway.ready ? { ready: false, reason: "draining" } : storeReachable ? { ready: true } : { ready: false, reason: "store unreachable" }),
+      },
+    });
+    log.info({ port: metricsServer.port }, "metrics and health on /metrics, /healthz, /readyz");
+  }
+
+  return {
+    async stop() {
+      await gateway.stop();
+      clearInterval(pinger);
+      await sweeper.stop();
+      await storeHandle.close();
+      await metricsServer?.close();
+      await tracing?.shutdown();
+    },
+  };
+}

@@ -1,0 +1,14 @@
+export { createStore } from "./create-store.js";
+export type { CreateStoreOptions, StoreHandle } from "./create-store.js";
+export { EMBEDDED_MAX_CONNECTIONS, startEmbeddedPostgres } from "./embedded.js";
+export type { EmbeddedPostgres } from "./embedded.js";
+export { createStoreMetrics, instrumentStore, metricNames } from "./metrics.js";
+export type { StoreMetrics, StoreOpLabel } from "./metrics.js";
+export { MIGRATION_LOCK_KEY, MIGRATIONS_DIR, loadMigrations, migrate } from "./migrate.js";
+export type { Migration } from "./migrate.js";
+export { PostgresNotificationStore } from "./postgres-store.js";
+export type { PostgresStoreOptions } from "./postgres-store.js";
+export { STORE_QUEUE, createStoreResponder } from "./responder.js";
+export type { StoreResponder, StoreResponderOptions } from "./responder.js";
+export { startSweeper } from "./sweeper.js";
+export type { Sweeper, SweeperOptions } from "./sweeper.js";

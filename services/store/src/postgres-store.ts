@@ -1,0 +1,286 @@
+import type { Sql, JSONValue } from "postgres";
+import {
+  toDelivered,
+  type AudienceTypeValue,
+  type DeliveredNotification,
+  type ListPage,
+  type ListQuery,
+  type Notification,
+  type NotificationStore,
+  type ReplayQuery,
+  type SaveResult,
+  type StateChange,
+  type StateChangeResult,
+} from "@tidings/contracts";
+
+export interface PostgresStoreOptions {
+  /** The store's clock, against which `save` decides "expired". Default: the system clock. */
+  clock?: () => Date;
+}
+
+/** A notifications row as read back, with the reading user's read flag. */
+interface NotificationRow {
+  audience_id: string;
+  id: string;
+  type: string;
+  body: unknown;
+  audience_type: number;
+  audience_value: string;
+  tenant_id: string | null;
+  producer: string;
+  time_stamp: Date;
+  expires_at: Date;
+  is_read: boolean;
+}
+
+/** Where a page of `listForUser` ended: the last item's sort key. */
+interface Cursor {
+  timeStamp: Date;
+  id: string;
+  audienceId: string;
+}
+
+/**
+ * `NotificationStore` on PostgreSQL through the `postgres` driver. The same SQL runs on a real
+ * server and on embedded PGlite. The schema is `migrations/`; run `migrate` first. The store does
+ * not own `sql`: whoever created the pool ends it.
+ *
+ * Invalid arguments (a limit below 1, an unreadable cursor, a date that is not one) reject with a
+ * `RangeError`; anything else that rejects is the database's failure.
+ */
+export class PostgresNotificationStore implements NotificationStore {
+  readonly #sql: Sql;
+  readonly #clock: () => Date;
+
+  constructor(sql: Sql, opts: PostgresStoreOptions = {}) {
+    this.#sql = sql;
+    this.#clock = opts.clock ?? (() => new Date());
+  }
+
+  async save(n: Notification): Promise<SaveResult> {
+    const ttl = n.metadata.persistedTTL;
+    if (!n.metadata.isPersisted || ttl === null) throw new RangeError(`notification ${n.id} is not persisted: nothing to save`);
+    const expiresAt = validDate(ttl, "metadata.persistedTTL");
+    const timeStamp = validDate(n.metadata.timeStamp, "metadata.timeStamp");
+    if (expiresAt.getTime() <= this.#clock().getTime()) return "expired";
+    const r = n.routing;
+    // The insert commits before the promise resolves (autocommit), so "stored" means durable.
+    const result = await this.#sql`
+      INSERT INTO notifications
+        (audience_id, id, type, body, audience_type, audience_value, tenant_id, producer, time_stamp, expires_at)
+      VALUES
+        (${r.audienceId}, ${n.id}, ${n.type}, ${this.#sql.json((n.body ?? null) as JSONValue)}, ${r.audienceType},
+         ${r.audienceValue}, ${r.tenantId}, ${n.metadata.producer}, ${timeStamp}, ${expiresAt})
+      ON CONFLICT (audience_id, id) DO NOTHING`;
+    return result.count === 1 ? "stored" : "duplicate";
+  }
+
+  async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
+    const audiences = [...new Set(q.audiences)];
+    const limit = nonNegativeInteger(q.limit, "limit");
+    if (audiences.length === 0 || limit === 0) return [];
+    // Per audience: a backward scan of notifications_replay_idx that stops after `limit` rows the
+    // user has not deleted; then the small merged set is sorted oldest first. An anonymous
+    // (null) user matches no receipt, so nothing is skipped and nothing is read.
+    const rows = await this.#sql<NotificationRow[]>`
+      SELECT n.*
+      FROM unnest(${audiences}::text[]) AS a(audience_id)
+      CROSS JOIN LATERAL (
+        SELECT n.audience_id, n.id, n.type, n.body, n.audience_type, n.audience_value, n.tenant_id, n.producer,
+               n.time_stamp, n.expires_at, coalesce(r.is_read, false) AS is_read
+        FROM notifications n
+        LEFT JOIN receipts r
+          ON r.user_id = ${q.userId} AND r.audience_id = n.audience_id AND r.notification_id = n.id
+        WHERE n.audience_id = a.audience_id
+          AND n.expires_at > ${q.now}
+          AND r.is_deleted IS NOT TRUE
+        ORDER BY n.time_stamp DESC, n.id DESC
+        LIMIT ${limit}
+      ) n
+      ORDER BY n.time_stamp, n.id, n.audience_id`;
+    return rows.map(delivered);
+  }
+
+  async setState(q: StateChange): Promise<StateChangeResult> {
+    const now = q.now;
+    validDate(now, "now");
+    return this.#sql.begin(async (tx) => {
+      // FOR KEY SHARE holds off the sweeper (its FOR UPDATE SKIP LOCKED passes this row by) until
+      // the receipt is written, so a receipt is never written for a row being deleted.
+      const [notification] = await tx`
+        SELECT 1 FROM notifications
+        WHERE audience_id = ${q.audienceId} AND id = ${q.notificationId} AND expires_at > ${now}
+        FOR KEY SHARE`;
+      if (notification === undefined) return { found: false, changed: false, changedAt: now.toISOString() };
+
+      // Each statement below changes the receipt only when its state differs, under the row lock
+      // that INSERT … ON CONFLICT and UPDATE take: of two identical concurrent calls, the second
+      // waits for the first and then finds nothing to change. Deletion is final, so nothing
+      // changes a deleted receipt.
+      let changed: boolean;
+      if (q.deleted === true) {
+        const r = await tx`
+          INSERT INTO receipts (user_id, audience_id, notification_id, is_deleted, deleted_at)
+          VALUES (${q.userId}, ${q.audienceId}, ${q.notificationId}, true, ${now})
+          ON CONFLICT (user_id, audience_id, notification_id) DO UPDATE
+            SET is_deleted = true, deleted_at = excluded.deleted_at
+            WHERE NOT receipts.is_deleted`;
+        changed = r.count === 1;
+      } else if (q.read) {
+        const r = await tx`
+          INSERT INTO receipts (user_id, audience_id, notification_id, is_read, read_at)
+          VALUES (${q.userId}, ${q.audienceId}, ${q.notificationId}, true, ${now})
+          ON CONFLICT (user_id, audience_id, notification_id) DO UPDATE
+            SET is_read = true, read_at = excluded.read_at
+            WHERE NOT receipts.is_read AND NOT receipts.is_deleted`;
+        changed = r.count === 1;
+      } else {
+        // Unread is the state without a receipt: only an existing read receipt can change.
+        const r = await tx`
+          UPDATE receipts SET is_read = false, read_at = ${now}
+          WHERE user_id = ${q.userId} AND audience_id = ${q.audienceId} AND notification_id = ${q.notificationId}
+            AND is_read AND NOT is_deleted`;
+        changed = r.count === 1;
+      }
+      if (changed) return { found: true, changed: true, changedAt: now.toISOString() };
+
+      const [receipt] = await tx<{ read_at: Date | null; deleted_at: Date | null }[]>`
+        SELECT read_at, deleted_at FROM receipts
+        WHERE user_id = ${q.userId} AND audience_id = ${q.audienceId} AND notification_id = ${q.notificationId}`;
+      const since = q.deleted === true ? receipt?.deleted_at : receipt?.read_at;
+      return { found: true, changed: false, changedAt: (since ?? now).toISOString() };
+    });
+  }
+
+  async listForUser(q: ListQuery): Promise<ListPage> {
+    const limit = nonNegativeInteger(q.limit, "limit");
+    if (limit < 1) throw new RangeError("limit must be 1 or more");
+    const cursor = q.cursor === null ? null : decodeCursor(q.cursor);
+    const audiences = [...new Set(q.audiences)];
+    if (audiences.length === 0) return { items: [], unreadCount: 0, nextCursor: null };
+    const sql = this.#sql;
+    const unreadOnly = q.unreadOnly ? sql`AND r.is_read IS NOT TRUE` : sql``;
+    // The first condition is the index range (time_stamp, id) at or before the cursor; the second
+    // drops the cursor row itself and the equal (time_stamp, id) rows of audiences already listed.
+    const after =
+      cursor === null
+        ? sql``
+        : sql`AND (n.time_stamp, n.id) <= (${cursor.timeStamp}, ${cursor.id})
+              AND (n.time_stamp, n.id, n.audience_id) < (${cursor.timeStamp}, ${cursor.id}, ${cursor.audienceId})`;
+    // One snapshot for the page and the count, so unreadCount agrees with the flags on the page.
+    const [rows, count] = await sql.begin("isolation level repeatable read read only", async (tx) => [
+      await tx<NotificationRow[]>`
+        SELECT n.*
+        FROM unnest(${audiences}::text[]) AS a(audience_id)
+        CROSS JOIN LATERAL (
+          SELECT n.audience_id, n.id, n.type, n.body, n.audience_type, n.audience_value, n.tenant_id, n.producer,
+                 n.time_stamp, n.expires_at, coalesce(r.is_read, false) AS is_read
+          FROM notifications n
+          LEFT JOIN receipts r
+            ON r.user_id = ${q.userId} AND r.audience_id = n.audience_id AND r.notification_id = n.id
+          WHERE n.audience_id = a.audience_id
+            AND n.expires_at > ${q.now}
+            AND r.is_deleted IS NOT TRUE
+            ${unreadOnly}
+            ${after}
+          ORDER BY n.time_stamp DESC, n.id DESC
+          LIMIT ${limit + 1}
+        ) n
+        ORDER BY n.time_stamp DESC, n.id DESC, n.audience_id DESC
+        LIMIT ${limit + 1}`,
+      await tx<{ unread: number }[]>`
+        SELECT count(*)::integer AS unread
+        FROM notifications n
+        LEFT JOIN receipts r
+          ON r.user_id = ${q.userId} AND r.audience_id = n.audience_id AND r.notification_id = n.id
+        WHERE n.audience_id = ANY(${audiences}::text[])
+          AND n.expires_at > ${q.now}
+          AND r.is_deleted IS NOT TRUE
+          AND r.is_read IS NOT TRUE`,
+    ]);
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : [...rows];
+    const last = page.at(-1);
+    return {
+      items: page.map(delivered),
+      unreadCount: count[0]?.unread ?? 0,
+      nextCursor: more && last !== undefined ? encodeCursor({ timeStamp: last.time_stamp, id: last.id, audienceId: last.audience_id }) : null,
+    };
+  }
+
+  async expire(now: Date, batch: number): Promise<number> {
+    validDate(now, "now");
+    const size = nonNegativeInteger(batch, "batch");
+    if (size < 1) throw new RangeError("batch must be 1 or more");
+    // One short statement per batch: it locks only the rows it deletes (and their receipts, by
+    // cascade), and SKIP LOCKED passes over rows a concurrent setState or another replica's
+    // sweeper holds, so no one waits on the sweeper.
+    const result = await this.#sql`
+      DELETE FROM notifications n
+      USING (
+        SELECT audience_id, id FROM notifications
+        WHERE expires_at <= ${now}
+        ORDER BY expires_at
+        LIMIT ${size}
+        FOR UPDATE SKIP LOCKED
+      ) e
+      WHERE n.audience_id = e.audience_id AND n.id = e.id`;
+    return result.count;
+  }
+}
+
+function delivered(row: NotificationRow): DeliveredNotification {
+  return toDelivered(
+    {
+      id: row.id,
+      type: row.type,
+      body: row.body,
+      routing: {
+        // The column's CHECK constraint keeps it within 1..5.
+        audienceType: row.audience_type as AudienceTypeValue,
+        audienceValue: row.audience_value,
+        tenantId: row.tenant_id,
+        audienceId: row.audience_id,
+      },
+      metadata: {
+        producer: row.producer,
+        timeStamp: row.time_stamp.toISOString(),
+        isPersisted: true,
+        persistedTTL: row.expires_at.toISOString(),
+      },
+    },
+    row.is_read,
+  );
+}
+
+function validDate(value: string | Date, what: string): Date {
+  const date = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(date.getTime())) throw new RangeError(`${what} is not a valid date`);
+  return date;
+}
+
+function nonNegativeInteger(value: number, what: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a whole number, 0 or more`);
+  return value;
+}
+
+/** Opaque to callers: base64url of JSON `[timeStamp, id, audienceId]`. */
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.timeStamp.toISOString(), c.id, c.audienceId]), "utf8").toString("base64url");
+}
+
+function decodeCursor(text: string): Cursor {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
+  } catch {
+    throw new RangeError("cursor is not valid");
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 3 || !parsed.every((x) => typeof x === "string")) {
+    throw new RangeError("cursor is not valid");
+  }
+  const [timeStamp, id, audienceId] = parsed as [string, string, string];
+  const date = new Date(timeStamp);
+  if (Number.isNaN(date.getTime())) throw new RangeError("cursor is not valid");
+  return { timeStamp: date, id, audienceId };
+}

@@ -1,0 +1,359 @@
+/**
+ * The NotificationStore conformance suite: the guarantees written on the interface in
+ * `@tidings/contracts`, checked against any implementation that stores in Postgres (a real server,
+ * embedded PGlite, or either behind the bus). Each backend's test file supplies a harness.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { Sql } from "postgres";
+import { toDelivered, type DeliveredNotification, type Notification, type NotificationStore } from "@tidings/contracts";
+import { migrate } from "../src/migrate.js";
+import { T0, note } from "./fixtures.js";
+
+export interface StoreTarget {
+  /** A store on a migrated database whose clock is `T0`. */
+  store: NotificationStore;
+  /** A pool on the same database, for arranging rows and inspecting them. */
+  sql: Sql;
+  /** Makes the database unreachable for `store` (stops the server). */
+  stopDatabase(): Promise<void>;
+  /** Releases everything; safe after `stopDatabase`. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Called for every query sent on `sql` and by the store: its text and a copy of its parameters. */
+  onQuery: (query: string, params: unknown[]) => void;
+}
+
+/** Opens a fresh, empty target on its own database. */
+export type OpenTarget = (opts: OpenOptions) => Promise<StoreTarget>;
+
+const ids = (items: readonly DeliveredNotification[]) => items.map((n) => `${n.audienceId}/${n.id}`);
+
+export function describeStoreConformance(name: string, open: OpenTarget): void {
+  describe(`NotificationStore conformance: ${name}`, () => {
+    let target: StoreTarget;
+    let store: NotificationStore;
+    let sql: Sql;
+    /** While not null, every query sent is appended here. */
+    let captured: { query: string; params: unknown[] }[] | null = null;
+
+    beforeAll(async () => {
+      target = await open({ onQuery: (query, params) => captured?.push({ query, params }) });
+      store = target.store;
+      sql = target.sql;
+    });
+    afterAll(async () => {
+      await target?.close();
+    });
+    beforeEach(async () => {
+      await sql`TRUNCATE notifications, receipts`;
+    });
+
+    const replay = (userId: string | null, audiences: string[], limit = 100, now = T0) => store.replay({ userId, audiences, limit, now });
+    const read = (userId: string, n: Notification, isRead: boolean, now = T0) =>
+      store.setState({ userId, audienceId: n.routing.audienceId, notificationId: n.id, now, read: isRead });
+    const remove = (userId: string, n: Notification, now = T0) =>
+      store.setState({ userId, audienceId: n.routing.audienceId, notificationId: n.id, now, deleted: true });
+
+    describe("save", () => {
+      it("stores a notification once per (audience, id) and returns it exactly as delivered", async () => {
+        const bodies: unknown[] = [{ amount: 149.99, lines: [1, 2, { x: "é€😀" }] }, "text", 42, null, [1, "two"], true];
+        const saved = bodies.map((body, i) => note(i % 2 === 0 ? "group:acme:sales" : "tenant:acme", `n${i}`, { ts: i, body }));
+        for (const n of saved) expect(await store.save(n)).toBe("stored");
+        const got = await replay(null, ["group:acme:sales", "tenant:acme"]);
+        expect(got).toEqual(saved.map((n) => toDelivered(n, false)));
+      });
+
+      it("answers duplicate for the same audience and id, whatever the content, and keeps the first", async () => {
+        const first = note("global", "dup", { body: { v: 1 } });
+        expect(await store.save(first)).toBe("stored");
+        expect(await store.save({ ...first, body: { v: 2 }, type: "other" })).toBe("duplicate");
+        expect(await store.save(first)).toBe("duplicate");
+        // The same id in another audience is another notification.
+        expect(await store.save(note("user:u1", "dup"))).toBe("stored");
+        expect(await replay("u1", ["global"])).toEqual([toDelivered(first, false)]);
+        expect((await sql`SELECT count(*)::int AS n FROM notifications`)[0]!["n"]).toBe(2);
+      });
+
+      it("answers expired when persistedTTL is at or before the store's clock, and stores nothing", async () => {
+        expect(await store.save(note("global", "past", { ts: -10, ttl: -1 }))).toBe("expired");
+        expect(await store.save(note("global", "edge", { ts: -10, ttl: 0 }))).toBe("expired");
+        expect(await store.save(note("global", "live", { ts: -10, ttl: 0.001 }))).toBe("stored");
+        // Even asked about an earlier instant, only the live one exists.
+        expect(ids(await replay(null, ["global"], 100, new Date(T0.getTime() - 60_000)))).toEqual(["global/live"]);
+      });
+
+      it("refuses a notification that is not persisted", async () => {
+        const n = note("global", "x");
+        await expect(store.save({ ...n, metadata: { ...n.metadata, isPersisted: false, persistedTTL: null } })).rejects.toThrow(RangeError);
+      });
+    });
+
+    describe("replay", () => {
+      it("merges audiences oldest first by (timeStamp, id, audienceId)", async () => {
+        await store.save(note("global", "b", { ts: 5 }));
+        await store.save(note("user:u1", "a", { ts: 5 }));
+        await store.save(note("user:u1", "z", { ts: 1 }));
+        await store.save(note("global", "same", { ts: 3 }));
+        await store.save(note("user:u1", "same", { ts: 3 }));
+        await store.save(note("global", "B", { ts: 5 }));
+        expect(ids(await replay("u1", ["user:u1", "global"]))).toEqual([
+          "user:u1/z",
+          "global/same",
+          "user:u1/same",
+          "global/B",
+          "user:u1/a",
+          "global/b",
+        ]);
+      });
+
+      it("returns the newest `limit` of each audience", async () => {
+        for (let i = 0; i < 5; i++) await store.save(note("group:g", `g${i}`, { ts: i }));
+        for (let i = 0; i < 3; i++) await store.save(note("global", `x${i}`, { ts: 10 + i }));
+        expect(ids(await replay(null, ["group:g", "global"], 2))).toEqual(["group:g/g3", "group:g/g4", "global/x1", "global/x2"]);
+        expect(await replay(null, ["group:g"], 0)).toEqual([]);
+      });
+
+      it("skips what the user deleted, before applying the limit; other users and anonymous still get it", async () => {
+        for (let i = 0; i < 4; i++) await store.save(note("global", `n${i}`, { ts: i }));
+        expect((await remove("u1", note("global", "n3"))).changed).toBe(true);
+        expect(ids(await replay("u1", ["global"], 2))).toEqual(["global/n1", "global/n2"]);
+        expect(ids(await replay("u2", ["global"], 2))).toEqual(["global/n2", "global/n3"]);
+        expect(ids(await replay(null, ["global"], 2))).toEqual(["global/n2", "global/n3"]);
+      });
+
+      it("carries each user's own read flag; anonymous is never read", async () => {
+        const n = note("tenant:t1", "n");
+        const m = note("tenant:t1", "m", { ts: 1 });
+        await store.save(n);
+        await store.save(m);
+        await read("u1", n, true);
+        await read("u2", m, true);
+        const flags = async (user: string | null) => (await replay(user, ["tenant:t1"])).map((d) => [d.id, d.isRead]);
+        expect(await flags("u1")).toEqual([["n", true], ["m", false]]);
+        expect(await flags("u2")).toEqual([["n", false], ["m", true]]);
+        expect(await flags("u3")).toEqual([["n", false], ["m", false]]);
+        expect(await flags(null)).toEqual([["n", false], ["m", false]]);
+      });
+
+      it("never returns a notification at or after its expiry, even before it is swept", async () => {
+        await store.save(note("global", "short", { ttl: 60 }));
+        await store.save(note("global", "long", { ttl: 120 }));
+        expect(ids(await replay(null, ["global"], 10, new Date(T0.getTime() + 59_999)))).toEqual(["global/long", "global/short"]);
+        expect(ids(await replay(null, ["global"], 10, new Date(T0.getTime() + 60_000)))).toEqual(["global/long"]);
+        expect(await replay(null, ["global"], 10, new Date(T0.getTime() + 120_000))).toEqual([]);
+      });
+
+      it("ignores unknown audiences and repeated ones", async () => {
+        await store.save(note("global", "n"));
+        expect(ids(await replay(null, ["global", "group:none", "global"]))).toEqual(["global/n"]);
+        expect(await replay(null, [])).toEqual([]);
+      });
+
+      it("reads one audience of 10k rows by an index range scan, not a table scan", async () => {
+        await sql`
+          INSERT INTO notifications (audience_id, id, type, body, audience_type, audience_value, producer, time_stamp, expires_at)
+          SELECT CASE WHEN i <= 10000 THEN 'group:big' ELSE 'group:other' || (i % 50) END, 'n' || i, 'bulk',
+                 jsonb_build_object('i', i), 3, 'big', 'bench', ${T0}::timestamptz - i * interval '1 second',
+                 ${T0}::timestamptz + interval '1 day'
+          FROM generate_series(1, 15000) AS i`;
+        await sql`ANALYZE notifications`;
+        await sql`ANALYZE receipts`;
+        const timings: number[] = [];
+        let got: DeliveredNotification[] = [];
+        for (let i = 0; i < 20; i++) {
+          const started = performance.now();
+          got = await replay("u1", ["group:big"], 100);
+          timings.push(performance.now() - started);
+        }
+        expect(got).toHaveLength(100);
+        expect(got[0]!.id).toBe("n100");
+        expect(got[99]!.id).toBe("n1");
+        timings.sort((a, b) => a - b);
+        console.info(`[${name}] replay of 100 from one audience of 10k rows: median ${timings[10]!.toFixed(2)} ms, max ${timings[19]!.toFixed(2)} ms`);
+
+        // The plan of the very statement the store sent.
+        captured = [];
+        await replay("u1", ["group:big"], 100);
+        const sent = captured as { query: string; params: unknown[] }[];
+        captured = null;
+        expect(sent).toHaveLength(1);
+        const [row] = await sql.unsafe(`EXPLAIN (FORMAT JSON) ${sent[0]!.query}`, sent[0]!.params as never[]);
+        const plan = JSON.stringify(row);
+        expect(plan).toContain('"Index Name":"notifications_replay_idx"');
+        expect(plan).not.toMatch(/"Seq Scan"[^}]*"Relation Name":"notifications"/);
+      });
+    });
+
+    describe("setState", () => {
+      const n = note("group:g", "n", { ttl: 600 });
+      const later = (s: number) => new Date(T0.getTime() + s * 1000);
+
+      it("marks read and unread, reporting a change only when the state differs", async () => {
+        await store.save(n);
+        expect(await read("u1", n, false, later(1))).toEqual({ found: true, changed: false, changedAt: later(1).toISOString() });
+        expect(await read("u1", n, true, later(2))).toEqual({ found: true, changed: true, changedAt: later(2).toISOString() });
+        expect(await read("u1", n, true, later(3))).toEqual({ found: true, changed: false, changedAt: later(2).toISOString() });
+        expect(await read("u1", n, false, later(4))).toEqual({ found: true, changed: true, changedAt: later(4).toISOString() });
+        expect(await read("u1", n, false, later(5))).toEqual({ found: true, changed: false, changedAt: later(4).toISOString() });
+        expect(await read("u1", n, true, later(6))).toEqual({ found: true, changed: true, changedAt: later(6).toISOString() });
+        // Another user's state is untouched.
+        expect(await read("u2", n, false, later(7))).toEqual({ found: true, changed: false, changedAt: later(7).toISOString() });
+        expect((await replay("u2", ["group:g"]))[0]!.isRead).toBe(false);
+      });
+
+      it("deletes for one user only, once and for good", async () => {
+        await store.save(n);
+        await read("u1", n, true, later(1));
+        expect(await remove("u1", n, later(2))).toEqual({ found: true, changed: true, changedAt: later(2).toISOString() });
+        expect(await remove("u1", n, later(3))).toEqual({ found: true, changed: false, changedAt: later(2).toISOString() });
+        expect((await read("u1", n, false, later(4))).changed).toBe(false);
+        expect((await read("u1", n, true, later(5))).changed).toBe(false);
+        expect(await replay("u1", ["group:g"])).toEqual([]);
+        expect(ids(await replay("u2", ["group:g"]))).toEqual(["group:g/n"]);
+        // Deleting something never read works as well.
+        expect((await remove("u2", n, later(6))).changed).toBe(true);
+        expect(await replay("u2", ["group:g"])).toEqual([]);
+      });
+
+      it("answers found: false for an unknown id, another audience, or an expired notification, and records nothing", async () => {
+        await store.save(n);
+        const notFound = { found: false, changed: false, changedAt: later(1).toISOString() };
+        expect(await store.setState({ userId: "u1", audienceId: "group:g", notificationId: "nope", now: later(1), read: true })).toEqual(notFound);
+        expect(await store.setState({ userId: "u1", audienceId: "global", notificationId: "n", now: later(1), deleted: true })).toEqual(notFound);
+        const expired = { found: false, changed: false, changedAt: later(600).toISOString() };
+        expect(await read("u1", n, true, later(600))).toEqual(expired);
+        expect(await remove("u1", n, later(600))).toEqual(expired);
+        expect((await sql`SELECT count(*)::int AS n FROM receipts`)[0]!["n"]).toBe(0);
+      });
+
+      it("reports exactly one change for concurrent identical calls", async () => {
+        await store.save(n);
+        const reads = await Promise.all(Array.from({ length: 8 }, () => read("u1", n, true, later(1))));
+        expect(reads.filter((r) => r.changed)).toHaveLength(1);
+        const deletes = await Promise.all(Array.from({ length: 8 }, () => remove("u1", n, later(2))));
+        expect(deletes.filter((r) => r.changed)).toHaveLength(1);
+      });
+    });
+
+    describe("listForUser", () => {
+      const list = (q: { unreadOnly?: boolean; limit: number; cursor?: string | null; now?: Date }) =>
+        store.listForUser({
+          userId: "u1",
+          audiences: ["user:u1", "global", "tenant:t1"],
+          unreadOnly: q.unreadOnly ?? false,
+          limit: q.limit,
+          cursor: q.cursor ?? null,
+          now: q.now ?? T0,
+        });
+
+      beforeEach(async () => {
+        await store.save(note("user:u1", "a", { ts: 1 }));
+        await store.save(note("global", "b", { ts: 2 }));
+        await store.save(note("tenant:t1", "c", { ts: 3 }));
+        await store.save(note("global", "d", { ts: 3 }));
+        await store.save(note("user:u1", "d", { ts: 3 }));
+        await store.save(note("global", "e", { ts: 4, ttl: 100 }));
+        await store.save(note("user:u1", "f", { ts: 5 }));
+        await store.save(note("tenant:other", "x", { ts: 6 }));
+        await store.save(note("user:u2", "y", { ts: 7 }));
+      });
+
+      it("pages newest first with an opaque cursor, each item exactly once", async () => {
+        const all = ["user:u1/f", "global/e", "user:u1/d", "global/d", "tenant:t1/c", "global/b", "user:u1/a"];
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const page: Awaited<ReturnType<typeof list>> = await list({ limit: 2, cursor });
+          seen.push(...ids(page.items));
+          expect(page.unreadCount).toBe(7);
+          cursor = page.nextCursor;
+          pages++;
+        } while (cursor !== null && pages < 10);
+        expect(seen).toEqual(all);
+        expect(pages).toBe(4);
+        const exact = await list({ limit: 7 });
+        expect(ids(exact.items)).toEqual(all);
+        expect(exact.nextCursor).toBeNull();
+      });
+
+      it("counts unread over all pages, leaving out read, deleted and expired ones, and filters unread", async () => {
+        await read("u1", note("global", "d"), true);
+        await remove("u1", note("tenant:t1", "c"));
+        await read("u1", note("global", "b"), true);
+        await remove("u1", note("global", "b"));
+        const later = new Date(T0.getTime() + 100_000);
+        const page = await list({ limit: 2, now: later });
+        expect(page.unreadCount).toBe(3);
+        expect(page.items.map((d) => [`${d.audienceId}/${d.id}`, d.isRead])).toEqual([
+          ["user:u1/f", false],
+          ["user:u1/d", false],
+        ]);
+        const page2 = await list({ limit: 2, now: later, cursor: page.nextCursor });
+        expect(page2.items.map((d) => [`${d.audienceId}/${d.id}`, d.isRead])).toEqual([
+          ["global/d", true],
+          ["user:u1/a", false],
+        ]);
+        expect(page2.nextCursor).toBeNull();
+        const unread = await list({ limit: 10, unreadOnly: true, now: later });
+        expect(ids(unread.items)).toEqual(["user:u1/f", "user:u1/d", "user:u1/a"]);
+        expect(unread.unreadCount).toBe(3);
+      });
+
+      it("refuses a cursor it did not make and a limit below 1", async () => {
+        await expect(list({ limit: 2, cursor: "not-a-cursor" })).rejects.toThrow(RangeError);
+        await expect(list({ limit: 0 })).rejects.toThrow(RangeError);
+      });
+    });
+
+    describe("expire", () => {
+      it("deletes expired rows and their receipts in batches, leaving live ones", async () => {
+        for (let i = 0; i < 7; i++) await store.save(note("global", `old${i}`, { ttl: 10 + i }));
+        for (let i = 0; i < 3; i++) await store.save(note("global", `new${i}`, { ttl: 1000 }));
+        await read("u1", note("global", "old0"), true);
+        await remove("u2", note("global", "old1"));
+        await read("u1", note("global", "new0"), true);
+        const now = new Date(T0.getTime() + 500_000);
+        const counts = [];
+        for (let i = 0; i < 4; i++) counts.push(await store.expire(now, 3));
+        expect(counts).toEqual([3, 3, 1, 0]);
+        expect((await sql`SELECT id FROM notifications ORDER BY id`).map((r) => r["id"] as string)).toEqual(["new0", "new1", "new2"]);
+        expect((await sql`SELECT notification_id FROM receipts`).map((r) => r["notification_id"] as string)).toEqual(["new0"]);
+      });
+
+      it("deletes nothing that has not expired", async () => {
+        await store.save(note("global", "n", { ttl: 10 }));
+        expect(await store.expire(new Date(T0.getTime() + 9_999), 100)).toBe(0);
+        expect(await store.expire(new Date(T0.getTime() + 10_000), 100)).toBe(1);
+      });
+    });
+
+    describe("migrations", () => {
+      it("are recorded once and applying them again changes nothing", async () => {
+        expect(await migrate(sql)).toEqual([]);
+        const rows = await sql`SELECT version, name FROM tidings_schema_migrations ORDER BY version`;
+        expect(rows.map((r) => [r["version"] as number, r["name"] as string])).toEqual([[1, "0001_init.sql"]]);
+      });
+    });
+  });
+
+  describe(`NotificationStore when the database is gone: ${name}`, () => {
+    it("rejects a save instead of reporting it stored", async () => {
+      const target = await open({ onQuery: () => {} });
+      try {
+        expect(await target.store.save(note("global", "before"))).toBe("stored");
+        await target.stopDatabase();
+        const outcome = await target.store.save(note("global", "after")).then(
+          (result) => ({ result }),
+          (err: unknown) => ({ err }),
+        );
+        expect(outcome).toHaveProperty("err");
+        expect((outcome as { err: unknown }).err).toBeInstanceOf(Error);
+      } finally {
+        await target.close();
+      }
+    });
+  });
+}
