@@ -1,19 +1,15 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { CHART_DIR } from "./helm.js";
-
-/**
- * The metric names the services export. Today: charts/tidings/metrics.txt (one name per line, `#`
- * comments). This is the one place to change when the list comes from the services' `metricNames()`.
- */
+import { metricNames as gatewayMetricNames } from "@tidings/gateway";
+import { createRegistry } from "@tidings/observability";
+import { metricNames as routerMetricNames } from "@tidings/router";
+import { metricNames as storeMetricNames } from "@tidings/store";
+/** Every metric name the services export: their `metricNames()` plus the process metrics of each prefix. */
 export function knownMetrics(): Set<string> {
-  const text = readFileSync(join(CHART_DIR, "metrics.txt"), "utf8");
-  return new Set(
-    text
-      .split("\n")
-      .map((line) => line.replace(/#.*/, "").trim())
-      .filter((line) => line !== ""),
-  );
+  const names = new Set([...gatewayMetricNames(), ...routerMetricNames(), ...storeMetricNames()]);
+  // Node/process metrics (CPU, RSS, event-loop lag) each service registers under its own prefix.
+  for (const prefix of ["tidings_gateway_", "tidings_router_", "tidings_store_"]) {
+    for (const metric of createRegistry(prefix).getMetricsAsArray()) names.add(metric.name);
+  }
+  return names;
 }
 
 /** Series Prometheus itself attaches to every target. */

@@ -6,6 +6,7 @@
  */
 import { connectRate } from "./connect-rate.js";
 import type { Harness } from "./context.js";
+import { e2eLatency } from "./e2e-latency.js";
 import { fanoutCpu, fanoutOne, peers } from "./fanout.js";
 import { idleRss } from "./idle-rss.js";
 
@@ -15,11 +16,7 @@ export const HARNESSES: readonly Harness[] = [
   fanoutOne,
   idleRss,
   connectRate,
-  {
-    name: "e2e-latency",
-    title: "End-to-end latency p50/p99/p999 producer → client at 5,000 notifications/s (NATS + router + 3 gateways)",
-    unavailable: "needs the NATS cluster mode (router + gateways), which this build does not have yet",
-  },
+  e2eLatency,
   {
     name: "router",
     title: "Router throughput with a registry of 1,000,000 audience keys",

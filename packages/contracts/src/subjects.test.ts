@@ -13,6 +13,8 @@ describe("subjects - names", () => {
     expect(subjects.registrySync).toBe("tidings.v1.registry.sync");
     expect(subjects.registrySnapshot("gw-1")).toBe("tidings.v1.registry.snapshot.gw-1");
     expect(subjects.storeRequest("replay")).toBe("tidings.v1.store.replay");
+    expect(subjects.forward("gw-1")).toBe("tidings.v1.forward.gw-1");
+    expect(subjects.relayStream("gw-1", "s7")).toBe("tidings.v1.relay.gw-1.s7");
   });
 
   it("refuses tokens that would change the subject's meaning", () => {
@@ -21,5 +23,7 @@ describe("subjects - names", () => {
       expect(() => subjects.notify(bad), JSON.stringify(bad)).toThrow(RangeError);
     }
     expect(() => subjects.storeRequest("a.b")).toThrow(RangeError);
+    expect(() => subjects.forward("a b")).toThrow(RangeError);
+    expect(() => subjects.relayStream("gw-1", "a.b")).toThrow(RangeError);
   });
 });

@@ -50,6 +50,17 @@ export const subjects = {
   registrySnapshot(nodeId: string): string {
     return "tidings.v1.registry.snapshot." + tokens("nodeId", nodeId);
   },
+  /**
+   * Request-reply to one gateway node: `tidings.v1.forward.<nodeId>` carries hub requests that reached
+   * another node for a connection this node owns (wire spec §12), and their abort signals.
+   */
+  forward(nodeId: string): string {
+    return "tidings.v1.forward." + tokens("nodeId", nodeId);
+  },
+  /** One relayed SSE stream, owner → relaying node: `tidings.v1.relay.<nodeId>.<streamId>` (`streamId` is one token). */
+  relayStream(nodeId: string, streamId: string): string {
+    return "tidings.v1.relay." + tokens("nodeId", nodeId) + "." + token("streamId", streamId);
+  },
   /** Request-reply to the store: `tidings.v1.store.<op>`; `op` is one token (`replay`, `setState` …). */
   storeRequest(op: string): string {
     return "tidings.v1.store." + token("op", op);

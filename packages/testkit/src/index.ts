@@ -11,3 +11,4 @@ export { waitFor, sleep } from "./wait.js";
 export { freePort, TcpBalancer, TcpProxy } from "./net.js";
 export { natsServerBinary, startNats, type NatsServer, type NatsServerOptions } from "./nats.js";
 export { postgresBinDir, startPostgres, type PostgresServer } from "./postgres.js";
+export { CHROMIUM_PATH, launchChromium, startSignalrPage } from "./browser.js";

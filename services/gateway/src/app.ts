@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type { TidingsConfig } from "@tidings/config";
-import { GLOBAL_AUDIENCE, isValidNodeId, mintId, userAudience, validateEnvelopes, type Notification, type NotificationStore } from "@tidings/contracts";
+import { GLOBAL_AUDIENCE, isValidNodeId, mintId, userAudience, validateEnvelopes, type Bus, type Notification, type NotificationStore } from "@tidings/contracts";
 import { endSpan, Registry, startProcessSpan, startPublishSpan, traceHeaders, type Logger } from "@tidings/observability";
 import { encodeNegotiateResponse, encodeNegotiateError, parseNegotiateQuery, type TransportName } from "@tidings/protocol";
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from "uWebSockets.js";
@@ -12,7 +12,7 @@ import { Fanout } from "./fanout.js";
 import { Hub } from "./hub.js";
 import { Cors } from "./http/cors.js";
 import { parseQuery } from "./http/query.js";
-import { BodyAbortedError, BodyTooLargeError, isLoopback, readBody, Reply } from "./http/respond.js";
+import { BodyAbortedError, BodyTooLargeError, isLoopback, readBody, Reply, type ResponseSink } from "./http/respond.js";
 import { createTenantValidator } from "./tenant-validation.js";
 import { createHubRequestHandler } from "./http/hub-request.js";
 import { JsTopics } from "./transport/js-topics.js";
@@ -22,6 +22,9 @@ import { createReadApi } from "./http/read-api.js";
 import { replayTo } from "./replay.js";
 import { loadNativeUws } from "./transport/uws.js";
 import { UwsTransport } from "./transport/ws-transport.js";
+import { FORWARDED_HEADERS } from "./cluster/forward-codec.js";
+import { Forwarder, type ClientSocket, type RelayedSocketHandlers, type SocketRelay } from "./cluster/forwarding.js";
+import { RelayedWsTransport, type SocketLink } from "./transport/relayed-ws-transport.js";
 import { StatefulTransport } from "./transport/stateful-transport.js";
 
 /** Transports this build serves; negotiate offers the ones that are also enabled by TIDINGS_TRANSPORTS. */
@@ -50,6 +53,12 @@ export interface GatewayDeps {
   publishUserEvent?: (userId: string, target: string, payload: unknown) => void;
   /** Cluster registry announcer: told of this node's audience memberships (first join / last leave). */
   membership?: MembershipListener;
+  /**
+   * The cluster bus. Present: hub requests for connections owned by another node are forwarded to it,
+   * and this node serves the requests forwarded to it (wire spec §12). Absent (standalone): every
+   * connection is local.
+   */
+  bus?: Bus;
 }
 
 export interface Gateway {
@@ -73,10 +82,8 @@ export interface Gateway {
   readonly connectionCount: number;
 }
 
-interface SocketData {
-  connection: HubConnection;
-  transport?: UwsTransport<SocketData>;
-}
+/** A socket of a local connection, or one this node relays for a connection another node owns (wire spec §12). */
+type SocketData = { connection: HubConnection; transport?: UwsTransport<SocketData>; relay?: undefined } | { relay: SocketRelay };
 
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, log, nodeId } = deps;
@@ -87,7 +94,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const cors = new Cors(config.corsOrigins);
   const table = new ConnectionTable(config.disconnectTimeoutSeconds * 1000);
   const metrics = createGatewayMetrics(deps.registry ?? new Registry(), function* () {
-    for (const c of table.values()) if (c.state === "open") yield { transport: "WebSockets", protocol: c.protocol!.name };
+    for (const c of table.values()) if (c.state === "open" && c.transport !== null) yield { transport: c.transport.kind, protocol: c.protocol!.name };
   });
   const transports = IMPLEMENTED_TRANSPORTS.filter((t) => config.transports.includes(t));
   const jsTopics = new JsTopics();
@@ -131,7 +138,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     limits,
     log,
     onOpened: (connection) => {
-      metrics.connects.inc({ transport: "WebSockets", protocol: connection.protocol!.name });
+      metrics.connects.inc({ transport: connection.transport!.kind, protocol: connection.protocol!.name });
       if (store === undefined) return;
       const userId = connection.identity.userId;
       const audiences = userId === null ? [GLOBAL_AUDIENCE] : [GLOBAL_AUDIENCE, userAudience(userId)];
@@ -146,7 +153,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     onInvoked: (method, result) => metrics.invocations.inc({ method, result }),
     // Stateful reconnect runs on WebSockets only (wire spec §7 condition 3); its fan-out goes through JsTopics so every message is numbered.
     statefulTransport: (connection, socket) =>
-      socket instanceof UwsTransport
+      socket instanceof UwsTransport || socket instanceof RelayedWsTransport
         ? new StatefulTransport(socket, {
             protocol: connection.protocol!,
             topics: jsTopics,
@@ -162,13 +169,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let ticker: NodeJS.Timeout | null = null;
 
   /** 401 before any upgrade; the reason goes in WWW-Authenticate (RFC 6750), the body stays empty. */
-  const unauthorized = (reply: Reply, reason: string) => {
+  const unauthorized = (reply: ResponseSink, reason: string) => {
     metrics.authFailures.inc();
     reply.send(401, "", [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${reason.replace(/["\\]/g, "'")}"`]]);
   };
 
   /** Authenticates a hub request; answers 401 itself and returns null on refusal. */
-  async function identify(reply: Reply, authorization: string, query: Map<string, string>): Promise<Identity | null> {
+  async function identify(reply: ResponseSink, authorization: string, query: Map<string, string>): Promise<Identity | null> {
     try {
       return await authenticate(extractToken(authorization, query.get("access_token") ?? null));
     } catch (err) {
@@ -225,6 +232,63 @@ export function createGateway(deps: GatewayDeps): Gateway {
     draining: () => draining,
     onUnauthorized: () => metrics.authFailures.inc(),
   });
+  const forwarder =
+    deps.bus === undefined
+      ? null
+      : new Forwarder({
+          bus: deps.bus,
+          nodeId,
+          log,
+          handle: hubRequest,
+          forwardTimeoutMs: config.forwardTimeoutSeconds * 1000,
+          longPollTimeoutMs: config.longPollTimeoutSeconds * 1000,
+          streamIdleMs: (Math.max(config.keepaliveSeconds, config.handshakeTimeoutSeconds) + config.forwardTimeoutSeconds) * 1000,
+          maxBackpressureBytes: config.maxBackpressureBytes,
+          upgrade: acceptRelayedUpgrade,
+        });
+
+  /** The negotiated connection an upgrade with `id` attaches to (wire spec §3.2); null when it answered the refusal. */
+  function upgradeTarget(reply: ResponseSink, id: string, identity: Identity): HubConnection | null {
+    const found = table.byTransportId(id);
+    if (found === undefined) reply.text(404, NO_CONNECTION);
+    else if (found.identity.userId !== identity.userId) unauthorized(reply, "the token's user is not the user of this connection");
+    else if (found.transport !== null && found.transport.kind !== "WebSockets") reply.text(400, "Cannot change transports mid-connection");
+    else if (found.state !== "negotiated" && !found.reattachable) reply.send(409);
+    else return found;
+    return null;
+  }
+
+  /** Owner side of an upgrade with `id` that another node received: the same checks, then a transport over the relay. */
+  async function acceptRelayedUpgrade(sink: ResponseSink, request: { query: string; authorization: string }, link: SocketLink): Promise<RelayedSocketHandlers | null> {
+    if (draining) {
+      sink.text(503, "Server is shutting down");
+      return null;
+    }
+    if (!config.transports.includes("WebSockets")) {
+      sink.text(404, "WebSockets transport not supported by this end point type");
+      return null;
+    }
+    const params = parseQuery(request.query);
+    const identity = await identify(sink, request.authorization, params);
+    if (identity === null) return null;
+    const connection = upgradeTarget(sink, params.get("id") ?? "", identity);
+    if (connection === null) return null;
+    const transport = new RelayedWsTransport(link, jsTopics, (bytes) => connection.sendMessage(bytes, Date.now()));
+    connection.attach(transport, Date.now());
+    return {
+      // As for a local socket (the `message` and `close` handlers below).
+      message: (bytes) => {
+        if (transport.closed) return;
+        if (bytes.byteLength <= config.maxTransportBytes) return connection.receive(bytes, Date.now());
+        transport.end(1009);
+        connection.transportClosed("message_too_large");
+      },
+      closed: (code) => {
+        transport.markClosed();
+        connection.transportClosed(closeCodeReason(code));
+      },
+    };
+  }
 
   async function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): Promise<void> {
     const path = normalisePath(req.getUrl());
@@ -238,17 +302,23 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (draining) return reply.text(503, "Server is shutting down");
     if (origin !== "" && config.corsOrigins.length > 0 && !cors.isAllowed(origin)) return reply.text(403, "Origin not allowed");
     if (!config.transports.includes("WebSockets")) return reply.text(404, "WebSockets transport not supported by this end point type");
+    const owner = forwarder === null ? null : forwarder.remoteOwner("GET", query);
+    if (forwarder !== null && owner !== null) {
+      const relay = await forwarder.relayUpgrade(reply, { method: "GET", path, query, headers: forwardedHeaders(req), body: null }, owner);
+      if (relay === null) return;
+      if (reply.aborted) return relay.closed(1006); // the client left while the owner decided
+      reply.aborted = true; // the upgrade below owns the response now
+      res.cork(() => res.upgrade<SocketData>({ relay }, key, "", extensions, context));
+      return;
+    }
     const params = parseQuery(query);
     const identity = await identify(reply, authorization, params);
     if (identity === null || reply.aborted) return;
     const id = params.get("id");
     let connection: HubConnection;
     if (id !== undefined && id !== "") {
-      const found = table.byTransportId(id);
-      if (found === undefined) return reply.text(404, NO_CONNECTION);
-      if (found.identity.userId !== identity.userId) return unauthorized(reply, "the token's user is not the user of this connection");
-      if (found.transport !== null && found.transport.kind !== "WebSockets") return reply.text(400, "Cannot change transports mid-connection");
-      if (found.state !== "negotiated" && !found.reattachable) return reply.send(409);
+      const found = upgradeTarget(reply, id, identity);
+      if (found === null) return;
       connection = found;
     } else {
       if (overUserLimit(identity)) return reply.text(429, "Too many connections for this user");
@@ -334,7 +404,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
       else reply.apiError(500, "internal", "An unexpected error occurred.");
     };
     if (path === "/notifications/negotiate") return void negotiate(reply, method, query, authorization).catch(fail);
-    if (path === "/notifications") return void hubRequest(reply, { method, query, accept: req.getHeader("accept"), authorization }).catch(fail);
+    if (path === "/notifications") {
+      // Local or relayed, the body is read from here, before any await: uWS delivers it only to a handler registered synchronously.
+      const owner = forwarder === null ? null : forwarder.remoteOwner(method, query);
+      if (forwarder === null || owner === null) return void hubRequest(reply, { method, query, accept: req.getHeader("accept"), authorization, readBody: (limit) => readBody(reply, limit) }).catch(fail);
+      const body = method === "POST" ? readBody(reply, config.maxTransportBytes) : null;
+      body?.catch(() => undefined); // awaited by the relay; until then a rejection must not count as unhandled
+      return void forwarder.relay(reply, { method, path, query, headers: forwardedHeaders(req), body }, owner).catch(fail);
+    }
     const contentType = req.getHeader("content-type");
     switch (rawPath) {
       case "/api/notifications":
@@ -376,11 +453,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     open: (ws: WebSocket<SocketData>) => {
       const data = ws.getUserData();
+      if (data.relay !== undefined) return data.relay.opened(clientSocket(ws));
       data.transport = new UwsTransport(ws);
       data.connection.attach(data.transport, Date.now());
     },
     message: (ws: WebSocket<SocketData>, message: ArrayBuffer) => {
       const data = ws.getUserData();
+      if (data.relay !== undefined) return data.relay.message(new Uint8Array(message)); // copied into the bus frame at once
       if (data.transport?.closed === true) return; // a socket we ended (e.g. replaced by a stateful reattach) feeds nothing more
       if (message.byteLength > config.maxTransportBytes) {
         // Ended first, so that a stateful connection sees its current socket closed and ends instead of detaching.
@@ -392,6 +471,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     close: (ws: WebSocket<SocketData>, code: number) => {
       const data = ws.getUserData();
+      if (data.relay !== undefined) return data.relay.closed(code);
       data.transport?.markClosed();
       data.connection.transportClosed(closeCodeReason(code));
     },
@@ -444,6 +524,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       while (table.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       for (const t of closers) clearTimeout(t);
       for (const connection of table.values()) connection.close({ allowReconnect: true });
+      forwarder?.close();
       if (ticker !== null) clearInterval(ticker);
       if (listenSocket !== null) uws.us_listen_socket_close(listenSocket);
       listenSocket = null;
@@ -466,6 +547,26 @@ export function createGateway(deps: GatewayDeps): Gateway {
  */
 function closeCodeReason(code: number): DisconnectReason {
   return code === 1006 ? "transport_closed" : "client_close";
+}
+
+/** The request headers a forwarded hub request carries (wire spec §12); read before the handler's first await. */
+function forwardedHeaders(req: HttpRequest): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of FORWARDED_HEADERS) {
+    const value = req.getHeader(name);
+    if (value !== "") headers[name] = value;
+  }
+  return headers;
+}
+
+/** A relayed client's uWS socket as the relay uses it; the relay stops calling it once uWS reported the close. */
+function clientSocket(ws: WebSocket<SocketData>): ClientSocket {
+  return {
+    send: (bytes, binary) => void ws.send(bytes, binary),
+    end: (code) => ws.end(code),
+    close: () => void ws.close(),
+    bufferedAmount: () => ws.getBufferedAmount(),
+  };
 }
 
 /** Hub paths match case-insensitively and with a trailing slash (wire spec §1). */

@@ -3,9 +3,18 @@ import { jsonProtocol, messagePackProtocol, type HubProtocol, type ProtocolName 
 import type { HubConnection } from "./connection.js";
 import type { ConnectionTable } from "./connection-table.js";
 import type { Membership } from "./hub.js";
-import type { GatewayMetrics } from "./metrics.js";
+import { TIMING_SAMPLE_EVERY, type GatewayMetrics } from "./metrics.js";
 
 const PROTOCOLS: readonly HubProtocol[] = [jsonProtocol, messagePackProtocol];
+
+/** A protocol with its counter children and the tallies not yet added to them (see Fanout#flushTallies). */
+interface PerProtocol {
+  readonly protocol: HubProtocol;
+  readonly deliveriesCounter: { inc(n: number): void };
+  readonly sentBytesCounter: { inc(n: number): void };
+  deliveries: number;
+  sentBytes: number;
+}
 
 /** uWS topic of an audience for one protocol: a topic's subscribers all take the same bytes. */
 export function topicFor(protocol: ProtocolName, key: string): string {
@@ -30,13 +39,32 @@ export interface TopicPublisher {
  * socket in C++: no per-connection JS on the hot path. Also the audience-membership bookkeeping.
  */
 export class Fanout implements Membership {
-  /** `audience\nid` → expiry (ms); insertion order is expiry order because the window is fixed */
-  readonly #recent = new Map<string, number>();
+  /*
+   * De-duplication: `#recent` holds `audience\nid` of every notification delivered within the window;
+   * `#queueKeys[i]` / `#queueExpiry[i]` (from `#queueHead`) are the same keys in insertion order with their
+   * expiry (ms). The window is fixed, so insertion order is expiry order and only the front can be due:
+   * each call compares one number, and the sweep deletes due keys by value. (Sweeping by iterating the
+   * Set/Map instead walks over every slot deleted since its last rehash, on every call: tens of µs per
+   * notification once entries start expiring.) Set + queue also hold no boxed expiry per entry.
+   */
+  readonly #recent = new Set<string>();
+  #queueKeys: string[] = [];
+  #queueExpiry: number[] = [];
+  #queueHead = 0;
 
-  /** per-protocol metric children, resolved once: label lookups stay off the hot path */
-  readonly #perProtocol: ReadonlyArray<{ protocol: HubProtocol; deliveries: { inc(n: number): void }; sentBytes: { inc(n: number): void } }>;
+  /** notifications delivered so far; picks the 1 in TIMING_SAMPLE_EVERY whose timings are observed */
+  #deliveredCount = 0;
+
+  /*
+   * Counter tallies as plain numbers, added to their prom-client children (resolved once) by
+   * #flushTallies, which metrics.ts runs before every read of those counters: exact when observed,
+   * and no label hashing per notification.
+   */
+  readonly #perProtocol: ReadonlyArray<PerProtocol>;
   readonly #delivered: { inc(n: number): void };
   readonly #duplicates: { inc(n: number): void };
+  #deliveredTally = 0;
+  #duplicatesTally = 0;
 
   constructor(
     private readonly publisher: TopicPublisher,
@@ -48,11 +76,14 @@ export class Fanout implements Membership {
   ) {
     this.#perProtocol = PROTOCOLS.map((protocol) => ({
       protocol,
-      deliveries: metrics.deliveries.labels(protocol.name),
-      sentBytes: metrics.sentBytes.labels(protocol.name),
+      deliveriesCounter: metrics.deliveries.labels(protocol.name),
+      sentBytesCounter: metrics.sentBytes.labels(protocol.name),
+      deliveries: 0,
+      sentBytes: 0,
     }));
     this.#delivered = metrics.notifications.labels("delivered");
     this.#duplicates = metrics.notifications.labels("duplicate");
+    metrics.addTallyFlush(() => this.#flushTallies());
   }
 
   join(connection: HubConnection, key: string): void {
@@ -74,11 +105,13 @@ export class Fanout implements Membership {
    */
   deliver(notification: Notification, now: number): boolean {
     const key = notification.routing.audienceId;
-    if (this.#isDuplicate(`${key}\n${notification.id}`, now)) {
-      this.#duplicates.inc(1);
+    if (this.#isDuplicate(key + "\n" + notification.id, now)) {
+      this.#duplicatesTally++;
       return false;
     }
-    const started = performance.now();
+    // Encode/fan-out timing for a sample only (metrics.ts TIMING_SAMPLE_EVERY); the first notification is in it.
+    const timed = (this.#deliveredCount++ & (TIMING_SAMPLE_EVERY - 1)) === 0;
+    const started = timed ? performance.now() : 0;
     const delivered = toDelivered(notification, false);
     if (notification.routing.audienceType === AudienceType.Connection) {
       const connection = this.table.byConnectionId(key);
@@ -86,24 +119,30 @@ export class Fanout implements Membership {
         const bytes = connection.protocol!.encodeNotification(notification.type, delivered);
         connection.sendMessage(bytes, now);
         const m = this.#perProtocol.find((p) => p.protocol === connection.protocol)!;
-        m.deliveries.inc(1);
-        m.sentBytes.inc(bytes.byteLength);
+        m.deliveries += 1;
+        m.sentBytes += bytes.byteLength;
       }
     } else {
-      for (const { protocol, deliveries, sentBytes } of this.#perProtocol) {
+      for (const m of this.#perProtocol) {
+        const protocol = m.protocol;
         const topic = topicFor(protocol.name, key);
         const receivers = this.publisher.numSubscribers(topic);
         if (receivers === 0) continue;
-        const encodeStarted = performance.now();
-        const bytes = protocol.encodeNotification(notification.type, delivered);
-        this.metrics.encodeSeconds.observe((performance.now() - encodeStarted) / 1000);
+        let bytes: Uint8Array;
+        if (timed) {
+          const encodeStarted = performance.now();
+          bytes = protocol.encodeNotification(notification.type, delivered);
+          this.metrics.encodeSeconds.observe((performance.now() - encodeStarted) / 1000);
+        } else {
+          bytes = protocol.encodeNotification(notification.type, delivered);
+        }
         this.publisher.publish(topic, bytes, protocol.binary);
-        deliveries.inc(receivers);
-        sentBytes.inc(receivers * bytes.byteLength);
+        m.deliveries += receivers;
+        m.sentBytes += receivers * bytes.byteLength;
       }
     }
-    this.metrics.fanoutSeconds.observe((performance.now() - started) / 1000);
-    this.#delivered.inc(1);
+    if (timed) this.metrics.fanoutSeconds.observe((performance.now() - started) / 1000);
+    this.#deliveredTally++;
     const acceptedAt = Date.parse(notification.metadata.timeStamp);
     if (acceptedAt <= now) this.metrics.deliveryLatency.observe((now - acceptedAt) / 1000);
     return true;
@@ -120,22 +159,48 @@ export class Fanout implements Membership {
    * are not de-duplicated: each is a distinct state change.
    */
   deliverEvent(key: string, target: string, payload: unknown): void {
-    for (const { protocol, deliveries } of this.#perProtocol) {
-      const topic = topicFor(protocol.name, key);
+    for (const m of this.#perProtocol) {
+      const topic = topicFor(m.protocol.name, key);
       const receivers = this.publisher.numSubscribers(topic);
       if (receivers === 0) continue;
-      this.publisher.publish(topic, protocol.encodeNotification(target, payload), protocol.binary);
-      deliveries.inc(receivers);
+      this.publisher.publish(topic, m.protocol.encodeNotification(target, payload), m.protocol.binary);
+      m.deliveries += receivers;
+    }
+  }
+
+  /** Adds the tallies to their counters and zeroes them; a zero tally adds nothing (no empty series appears). */
+  #flushTallies(): void {
+    if (this.#deliveredTally > 0) this.#delivered.inc(this.#deliveredTally);
+    if (this.#duplicatesTally > 0) this.#duplicates.inc(this.#duplicatesTally);
+    this.#deliveredTally = this.#duplicatesTally = 0;
+    for (const m of this.#perProtocol) {
+      if (m.deliveries > 0) m.deliveriesCounter.inc(m.deliveries);
+      if (m.sentBytes > 0) m.sentBytesCounter.inc(m.sentBytes);
+      m.deliveries = m.sentBytes = 0;
     }
   }
 
   #isDuplicate(dedupeKey: string, now: number): boolean {
-    for (const [k, expiresAt] of this.#recent) {
-      if (expiresAt > now) break;
-      this.#recent.delete(k);
-    }
+    if (this.#queueHead < this.#queueExpiry.length && this.#queueExpiry[this.#queueHead]! <= now) this.#sweep(now);
     if (this.#recent.has(dedupeKey)) return true;
-    this.#recent.set(dedupeKey, now + this.dedupeWindowMs);
+    this.#recent.add(dedupeKey);
+    this.#queueKeys.push(dedupeKey);
+    this.#queueExpiry.push(now + this.dedupeWindowMs);
     return false;
+  }
+
+  /** Forgets the keys at the front of the queue whose expiry is <= now (stops at the first later one). */
+  #sweep(now: number): void {
+    const keys = this.#queueKeys;
+    const expiry = this.#queueExpiry;
+    let head = this.#queueHead;
+    while (head < expiry.length && expiry[head]! <= now) this.#recent.delete(keys[head++]!);
+    // Drop the consumed front once it is at least half the queue: each entry is copied O(1) times on average.
+    if (head >= 1024 && head * 2 >= expiry.length) {
+      this.#queueKeys = keys.slice(head);
+      this.#queueExpiry = expiry.slice(head);
+      head = 0;
+    }
+    this.#queueHead = head;
   }
 }

@@ -28,9 +28,11 @@ describe("metrics", () => {
     const { gateway, url } = await start(registry);
     const json = buildClient(url, { token: await mintToken({ sub: "m1" }) });
     const mp = buildClient(url, { token: await mintToken({ sub: "m2" }), protocol: "messagepack" });
+    const sse = buildClient(url, { token: await mintToken({ sub: "m4" }), transport: "ServerSentEvents" });
     const got = collect(json, "note");
     await json.start();
     await mp.start();
+    await sse.start();
     await expect(json.invoke("Nope")).rejects.toThrow();
     await json.invoke("Subscribe", { audienceType: 3, audienceValue: "g" });
     await mp.invoke("Subscribe", { audienceType: 3, audienceValue: "g" });
@@ -44,6 +46,8 @@ describe("metrics", () => {
     assertExposition(text);
     expect(text).toContain('tidings_gateway_connections{transport="WebSockets",protocol="json"} 1');
     expect(text).toContain('tidings_gateway_connections{transport="WebSockets",protocol="messagepack"} 1');
+    expect(text).toContain('tidings_gateway_connections{transport="ServerSentEvents",protocol="json"} 1');
+    expect(text).toContain('tidings_gateway_connects_total{transport="ServerSentEvents",protocol="json"} 1');
     expect(text).toContain('tidings_gateway_deliveries_total{protocol="json"} 1');
     expect(text).toContain('tidings_gateway_deliveries_total{protocol="messagepack"} 1');
     expect(text).toContain('tidings_gateway_notifications_total{result="delivered"} 1');
@@ -56,6 +60,7 @@ describe("metrics", () => {
 
     await json.stop();
     await mp.stop();
+    await sse.stop();
     await gateway.stop(0);
   });
 });

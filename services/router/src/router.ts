@@ -12,7 +12,7 @@ import {
   type Notification,
   type NotificationStore,
 } from "@tidings/contracts";
-import type { Logger } from "@tidings/observability";
+import { endSpan, startProcessSpan, traceHeaders as spanHeaders, type Logger } from "@tidings/observability";
 import { KeyedSerial } from "./keyed-serial.js";
 import { DeadLetterReason, type RouterMetrics } from "./metrics.js";
 import { createRoute } from "./route.js";
@@ -87,7 +87,21 @@ export function createRouter(deps: RouterDeps): Router {
     await msg.ack();
   };
 
-  const deliver = async (msg: IngestMessage, n: Notification): Promise<void> => {
+  /** Persists (when asked) and routes; false when the store refused and the message was nak'ed. */
+  const deliver = async (msg: IngestMessage, n: Notification): Promise<boolean> => {
+    // The router's `process` span continues the producer's trace; the gateways' spans continue this one.
+    const span = startProcessSpan(msg.subject, msg.headers, n.id);
+    try {
+      const routed = await persistAndRoute(msg, n, span.isRecording() ? spanHeaders(span) : traceHeaders(msg.headers));
+      endSpan(span);
+      return routed;
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+  };
+
+  const persistAndRoute = async (msg: IngestMessage, n: Notification, outgoingTrace: BusHeaders | undefined): Promise<boolean> => {
     if (n.metadata.isPersisted) {
       try {
         // "expired" is fine too: such a notification is delivered live and not stored (contract §6).
@@ -100,12 +114,11 @@ export function createRouter(deps: RouterDeps): Router {
           "store did not take a persisted notification; it will be redelivered",
         );
         msg.nak(delay);
-        return;
+        return false;
       }
     }
-    route(n, traceHeaders(msg.headers));
-    await msg.ack();
-    metrics.routed.inc();
+    route(n, outgoingTrace);
+    return true;
   };
 
   const handle = async (msg: IngestMessage): Promise<void> => {
@@ -129,7 +142,12 @@ export function createRouter(deps: RouterDeps): Router {
         return;
       }
       const n = result.notification;
-      await serial.run(n.routing.audienceId, () => deliver(msg, n));
+      // Only publishing is serialised per audience (that is what orders delivery); the ack, a NATS
+      // round trip, runs outside it, so one busy audience is not capped at one ack round trip per message.
+      if (await serial.run(n.routing.audienceId, () => deliver(msg, n))) {
+        await msg.ack();
+        metrics.routed.inc();
+      }
     } finally {
       endTimer();
     }

@@ -32,7 +32,8 @@ async function connect(config: TidingsConfig, name: string, log: Logger): Promis
 /**
  * A gateway node (`TIDINGS_ROLE=gateway`): announces its audience memberships to the routers,
  * receives on `tidings.v1.node.<nodeId>` only what its connections need, publishes HTTP ingest to
- * JetStream (202 after the stream acked), and reaches the store by request-reply.
+ * JetStream (202 after the stream acked), reaches the store by request-reply, and forwards hub requests
+ * to the node owning their connection (serving `tidings.v1.forward.<nodeId>` for its own).
  */
 async function runGatewayNode(config: TidingsConfig, nodeId: string, log: Logger, registry: Registry): Promise<{ stop(): Promise<void>; ready(): boolean }> {
   const bus = await connect(config, `tidings-gateway-${nodeId}`, log);
@@ -48,6 +49,7 @@ async function runGatewayNode(config: TidingsConfig, nodeId: string, log: Logger
       registry,
       store: new BusNotificationStore(bus, { timeoutMs: config.forwardTimeoutSeconds * 1000 }),
       membership: announcer,
+      bus, // hub requests for connections of other nodes are forwarded to their owners: no sticky sessions
       ingest: async (notifications, traceHeaders) => void (await publish(notifications, traceHeaders)),
       publishUserEvent: (userId, target, payload) =>
         bus.publish(subjects.userEvents, encoder.encode(JSON.stringify({ userId, target, payload } satisfies UserEvent))),

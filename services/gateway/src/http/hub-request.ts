@@ -6,7 +6,7 @@ import type { JsTopics } from "../transport/js-topics.js";
 import { LongPollingTransport } from "../transport/long-polling-transport.js";
 import { SseTransport } from "../transport/sse-transport.js";
 import { parseQuery } from "./query.js";
-import { BodyAbortedError, BodyTooLargeError, readBody, type Reply } from "./respond.js";
+import { BodyAbortedError, BodyTooLargeError, type ResponseSink } from "./respond.js";
 
 const NO_CONNECTION = "No Connection with that ID";
 const NO_CACHE_204: ReadonlyArray<readonly [string, string]> = [
@@ -32,13 +32,23 @@ export interface HubRequestOptions {
   onUnauthorized(): void;
 }
 
-/** What the handler reads from the uWS request, which is gone after the handler's first await. */
+/**
+ * What the handler reads from the request: from the uWS request (gone after the handler's first await),
+ * or from a request forwarded by another node (cluster/forwarding.ts).
+ */
 export interface HubRequest {
   method: string;
   query: string;
   accept: string;
   authorization: string;
+  /**
+   * The whole body, at most `limit` bytes (else BodyTooLargeError; BodyAbortedError when it broke off).
+   * Called synchronously by the handler, before its first await: uWS delivers a body only then.
+   */
+  readBody(limit: number): Promise<Buffer>;
 }
+
+export type HubRequestHandler = (reply: ResponseSink, request: HubRequest) => Promise<void>;
 
 /** Upstream of one connection: POST bodies are appended in arrival order; those before a transport exists wait in `early`. */
 interface Upstream {
@@ -51,17 +61,17 @@ interface Upstream {
  * Non-upgrade requests on the hub path (wire spec §3.1, §3.3–§3.5): SSE streams, long polls, upstream
  * POSTs and DELETE. Everything a handler needs from the uWS request is read before its first await.
  */
-export function createHubRequestHandler(options: HubRequestOptions): (reply: Reply, request: HubRequest) => Promise<void> {
+export function createHubRequestHandler(options: HubRequestOptions): (reply: ResponseSink, request: HubRequest) => Promise<void> {
   const { table, topics } = options;
   const upstreams = new WeakMap<HubConnection, Upstream>();
 
-  function unauthorized(reply: Reply, reason: string): void {
+  function unauthorized(reply: ResponseSink, reason: string): void {
     options.onUnauthorized();
     reply.unauthorized(reason);
   }
 
   /** Authenticates the request that starts a transport; answers 401 itself and returns null on refusal. */
-  async function identify(reply: Reply, authorization: string, query: Map<string, string>): Promise<Identity | null> {
+  async function identify(reply: ResponseSink, authorization: string, query: Map<string, string>): Promise<Identity | null> {
     try {
       return await options.authenticate(extractToken(authorization, query.get("access_token") ?? null));
     } catch (err) {
@@ -76,7 +86,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Rep
    * must be of the connection's user (an expired one still names it); a version-0 id is public, so an
    * authenticated version-0 connection needs a credential. Answers 401/403 itself and returns false on refusal.
    */
-  async function authorizeLater(reply: Reply, connection: HubConnection, authorization: string, query: Map<string, string>): Promise<boolean> {
+  async function authorizeLater(reply: ResponseSink, connection: HubConnection, authorization: string, query: Map<string, string>): Promise<boolean> {
     const token = extractToken(authorization, query.get("access_token") ?? null);
     if (token === null) {
       if (connection.negotiateVersion !== 0 || connection.identity.userId === null) return true;
@@ -103,7 +113,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Rep
   }
 
   /** Answers a GET that would start `wanted` on a connection that already has a transport; true when it did. */
-  function refuseSecondTransport(reply: Reply, connection: HubConnection, wanted: TransportName): boolean {
+  function refuseSecondTransport(reply: ResponseSink, connection: HubConnection, wanted: TransportName): boolean {
     const current = connection.transport;
     if (current === null) return false;
     if (current.kind === wanted) reply.send(409);
@@ -115,7 +125,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Rep
    * The checks of a request that starts a transport, across its await: enabled, not draining, no transport
    * yet, the negotiating user. Returns false when it answered.
    */
-  async function mayStart(reply: Reply, request: HubRequest, query: Map<string, string>, id: string, connection: HubConnection, wanted: TransportName): Promise<boolean> {
+  async function mayStart(reply: ResponseSink, request: HubRequest, query: Map<string, string>, id: string, connection: HubConnection, wanted: TransportName): Promise<boolean> {
     if (!options.transports.includes(wanted)) {
       reply.text(404, `${wanted} transport not supported by this end point type`);
       return false;
@@ -151,14 +161,14 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Rep
   /** Topic publishes reach the connection like its own sends: keep-alive clock and slow-consumer check included. */
   const sinkFor = (connection: HubConnection) => (bytes: Uint8Array) => connection.sendMessage(bytes, Date.now());
 
-  async function startSse(reply: Reply, request: HubRequest, query: Map<string, string>, id: string, connection: HubConnection): Promise<void> {
+  async function startSse(reply: ResponseSink, request: HubRequest, query: Map<string, string>, id: string, connection: HubConnection): Promise<void> {
     if (!(await mayStart(reply, request, query, id, connection, "ServerSentEvents"))) return;
     const transport = new SseTransport(reply, { topics, sink: sinkFor(connection), onGone: () => connection.transportClosed() });
     connection.attach(transport, Date.now());
     releaseEarlyUpstream(connection);
   }
 
-  async function poll(reply: Reply, request: HubRequest, query: Map<string, string>, id: string, connection: HubConnection): Promise<void> {
+  async function poll(reply: ResponseSink, request: HubRequest, query: Map<string, string>, id: string, connection: HubConnection): Promise<void> {
     const current = connection.transport;
     if (current === null) {
       if (!(await mayStart(reply, request, query, id, connection, "LongPolling"))) return;
@@ -178,16 +188,16 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Rep
   }
 
   /** A poll on an ended connection: its last queued messages (its Close) if any, else 204 (wire spec §3.4). */
-  async function pollEnded(reply: Reply, request: HubRequest, query: Map<string, string>, ended: HubConnection): Promise<void> {
+  async function pollEnded(reply: ResponseSink, request: HubRequest, query: Map<string, string>, ended: HubConnection): Promise<void> {
     const transport = ended.transport;
     if (!(transport instanceof LongPollingTransport)) return reply.send(204, "", NO_CACHE_204);
     if (await authorizeLater(reply, ended, request.authorization, query)) transport.poll(reply);
   }
 
-  async function post(reply: Reply, request: HubRequest, query: Map<string, string>, connection: HubConnection): Promise<void> {
+  async function post(reply: ResponseSink, request: HubRequest, query: Map<string, string>, connection: HubConnection): Promise<void> {
     if (connection.transport?.kind === "WebSockets") return reply.text(405, "POST requests are not allowed for WebSocket connections.");
     // Both start now, before any await: uWS delivers the body only to a handler registered synchronously.
-    const body = readBody(reply, options.maxTransportBytes);
+    const body = request.readBody(options.maxTransportBytes);
     const allowed = authorizeLater(reply, connection, request.authorization, query);
     // Awaited in turn below; until then a rejection must not count as unhandled.
     body.catch(() => undefined);
@@ -199,7 +209,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Rep
   }
 
   /** One POST's turn: its bytes join the inbound stream after every earlier POST of the connection. */
-  async function append(reply: Reply, connection: HubConnection, upstream: Upstream, body: Promise<Buffer>, allowed: Promise<boolean>): Promise<void> {
+  async function append(reply: ResponseSink, connection: HubConnection, upstream: Upstream, body: Promise<Buffer>, allowed: Promise<boolean>): Promise<void> {
     if (!(await allowed)) return;
     let bytes: Buffer;
     try {
@@ -222,12 +232,12 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Rep
   }
 
   /** §11: 413 to the POST, and the connection ends with Close `Message too large` on its downstream. */
-  function tooLarge(reply: Reply, connection: HubConnection): void {
+  function tooLarge(reply: ResponseSink, connection: HubConnection): void {
     reply.text(413, `The request body exceeds ${options.maxTransportBytes} bytes.`);
     connection.close({ error: "Message too large", allowReconnect: true });
   }
 
-  async function remove(reply: Reply, request: HubRequest, query: Map<string, string>, connection: HubConnection): Promise<void> {
+  async function remove(reply: ResponseSink, request: HubRequest, query: Map<string, string>, connection: HubConnection): Promise<void> {
     const transport = connection.transport;
     if (!(transport instanceof LongPollingTransport)) return reply.text(400, "Cannot terminate this connection using the DELETE endpoint.");
     if (!(await authorizeLater(reply, connection, request.authorization, query))) return;

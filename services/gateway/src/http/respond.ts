@@ -11,11 +11,43 @@ export function statusLine(status: number): string {
   return `${status} ${REASONS[status] ?? ""}`.trimEnd();
 }
 
+export type HeaderList = ReadonlyArray<readonly [string, string]>;
+
+/**
+ * Where a hub request's answer goes: a uWS response (`Reply`) or, for a request forwarded from another
+ * node, that node's relay (`RemoteReply`, cluster/forwarding.ts). The hub request handler and the HTTP
+ * transports see only this, so a forwarded request runs exactly the code of a local one.
+ */
+export interface ResponseSink {
+  /** true once the client went away or the response was written with `send`: later `send`s are skipped */
+  readonly aborted: boolean;
+  /** Runs `listener` once if the client goes away before the response is complete (never after `send`). */
+  onAbort(listener: () => void): void;
+  /** The whole response at once: status line with its reason phrase, headers, body. */
+  send(status: number, body?: string | Uint8Array, headers?: HeaderList): void;
+  text(status: number, body?: string): void;
+  unauthorized(reason: string): void;
+  /** A streamed response: status, headers and `first`, flushed at once; then `write`, and `end` or `close`. */
+  startStream(status: number, headers: HeaderList, first: string | Uint8Array): void;
+  /** false: backpressure (the bytes are kept); `onWritable`'s handler runs once they drained. */
+  write(bytes: Uint8Array): boolean;
+  onWritable(handler: () => boolean): void;
+  /** Completes a streamed response. */
+  end(): void;
+  /** Drops the connection without completing the response. */
+  close(): void;
+}
+
+/** RFC 6750 challenge of a refused hub credential: the reason goes in WWW-Authenticate, as ASP.NET answers. */
+export function bearerChallenge(reason: string): HeaderList {
+  return [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${reason.replace(/["\\]/g, "'")}"`]];
+}
+
 /**
  * A uWS response that is safe to use after an await: once the client aborted, writes are skipped.
  * Every async handler must create one synchronously, before its first await.
  */
-export class Reply {
+export class Reply implements ResponseSink {
   aborted = false;
   readonly #abortListeners: Array<() => void> = [];
   constructor(readonly res: HttpResponse, readonly extraHeaders: ReadonlyArray<readonly [string, string]> = []) {
@@ -51,7 +83,36 @@ export class Reply {
 
   /** 401 for a refused hub credential: empty body, the reason in WWW-Authenticate (RFC 6750), as ASP.NET answers. */
   unauthorized(reason: string): void {
-    this.send(401, "", [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${reason.replace(/["\\]/g, "'")}"`]]);
+    this.send(401, "", bearerChallenge(reason));
+  }
+
+  startStream(status: number, headers: HeaderList, first: string | Uint8Array): void {
+    this.res.cork(() => {
+      this.res.writeStatus(statusLine(status));
+      for (const [k, v] of this.extraHeaders) this.res.writeHeader(k, v);
+      for (const [k, v] of headers) this.res.writeHeader(k, v);
+      this.res.write(first);
+    });
+  }
+
+  write(bytes: Uint8Array): boolean {
+    let written = true;
+    this.res.cork(() => {
+      written = this.res.write(bytes);
+    });
+    return written;
+  }
+
+  onWritable(handler: () => boolean): void {
+    this.res.onWritable(() => handler());
+  }
+
+  end(): void {
+    this.res.cork(() => void this.res.end());
+  }
+
+  close(): void {
+    this.res.close();
   }
 
   /** `/api` error body (contract §1). */

@@ -1,4 +1,4 @@
-import type { Reply } from "../http/respond.js";
+import type { ResponseSink } from "../http/respond.js";
 import type { JsTopics, TopicSink } from "./js-topics.js";
 import type { Transport } from "./transport.js";
 
@@ -35,21 +35,21 @@ export class LongPollingTransport implements Transport {
   readonly #topics = new Set<string>();
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
-  #poll: Reply | null = null;
+  #poll: ResponseSink | null = null;
   /** the poll timeout while a poll is pending, else the disconnect timeout; none once ended */
   #timer: NodeJS.Timeout | null = null;
   #flushScheduled = false;
   #ended = false;
 
   /** Answers the connection's first poll at once and empty: clients discard its body (wire spec §3.4). */
-  constructor(firstPoll: Reply, options: LongPollingOptions) {
+  constructor(firstPoll: ResponseSink, options: LongPollingOptions) {
     this.#options = options;
     firstPoll.send(200, "", DATA_HEADERS);
     this.#armDisconnect();
   }
 
   /** A later poll: answered now when something is queued or the connection ended, else held until data or the poll timeout. */
-  poll(reply: Reply): void {
+  poll(reply: ResponseSink): void {
     if (reply.aborted) return; // its client left while the request was being authorized: nothing may be dequeued for it
     if (this.#poll !== null) this.#answer(204, "", TEXT_HEADERS); // superseded (not a 409)
     this.#clearTimer();

@@ -1,4 +1,4 @@
-import type { Reply } from "../http/respond.js";
+import type { ResponseSink } from "../http/respond.js";
 import type { JsTopics, TopicSink } from "./js-topics.js";
 import type { Transport } from "./transport.js";
 
@@ -46,14 +46,14 @@ export interface SseTransportOptions {
 }
 
 /**
- * Server-Sent Events downstream (wire spec §3.3) on a streaming uWS response. Each write is one event.
- * Backpressure: once uWS reports a write as backpressured (it keeps those bytes), later messages wait
- * in a JS queue and go out as one event when uWS reports the socket writable again; `bufferedAmount`
+ * Server-Sent Events downstream (wire spec §3.3) on a streamed response (uWS, or a relaying node's). Each
+ * write is one event. Backpressure: once the response reports a write as backpressured (it keeps those
+ * bytes), later messages wait in a JS queue and go out as one event when it reports writable again; `bufferedAmount`
  * counts both, so the connection's slow-consumer rule sees a reader that stopped reading.
  */
 export class SseTransport implements Transport {
   readonly kind = "ServerSentEvents";
-  readonly #reply: Reply;
+  readonly #reply: ResponseSink;
   readonly #options: SseTransportOptions;
   readonly #topics = new Set<string>();
   #queue: Uint8Array[] = [];
@@ -66,18 +66,12 @@ export class SseTransport implements Transport {
   #endTimer: NodeJS.Timeout | null = null;
 
   /** Starts the stream: status, headers and the opening comment, flushed at once. */
-  constructor(reply: Reply, options: SseTransportOptions) {
+  constructor(reply: ResponseSink, options: SseTransportOptions) {
     this.#reply = reply;
     this.#options = options;
-    const res = reply.res;
     reply.onAbort(() => this.#gone());
-    res.onWritable(() => this.#writable());
-    res.cork(() => {
-      res.writeStatus("200 OK");
-      for (const [k, v] of reply.extraHeaders) res.writeHeader(k, v);
-      for (const [k, v] of SSE_HEADERS) res.writeHeader(k, v);
-      res.write(OPENING_COMMENT);
-    });
+    reply.onWritable(() => this.#writable());
+    reply.startStream(200, SSE_HEADERS, OPENING_COMMENT);
   }
 
   send(bytes: Uint8Array): boolean {
@@ -121,12 +115,7 @@ export class SseTransport implements Transport {
   }
 
   #write(event: Uint8Array): void {
-    const res = this.#reply.res;
-    let written = true;
-    res.cork(() => {
-      written = res.write(event);
-    });
-    if (!written) {
+    if (!this.#reply.write(event)) {
       this.#blocked = true;
       this.#heldByUws = event.byteLength;
     }
@@ -150,14 +139,13 @@ export class SseTransport implements Transport {
   #finish(): void {
     this.#closed = true;
     this.#clearEndTimer();
-    const res = this.#reply.res;
-    res.cork(() => void res.end());
+    this.#reply.end();
   }
 
   /** A backlog that did not drain in time: drop the socket (onAborted follows, which ends the connection if it had not ended). */
   #drop(): void {
     if (this.#closed) return;
-    this.#reply.res.close();
+    this.#reply.close();
   }
 
   #gone(): void {

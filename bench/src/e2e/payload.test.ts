@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { clientFrame } from "../client/frames.js";
+import { benchEnvelope, dueBy, readBenchFields } from "./payload.js";
+import { e2eRows, type E2eCase } from "../harness/e2e-latency.js";
+
+describe("e2e payload", () => {
+  it("builds a valid producer envelope per audience", () => {
+    const g = JSON.parse(benchEnvelope("run1", 3, 7, "group", 5, 1712345678901.1234)) as Record<string, unknown>;
+    expect(g).toStrictEqual({
+      id: "run1-7",
+      type: "bench",
+      body: { benchCase: 3, benchSeq: 7, benchTs: 1712345678901.123 },
+      routing: { audienceType: 3, audienceValue: "g-2" },
+      metadata: { producer: "bench-e2e" },
+    });
+    const gl = JSON.parse(benchEnvelope("run1", 3, 0, "global", 5, 1)) as { routing: unknown };
+    expect(gl.routing).toStrictEqual({ audienceType: 1 });
+  });
+
+  it("reads sequence and send time back out of a delivered SignalR record", () => {
+    const n = JSON.parse(benchEnvelope("c", 2, 123456, "global", 1, 1712345678901.5)) as Record<string, unknown>;
+    const record = Buffer.from(`xx{"type":1,"target":"bench","arguments":[${JSON.stringify({ ...n, audienceId: "global" })}]}\x1e`);
+    expect(readBenchFields(record, 2, record.length - 1)).toStrictEqual({ caseNo: 2, seq: 123456, sentMs: 1712345678901.5 });
+    expect(readBenchFields(Buffer.from('{"type":6}'), 0, 10)).toBeNull();
+    // a key beyond the record's end does not count
+    const two = Buffer.from('{"type":6}\x1e{"benchCase":1,"benchSeq":1,"benchTs":2}');
+    expect(readBenchFields(two, 0, 10)).toBeNull();
+    expect(clientFrame(Buffer.from("x")).length).toBe(7);
+  });
+
+  it("paces sends on a fixed schedule", () => {
+    expect(dueBy(0, 5000, 100)).toBe(1);
+    expect(dueBy(1, 5000, 100)).toBe(6);
+    expect(dueBy(1000, 5000, 100)).toBe(100);
+  });
+});
+
+describe("e2e rows", () => {
+  const base = (target: "cluster" | "standalone", mode: "http" | "jetstream", p99: number): E2eCase =>
+    ({
+      target,
+      audience: "group",
+      mode,
+      connections: 10,
+      groups: 2,
+      rate: 100,
+      total: 10,
+      warmup: 1,
+      latencyMs: { p50: 1, p90: 2, p99, p999: 8, max: 9, mean: 1 },
+      samples: 90,
+      deliveries: { expected: 90, received: 90, lost: 0, duplicates: 0, warmupLost: 0, foreign: 0, closedByServer: 0 },
+    }) as E2eCase;
+
+  it("compares each cluster case with the standalone HTTP case of the same audience", () => {
+    const rows = e2eRows([base("cluster", "jetstream", 6), base("standalone", "http", 2)]);
+    const p99 = rows.find((r) => r.metric === "p99 latency")!;
+    expect(p99.value).toBe(6);
+    expect(p99.baseline).toStrictEqual({ name: "standalone, HTTP ingest", value: 2 });
+    expect(p99.ratio).toBe(3);
+    expect(p99.target).toStrictEqual({ op: "<=", value: 5, on: "value" });
+    expect(rows.filter((r) => r.metric === "delivered / lost / dup")).toHaveLength(2);
+  });
+});

@@ -1,0 +1,306 @@
+/**
+ * End-to-end latency, producer → client, at a fixed publish rate through a real local cluster:
+ * nats-server (JetStream), one store service, one router and three gateway nodes, each its own OS
+ * process started as `pnpm start` would. Clients (one process, raw WebSocket SignalR JSON,
+ * skipNegotiation) hold connections spread over the gateways; a producer process publishes over
+ * HTTP to the gateways and, as a second case, straight to JetStream. Baseline in the same run: the
+ * same clients and producer against one standalone process (in-process routing, no NATS).
+ */
+import { execFileSync } from "node:child_process";
+import * as hdr from "hdr-histogram-js";
+import { Child } from "../proc.js";
+import type { ResultRow } from "../results.js";
+import { significant } from "../stats.js";
+import type { ArmArgs, LatencyClientArgs, LatencyOpenArgs, LatencyOpenResult, LatencyReport } from "../e2e/latency-client.js";
+import type { Audience } from "../e2e/payload.js";
+import type { ProduceArgs, ProduceResult, ProducerArgs, ProducerMode } from "../e2e/producer.js";
+import { startCluster, startStandalone, type Target } from "../e2e/tidings.js";
+import { currentLoad, type Harness, type RunContext } from "./context.js";
+
+const TARGET_P99_MS = 5;
+/** longest wait for the backlog of a case to drain after the producer finished */
+const DRAIN_MAX_MS = 120_000;
+let caseCounter = 0;
+
+interface Sizes {
+  rate: number;
+  windowS: number;
+  warmupS: number;
+  /** a discarded run per target and producer before the measured cases */
+  prewarmS: number;
+  /** connections of the Group cases, spread over the gateways */
+  groupConnections: number;
+  /** groups; connection i joins g-(i % groups), so each group has members on every gateway */
+  groups: number;
+  /** connections of the Global cases (every one receives every notification) */
+  globalConnections: number;
+  gateways: number;
+}
+
+const FULL: Sizes = { rate: 5000, windowS: 20, warmupS: 2, prewarmS: 3, groupConnections: 1000, groups: 250, globalConnections: 6, gateways: 3 };
+const QUICK: Sizes = { rate: 1000, windowS: 3, warmupS: 1, prewarmS: 1, groupConnections: 300, groups: 75, globalConnections: 6, gateways: 3 };
+
+export interface LatencyMs {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+}
+
+export interface E2eCase {
+  target: "cluster" | "standalone";
+  audience: Audience;
+  mode: ProducerMode;
+  connections: number;
+  groups: number;
+  rate: number;
+  total: number;
+  warmup: number;
+  latencyMs: LatencyMs;
+  samples: number;
+  deliveries: { expected: number; received: number; lost: number; duplicates: number; warmupLost: number; foreign: number; closedByServer: number };
+  producer: ProduceResult;
+  /** from the producer's last answer to the last delivery (backlog still draining) */
+  drainMs: number;
+  clientCpuUs: number;
+  /** `uptime` before and after the case */
+  uptimeBefore: string;
+  uptimeAfter: string;
+}
+
+function uptime(): string {
+  try {
+    return execFileSync("uptime", { encoding: "utf8" }).trim();
+  } catch {
+    return `load average: ${currentLoad().map((x) => x.toFixed(2)).join(", ")}`;
+  }
+}
+
+function ms(us: number): number {
+  return significant(us / 1000, 3);
+}
+
+async function runCase(
+  ctx: RunContext,
+  target: Target,
+  client: Child,
+  producer: Child,
+  mode: ProducerMode,
+  sizes: Sizes,
+  audience: Audience,
+  connections: number,
+  runTag: string,
+  opts: { windowS: number; prewarm: boolean },
+): Promise<E2eCase> {
+  const total = sizes.rate * (sizes.warmupS + opts.windowS);
+  const warmup = sizes.rate * sizes.warmupS;
+  const caseNo = ++caseCounter;
+  const caseId = `${runTag}-${caseNo}-${target.label}-${audience}-${mode}${opts.prewarm ? "-prewarm" : ""}`;
+  const arm: ArmArgs = { caseNo, total, warmup, audience, groups: sizes.groups };
+  await client.call("arm", arm);
+  const uptimeBefore = uptime();
+  const cpuBefore = await client.call<LatencyReport>("report");
+  const produced = await producer.call<ProduceResult>("produce", {
+    caseId,
+    caseNo,
+    rate: sizes.rate,
+    total,
+    audience,
+    groups: sizes.groups,
+    maxInFlight: 2000,
+  } satisfies ProduceArgs);
+  // Let the backlog drain, so the next case starts clean: until every delivery is in, or nothing
+  // new came for 3 s, or DRAIN_MAX_MS passed. `drainMs` is from the last send to the last progress.
+  const drainStart = Date.now();
+  let last = -1;
+  let lastProgress = drainStart;
+  for (;;) {
+    const r = await client.call<{ received: number; expected: number }>("received");
+    if (r.received !== last) {
+      last = r.received;
+      lastProgress = Date.now();
+    }
+    if (r.received >= r.expected || Date.now() - lastProgress > 3000 || Date.now() - drainStart > DRAIN_MAX_MS) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const drainMs = lastProgress - drainStart;
+  const rep = await client.call<LatencyReport>("report");
+  const uptimeAfter = uptime();
+  const h = hdr.decodeFromCompressedBase64(rep.histogram);
+  const latencyMs: LatencyMs = {
+    p50: ms(h.getValueAtPercentile(50)),
+    p90: ms(h.getValueAtPercentile(90)),
+    p99: ms(h.getValueAtPercentile(99)),
+    p999: ms(h.getValueAtPercentile(99.9)),
+    max: ms(h.maxValue),
+    mean: ms(h.mean),
+  };
+  const samples = h.totalCount;
+  h.destroy();
+  const c: E2eCase = {
+    target: target.label === "cluster" ? "cluster" : "standalone",
+    audience,
+    mode,
+    connections,
+    groups: audience === "group" ? sizes.groups : 0,
+    rate: sizes.rate,
+    total,
+    warmup,
+    latencyMs,
+    samples,
+    deliveries: {
+      expected: rep.expected,
+      received: rep.received,
+      lost: rep.lost,
+      duplicates: rep.duplicates,
+      warmupLost: rep.warmupLost,
+      foreign: rep.foreign,
+      closedByServer: rep.closedByServer,
+    },
+    producer: produced,
+    drainMs,
+    clientCpuUs: rep.cpuUserUs + rep.cpuSystemUs - (cpuBefore.cpuUserUs + cpuBefore.cpuSystemUs),
+    uptimeBefore,
+    uptimeAfter,
+  };
+  ctx.log(
+    `${opts.prewarm ? "(pre-warm, discarded) " : ""}${target.label} ${audience} via ${mode}: p50 ${latencyMs.p50} / p90 ${latencyMs.p90} / p99 ${latencyMs.p99} / p999 ${latencyMs.p999} / max ${latencyMs.max} ms; ` +
+      `sent ${produced.sent} at ${produced.achievedRate}/s (${produced.failed} failed), ${rep.received}/${rep.expected} delivered, ${rep.lost} lost, ${rep.duplicates} dup, drained ${drainMs} ms after the last send; ` +
+      `${uptimeAfter.replace(/^.*load average/, "load average")}`,
+  );
+  if (produced.failed > 0) ctx.log(`  producer errors: ${produced.errors.join("; ")}`);
+  return c;
+}
+
+async function openAll(ctx: RunContext, client: Child, target: Target, count: number, groups: number): Promise<void> {
+  const open: LatencyOpenArgs = { ports: target.ports, first: 0, count, addrs: ctx.addresses.takeMany(2), groups, concurrency: 64 };
+  const r = await client.call<LatencyOpenResult>("open", open);
+  if (r.failed > 0) throw new Error(`${r.failed} of ${count} connections failed: ${r.errors.join("; ")}`);
+  ctx.log(`${target.label}: ${r.opened} connections open${groups > 0 ? ` in ${groups} groups` : ""} in ${Math.round(r.ms)} ms`);
+}
+
+async function measureTarget(ctx: RunContext, which: "cluster" | "standalone", sizes: Sizes, runTag: string): Promise<E2eCase[]> {
+  const target = which === "cluster" ? await startCluster(sizes.gateways) : await startStandalone();
+  const children: Child[] = [];
+  const cases: E2eCase[] = [];
+  try {
+    ctx.log(`${which}: up (${Object.entries(target.pids).map(([k, v]) => `${k} ${v}`).join(", ")}), ports ${target.ports.join(", ")}`);
+    const client = await Child.start("e2e client", new URL("../e2e/latency-client.ts", import.meta.url), { index: 0 } satisfies LatencyClientArgs);
+    children.push(client);
+    const modes: ProducerMode[] = target.natsUrl === null ? ["http"] : ["http", "jetstream"];
+    const producers: Array<{ child: Child; mode: ProducerMode }> = [];
+    for (const mode of modes) {
+      const p = await Child.start(`e2e producer ${mode}`, new URL("../e2e/producer.ts", import.meta.url), {
+        mode,
+        ports: target.ports,
+        natsUrl: target.natsUrl,
+      } satisfies ProducerArgs);
+      children.push(p);
+      producers.push({ child: p, mode });
+    }
+    const settleMs = target.natsUrl === null ? 300 : 1500; // the gateways announce memberships to the router
+    for (const audience of ["group", "global"] as const) {
+      const count = audience === "group" ? sizes.groupConnections : sizes.globalConnections;
+      await openAll(ctx, client, target, count, audience === "group" ? sizes.groups : 0);
+      await new Promise((r) => setTimeout(r, settleMs));
+      // JIT and connection warm-up of every process on the path, once per target and producer, discarded
+      if (audience === "group") {
+        for (const p of producers) await runCase(ctx, target, client, p.child, p.mode, sizes, audience, count, runTag, { windowS: sizes.prewarmS, prewarm: true });
+      }
+      for (const p of producers) cases.push(await runCase(ctx, target, client, p.child, p.mode, sizes, audience, count, runTag, { windowS: sizes.windowS, prewarm: false }));
+      await client.call("closeAll");
+    }
+    await Promise.all(producers.map((p) => p.child.call("close").catch(() => undefined)));
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+    await target.stop();
+  }
+  return cases;
+}
+
+function label(c: E2eCase): string {
+  const audience = c.audience === "group" ? `Group (${c.connections} conns, ${c.groups} groups)` : `Global (${c.connections} conns)`;
+  return `${c.target === "cluster" ? "cluster" : "standalone"}, ${audience}, ${c.mode === "http" ? "HTTP ingest" : "JetStream direct"}`;
+}
+
+export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
+  const rows: ResultRow[] = [];
+  const baselineOf = (c: E2eCase) => cases.find((b) => b.target === "standalone" && b.audience === c.audience && b.mode === "http");
+  for (const c of cases.filter((x) => x.target === "cluster")) {
+    const base = baselineOf(c);
+    for (const [metric, key] of [
+      ["p50 latency", "p50"],
+      ["p99 latency", "p99"],
+      ["p99.9 latency", "p999"],
+    ] as const) {
+      const value = c.latencyMs[key];
+      const b = base?.latencyMs[key] ?? null;
+      rows.push({
+        metric,
+        case: label(c),
+        unit: "ms",
+        value,
+        baseline: { name: "standalone, HTTP ingest", value: b },
+        ratio: b === null || b <= 0 ? null : significant(value / b, 3),
+        ...(key === "p99" ? { target: { op: "<=", value: TARGET_P99_MS, on: "value" } as const } : {}),
+      });
+    }
+  }
+  for (const c of cases) {
+    rows.push({
+      metric: "delivered / lost / dup",
+      case: label(c),
+      unit: "",
+      value: c.deliveries.received,
+      note: `${c.deliveries.lost} lost, ${c.deliveries.duplicates} dup of ${c.deliveries.expected}`,
+    });
+  }
+  return rows;
+}
+
+function caseNote(c: E2eCase): string {
+  const l = c.latencyMs;
+  const p = c.producer;
+  return (
+    `${label(c)}: p50 ${l.p50} / p90 ${l.p90} / p99 ${l.p99} / p99.9 ${l.p999} / max ${l.max} ms over ${c.samples.toLocaleString("en-US")} deliveries; ` +
+    `published ${p.sent.toLocaleString("en-US")} at ${p.achievedRate.toLocaleString("en-US")}/s (target ${c.rate.toLocaleString("en-US")}/s; send lag p99 ${ms(p.lagUs.p99)} ms; ` +
+    `${p.mode === "http" ? "202" : "JetStream ack"} p50 ${ms(p.ackUs.p50)} / p99 ${ms(p.ackUs.p99)} ms; ${p.failed} failed); ` +
+    `${c.deliveries.lost} lost, ${c.deliveries.duplicates} duplicates of ${c.deliveries.expected.toLocaleString("en-US")} expected (warm-up lost ${c.deliveries.warmupLost}); ` +
+    `last delivery ${(c.drainMs / 1000).toFixed(1)} s after the last send; ` +
+    `\`${c.uptimeAfter.replace(/^.*load average/, "load average")}\` after`
+  );
+}
+
+export const e2eLatency: Harness = {
+  name: "e2e-latency",
+  title: "End-to-end latency producer → client at 5,000 notifications/s (NATS + router + 3 gateways)",
+  async run(ctx) {
+    const started = new Date();
+    const loadBefore = currentLoad();
+    const sizes = ctx.opts.quick ? QUICK : FULL;
+    const runTag = `e2e${Date.now().toString(36)}`;
+    ctx.log(`e2e-latency: ${uptime()}`);
+    const cases = [...(await measureTarget(ctx, "cluster", sizes, runTag)), ...(await measureTarget(ctx, "standalone", sizes, runTag))];
+    return ctx.result("e2e-latency", this.title, started, loadBefore, {
+      params: { ...sizes },
+      rows: e2eRows(cases),
+      notes: [
+        `Cluster: nats-server -js, store (TIDINGS_ROLE=store, embedded PGlite), router, ${sizes.gateways} gateways (TIDINGS_ROLE=gateway), each its own process; ` +
+          `baseline: one standalone process (TIDINGS_ROLE=all, no NATS, in-process routing). All on this machine, sharing its cores with the clients and the producer.`,
+        `Producer: ${sizes.rate.toLocaleString("en-US")} notifications/s open loop for ${sizes.warmupS} s warm-up + ${sizes.windowS} s measured; ` +
+          "HTTP ingest = one notification per `POST /api/notifications`, round robin over the gateways (202 after the JetStream ack in the cluster); " +
+          "JetStream direct = `JetStreamIngestQueue.publish` on `tidings.notify.bench` with `Nats-Msg-Id`.",
+        `Latency = client receipt − producer send time (\`performance.timeOrigin + performance.now()\`, same host), per delivery, HDR histogram (µs). ` +
+          `Group: connection i joins g-(i mod ${sizes.groups}) and sits on gateway i mod ${sizes.gateways}, notification s goes to g-(s mod ${sizes.groups}); ` +
+          `Global: ${sizes.globalConnections} connections, each receives every notification. ` +
+          "Send time = when the producer actually sent; when it fell behind its schedule (send lag below) the queueing before the send is not in the latency. " +
+          `"Lost" = not delivered when nothing new arrived for 3 s (or ${DRAIN_MAX_MS / 1000} s after the last send); each case waits for the previous one's backlog to drain. ` +
+          `Before the measured cases each target gets a discarded ${sizes.prewarmS} s run per producer (JIT warm-up).`,
+        ...cases.map(caseNote),
+      ],
+      cases,
+    });
+  },
+};
