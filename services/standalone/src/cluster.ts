@@ -2,13 +2,12 @@ import { connectNatsBus, JetStreamIngestQueue, RegistryAnnouncer, type NatsBus }
 import type { TidingsConfig } from "@tidings/config";
 import { BusNotificationStore, subjects, userAudience, type Notification } from "@tidings/contracts";
 import { createGateway, NativeUwsUnavailableError } from "@tidings/gateway";
-import { createRegistry, startMetricsServer, startTracing, type Logger, type MetricsServer, type Registry } from "@tidings/observability";
+import { createRegistry, startTracing, type Logger, type Registry } from "@tidings/observability";
 import { createIngestPublisher, runRouter } from "@tidings/router";
-import { createStore, createStoreResponder, startSweeper } from "@tidings/store";
+import { createStore, createStoreResponder } from "@tidings/store";
 import type { Running } from "./main.js";
+import { startExpirySweeper, startOpsServer } from "./ops.js";
 
-const SWEEP_INTERVAL_MS = 30_000;
-const SWEEP_BATCH = 1000;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -89,11 +88,7 @@ async function runStoreService(config: TidingsConfig, log: Logger, registry: Reg
   const handle = await createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, registry, logger: log });
   const bus = await connect(config, "tidings-store", log);
   const responder = createStoreResponder(bus, handle.store, { logger: log });
-  const sweeper = startSweeper(handle.store, {
-    intervalMs: SWEEP_INTERVAL_MS,
-    batch: SWEEP_BATCH,
-    onError: (err) => log.warn({ err }, "expiry sweep failed; retrying at the next interval"),
-  });
+  const sweeper = startExpirySweeper(handle.store, log);
   log.info({ embedded: handle.embedded }, "store service answering on tidings.v1.store.*");
   return {
     ready: () => !bus.connection.isClosed(),
@@ -128,21 +123,15 @@ export async function runCluster(config: TidingsConfig, nodeId: string, log: Log
     for (const p of parts.reverse()) await p.stop();
     throw err;
   }
-  let metricsServer: MetricsServer | null = null;
-  if (config.metricsPort !== 0) {
-    metricsServer = await startMetricsServer({
-      host: config.host,
-      port: config.metricsPort,
-      registry,
-      health: {
-        live: () => true,
-        ready: () => {
-          const notReady = parts.find((p) => !p.ready());
-          return notReady === undefined ? { ready: true } : { ready: false, reason: `${notReady.name} not ready` };
-        },
-      },
-    });
-  }
+  const metricsServer = await startOpsServer(
+    config,
+    registry,
+    () => {
+      const notReady = parts.find((p) => !p.ready());
+      return notReady === undefined ? { ready: true } : { ready: false, reason: `${notReady.name} not ready` };
+    },
+    log,
+  );
   return {
     async stop() {
       // Gateway first (drain sockets), then the router (finish and ack in-flight), the store last.

@@ -1,12 +1,11 @@
 import type { TidingsConfig } from "@tidings/config";
 import type { Notification } from "@tidings/contracts";
 import { createGateway, NativeUwsUnavailableError, type Gateway } from "@tidings/gateway";
-import { createRegistry, startMetricsServer, startTracing, type Logger, type MetricsServer } from "@tidings/observability";
-import { createStore, startSweeper } from "@tidings/store";
+import { createRegistry, startTracing, type Logger } from "@tidings/observability";
+import { createStore } from "@tidings/store";
 import type { Running } from "./main.js";
+import { startExpirySweeper, startOpsServer } from "./ops.js";
 
-const SWEEP_INTERVAL_MS = 30_000;
-const SWEEP_BATCH = 1000;
 const STORE_PING_INTERVAL_MS = 5_000;
 
 /**
@@ -19,11 +18,7 @@ export async function runStandalone(config: TidingsConfig, nodeId: string, log: 
   const registry = createRegistry("tidings_gateway_");
   const storeHandle = await createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, registry, logger: log });
   log.info({ embedded: storeHandle.embedded, dataDir: storeHandle.embedded ? config.dataDir : undefined }, "notification store ready");
-  const sweeper = startSweeper(storeHandle.store, {
-    intervalMs: SWEEP_INTERVAL_MS,
-    batch: SWEEP_BATCH,
-    onError: (err) => log.warn({ err }, "expiry sweep failed; retrying at the next interval"),
-  });
+  const sweeper = startExpirySweeper(storeHandle.store, log);
 
   let gateway: Gateway;
   try {
@@ -66,19 +61,12 @@ export async function runStandalone(config: TidingsConfig, nodeId: string, log: 
   }, STORE_PING_INTERVAL_MS);
   pinger.unref();
 
-  let metricsServer: MetricsServer | null = null;
-  if (config.metricsPort !== 0) {
-    metricsServer = await startMetricsServer({
-      host: config.host,
-      port: config.metricsPort,
-      registry,
-      health: {
-        live: () => true,
-        ready: () => (!gateway.ready ? { ready: false, reason: "draining" } : storeReachable ? { ready: true } : { ready: false, reason: "store unreachable" }),
-      },
-    });
-    log.info({ port: metricsServer.port }, "metrics and health on /metrics, /healthz, /readyz");
-  }
+  const metricsServer = await startOpsServer(
+    config,
+    registry,
+    () => (!gateway.ready ? { ready: false, reason: "draining" } : storeReachable ? { ready: true } : { ready: false, reason: "store unreachable" }),
+    log,
+  );
 
   return {
     async stop() {
