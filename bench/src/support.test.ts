@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { AddressPool, split } from "./addresses.js";
 import { parseCli } from "./cli.js";
 import { aggregateProfile, frameKey, type CpuProfile } from "./profile.js";
-import { FrameReader, classifySocketIo, clientFrame, countJsonRecords, countMsgpackRecords, newCounts } from "./client/frames.js";
+import { FrameReader, classifySocketIo, clientFrame, countCentrifugo, countJsonRecords, countMsgpackRecords, newCounts } from "./client/frames.js";
+import { procCpuUs } from "./server/centrifugo.js";
 
 function serverFrame(payload: Buffer, opcode = 1): Buffer {
   const len = payload.length;
@@ -26,6 +27,20 @@ describe("frame counting", () => {
     const buf = Buffer.concat([varint(invocation.length), invocation, varint(ping.length), ping]);
     countMsgpackRecords(buf, 0, buf.length, c);
     expect(c).toEqual({ notifications: 1, pings: 1, other: 0 });
+  });
+
+  it("counts newline-separated Centrifugo pushes and pings in one frame", () => {
+    const c = newCounts();
+    const push = '{"push":{"channel":"global","pub":{"data":{"a":1}}}}';
+    const buf = Buffer.from(`xx${push}\n{}\n${push}\n{"id":2,"subscribe":{}}yy`);
+    expect(countCentrifugo(buf, 2, buf.length - 2, c)).toBe(1);
+    expect(c).toEqual({ notifications: 2, pings: 1, other: 1 });
+  });
+
+  it("reads a process's CPU time from /proc", () => {
+    const cpu = procCpuUs(process.pid);
+    expect(cpu.userUs).toBeGreaterThanOrEqual(0);
+    expect(cpu.userUs + cpu.systemUs).toBeLessThanOrEqual((process.cpuUsage().user + process.cpuUsage().system) * 1.1 + 20_000);
   });
 
   it("reads frames split across chunks", () => {

@@ -4,7 +4,7 @@
  * looking at a couple of bytes, never parsing JSON or MessagePack.
  */
 
-export type Dialect = "signalr-json" | "signalr-msgpack" | "socketio";
+export type Dialect = "signalr-json" | "signalr-msgpack" | "socketio" | "centrifugo";
 
 /** Per-connection (and per-process) message counts. */
 export interface Counts {
@@ -146,4 +146,33 @@ export function classifySocketIo(buf: Buffer, start: number, end: number): Socke
   if (a === 0x30) return "open"; // 0{sid...}
   if (a === 0x34 && b === 0x30) return "connected"; // 40{sid...}
   return "other";
+}
+
+/** the channel every Centrifugo bench connection subscribes to (the bench publishes to it) */
+export const CENTRIFUGO_CHANNEL = "global";
+
+const NEWLINE = 0x0a;
+const PUSH_PREFIX = Buffer.from('{"push":');
+
+/**
+ * Counts the replies of a Centrifugo JSON-protocol frame: one or more JSON objects separated by
+ * newlines. `{"push":…}` is a publication (the only push a bench subscription gets), `{}` is the
+ * server's ping (the client must answer `{}`), anything else (command replies) is "other".
+ * Returns the number of pings, so the caller can answer each.
+ */
+export function countCentrifugo(buf: Buffer, start: number, end: number, c: Counts): number {
+  let pings = 0;
+  let line = start;
+  while (line < end) {
+    let nl = buf.indexOf(NEWLINE, line);
+    if (nl === -1 || nl > end) nl = end;
+    const len = nl - line;
+    if (len >= PUSH_PREFIX.length && buf.compare(PUSH_PREFIX, 0, PUSH_PREFIX.length, line, line + PUSH_PREFIX.length) === 0) c.notifications++;
+    else if (len === 2 && buf[line] === 0x7b && buf[line + 1] === 0x7d) {
+      c.pings++;
+      pings++;
+    } else if (len > 0) c.other++;
+    line = nl + 1;
+  }
+  return pings;
 }

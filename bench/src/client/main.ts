@@ -17,6 +17,8 @@ import {
   OPCODE_TEXT,
   classifySocketIo,
   clientFrame,
+  CENTRIFUGO_CHANNEL,
+  countCentrifugo,
   countJsonRecords,
   countMsgpackRecords,
   newCounts,
@@ -96,12 +98,16 @@ const PATHS: Record<Dialect, string> = {
   "signalr-json": "/notifications",
   "signalr-msgpack": "/notifications",
   socketio: "/socket.io/?EIO=4&transport=websocket",
+  centrifugo: "/connection/websocket",
 };
 const HANDSHAKES: Record<Dialect, Buffer | null> = {
   "signalr-json": clientFrame(Buffer.from('{"protocol":"json","version":1}\x1e')),
   "signalr-msgpack": clientFrame(Buffer.from('{"protocol":"messagepack","version":1}\x1e')),
   socketio: null, // the server speaks first (Engine.IO open packet)
+  centrifugo: clientFrame(Buffer.from('{"id":1,"connect":{}}')), // then subscribe once the connect reply is in
 };
+const CF_SUBSCRIBE = clientFrame(Buffer.from(`{"id":2,"subscribe":{"channel":"${CENTRIFUGO_CHANNEL}"}}`));
+const CF_PONG = clientFrame(Buffer.from("{}"));
 const SIO_CONNECT = clientFrame(Buffer.from("40"));
 const SIO_PONG = clientFrame(Buffer.from("3"));
 const HEADER_END = Buffer.from("\r\n\r\n");
@@ -181,6 +187,7 @@ class Conn {
   readonly #frame = (opcode: number, buf: Buffer, start: number, end: number): void => {
     if (opcode === OPCODE_TEXT || opcode === OPCODE_BINARY) {
       if (this.dialect === "socketio") return this.#socketIo(buf, start, end);
+      if (this.dialect === "centrifugo") return this.#centrifugo(buf, start, end);
       if (this.state === State.Handshaking) {
         // `{}\x1e`, the handshake response (an error would carry "error")
         if (end - start > 3) return this.#fail(`handshake refused: ${buf.toString("utf8", start, Math.min(end, start + 200))}`);
@@ -204,6 +211,30 @@ class Conn {
       this.socket.end();
     }
   };
+
+  #centrifugo(buf: Buffer, start: number, end: number): void {
+    if (this.state === State.Handshaking) {
+      // replies to connect (id 1) and subscribe (id 2); an error reply carries "error"
+      const text = buf.toString("utf8", start, end);
+      if (text.includes('"error"')) return this.#fail(`centrifugo refused: ${text.slice(0, 200)}`);
+      if (text.includes('"id":1')) this.socket.write(CF_SUBSCRIBE);
+      if (text.includes('"id":2')) {
+        this.state = State.Open;
+        this.everOpen = true;
+        this.onOpen(this);
+      }
+      return;
+    }
+    const c = this.counts;
+    const n = c.notifications;
+    const p = c.pings;
+    const o = c.other;
+    const pings = countCentrifugo(buf, start, end, c);
+    for (let i = 0; i < pings; i++) this.socket.write(CF_PONG);
+    totals.notifications += c.notifications - n;
+    totals.pings += c.pings - p;
+    totals.other += c.other - o;
+  }
 
   #socketIo(buf: Buffer, start: number, end: number): void {
     switch (classifySocketIo(buf, start, end)) {

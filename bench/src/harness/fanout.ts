@@ -14,6 +14,7 @@ import type { CpuWindow, MemorySample, PrepareArgs, ServerKind } from "../server
 import { cpuPer, formatCount, median, perCore, ratio, significant } from "../stats.js";
 import { split } from "../addresses.js";
 import { subjectOf } from "../client/subjects.js";
+import { centrifugoBinary } from "../server/centrifugo.js";
 import { BENCH_SECRET, clientProcessesFor, currentLoad, dialectOf, type Harness, type RunContext, type ServerHandle } from "./context.js";
 
 export type Protocol = "json" | "msgpack";
@@ -59,7 +60,7 @@ export interface FanoutMeasurement {
   connectMs: number;
 }
 
-const KIND_NAMES: Record<ServerKind, string> = { gateway: "Tidings gateway", uws: "bare uWS", ws: "ws", socketio: "Socket.IO" };
+const KIND_NAMES: Record<ServerKind, string> = { gateway: "Tidings gateway", uws: "bare uWS", ws: "ws", socketio: "Socket.IO", centrifugo: "Centrifugo" };
 
 function sizes(ctx: RunContext): number[] {
   return ctx.opts.quick ? [1000] : [1000, 10_000];
@@ -68,6 +69,7 @@ function sizes(ctx: RunContext): number[] {
 /**
  * Notifications per case: enough deliveries for a few seconds of server CPU. `ws` and Socket.IO cost
  * ~15× more per delivery, so they get a third of the deliveries (still several seconds of CPU).
+ * Centrifugo (~1.5 µs) gets the full count: its CPU is read in 10 ms clock ticks.
  */
 function notificationsFor(ctx: RunContext, c: FanoutCase): number {
   if (c.audience === "user") {
@@ -149,7 +151,7 @@ async function drive(server: Child, clients: Child[], pacing: Pacing, count: num
 async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasurement> {
   const audience = c.audience ?? "global";
   const label = `${audience === "user" ? "one" : "fanout"}-${c.kind}-${c.protocol}-${formatCount(c.connections)}`;
-  const dialect: Dialect = c.kind === "socketio" ? "socketio" : dialectOf(c.protocol);
+  const dialect: Dialect = c.kind === "socketio" ? "socketio" : c.kind === "centrifugo" ? "centrifugo" : dialectOf(c.protocol);
   const pacing = pacingFor(c);
   const token = audience === "user" ? { secret: BENCH_SECRET, subPrefix: "one-user-" } : null;
   let server: ServerHandle | null = null;
@@ -347,17 +349,21 @@ export const fanoutCpu: Harness = {
 
 export const peers: Harness = {
   name: "peers",
-  title: "Fan-out CPU per delivery: gateway vs ws and Socket.IO (JSON)",
+  title: "Fan-out CPU per delivery: gateway vs ws, Socket.IO and Centrifugo (JSON)",
   async run(ctx) {
     const startedAt = new Date();
     const loadBefore = currentLoad();
-    const kinds: ServerKind[] = ["uws", "gateway", "ws", "socketio"];
+    // Centrifugo is an external Go binary (`go install github.com/centrifugal/centrifugo/v6@v6.9.1`): skipped when absent
+    const centrifugo = centrifugoBinary();
+    if (centrifugo === null) ctx.log("peers: centrifugo binary not found ($CENTRIFUGO_BIN, ~/go/bin/centrifugo, PATH): Centrifugo skipped");
+    const peerKinds: ServerKind[] = centrifugo === null ? ["uws", "ws", "socketio"] : ["uws", "ws", "socketio", "centrifugo"];
+    const kinds: ServerKind[] = ["uws", "gateway", ...peerKinds.filter((k) => k !== "uws")];
     const cases = sizes(ctx).flatMap((connections) => kinds.map((kind) => ({ kind, protocol: "json" as const, connections })));
     const ms = await measureAll(ctx, cases);
     const rows: ResultRow[] = [];
     for (const connections of sizes(ctx)) {
       const gw = ms.get(cacheKey({ kind: "gateway", protocol: "json", connections }))!;
-      for (const kind of ["uws", "ws", "socketio"] as const) {
+      for (const kind of peerKinds) {
         const peer = ms.get(cacheKey({ kind, protocol: "json", connections }))!;
         rows.push({
           metric: "CPU per delivery",
@@ -368,7 +374,7 @@ export const peers: Harness = {
           ratio: ratio(gw.cpuUsPerDelivery, peer.cpuUsPerDelivery),
         });
       }
-      for (const kind of ["uws", "ws", "socketio"] as const) {
+      for (const kind of peerKinds) {
         const peer = ms.get(cacheKey({ kind, protocol: "json", connections }))!;
         rows.push({
           metric: "Deliveries/s per core",
@@ -381,11 +387,23 @@ export const peers: Harness = {
       }
     }
     return ctx.result(this.name, this.title, startedAt, loadBefore, {
-      params: { sizes: sizes(ctx), burst: BURST, window: WINDOW, reps: ctx.opts.reps },
+      params: { sizes: sizes(ctx), burst: BURST, window: WINDOW, reps: ctx.opts.reps, centrifugo },
       rows,
       notes: [
         "Ratio < 1: the gateway spends less CPU per delivery than the peer. ws: `for (const c of clients) c.send(frame)` per notification " +
           "(frame pre-encoded once, no corking). Socket.IO: `io.to(room).emit(type, object)` (encoded once per emit by Socket.IO).",
+        centrifugo === null
+          ? "Centrifugo: SKIPPED, binary not found ($CENTRIFUGO_BIN, ~/go/bin/centrifugo or PATH; `go install github.com/centrifugal/centrifugo/v6@v6.9.1`)."
+          : `Centrifugo (${centrifugo}, v6 config: \`client.insecure\`, one channel without namespace, memory engine, no history/presence): ` +
+            "clients send `connect` then `subscribe` over the JSON protocol on `/connection/websocket` and count `{\"push\":…}` lines " +
+            "(Centrifugo may put several newline-separated pushes in one WebSocket frame; clients answer its `{}` pings). " +
+            "Each burst of notifications is ONE `POST /api/batch` with one `publish` command per notification (HTTP keep-alive, up to 8 " +
+            "requests in flight), data = the same delivered object Socket.IO emits (the frame is Centrifugo's own " +
+            "`{\"push\":{\"channel\":…,\"pub\":{\"data\":…}}}`, not the gateway's bytes); so Centrifugo's figure INCLUDES its HTTP API " +
+            "(request parsing, JSON decode of the data, per-publication encode) where the Node servers publish in-process. " +
+            "The HTTP client side (the Node process that starts Centrifugo) is not counted. Centrifugo's CPU = utime + stime of the " +
+            "whole Go process (all threads) from /proc/<pid>/stat over the window (clock ticks → µs, 10 ms resolution): the same " +
+            "quantity `process.cpuUsage()` gives for the Node servers (user + system of the whole process, all threads).",
         ...commonNotes(ms.values(), ctx.opts.reps),
       ],
       cases: [...ms.values()],

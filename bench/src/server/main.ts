@@ -1,10 +1,14 @@
 /**
  * One benchmark server in its own process: the Tidings gateway, a bare uWebSockets.js topic-publish
- * server, a `ws` server looping over its clients, or a Socket.IO room broadcast. Driven over IPC by
- * the orchestrator; measures its own CPU with `process.cpuUsage()`.
+ * server, a `ws` server looping over its clients, a Socket.IO room broadcast, or a Centrifugo process
+ * (started and fed over its HTTP API by this process). Driven over IPC by the orchestrator; measures
+ * its own CPU with `process.cpuUsage()` (Centrifugo: the Go process's, from /proc/<pid>/stat).
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, createServer, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { loadConfig } from "@tidings/config";
 import type { Notification } from "@tidings/contracts";
@@ -18,8 +22,10 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { childArgs, emit, serve } from "../proc.js";
 import { BENCH_TYPE, benchDelivered, benchFrame, benchNotifications } from "../payload.js";
 import { verifyHs256 } from "./hs256.js";
+import { CENTRIFUGO_CHANNEL } from "../client/frames.js";
+import { CENTRIFUGO_API_KEY, centrifugoBinary, centrifugoConfig, procCpuUs, procRss } from "./centrifugo.js";
 
-export type ServerKind = "gateway" | "uws" | "ws" | "socketio";
+export type ServerKind = "gateway" | "uws" | "ws" | "socketio" | "centrifugo";
 
 export interface ServerArgs {
   kind: ServerKind;
@@ -54,9 +60,12 @@ export interface PrepareArgs {
 
 interface Impl {
   port: number;
-  connections(): number;
+  connections(): number | Promise<number>;
   prepare(a: PrepareArgs): void;
   publish(n: number): void;
+  /** another process does the serving (Centrifugo): its CPU (µs, cumulative) and RSS instead of ours */
+  cpu?: () => { userUs: number; systemUs: number };
+  rss?: () => number;
 }
 
 const args = childArgs<ServerArgs>();
@@ -218,9 +227,96 @@ async function startSocketIo(): Promise<Impl> {
   };
 }
 
-function memory(impl: Impl): MemorySample {
+/**
+ * Centrifugo v6 as its own Go process. Anonymous clients subscribe to one channel; a burst of n
+ * notifications is one `POST /api/batch` with n `publish` commands (the HTTP API is Centrifugo's
+ * publish path, so its cost is in the measured CPU). The data is the delivered object Socket.IO emits.
+ */
+async function startCentrifugo(): Promise<Impl> {
+  const bin = centrifugoBinary();
+  if (bin === null) throw new Error("centrifugo binary not found ($CENTRIFUGO_BIN, ~/go/bin/centrifugo, PATH)");
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "bench-centrifugo-"));
+  const configFile = join(dir, "config.json");
+  writeFileSync(configFile, JSON.stringify(centrifugoConfig(port)));
+  const proc = spawn(bin, ["--config", configFile], { stdio: ["ignore", "ignore", "inherit"] });
+  const pid = proc.pid;
+  if (pid === undefined) throw new Error("centrifugo did not start");
+  const stop = () => {
+    if (proc.exitCode === null) proc.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on("exit", stop);
+  // our own exit kills it synchronously (above), so this only fires when Centrifugo dies by itself
+  proc.once("exit", (code, signal) => {
+    process.stderr.write(`centrifugo exited (code ${code ?? "-"}, signal ${signal ?? "-"})\n`);
+    process.exit(1);
+  });
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  const call = (path: string, body: string | Buffer): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        { host: "127.0.0.1", port, path, method: "POST", agent, headers: { "content-type": "application/json", "x-api-key": CENTRIFUGO_API_KEY } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ok = await call("/health", "").then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error("centrifugo not healthy after 10 s");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const data = JSON.stringify(benchDelivered());
+  const bodies = new Map<number, Buffer>();
+  const bodyFor = (n: number): Buffer => {
+    let b = bodies.get(n);
+    if (b === undefined) {
+      const command = `{"publish":{"channel":"${CENTRIFUGO_CHANNEL}","data":${data}}}`;
+      b = Buffer.from(`{"commands":[${Array.from({ length: n }, () => command).join(",")}]}`);
+      bodies.set(n, b);
+    }
+    return b;
+  };
+  let failures = 0;
+  return {
+    port,
+    async connections() {
+      const r = await call("/api/channels", "{}");
+      const parsed = JSON.parse(r.text) as { result?: { channels?: Record<string, { num_clients?: number }> } };
+      return parsed.result?.channels?.[CENTRIFUGO_CHANNEL]?.num_clients ?? 0;
+    },
+    prepare: () => undefined,
+    publish(n) {
+      call("/api/batch", bodyFor(n)).then(
+        (r) => {
+          if (r.status !== 200 || r.text.includes('"error"')) {
+            if (failures++ < 5) process.stderr.write(`centrifugo publish failed: ${r.status} ${r.text.slice(0, 200)}\n`);
+          }
+        },
+        (err: unknown) => {
+          if (failures++ < 5) process.stderr.write(`centrifugo publish failed: ${String(err)}\n`);
+        },
+      );
+    },
+    cpu: () => procCpuUs(pid),
+    rss: () => procRss(pid),
+  };
+}
+
+async function memory(impl: Impl): Promise<MemorySample> {
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, connections: impl.connections() };
+  return { rss: impl.rss?.() ?? m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, connections: await impl.connections() };
 }
 
 function fdLimit(): number {
@@ -232,9 +328,17 @@ function fdLimit(): number {
 }
 
 async function main(): Promise<void> {
-  const starters: Record<ServerKind, () => Promise<Impl>> = { gateway: startGateway, uws: startUws, ws: startWs, socketio: startSocketIo };
+  const starters: Record<ServerKind, () => Promise<Impl>> = {
+    gateway: startGateway,
+    uws: startUws,
+    ws: startWs,
+    socketio: startSocketIo,
+    centrifugo: startCentrifugo,
+  };
   const impl = await starters[args.kind]();
+  const cpuNow = impl.cpu;
   let cpuFrom = process.cpuUsage();
+  let otherFrom = cpuNow?.() ?? { userUs: 0, systemUs: 0 };
   let wallFrom = performance.now();
   const gc = (globalThis as { gc?: () => void }).gc;
   // V8 profile timestamps and hrtime share the monotonic clock (µs)
@@ -248,12 +352,17 @@ async function main(): Promise<void> {
     publish: (a) => impl.publish((a as { n: number }).n),
     cpuStart: () => {
       cpuFrom = process.cpuUsage();
+      if (cpuNow !== undefined) otherFrom = cpuNow();
       wallFrom = performance.now();
       windowFrom = nowUs();
     },
     cpuStop: (): CpuWindow => {
-      const d = process.cpuUsage(cpuFrom);
       windows.push([windowFrom, nowUs()]);
+      if (cpuNow !== undefined) {
+        const o = cpuNow();
+        return { userUs: o.userUs - otherFrom.userUs, systemUs: o.systemUs - otherFrom.systemUs, wallMs: performance.now() - wallFrom };
+      }
+      const d = process.cpuUsage(cpuFrom);
       return { userUs: d.user, systemUs: d.system, wallMs: performance.now() - wallFrom };
     },
     connections: () => impl.connections(),
