@@ -84,21 +84,32 @@ export class PostgresNotificationStore implements NotificationStore {
     // (null) user matches no receipt, so nothing is skipped and nothing is read.
     const rows = await this.#sql<NotificationRow[]>`
       SELECT n.*
+      ${this.#newestVisible(audiences, q.userId, q.now, limit, this.#sql``)}
+      ORDER BY n.time_stamp, n.id, n.audience_id`;
+    return rows.map(delivered);
+  }
+
+  /**
+   * `FROM … n`: per audience, a backward scan of notifications_replay_idx returning the newest `limit`
+   * unexpired rows `userId` has not deleted (matching `extra` conditions), with that user's read flag.
+   * Replay and the read API share this one visibility rule.
+   */
+  #newestVisible(audiences: string[], userId: string | null, now: Date, limit: number, extra: ReturnType<Sql>) {
+    return this.#sql`
       FROM unnest(${audiences}::text[]) AS a(audience_id)
       CROSS JOIN LATERAL (
         SELECT n.audience_id, n.id, n.type, n.body, n.audience_type, n.audience_value, n.tenant_id, n.producer,
                n.time_stamp, n.expires_at, coalesce(r.is_read, false) AS is_read
         FROM notifications n
         LEFT JOIN receipts r
-          ON r.user_id = ${q.userId} AND r.audience_id = n.audience_id AND r.notification_id = n.id
+          ON r.user_id = ${userId} AND r.audience_id = n.audience_id AND r.notification_id = n.id
         WHERE n.audience_id = a.audience_id
-          AND n.expires_at > ${q.now}
+          AND n.expires_at > ${now}
           AND r.is_deleted IS NOT TRUE
+          ${extra}
         ORDER BY n.time_stamp DESC, n.id DESC
         LIMIT ${limit}
-      ) n
-      ORDER BY n.time_stamp, n.id, n.audience_id`;
-    return rows.map(delivered);
+      ) n`;
   }
 
   async setState(q: StateChange): Promise<StateChangeResult> {
@@ -171,21 +182,7 @@ export class PostgresNotificationStore implements NotificationStore {
     const [rows, count] = await sql.begin("isolation level repeatable read read only", async (tx) => [
       await tx<NotificationRow[]>`
         SELECT n.*
-        FROM unnest(${audiences}::text[]) AS a(audience_id)
-        CROSS JOIN LATERAL (
-          SELECT n.audience_id, n.id, n.type, n.body, n.audience_type, n.audience_value, n.tenant_id, n.producer,
-                 n.time_stamp, n.expires_at, coalesce(r.is_read, false) AS is_read
-          FROM notifications n
-          LEFT JOIN receipts r
-            ON r.user_id = ${q.userId} AND r.audience_id = n.audience_id AND r.notification_id = n.id
-          WHERE n.audience_id = a.audience_id
-            AND n.expires_at > ${q.now}
-            AND r.is_deleted IS NOT TRUE
-            ${unreadOnly}
-            ${after}
-          ORDER BY n.time_stamp DESC, n.id DESC
-          LIMIT ${limit + 1}
-        ) n
+        ${this.#newestVisible(audiences, q.userId, q.now, limit + 1, sql`${unreadOnly} ${after}`)}
         ORDER BY n.time_stamp DESC, n.id DESC, n.audience_id DESC
         LIMIT ${limit + 1}`,
       await tx<{ unread: number }[]>`
