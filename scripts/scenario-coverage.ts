@@ -45,8 +45,9 @@ function indent(line: string): number {
   return line.length - line.trimStart().length;
 }
 
+/** The title as the test runner shows it: escaped quotes and backslashes unescaped. */
 function titleOf(line: string): string | undefined {
-  return TITLE.exec(line)?.[2];
+  return TITLE.exec(line)?.[2]?.replace(/\\(["'`\\])/g, "$1");
 }
 
 /**
