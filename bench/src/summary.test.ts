@@ -68,7 +68,7 @@ describe("markdown", () => {
 
   it("nests a foreign markdown report under its section", () => {
     const text = renderSummary({ results: [], foreign: [{ name: "Router", value: {}, markdown: "# Router bench\n\n## Detail\n| a |", target: ">= 100k/s" }] });
-    expect(text).toContain("## Router\n\nTarget (issue 10): >= 100k/s.\n\n### Router bench\n\n#### Detail");
+    expect(text).toContain("## Router\n\nTarget: >= 100k/s.\n\n### Router bench\n\n#### Detail");
     expect(demoteHeadings("# A\ntext # not a heading\n###### deep")).toBe("### A\ntext # not a heading\n###### deep");
   });
 

@@ -99,7 +99,7 @@ export function renderSummary(input: SummaryInput): string {
   for (const r of input.results) parts.push("", renderResult(r));
   for (const f of input.foreign ?? []) {
     parts.push("", `## ${f.name}`, "");
-    if (f.target !== undefined) parts.push(`Target (issue 10): ${f.target}.`, "");
+    if (f.target !== undefined) parts.push(`Target: ${f.target}.`, "");
     if (f.markdown !== undefined) parts.push(demoteHeadings(f.markdown.trim()));
     else {
       const leaves = numericLeaves(f.value);

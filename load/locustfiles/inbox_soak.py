@@ -3,7 +3,7 @@ Over a long run the person receives persisted notifications and, from random dev
 read / unread (MarkAsRead, MarkAsUnread) and deleted (MarkAsDeleted). Every device keeps its own view
 from what the server sends — deliveries, ``EventReadStatusChange``, ``EventDeletedStatusChange`` and
 the replay after a device reconnects — and at the end every device must have converged to the
-person's true state (notiway-contract.md §4, §6).
+person's true state (docs/contract.md §4, §6).
 
     locust -f load/locustfiles/inbox_soak.py -H http://127.0.0.1:8080 --headless \
         -u 200 -r 20 -t 30m --jwt-secret "$SECRET" --devices 3

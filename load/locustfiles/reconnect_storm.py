@@ -13,7 +13,7 @@ are down. The dropped clients reconnect with exponential backoff and full jitter
     locust -f load/locustfiles/reconnect_storm.py -H http://127.0.0.1:8080 --headless \
         -u 2000 -r 200 -t 3m --jwt-secret "$SECRET" --drop-share 0.5 --storm-interval 30
 
-Replay needs persistence (notiway-contract.md §6). The suite probes for it at start (a persisted
+Replay needs persistence (docs/contract.md §6). The suite probes for it at start (a persisted
 notification published before connecting must be replayed); without it the replay check is reported
 as SKIP with the reason, and it becomes a hard check as soon as the server replays, or with
 ``--require replay``.

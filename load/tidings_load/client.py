@@ -43,7 +43,7 @@ class HubError(Exception):
 
 
 class HubInvocationError(Exception):
-    """A hub method answered with a Completion error (the HubException string of notiway-contract.md §4)."""
+    """A hub method answered with a Completion error (the HubException string of docs/contract.md §4)."""
 
     def __init__(self, target: str, error: str) -> None:
         super().__init__(error)
@@ -52,7 +52,7 @@ class HubInvocationError(Exception):
 
     @property
     def method_missing(self) -> bool:
-        """The server does not have this hub method (signalr-wire.md: `Method does not exist.`)."""
+        """The server does not have this hub method (docs/protocol.md §10: `Method does not exist.`)."""
         return "Method does not exist" in self.error
 
     def has_code(self, code: str) -> bool:

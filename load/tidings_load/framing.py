@@ -2,7 +2,7 @@
 (varint length prefix + array), normalised to the JSON message shape.
 
 Pure functions, no I/O, so they are unit-tested without a server (tests/test_framing.py).
-The wire format is the ASP.NET Core SignalR Hub Protocol (see shared/spec/signalr-wire.md §4).
+The wire format is the ASP.NET Core SignalR Hub Protocol (see docs/protocol.md §4).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Iterable
 RS = "\x1e"
 RS_BYTE = b"\x1e"
 
-# Hub message types (signalr-wire.md §4.4)
+# Hub message types (docs/protocol.md §4.4)
 INVOCATION = 1
 STREAM_ITEM = 2
 COMPLETION = 3
@@ -150,7 +150,7 @@ def _msgpack():
 
 
 def to_msgpack_array(message: dict[str, Any]) -> list[Any]:
-    """Client→server messages in their MessagePack array form (signalr-wire.md §4.4)."""
+    """Client→server messages in their MessagePack array form (docs/protocol.md §4.4)."""
     kind = message["type"]
     headers = message.get("headers") or {}
     if kind == INVOCATION:

@@ -53,7 +53,7 @@ def now_ms() -> float:
 
 
 def audience_key(audience_type: int, value: str | None = None, tenant: str | None = None) -> str:
-    """The audience key of notiway-contract.md §3 (what ``audienceId`` carries)."""
+    """The audience key of docs/contract.md §3 (what ``audienceId`` carries)."""
     if audience_type == AUDIENCE_GLOBAL:
         return "global"
     if audience_type == AUDIENCE_TENANT:

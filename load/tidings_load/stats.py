@@ -7,7 +7,7 @@ Loss accounting (fan-out):
 - A publisher numbers its notifications per audience (``aseq`` = 0, 1, 2 … for each (publisher,
   audience)) and records when each POST was sent and when its 202 arrived.
 - A receiver records when it joined each audience (the handshake or Subscribe completion, after which
-  the gateway guarantees delivery — notiway-contract.md §3) and when it stopped listening, and keeps
+  the gateway guarantees delivery — docs/contract.md §3) and when it stopped listening, and keeps
   the ``aseq`` it received per (publisher, audience) as ranges.
 - A notification is *expected* at a receiver when the receiver had joined its audience before the
   POST was sent (+ ``skew_ms`` for clocks of different machines) and its 202 arrived at least

@@ -1,7 +1,7 @@
 """User JWT minting (PyJWT) for gateways configured with ``TIDINGS_AUTH_JWT_SECRET`` (HS256)
 or an asymmetric key that the gateway trusts through ``TIDINGS_AUTH_JWKS_URL`` (RS256/ES256/EdDSA).
 
-Claims follow notiway-contract.md §2: ``sub`` is the user id (``TIDINGS_AUTH_USER_CLAIM``),
+Claims follow docs/contract.md §2: ``sub`` is the user id (``TIDINGS_AUTH_USER_CLAIM``),
 ``tenant_id`` lists the tenants the user may Subscribe to (``TIDINGS_AUTH_TENANT_CLAIM``).
 """
 

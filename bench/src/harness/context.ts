@@ -32,7 +32,7 @@ export interface Harness {
   unavailable?: string;
   /** set for results written by another program (the summary includes the file when it exists) */
   external?: string;
-  /** target from issue 10, for harnesses whose result rows cannot carry it (external ones) */
+  /** the harness's target, for harnesses whose result rows cannot carry it (external ones) */
   target?: string;
   run?(ctx: RunContext): Promise<HarnessResult>;
 }

@@ -459,7 +459,7 @@ export const fanoutOne: Harness = {
         "Every connection authenticates as its own user; notifications go to the users round robin, one per socket per publish " +
           "call, at most 8 per socket unacknowledged. The gateway pays its whole per-notification cost (de-duplication, delivered " +
           "form, encoding, metrics, tracing, topic publish) for a single delivery; bare uWS publishes pre-encoded bytes to a " +
-          "one-subscriber topic. This is the common case for User and Connection audiences; no target in issue 10.",
+          "one-subscriber topic. This is the common case for User and Connection audiences; it has no target.",
         `Repetitions: ${ctx.opts.reps}; median run by CPU per notification.`,
         lossNote(ms.values()),
       ],

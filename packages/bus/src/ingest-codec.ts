@@ -1,5 +1,5 @@
 /**
- * Producer message bodies (contract §7 "Over NATS"): UTF-8 JSON, or MessagePack marked by header
+ * Producer message bodies (docs/contract.md §7 "Over NATS"): UTF-8 JSON, or MessagePack marked by header
  * `Content-Type: application/msgpack`. Dates go as ISO-8601 strings in both (no MessagePack
  * timestamp extension is written; one that is read decodes to a `Date`).
  */

@@ -1,5 +1,5 @@
 /**
- * Registry protocol scenarios (ARCHITECTURE.md "The registry"), run over the in-process bus and
+ * Registry protocol scenarios (docs/architecture.md §4), run over the in-process bus and
  * over a real nats-server: start-up sync, live deltas, lost deltas, silent nodes, restarts.
  */
 import { afterEach, describe, expect, it } from "vitest";

@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { configSchema } from "./schema.js";
 
 /**
- * Every `TIDINGS_*` setting named in spec/signalr-wire.md and spec/notiway-contract.md, with the
- * default the spec gives, written as in the environment ("" = no default).
+ * Every `TIDINGS_*` setting the wire protocol and the product contract rely on (docs/protocol.md,
+ * docs/contract.md), with the default they were designed with, written as in the environment
+ * ("" = no default).
  */
 const SPEC: Record<string, string> = {
   TIDINGS_TRANSPORTS: "WebSockets,ServerSentEvents,LongPolling",

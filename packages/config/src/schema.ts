@@ -1,6 +1,6 @@
 /**
- * The Tidings settings: names and defaults are those of `spec/signalr-wire.md` (§0, §5) and
- * `spec/notiway-contract.md`. Each key `fooBar` is read from `TIDINGS_FOO_BAR`.
+ * The Tidings settings; the wire ones are explained in docs/protocol.md §0 and §5, the others in
+ * docs/contract.md and docs/architecture.md. Each key `fooBar` is read from `TIDINGS_FOO_BAR`.
  */
 import { bool, defineConfig, int, list, oneOf, seconds, str, url } from "./define-config.js";
 import type { InferConfig } from "./define-config.js";
@@ -22,7 +22,7 @@ function checkOrigin(item: string): string | undefined {
 
 export const configSchema = defineConfig(
   {
-    // --- wire (signalr-wire.md §0, §5) ---------------------------------------------------------
+    // --- wire (docs/protocol.md §0, §5) ---------------------------------------------------------
     transports: list({
       values: TRANSPORTS,
       default: TRANSPORTS,
@@ -89,7 +89,7 @@ export const configSchema = defineConfig(
       doc: "Time to wait for the owning node when a request is forwarded in a cluster.",
     }),
 
-    // --- product contract (notiway-contract.md) -------------------------------------------------
+    // --- product contract (docs/contract.md) -------------------------------------------------
     port: int({ default: 8080, min: 1, max: 65535, doc: "HTTP and hub listen port." }),
     host: str({ default: "0.0.0.0", doc: "Address the HTTP and hub port listens on." }),
     metricsPort: int({
@@ -180,7 +180,7 @@ export const configSchema = defineConfig(
     }),
     testing: bool({ default: false, doc: "Enable `POST /test/notifications` (live only, never persisted)." }),
 
-    // --- cluster and operations (ARCHITECTURE.md) ----------------------------------------------
+    // --- cluster and operations (docs/architecture.md) ----------------------------------------------
     role: oneOf({
       values: ROLES,
       default: "all",

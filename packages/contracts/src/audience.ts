@@ -1,7 +1,7 @@
 import { HubMethodError } from "./hub-errors.js";
 import { hasLength } from "./text.js";
 
-/** Notiway's audience types (contract §3). */
+/** Notiway's audience types (docs/contract.md §3). */
 export const AudienceType = { Global: 1, Tenant: 2, Group: 3, User: 4, Connection: 5 } as const;
 
 export type AudienceTypeValue = (typeof AudienceType)[keyof typeof AudienceType];
@@ -9,11 +9,11 @@ export type AudienceTypeValue = (typeof AudienceType)[keyof typeof AudienceType]
 /** The key of the Global audience, which every connection joins. */
 export const GLOBAL_AUDIENCE = "global";
 
-/** Longest audience value, tenant id or group name, in characters (contract §3). */
+/** Longest audience value, tenant id or group name, in characters (docs/contract.md §3). */
 export const MAX_AUDIENCE_VALUE_CHARS = 256;
 
 /**
- * Audience key per contract §3: `global`, `tenant:{t}`, `group:{name}` or `group:{t}:{name}`,
+ * Audience key per docs/contract.md §3: `global`, `tenant:{t}`, `group:{name}` or `group:{t}:{name}`,
  * `user:{u}`, or the connection id itself. Keys are case-sensitive.
  *
  * A pure builder: it does not validate. Callers pass values that passed `validateEnvelope` or
@@ -72,7 +72,7 @@ const NAME_AUDIENCE_VALUE = "audiencevalue";
 const NAME_TENANT_ID = "tenantid";
 
 /**
- * Reads the single argument of Subscribe/Unsubscribe (contract §4). Property names match
+ * Reads the single argument of Subscribe/Unsubscribe (docs/contract.md §4). Property names match
  * case-insensitively (`audienceType`, `AudienceType`, `audiencetype` …); other properties are ignored.
  *
  * Throws `HubMethodError`:

@@ -10,7 +10,7 @@ export function isValidNodeId(nodeId: string): boolean {
 
 /**
  * Mints an opaque id: 128 random bits followed by the owner's node id, all base64url
- * (`A-Z a-z 0-9 - _`, no padding), so the JS client can append it unencoded (wire spec §2.4).
+ * (`A-Z a-z 0-9 - _`, no padding), so the JS client can append it unencoded (docs/protocol.md §2.4).
  * Two ids minted here share no random bits.
  */
 export function mintId(nodeId: string): string {

@@ -3,7 +3,7 @@ import { HubEvents, toDelivered } from "./delivered.js";
 import { validateEnvelope } from "./envelope.js";
 
 describe("delivered - toDelivered", () => {
-  it("produces the contract §5 delivered notification, keys in order", () => {
+  it("produces the docs/contract.md §5 delivered notification, keys in order", () => {
     const r = validateEnvelope(
       {
         id: "billing-invoice-ready-2025-01-15",

@@ -2,7 +2,7 @@ import type { Notification } from "./envelope.js";
 
 /**
  * What a client receives as the single argument of the Invocation whose target is `type`
- * (contract §5). Keys are in this order on the wire: id, type, audienceId, isRead, body, routing,
+ * (docs/contract.md §5). Keys are in this order on the wire: id, type, audienceId, isRead, body, routing,
  * metadata.
  */
 export interface DeliveredNotification {
@@ -34,7 +34,7 @@ export function toDelivered(n: Notification, isRead: boolean): DeliveredNotifica
   };
 }
 
-/** Targets of the events the server sends when a user's read state changes (contract §4). */
+/** Targets of the events the server sends when a user's read state changes (docs/contract.md §4). */
 export const HubEvents = {
   ReadStatusChange: "EventReadStatusChange",
   DeletedStatusChange: "EventDeletedStatusChange",

@@ -5,7 +5,7 @@ import type { EnvelopeProblem, Notification } from "./envelope.js";
 const NOW = new Date("2025-03-01T12:00:00.000Z");
 const OPTS = { now: NOW, defaultTtlSeconds: 1800, maxNotificationBytes: 65536 };
 
-/** The persisted example of contract §5 / seed 002, as a producer sends it (timeStamp added per §5). */
+/** The persisted example of docs/contract.md §5 / seed 002, as a producer sends it (timeStamp added per §5). */
 function seedEnvelope(): Record<string, unknown> {
   return {
     id: "billing-invoice-ready-2025-01-15",
@@ -38,7 +38,7 @@ function problemsOf(input: unknown): EnvelopeProblem[] {
 }
 
 describe("envelope - normalisation", () => {
-  it("normalises the contract §5 example exactly, keys in order", () => {
+  it("normalises the docs/contract.md §5 example exactly, keys in order", () => {
     const envelope = seedEnvelope();
     const n = ok(envelope);
     const expected: Notification = {
@@ -58,7 +58,7 @@ describe("envelope - normalisation", () => {
     expect(n.body).toBe(envelope["body"]); // passed through, not copied
   });
 
-  it("fills every default of §5 and drops unknown fields", () => {
+  it("fills every default of docs/contract.md §5 and drops unknown fields", () => {
     const n = ok({
       id: "a",
       type: "order-shipped",

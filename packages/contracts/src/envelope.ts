@@ -3,7 +3,7 @@ import { HubEvents } from "./delivered.js";
 import { hasControlChar, hasLength, isJsonObject } from "./text.js";
 
 /**
- * A producer envelope after validation, with the defaults of contract §5 filled in. All dates are
+ * A producer envelope after validation, with the defaults of docs/contract.md §5 filled in. All dates are
  * ISO-8601 UTC strings in `Date.prototype.toISOString()` form (`2025-01-15T10:00:00.000Z`), so they
  * sort as strings. Unknown fields of the envelope, its routing and its metadata are dropped.
  */
@@ -18,7 +18,7 @@ export interface Notification {
     audienceValue: string;
     /** Null when absent. */
     tenantId: string | null;
-    /** The audience key (contract §3). */
+    /** The audience key (docs/contract.md §3). */
     audienceId: string;
   };
   metadata: {
@@ -66,7 +66,7 @@ export interface SingleEnvelopeOptions extends EnvelopeOptions {
   byteLength?: number;
 }
 
-/** Most envelopes one HTTP ingest request may carry (contract §7). */
+/** Most envelopes one HTTP ingest request may carry (docs/contract.md §7). */
 export const MAX_ENVELOPES_PER_BATCH = 1000;
 /** Longest `id`, in characters. */
 export const MAX_ID_CHARS = 256;

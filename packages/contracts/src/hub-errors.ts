@@ -1,5 +1,5 @@
 /**
- * Hub method refusals (contract §4). A refused call is sent to the client as
+ * Hub method refusals (docs/contract.md §4). A refused call is sent to the client as
  * `An unexpected error occurred invoking '<Method>' on the server. HubException: <Code>: <detail>`;
  * this module owns the `<Code>: <detail>` part.
  */

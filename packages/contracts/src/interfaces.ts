@@ -1,5 +1,5 @@
 /**
- * The seams between gateway, router and store (ARCHITECTURE.md "Interfaces"). Each has an in-memory
+ * The seams between gateway, router and store (docs/architecture.md §1). Each has an in-memory
  * implementation (standalone mode, unit tests) and a real one (NATS, JetStream, Postgres), and both
  * pass one conformance suite in `@tidings/testkit`. The doc comments are the guarantees that suite
  * checks; an implementation that cannot keep one is wrong, not "different".
@@ -203,7 +203,7 @@ export interface NotificationStore {
    * (user, audience, id) are serialised; exactly one of two identical changes reports `changed`.
    */
   setState(q: StateChange): Promise<StateChangeResult>;
-  /** One page of a user's stored notifications with read flags, for the read API (contract §8). */
+  /** One page of a user's stored notifications with read flags, for the read API (docs/contract.md §8). */
   listForUser(q: ListQuery): Promise<ListPage>;
   /**
    * Deletes up to `batch` notifications whose `persistedTTL` is at or before `now`, with their

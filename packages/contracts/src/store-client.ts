@@ -1,6 +1,6 @@
 /**
- * The store over the bus: request-reply on `subjects.storeRequest(op)` (ARCHITECTURE.md "Persist and
- * sync"). `BusNotificationStore` is what gateways and routers hold when the store runs as its own
+ * The store over the bus: request-reply on `subjects.storeRequest(op)` (docs/architecture.md §5).
+ * `BusNotificationStore` is what gateways and routers hold when the store runs as its own
  * service; the store service answers with `createStoreResponder` (`@tidings/store`). Bodies are
  * UTF-8 JSON; dates travel as ISO-8601 strings.
  */

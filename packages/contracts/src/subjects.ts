@@ -52,7 +52,7 @@ export const subjects = {
   },
   /**
    * Request-reply to one gateway node: `tidings.v1.forward.<nodeId>` carries hub requests that reached
-   * another node for a connection this node owns (wire spec §12), and their abort signals.
+   * another node for a connection this node owns (docs/protocol.md §12), and their abort signals.
    */
   forward(nodeId: string): string {
     return "tidings.v1.forward." + tokens("nodeId", nodeId);

@@ -15,7 +15,7 @@ export interface MetricsServer {
 
 /**
  * `/metrics` (Prometheus text exposition), `/healthz` and `/readyz` on their own port, off the hot
- * path (contract §1: TIDINGS_METRICS_PORT). Plain node:http: scrapes are rare and small.
+ * path (docs/contract.md §1: TIDINGS_METRICS_PORT). Plain node:http: scrapes are rare and small.
  */
 export async function startMetricsServer(opts: { host: string; port: number; registry: Registry; health: HealthSource }): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {

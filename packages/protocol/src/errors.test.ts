@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { HandshakeErrors, HubErrorDetails, HubErrors } from "./errors.js";
 
-describe("hub error strings (§10)", () => {
+describe("hub error strings (docs/protocol.md §10)", () => {
   it("unknown method (W-INV-03)", () => {
     expect(HubErrors.methodDoesNotExist("Nope")).toBe("Failed to invoke 'Nope' due to an error on the server. HubException: Method does not exist.");
   });
@@ -44,7 +44,7 @@ describe("hub error strings (§10)", () => {
   });
 });
 
-describe("handshake error strings (§4.1)", () => {
+describe("handshake error strings (docs/protocol.md §4.1)", () => {
   it("builds each row", () => {
     expect(HandshakeErrors.unsupportedProtocol("foo")).toBe("The protocol 'foo' is not supported.");
     expect(HandshakeErrors.unsupportedVersion(3, "json")).toBe("The server does not support version 3 of the 'json' protocol.");

@@ -1,5 +1,5 @@
 /*
- * Exact error strings of the wire spec. Clients show them verbatim (JS: `Error(<error>)`), and
+ * Exact error strings of docs/protocol.md §4.1 and §10. Clients show them verbatim (JS: `Error(<error>)`), and
  * conformance tests compare them byte for byte, so they are built only here.
  */
 
@@ -7,7 +7,7 @@ function withDetail(base: string, detail: string | undefined): string {
   return detail === undefined || detail === "" ? base : `${base} ${detail}`;
 }
 
-/** Completion `error` values (§10). `target` is always quoted exactly as the client sent it. */
+/** Completion `error` values (docs/protocol.md §10). `target` is always quoted exactly as the client sent it. */
 export const HubErrors = {
   methodDoesNotExist: (target: string): string =>
     `Failed to invoke '${target}' due to an error on the server. HubException: Method does not exist.`,
@@ -26,7 +26,7 @@ export const HubErrors = {
     withDetail(`An unexpected error occurred invoking '${target}' on the server.`, detail),
 } as const;
 
-/** The `detail` arguments of HubErrors.binding with TIDINGS_DETAILED_ERRORS=true (§10). */
+/** The `detail` arguments of HubErrors.binding with TIDINGS_DETAILED_ERRORS=true (docs/protocol.md §10). */
 export const HubErrorDetails = {
   argumentCount: (provided: number, expected: number): string =>
     `InvalidDataException: Invocation provides ${provided} argument(s) but target expects ${expected}.`,
@@ -34,7 +34,7 @@ export const HubErrorDetails = {
     "InvalidDataException: Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked.",
 } as const;
 
-/** Handshake `error` values (§4.1). */
+/** Handshake `error` values (docs/protocol.md §4.1). */
 export const HandshakeErrors = {
   /** `name` exactly as the client sent it. */
   unsupportedProtocol: (name: string): string => `The protocol '${name}' is not supported.`,

@@ -38,7 +38,7 @@ describe("handshake responses", () => {
   });
 });
 
-describe("handshake requests (§4.1, W-HS-01)", () => {
+describe("handshake requests (docs/protocol.md §4.1, W-HS-01)", () => {
   it.each([
     ['{"protocol":"json","version":1}', "json", 1],
     ['{"protocol":"json","version":2}', "json", 2],

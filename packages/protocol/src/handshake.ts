@@ -8,7 +8,7 @@ import { isPlainObject } from "./plain-data.js";
 /** `{}␞` (7B 7D 1E): the successful handshake response, identical for both protocols; never mutate. */
 export const HANDSHAKE_OK: Uint8Array = Uint8Array.of(0x7b, 0x7d, RECORD_SEPARATOR);
 
-/** Highest handshake version accepted for both protocols; every lower integer is accepted too (§4.1). */
+/** Highest handshake version accepted for both protocols; every lower integer is accepted too (docs/protocol.md §4.1). */
 const MAX_HANDSHAKE_VERSION = 2;
 
 export type HandshakeOutcome =
@@ -19,7 +19,7 @@ export type HandshakeOutcome =
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** `{"error":"…"}␞`. Never carries a `type` property (§4.1); escaping is JSON.stringify's. */
+/** `{"error":"…"}␞`. Never carries a `type` property (docs/protocol.md §4.1); escaping is JSON.stringify's. */
 export function encodeHandshakeError(error: string): Uint8Array {
   return textEncoder.encode(`${JSON.stringify({ error })}\u001e`);
 }

@@ -27,7 +27,7 @@ describe("package entry", () => {
     );
   });
 
-  it("numbers message types as §4.4", () => {
+  it("numbers message types as docs/protocol.md §4.4", () => {
     expect(api.RECORD_SEPARATOR).toBe(0x1e);
     expect(api.MessageType).toEqual({
       Invocation: 1,

@@ -43,7 +43,7 @@ describe("jsonProtocol identity", () => {
   });
 });
 
-describe("JSON encoding (§4.6, §4.7)", () => {
+describe("JSON encoding (docs/protocol.md §4.6, §4.7)", () => {
   it("writes a void completion without result", () => {
     expect(encoded({ type: 3, invocationId: "0", kind: "void" })).toBe('{"type":3,"invocationId":"0"}\u001e');
   });
@@ -178,7 +178,7 @@ describe("JSON encoding (§4.6, §4.7)", () => {
   });
 });
 
-describe("JSON decoding of each message type (§4.4)", () => {
+describe("JSON decoding of each message type (docs/protocol.md §4.4)", () => {
   it("decodes the JS client's invoke", () => {
     expect(decodeOne('{"type":1,"invocationId":"0","target":"Subscribe","arguments":[{"audienceType":"User","value":"u1"}]}')).toEqual({
       type: 1,
@@ -295,7 +295,7 @@ describe("JSON decoding of each message type (§4.4)", () => {
   });
 });
 
-describe("JSON bad input (§6, §11)", () => {
+describe("JSON bad input (docs/protocol.md §6, §11)", () => {
   it.each([["hello"], ['{"type":1,'], [""], ["[1]"], ["1"], ["null"], ['"x"'], ["\ufeff{\"type\":6}"]])(
     "closes with Invalid JSON on %j",
     (json) => {
@@ -376,7 +376,7 @@ describe("JSON bad input (§6, §11)", () => {
   });
 });
 
-describe("JSON framing across chunks (§3.1)", () => {
+describe("JSON framing across chunks (docs/protocol.md §3.1)", () => {
   const stream = concat(
     record('{"type":6}'),
     record('{"type":1,"invocationId":"0","target":"Subscribe","arguments":[{"value":"é😀"}]}'),

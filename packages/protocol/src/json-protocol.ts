@@ -30,7 +30,7 @@ import { MAX_NESTING_DEPTH, isBoundedPlainData, isPlainObject } from "./plain-da
 
 const SEPARATOR = "\u001e";
 const textEncoder = new TextEncoder();
-// fatal: invalid UTF-8 is "Invalid JSON" (§6), not silently replaced. ignoreBOM keeps a BOM in the
+// fatal: invalid UTF-8 is "Invalid JSON" (docs/protocol.md §6), not silently replaced. ignoreBOM keeps a BOM in the
 // text, so JSON.parse rejects it instead of the decoder hiding it.
 const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -42,7 +42,7 @@ function frame(json: string): Uint8Array {
 }
 
 /*
- * Output rules (§4.6): `type` is the first key; no null or empty `invocationId`; `error` only when a
+ * Output rules (docs/protocol.md §4.6): `type` is the first key; no null or empty `invocationId`; `error` only when a
  * non-empty string; `allowReconnect` only when true; no `headers`. JSON.stringify escapes every
  * control character, so a record never contains a raw 0x1E or line feed.
  */

@@ -14,7 +14,7 @@ import { isPlainObject } from "./plain-data.js";
 /*
  * Field rules shared by both protocols. Each decoder extracts raw fields (JSON properties or
  * MessagePack array elements, `undefined` when absent) and builds messages here, so JSON and
- * MessagePack accept exactly the same messages. `null`/nil for an optional field means absent (§4.2).
+ * MessagePack accept exactly the same messages. `null`/nil for an optional field means absent (docs/protocol.md §4.2).
  * A rule violation throws INVALID_MESSAGE, which the decoders turn into "Invalid message".
  */
 
@@ -41,7 +41,7 @@ function requireArray(value: unknown): unknown[] {
 }
 
 /**
- * Headers: any map is accepted (§4.3); entries whose value is not a string are dropped, since
+ * Headers: any map is accepted (docs/protocol.md §4.3); entries whose value is not a string are dropped, since
  * Tidings reads no header. Absent/null → undefined. Object.fromEntries defines keys as own data
  * properties, so a "__proto__" header cannot touch the prototype.
  */
@@ -51,7 +51,7 @@ export function readHeaders(value: unknown): Record<string, string> | undefined 
   return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
 }
 
-/** Invocation id: absent, null/nil and "" all mean "no reply expected" (§4.5). */
+/** Invocation id: absent, null/nil and "" all mean "no reply expected" (docs/protocol.md §4.5). */
 function readOptionalInvocationId(value: unknown): string | undefined {
   if (value === undefined || value === null || value === "") return undefined;
   return requireString(value);
@@ -92,7 +92,7 @@ export function invocation(
 
 /**
  * A StreamInvocation is answered with an error Completion for its id, so the id must be a non-empty
- * string: "" could not be echoed (JSON output never carries `"invocationId":""`, §4.6).
+ * string: "" could not be echoed (JSON output never carries `"invocationId":""`, docs/protocol.md §4.6).
  */
 export function streamInvocation(
   headers: unknown,
@@ -141,7 +141,7 @@ export function close(error: unknown, allowReconnect: unknown): CloseMessage {
   return message;
 }
 
-/** Any safe integer, negative included: an out-of-range Sequence is a stateful-reconnect error (§7), not a decode error. */
+/** Any safe integer, negative included: an out-of-range Sequence is a stateful-reconnect error (docs/protocol.md §7), not a decode error. */
 export function sequenceNumbered(type: 8 | 9, sequenceId: unknown): AckMessage | SequenceMessage {
   if (!Number.isSafeInteger(sequenceId)) fail();
   return { type, sequenceId: sequenceId as number };
@@ -151,7 +151,7 @@ export function unknownMessage(type: number): UnknownMessage {
   return { type, unknown: true };
 }
 
-/** Minimum element count of a known MessagePack message type (§4.4). */
+/** Minimum element count of a known MessagePack message type (docs/protocol.md §4.4). */
 export function requireLength(array: readonly unknown[], minimum: number): void {
   if (array.length < minimum) fail();
 }

@@ -62,7 +62,7 @@ describe("messagePackProtocol identity", () => {
   });
 });
 
-describe("MessagePack encoding: example frames of §4.7", () => {
+describe("MessagePack encoding: example frames of docs/protocol.md §4.7", () => {
   it("Completion, void", () => {
     expect(encoded({ type: 3, invocationId: "0", kind: "void" })).toBe("06 94 03 80 A1 30 02");
   });
@@ -160,7 +160,7 @@ describe("MessagePack encoding of payload values", () => {
   });
 });
 
-describe("MessagePack decoding of each message type (§4.4)", () => {
+describe("MessagePack decoding of each message type (docs/protocol.md §4.4)", () => {
   it("decodes the JS client's invoke: 5 elements", () => {
     expect(decodeAll(hex(`11 95 01 80 A1 30 A9 ${SUBSCRIBE} 91 80`))).toEqual({
       messages: [{ type: 1, headers: {}, invocationId: "0", target: "Subscribe", arguments: [{}] }],
@@ -209,7 +209,7 @@ describe("MessagePack decoding of each message type (§4.4)", () => {
     expect(decodeOne("95 01 90 C0 A1 54 90")).toBe("Invalid message");
   });
 
-  it("decodes the Completion frames of §4.7", () => {
+  it("decodes the Completion frames of docs/protocol.md §4.7", () => {
     expect(decodeAll(hex("06 94 03 80 A1 30 02")).messages).toEqual([{ type: 3, invocationId: "0" }]);
     expect(decodeAll(hex("0B 95 03 80 A1 30 01 A4 62 6F 6F 6D")).messages).toEqual([{ type: 3, invocationId: "0", error: "boom" }]);
     expect(decodeAll(hex("0A 95 03 80 A1 30 03 81 A1 61 01")).messages).toEqual([{ type: 3, invocationId: "0", result: { a: 1 } }]);
@@ -234,7 +234,7 @@ describe("MessagePack decoding of each message type (§4.4)", () => {
     expect(decodeOne("95 04 80 A0 A1 54 90")).toBe("Invalid message");
   });
 
-  it("decodes Ping, Close, Ack and Sequence frames of §4.7", () => {
+  it("decodes Ping, Close, Ack and Sequence frames of docs/protocol.md §4.7", () => {
     expect(decodeAll(hex("02 91 06")).messages).toEqual([{ type: 6 }]);
     expect(decodeAll(hex("04 93 07 C0 C3")).messages).toEqual([{ type: 7, allowReconnect: true }]);
     expect(decodeAll(hex("04 93 07 C0 C2")).messages).toEqual([{ type: 7, allowReconnect: false }]);
@@ -264,7 +264,7 @@ describe("MessagePack decoding of each message type (§4.4)", () => {
   });
 });
 
-describe("MessagePack bad input (§6, §11, W-BAD-04)", () => {
+describe("MessagePack bad input (docs/protocol.md §6, §11, W-BAD-04)", () => {
   it.each([
     ["FF FF FF FF 08", "prefix with fifth byte above 07"],
     ["00", "zero length"],
@@ -348,7 +348,7 @@ describe("MessagePack bad input (§6, §11, W-BAD-04)", () => {
   });
 });
 
-describe("MessagePack framing across chunks (§3.1)", () => {
+describe("MessagePack framing across chunks (docs/protocol.md §3.1)", () => {
   const bigArgument = "é".repeat(150); // 300 bytes: a two-byte prefix
   const stream = concat(
     hex(`11 95 01 80 A1 30 A9 ${SUBSCRIBE} 91 80`),

@@ -34,7 +34,7 @@ import { readVarint, varintSize, writeVarint } from "./varint.js";
 /** `02 91 06` — the keep-alive frame; shared, never mutate. */
 export const PING_MSGPACK: Uint8Array = Uint8Array.of(0x02, 0x91, 0x06);
 
-/** Completion ResultKind (§4.4). */
+/** Completion ResultKind (docs/protocol.md §4.4). */
 const ResultKind = { Error: 1, Void: 2, NonVoid: 3 } as const;
 
 const EMPTY_MAP: Readonly<Record<string, never>> = Object.freeze({});
@@ -44,7 +44,7 @@ const EMPTY_ARRAY: readonly never[] = Object.freeze([]);
 const NOT_PLAIN_DATA: Error = new Error("not plain data");
 
 /*
- * Replaces @msgpack/msgpack's default codec, which writes Dates as the timestamp extension (§4.3
+ * Replaces @msgpack/msgpack's default codec, which writes Dates as the timestamp extension (docs/protocol.md §4.3
  * forbids it) and reads extensions into Dates/ExtData. The library asks tryToEncode about every
  * non-primitive before encoding it, which makes it a cheap guard: arrays and plain objects pass; for
  * anything else (Date, class instance, typed array, BigInt) encoding restarts on
@@ -80,7 +80,7 @@ function frame(message: readonly unknown[]): Uint8Array {
 }
 
 /*
- * Layouts (§4.4, §4.6): Invocation always 6 elements with map headers and nil id; Completion
+ * Layouts (docs/protocol.md §4.4, §4.6): Invocation always 6 elements with map headers and nil id; Completion
  * `[3,{},id,kind,(result)]`; Close always 3 elements `[7, error|nil, allowReconnect]`; Ack/Sequence
  * without headers.
  */
@@ -140,7 +140,7 @@ function completion(array: readonly unknown[]): CompletionMessage {
   }
 }
 
-/** Minimum lengths per type (§4.4); extra trailing elements are ignored, as ASP.NET does. */
+/** Minimum lengths per type (docs/protocol.md §4.4); extra trailing elements are ignored, as ASP.NET does. */
 function messageFromArray(array: readonly unknown[]): HubMessage {
   const type = array[0];
   if (!isInteger(type)) return fail();

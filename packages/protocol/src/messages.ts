@@ -1,7 +1,7 @@
 /** Ends every JSON record (hub messages and the handshake) on the wire. */
 export const RECORD_SEPARATOR = 0x1e;
 
-/** Hub message type numbers (spec §4.4). */
+/** Hub message type numbers (docs/protocol.md §4.4). */
 export const MessageType = {
   Invocation: 1,
   StreamItem: 2,
@@ -44,10 +44,10 @@ export type StreamInvocationMessage = {
 export type CancelInvocationMessage = { type: 5; invocationId: string };
 export type PingMessage = { type: 6 };
 export type CloseMessage = { type: 7; error?: string; allowReconnect?: boolean };
-/** `sequenceId` is a safe integer of any sign; range checks belong to stateful reconnect (§7). */
+/** `sequenceId` is a safe integer of any sign; range checks belong to stateful reconnect (docs/protocol.md §7). */
 export type AckMessage = { type: 8; sequenceId: number };
 export type SequenceMessage = { type: 9; sequenceId: number };
-/** Any other integer type; decoded (not rejected) so the server can ignore it (§4.5). Test with `"unknown" in message`. */
+/** Any other integer type; decoded (not rejected) so the server can ignore it (docs/protocol.md §4.5). Test with `"unknown" in message`. */
 export type UnknownMessage = { type: number; unknown: true };
 
 export type HubMessage =
@@ -63,7 +63,7 @@ export type HubMessage =
   | UnknownMessage;
 
 /**
- * What the server sends (§4.6). Types 2, 4 and 5 are deliberately not representable.
+ * What the server sends (docs/protocol.md §4.6). Types 2, 4 and 5 are deliberately not representable.
  * A Completion states its kind explicitly so that "void" and "result undefined/null" cannot be confused.
  */
 export type ServerMessage =
@@ -78,7 +78,7 @@ export type ServerMessage =
 
 export type ProtocolName = "json" | "messagepack";
 
-/** The Close `error` the server sends for each kind of bad inbound input (§6, §11). */
+/** The Close `error` the server sends for each kind of bad inbound input (docs/protocol.md §6, §11). */
 export type DecodeError = "Message too large" | "Invalid JSON" | "Invalid MessagePack" | "Invalid message";
 
 /**

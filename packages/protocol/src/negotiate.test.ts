@@ -3,7 +3,7 @@ import { encodeNegotiateError, encodeNegotiateResponse, parseNegotiateQuery } fr
 
 const NON_INTEGER = { ok: false, error: "The client requested a non-integer protocol version." };
 
-describe("negotiate request (§2.1)", () => {
+describe("negotiate request (docs/protocol.md §2.1)", () => {
   it.each([
     ["", 0],
     ["negotiateVersion=0", 0],
@@ -70,7 +70,7 @@ describe("negotiate request (§2.1)", () => {
   });
 });
 
-describe("negotiate response (§2.2)", () => {
+describe("negotiate response (docs/protocol.md §2.2)", () => {
   const all = ["WebSockets", "ServerSentEvents", "LongPolling"] as const;
 
   it("writes version 1 with stateful reconnect in the spec's key order", () => {

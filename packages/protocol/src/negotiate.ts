@@ -1,7 +1,7 @@
 import { asciiLowerCase } from "./ascii.js";
 
 /*
- * Negotiate (§2), reproducing ASP.NET's HttpConnectionDispatcher: query names are case-insensitive,
+ * Negotiate (docs/protocol.md §2), reproducing ASP.NET's HttpConnectionDispatcher: query names are case-insensitive,
  * repeated parameters read as their values joined with "," (StringValues), negotiateVersion is parsed
  * like .NET int.TryParse (optional surrounding whitespace and sign, ASCII digits, Int32 range).
  */
@@ -12,11 +12,11 @@ export type NegotiateRequest =
 
 export type TransportName = "WebSockets" | "ServerSentEvents" | "LongPolling";
 
-/** Fixed order: clients try transports in list order (§2.2). */
+/** Fixed order: clients try transports in list order (docs/protocol.md §2.2). */
 const TRANSPORT_ORDER: readonly TransportName[] = ["WebSockets", "ServerSentEvents", "LongPolling"];
 const TRANSFER_FORMATS: Readonly<Record<TransportName, readonly string[]>> = {
   WebSockets: ["Text", "Binary"],
-  // EventSource carries text only (§3.3).
+  // EventSource carries text only (docs/protocol.md §3.3).
   ServerSentEvents: ["Text"],
   LongPolling: ["Text", "Binary"],
 };
@@ -85,7 +85,7 @@ export function parseNegotiateQuery(query: string): NegotiateRequest {
 }
 
 /**
- * JSON body in the key order of §2.2: useStatefulReconnect (only when true), negotiateVersion,
+ * JSON body in the key order of docs/protocol.md §2.2: useStatefulReconnect (only when true), negotiateVersion,
  * connectionId, connectionToken (version 1 only), availableTransports (WebSockets, ServerSentEvents,
  * LongPolling, keeping those listed in `transports`). Never ProtocolVersion, url or accessToken.
  */
@@ -107,7 +107,7 @@ export function encodeNegotiateResponse(r: {
   return JSON.stringify(body);
 }
 
-/** `{"error":"…"}`: the only property of a negotiate error response (§2.1). */
+/** `{"error":"…"}`: the only property of a negotiate error response (docs/protocol.md §2.1). */
 export function encodeNegotiateError(error: string): string {
   return JSON.stringify({ error });
 }

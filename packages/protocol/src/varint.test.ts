@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { hex, toHex } from "./test-support.js";
 import { encodeVarint, readVarint, varintSize, writeVarint } from "./varint.js";
 
-describe("varint length prefix (§4.3)", () => {
+describe("varint length prefix (docs/protocol.md §4.3)", () => {
   it.each([
     ["35", 53],
     ["C8 01", 200],

@@ -1,5 +1,5 @@
 /*
- * MessagePack frame length prefix (§4.3): unsigned, 7 bits per byte, least significant group first,
+ * MessagePack frame length prefix (docs/protocol.md §4.3): unsigned, 7 bits per byte, least significant group first,
  * high bit set on every byte but the last, 1–5 bytes, value at most 2^31−1.
  */
 

@@ -55,7 +55,7 @@ export interface GatewayDeps {
   membership?: MembershipListener;
   /**
    * The cluster bus. Present: hub requests for connections owned by another node are forwarded to it,
-   * and this node serves the requests forwarded to it (wire spec §12). Absent (standalone): every
+   * and this node serves the requests forwarded to it (docs/protocol.md §12). Absent (standalone): every
    * connection is local.
    */
   bus?: Bus;
@@ -72,7 +72,7 @@ export interface Gateway {
   /** Sends a hub event (read-state change) to this node's connections in audience `key`. */
   deliverEvent(key: string, target: string, payload: unknown): void;
   /**
-   * Drain (contract §10): readiness turns false, new connections are refused, existing ones get a
+   * Drain (docs/contract.md §10): readiness turns false, new connections are refused, existing ones get a
    * Close with allowReconnect spread over `drainMs` (jittered, so clients do not reconnect in one herd),
    * then the listener closes. Resolves when every connection has ended or `drainMs` + 2 s passed.
    */
@@ -82,7 +82,7 @@ export interface Gateway {
   readonly connectionCount: number;
 }
 
-/** A socket of a local connection, or one this node relays for a connection another node owns (wire spec §12). */
+/** A socket of a local connection, or one this node relays for a connection another node owns (docs/protocol.md §12). */
 type SocketData = { connection: HubConnection; transport?: UwsTransport<SocketData>; relay?: undefined } | { relay: SocketRelay };
 
 export function createGateway(deps: GatewayDeps): Gateway {
@@ -151,7 +151,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (reason === "slow_consumer") metrics.slowConsumers.inc();
     },
     onInvoked: (method, result) => metrics.invocations.inc({ method, result }),
-    // Stateful reconnect runs on WebSockets only (wire spec §7 condition 3); its fan-out goes through JsTopics so every message is numbered.
+    // Stateful reconnect runs on WebSockets only (docs/protocol.md §7 condition 3); its fan-out goes through JsTopics so every message is numbered.
     statefulTransport: (connection, socket) =>
       socket instanceof UwsTransport || socket instanceof RelayedWsTransport
         ? new StatefulTransport(socket, {
@@ -220,7 +220,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     );
   }
 
-  /** Non-upgrade requests on the hub path: SSE, long polling, their POSTs and DELETE (wire spec §3.1, §3.3–§3.5). */
+  /** Non-upgrade requests on the hub path: SSE, long polling, their POSTs and DELETE (docs/protocol.md §3.1, §3.3–§3.5). */
   const hubRequest = createHubRequestHandler({
     table,
     topics: jsTopics,
@@ -247,7 +247,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           upgrade: acceptRelayedUpgrade,
         });
 
-  /** The negotiated connection an upgrade with `id` attaches to (wire spec §3.2); null when it answered the refusal. */
+  /** The negotiated connection an upgrade with `id` attaches to (docs/protocol.md §3.2); null when it answered the refusal. */
   function upgradeTarget(reply: ResponseSink, id: string, identity: Identity): HubConnection | null {
     const found = table.byTransportId(id);
     if (found === undefined) reply.text(404, NO_CONNECTION);
@@ -435,7 +435,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   }
 
   app.ws<SocketData>("/*", {
-    // Frames over TIDINGS_MAX_TRANSPORT_BYTES get close 1009 from `message` below (wire spec §11). uWS
+    // Frames over TIDINGS_MAX_TRANSPORT_BYTES get close 1009 from `message` below (docs/protocol.md §11). uWS
     // itself drops (1006, no close frame) only beyond 4x that, which bounds what one frame may buffer.
     maxPayloadLength: config.maxTransportBytes * 4,
     // Hub keep-alive uses hub Pings and our own timers; uWS must not time sockets out on its own.
@@ -543,13 +543,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
 /**
  * uWS reports 1006 when the socket ended without a close frame (TCP loss): a lost transport, which a
  * stateful connection survives. Any other code came in a client close frame (1005: one without a code),
- * a graceful end (wire spec §3.2).
+ * a graceful end (docs/protocol.md §3.2).
  */
 function closeCodeReason(code: number): DisconnectReason {
   return code === 1006 ? "transport_closed" : "client_close";
 }
 
-/** The request headers a forwarded hub request carries (wire spec §12); read before the handler's first await. */
+/** The request headers a forwarded hub request carries (docs/protocol.md §12); read before the handler's first await. */
 function forwardedHeaders(req: HttpRequest): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of FORWARDED_HEADERS) {
@@ -569,7 +569,7 @@ function clientSocket(ws: WebSocket<SocketData>): ClientSocket {
   };
 }
 
-/** Hub paths match case-insensitively and with a trailing slash (wire spec §1). */
+/** Hub paths match case-insensitively and with a trailing slash (docs/protocol.md §1). */
 function normalisePath(url: string): string {
   const lower = url.toLowerCase();
   return lower.length > 1 && lower.endsWith("/") ? lower.slice(0, -1) : lower;

@@ -29,7 +29,7 @@ export interface AuthSettings {
 
 /**
  * `acceptExpired`: a token past its `exp` still identifies its user (every other check applies). Used on
- * the later requests of a connection, whose deliveries outlive the credential (wire spec §1).
+ * the later requests of a connection, whose deliveries outlive the credential (docs/protocol.md §1).
  */
 export type Authenticator = (token: string | null, options?: { acceptExpired?: boolean }) => Promise<Identity>;
 

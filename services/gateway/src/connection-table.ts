@@ -3,8 +3,8 @@ import type { HubConnection } from "./connection.js";
 /**
  * This node's connections, by public connection id and by the `id` clients use on transport requests.
  * A version-1 connection is found only by its token; its public connection id is not a valid `id`
- * (wire spec §2.3). A connection that ended leaves a tombstone for `tombstoneMs` (wire spec §3.1); one
- * dropped before it ever had a transport leaves none (§2.5).
+ * (docs/protocol.md §2.3). A connection that ended leaves a tombstone for `tombstoneMs` (docs/protocol.md §3.1); one
+ * dropped before it ever had a transport leaves none (docs/protocol.md §2.5).
  */
 export class ConnectionTable {
   readonly #byId = new Map<string, HubConnection>();

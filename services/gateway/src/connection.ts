@@ -57,7 +57,7 @@ export interface ConnectionHost {
 /**
  * One SignalR connection: handshake, inbound parsing, hub dispatch, keep-alive bookkeeping and close.
  * Transport-agnostic; owns no sockets. Invocations of one connection run one after another in arrival
- * order while Pings and other messages keep being read (wire spec §4.5).
+ * order while Pings and other messages keep being read (docs/protocol.md §4.5).
  */
 export class HubConnection {
   state: ConnectionState = "negotiated";
@@ -71,7 +71,7 @@ export class HubConnection {
   /** the client timeout runs only after the client's first Ping (clients that never ping are never timed out) */
   clientPinged = false;
   readonly createdAt: number;
-  /** negotiate asked for stateful reconnect and the server offered it (wire spec §7 conditions 1 and 2) */
+  /** negotiate asked for stateful reconnect and the server offered it (docs/protocol.md §7 conditions 1 and 2) */
   statefulOffered = false;
 
   #transport: Transport | null = null;
@@ -102,7 +102,7 @@ export class HubConnection {
     return this.#stateful !== null && this.state === "open";
   }
 
-  /** Binds the transport; the handshake clock starts now. On a reattachable connection: the reattach, without handshake (wire spec §7). */
+  /** Binds the transport; the handshake clock starts now. On a reattachable connection: the reattach, without handshake (docs/protocol.md §7). */
   attach(transport: Transport, now: number): void {
     if (this.reattachable) {
       this.#decoder = this.protocol!.createDecoder(this.host.limits.maxMessageBytes); // a message cut off with the old socket is gone
@@ -125,7 +125,7 @@ export class HubConnection {
       if (outcome.status === "incomplete") return;
       if (outcome.status === "error") return this.#failHandshake(outcome.error);
       if (outcome.version > 2) return this.#failHandshake(HandshakeErrors.unsupportedVersion(outcome.version, outcome.protocol));
-      // SSE carries text only (wire spec §3.3, §4.1).
+      // SSE carries text only (docs/protocol.md §3.3, §4.1).
       if (outcome.protocol === "messagepack" && this.#transport!.kind === "ServerSentEvents") {
         return this.#failHandshake(HandshakeErrors.binaryOnTextTransport(outcome.protocol));
       }
@@ -135,10 +135,10 @@ export class HubConnection {
       this.#decoder = this.protocol.createDecoder(this.host.limits.maxMessageBytes);
       this.state = "open";
       const socket = this.#transport!;
-      // Stateful reconnect needs all four conditions of wire spec §7; version 2 alone never turns it on.
+      // Stateful reconnect needs all four conditions of docs/protocol.md §7; version 2 alone never turns it on.
       if (this.statefulOffered && outcome.version >= 2) this.#stateful = this.host.statefulTransport(this, socket);
       if (this.#stateful !== null) this.#transport = this.#stateful;
-      // Membership takes effect before the client learns it is connected (contract §3).
+      // Membership takes effect before the client learns it is connected (docs/contract.md §3).
       this.host.hub.onConnected(this);
       socket.send(HANDSHAKE_OK, this.protocol.binary); // on the socket itself: the handshake answer is never numbered
       this.lastSentAt = now;
@@ -174,7 +174,7 @@ export class HubConnection {
       return;
     }
     if (this.state !== "open" || this.protocol === null) return;
-    // A detached stateful connection ends, without disconnect logic twice, when its reattach window passes (wire spec §7).
+    // A detached stateful connection ends, without disconnect logic twice, when its reattach window passes (docs/protocol.md §7).
     if (this.#stateful !== null && !this.#stateful.tick(now)) {
       this.#stateful.end(1000);
       return this.#end("transport_closed");
@@ -184,7 +184,7 @@ export class HubConnection {
     }
     // Detached: nobody to ping or to time out; the reattach window applies instead.
     if (this.#stateful?.detached === true) return;
-    // Long polling has built-in liveness: no Ping and no client timeout (wire spec §3.4, §5).
+    // Long polling has built-in liveness: no Ping and no client timeout (docs/protocol.md §3.4, §5).
     if (this.#transport!.kind === "LongPolling") return;
     if (this.clientPinged && now - this.lastReceivedAt >= limits.clientTimeoutMs) {
       return this.close({ error: "Client timeout", allowReconnect: true });
@@ -215,7 +215,7 @@ export class HubConnection {
   /** The transport went away (client close frame, TCP loss, or an oversized frame). */
   transportClosed(reason: DisconnectReason = "transport_closed"): void {
     if (this.#stateful !== null) {
-      // A replaced socket changes nothing; a lost one detaches and waits for the reattach (wire spec §7 "Detach").
+      // A replaced socket changes nothing; a lost one detaches and waits for the reattach (docs/protocol.md §7 "Detach").
       if (this.#stateful.socketClosed(reason !== "transport_closed", Date.now()) !== "end") return;
       this.#stateful.end(1000);
     }
@@ -230,7 +230,7 @@ export class HubConnection {
 
   #failHandshake(error: string): void {
     if (this.state === "closed") return;
-    // A handshake error always goes out as a Text frame (wire spec §3.2) and never carries `type`.
+    // A handshake error always goes out as a Text frame (docs/protocol.md §3.2) and never carries `type`.
     this.#transport?.send(encodeHandshakeError(error), false);
     this.#end("handshake_failed");
     this.#transport?.end(1000);
@@ -245,7 +245,7 @@ export class HubConnection {
         this.clientPinged = true;
         return;
       case MessageType.Close:
-        // Graceful client close: answer best effort and end (wire spec §6).
+        // Graceful client close: answer best effort and end (docs/protocol.md §6).
         return this.close({}, "client_close");
       default:
         // StreamItem, Completion, CancelInvocation, Ack/Sequence on a non-stateful connection, unknown types.

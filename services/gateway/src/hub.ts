@@ -11,7 +11,7 @@ import {
 import type { HubConnection } from "./connection.js";
 import type { TenantValidator } from "./tenant-validation.js";
 
-/** Declared wire type of one hub method parameter (wire spec §9: count and types are checked before running). */
+/** Declared wire type of one hub method parameter (docs/protocol.md §9: count and types are checked before running). */
 type ParamType = "object" | "string";
 
 export interface HubMethod {
@@ -31,9 +31,9 @@ export interface HubOptions {
   maxSubscriptions: number;
   membership: Membership;
   tenantValidator: TenantValidator;
-  /** Runs after a successful Subscribe, before its completion: the replay of stored notifications (contract §4). */
+  /** Runs after a successful Subscribe, before its completion: the replay of stored notifications (docs/contract.md §4). */
   onSubscribed?: (connection: HubConnection, key: string) => Promise<void>;
-  /** Read state (contract §4 MarkAs…); without a store those methods do not exist. */
+  /** Read state (docs/contract.md §4 MarkAs…); without a store those methods do not exist. */
   store?: NotificationStore;
   /** Sends a read-state event to every connection of `userId`, on every node. */
   publishUserEvent?: (userId: string, target: string, payload: unknown) => void;
@@ -66,7 +66,7 @@ function method(name: string, params: readonly ParamType[], run: HubMethod["run"
   };
 }
 
-/** The notification hub: automatic audiences on connect and the client-callable methods of contract §4. */
+/** The notification hub: automatic audiences on connect and the client-callable methods of docs/contract.md §4. */
 export class Hub {
   readonly #methods = new Map<string, HubMethod>();
 
@@ -156,7 +156,7 @@ function automaticAudienceCount(connection: HubConnection): number {
   return connection.identity.userId === null ? 1 : 2;
 }
 
-/** After the token's `exp`, hub calls fail with Unauthorized; deliveries continue (contract §2). */
+/** After the token's `exp`, hub calls fail with Unauthorized; deliveries continue (docs/contract.md §2). */
 export function assertTokenFresh(connection: HubConnection, now: number): void {
   const expiresAt = connection.identity.expiresAt;
   if (expiresAt !== null && now >= expiresAt) throw new HubMethodError("Unauthorized", "the access token has expired; reconnect with a fresh one");

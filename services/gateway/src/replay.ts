@@ -3,7 +3,7 @@ import type { Logger } from "@tidings/observability";
 import type { HubConnection } from "./connection.js";
 
 /**
- * Sends a connection the stored notifications of `audiences` (contract §6): oldest first, each with
+ * Sends a connection the stored notifications of `audiences` (docs/contract.md §6): oldest first, each with
  * this user's read flag, encoded for this connection alone (replay is per connection by nature).
  * At-least-once: a notification may also arrive live during the replay; clients de-duplicate by id.
  * A store failure is logged and skips the replay; it never ends the connection.

@@ -1,4 +1,4 @@
-/** Decides whether `userId` may join tenant `tenantId` (contract §4, TIDINGS_TENANT_VALIDATION). */
+/** Decides whether `userId` may join tenant `tenantId` (docs/contract.md §4, TIDINGS_TENANT_VALIDATION). */
 export type TenantValidator = (userId: string, tenantId: string, claimTenants: readonly string[]) => Promise<boolean>;
 
 export interface TenantValidationSettings {

@@ -144,7 +144,7 @@ describe("long polling", () => {
     expect((await pollOnce(url)).status).toBe(204);
   });
 
-  it("§4.1 a handshake error over LP arrives in the next poll, and the poll after it gets 204", async () => {
+  it("docs/protocol.md §4.1 a handshake error over LP arrives in the next poll, and the poll after it gets 204", async () => {
     const { id } = await negotiate(gw.url, auth());
     const url = hubUrl(gw.url, id);
     expect((await pollOnce(url)).status).toBe(200);
@@ -191,7 +191,7 @@ describe("POST and DELETE", () => {
     expect((await pollOnce(url)).body).toBe(`{"type":3,"invocationId":"3"}${RS}`);
   });
 
-  it("§3.5 overlapping POSTs are appended in arrival order: a slow body holds back a later fast one", async () => {
+  it("docs/protocol.md §3.5 overlapping POSTs are appended in arrival order: a slow body holds back a later fast one", async () => {
     const url = await handshaken();
     const invoke = (id: string) => `{"type":1,"invocationId":"${id}","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"g${id}"}]}${RS}`;
     const slowBody = invoke("slow");
@@ -212,7 +212,7 @@ describe("POST and DELETE", () => {
     expect((await pollOnce(url)).body).toBe(`{"type":3,"invocationId":"slow"}${RS}{"type":3,"invocationId":"fast"}${RS}`);
   });
 
-  it("§3.5 a POST before the first poll is buffered; the first poll stays empty and the next carries `{}␞`", async () => {
+  it("docs/protocol.md §3.5 a POST before the first poll is buffered; the first poll stays empty and the next carries `{}␞`", async () => {
     const { id } = await negotiate(gw.url, auth());
     const url = hubUrl(gw.url, id);
     expect((await post(url, JSON_HANDSHAKE)).status).toBe(200);
@@ -265,7 +265,7 @@ describe("POST and DELETE", () => {
     expect([sse.status, sse.body]).toEqual([400, "Cannot change transports mid-connection"]);
   });
 
-  it("§2.3 later requests: an authenticated version-0 connection needs a credential (401), another user's → 403, an expired one of the same user is accepted", async () => {
+  it("docs/protocol.md §2.3 later requests: an authenticated version-0 connection needs a credential (401), another user's → 403, an expired one of the same user is accepted", async () => {
     const { id } = await negotiate(gw.url, auth(), 0);
     const url = hubUrl(gw.url, id);
     expect((await pollOnce(url)).status).toBe(200);

@@ -31,7 +31,7 @@ async function handshaken(base = gw.url): Promise<{ sse: SseStream; url: string 
 }
 
 describe("Server-Sent Events", () => {
-  it("W-SSE-01 200 with the §3.3 headers, `:\\r\\n` at once, then the handshake answer as `data: {}␞` event", async () => {
+  it("W-SSE-01 200 with the docs/protocol.md §3.3 headers, `:\\r\\n` at once, then the handshake answer as `data: {}␞` event", async () => {
     const { id } = await negotiate(gw.url, auth());
     const url = hubUrl(gw.url, id);
     const sse = await SseStream.open(url, auth());
@@ -124,7 +124,7 @@ describe("Server-Sent Events", () => {
     expect(sse.events().at(-1)).toBe(`{"type":7,"error":"Message too large","allowReconnect":true}${RS}`);
   });
 
-  it("§3.5 a POST before the stream exists is buffered and read once the stream starts", async () => {
+  it("docs/protocol.md §3.5 a POST before the stream exists is buffered and read once the stream starts", async () => {
     const { id } = await negotiate(gw.url, auth());
     const url = hubUrl(gw.url, id);
     expect((await post(url, JSON_HANDSHAKE)).status).toBe(200);

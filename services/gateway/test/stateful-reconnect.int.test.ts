@@ -68,13 +68,13 @@ describe("stateful reconnect", () => {
     ws.send(`{"protocol":"messagepack","version":2}${RS}`);
     ws.send(Uint8Array.of(0x02, 0x91, 0x06));
     await waitFor(() => ws.frames.length === 1);
-    // [1,{},"0","Subscribe",[{}]] (wire spec §4.7): refused with WrongInput, still one counted message
+    // [1,{},"0","Subscribe",[{}]] (docs/protocol.md §4.7): refused with WrongInput, still one counted message
     ws.send(Uint8Array.of(0x11, 0x95, 0x01, 0x80, 0xa1, 0x30, 0xa9, ...Buffer.from("Subscribe"), 0x91, 0x80));
     await waitFor(() => ws.frames.some((f) => f.data.equals(Buffer.from([0x03, 0x92, 0x08, 0x01]))), 2500, "MessagePack Ack");
     ws.close();
   });
 
-  it("§7 first counted message: counted messages wait until the client's first message after the handshake", async () => {
+  it("docs/protocol.md §7 first counted message: counted messages wait until the client's first message after the handshake", async () => {
     const ws = await RawWs.open(await statefulUrl(), auth());
     ws.send(`{"protocol":"json","version":2}${RS}`);
     await waitFor(() => ws.frames.length === 1);
@@ -88,7 +88,7 @@ describe("stateful reconnect", () => {
     ws.close();
   });
 
-  it("§7 condition 4: a stateful negotiate with a version-1 handshake is an ordinary connection (no Ack)", async () => {
+  it("docs/protocol.md §7 condition 4: a stateful negotiate with a version-1 handshake is an ordinary connection (no Ack)", async () => {
     const ws = await RawWs.open(await statefulUrl(), auth());
     ws.send(`{"protocol":"json","version":1}${RS}{"type":6}${RS}${subscribe("0")}`);
     await sleep(1600);

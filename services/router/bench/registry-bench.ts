@@ -1,5 +1,5 @@
 /**
- * Router benchmark (issue 5): a registry of 1,000,000 audience keys over 100 simulated gateway
+ * Router benchmark: a registry of 1,000,000 audience keys over 100 simulated gateway
  * nodes. Measures registry memory per key (heap delta after GC / keys), lookups/s, and routed
  * notifications/s of one router process through `createRoute` on the in-process bus, both for
  * already-validated notifications and for the whole per-message path (JSON decode → validate →

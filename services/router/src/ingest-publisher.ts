@@ -10,7 +10,7 @@ const encoder = new TextEncoder();
 
 /**
  * The JetStream de-duplication id of a notification published by Tidings itself:
- * `["<audienceId>","<id>"]`. Contract §5 de-duplicates by (audience, id), and one HTTP batch may
+ * `["<audienceId>","<id>"]`. docs/contract.md §5 de-duplicates by (audience, id), and one HTTP batch may
  * legitimately send the same id to two audiences, so the id alone would make JetStream drop the
  * second as a duplicate. The JSON array keeps the pair unambiguous whatever characters either holds.
  */

@@ -1,7 +1,7 @@
 /**
  * Runs tasks one after another per key and concurrently across keys. The router uses it per
  * audience key, so notifications to one audience are published in the order they were fetched
- * even while up to `maxInFlight` messages are handled at once (contract §5 ordering).
+ * even while up to `maxInFlight` messages are handled at once (docs/contract.md §5 ordering).
  */
 export class KeyedSerial {
   readonly #tails = new Map<string, Promise<void>>();

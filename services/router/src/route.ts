@@ -13,7 +13,7 @@ export type RouteFn = (n: Notification, headers?: BusHeaders) => number;
 const encoder = new TextEncoder();
 
 /**
- * The owning-node fan-out (ARCHITECTURE.md "The flow", step 2). Owners: for a Connection audience
+ * The owning-node fan-out (docs/architecture.md §2, step 2). Owners: for a Connection audience
  * the node encoded in the connection id (no lookup; an id Tidings did not mint has no owner); for
  * Global every live node; otherwise the registry's nodes for the audience key. The notification is
  * encoded once and the same bytes are published once per owner on `tidings.v1.node.<id>`; nodes

@@ -56,7 +56,7 @@ export interface Router {
 const MAX_ERROR_HEADER_CHARS = 1024;
 
 /**
- * The router (ARCHITECTURE.md "The flow", step 2). Per ingest message: decode (JSON, or MessagePack
+ * The router (docs/architecture.md §2, step 2). Per ingest message: decode (JSON, or MessagePack
  * by `Content-Type`) → validate → an invalid one is republished raw to `tidings.deadletter` with
  * `Tidings-Error`, counted and acked → a persisted one is saved (a store failure naks with backoff
  * and never acks, so nothing accepted is lost) → published once per owning node → acked. Acking
@@ -104,7 +104,7 @@ export function createRouter(deps: RouterDeps): Router {
   const persistAndRoute = async (msg: IngestMessage, n: Notification, outgoingTrace: BusHeaders | undefined): Promise<boolean> => {
     if (n.metadata.isPersisted) {
       try {
-        // "expired" is fine too: such a notification is delivered live and not stored (contract §6).
+        // "expired" is fine too: such a notification is delivered live and not stored (docs/contract.md §6).
         await store.save(n);
       } catch (error) {
         metrics.storeFailures.inc();

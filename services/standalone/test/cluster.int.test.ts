@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTidings, type TidingsProcess } from "./process.js";
 
 /**
- * The cluster of ARCHITECTURE.md as separate OS processes: a real nats-server with JetStream, a real
+ * The cluster of docs/architecture.md as separate OS processes: a real nats-server with JetStream, a real
  * PostgreSQL, one store service, two routers, three gateway nodes, and a round-robin TCP balancer.
  */
 let nats: NatsServer;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTidings, type TidingsProcess } from "./process.js";
 
 /**
- * Wire spec §12 with real processes: nats-server, PostgreSQL, a store, a router and two gateway nodes
+ * docs/protocol.md §12 with real processes: nats-server, PostgreSQL, a store, a router and two gateway nodes
  * behind a balancer that sends EVERY HTTP request to the next node in turn — no affinity of any kind.
  */
 let nats: NatsServer;
@@ -129,7 +129,7 @@ async function publish(via: TidingsProcess, envelope: unknown): Promise<void> {
   expect(res.status).toBe(202);
 }
 
-describe("no sticky sessions (wire spec §12): every request alternates between two gateway nodes", () => {
+describe("no sticky sessions (docs/protocol.md §12): every request alternates between two gateway nodes", () => {
   it("W-CL-01 JS LongPolling: first poll immediate, every notification in order, stop() → DELETE 202", async () => {
     const lb = await AlternatingBalancer.start([gwA.port, gwB.port]);
     try {
@@ -200,7 +200,7 @@ describe("no sticky sessions (wire spec §12): every request alternates between 
     }
   });
 
-  it("W-CL-02 a relayed SSE stream is byte-identical to a local one: §3.3 headers, `:\\r\\n`, then events", async () => {
+  it("W-CL-02 a relayed SSE stream is byte-identical to a local one: docs/protocol.md §3.3 headers, `:\\r\\n`, then events", async () => {
     const auth = { authorization: `Bearer ${await mintToken({ sub: "sse-raw" })}` };
     const open = async (node: TidingsProcess) => {
       const res = await fetch(`${node.url}/notifications/negotiate?negotiateVersion=1`, { method: "POST", headers: auth });

@@ -2,7 +2,7 @@
 -- recorded and checked at start); change the schema with a new numbered file.
 
 -- One row per persisted notification and audience key. A notification addressed to one audience
--- is one row; the same id in another audience is another row (contract §6).
+-- is one row; the same id in another audience is another row (docs/contract.md §6).
 -- Keys and ids are compared byte-wise (COLLATE "C"): they are case-sensitive identifiers, and
 -- replay and paging order ties by id the same way on every server whatever its locale.
 CREATE TABLE notifications (

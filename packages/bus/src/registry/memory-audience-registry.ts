@@ -25,7 +25,7 @@ export interface MemoryAudienceRegistryOptions {
 const EMPTY: ReadonlySet<string> = new Set();
 
 /**
- * The router's `audienceKey → nodes` map (ARCHITECTURE.md "The registry"), in memory.
+ * The router's `audienceKey → nodes` map (docs/architecture.md §4), in memory.
  *
  * Memory is the budget at a million keys, so a key held by one node — most keys: a user is usually
  * connected to one node — maps to that node's shared one-element set instead of a set of its own;

@@ -28,7 +28,7 @@ interface FrozenSnapshot {
 }
 
 /**
- * The gateway side of the registry (ARCHITECTURE.md "The registry"). The gateway calls `add(key)`
+ * The gateway side of the registry (docs/architecture.md §4). The gateway calls `add(key)`
  * when a local connection joins an audience and `remove(key)` when it leaves; the announcer
  * reference-counts them and publishes a delta only when a key gains its first local connection or
  * loses its last. Changes made in one event-loop turn go out as one delta (a key that joins and

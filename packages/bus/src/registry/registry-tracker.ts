@@ -28,7 +28,7 @@ export interface RegistryTrackerOptions {
 type FetchOutcome = { ok: true; snapshot: RegistrySnapshot } | { ok: false; gone: boolean; reason: string };
 
 /**
- * The router side of the registry protocol (ARCHITECTURE.md "The registry"): keeps an
+ * The router side of the registry protocol (docs/architecture.md §4): keeps an
  * `AudienceRegistry` in step with the gateway nodes.
  *
  * - Deltas are applied in sequence. A gap, an unknown node, a heartbeat ahead of what was applied or

@@ -1,11 +1,11 @@
 import type { HeaderList } from "../http/respond.js";
 
 /**
- * Frames of request forwarding between gateway nodes (wire spec §12): a 4-byte big-endian length, that
+ * Frames of request forwarding between gateway nodes (docs/protocol.md §12): a 4-byte big-endian length, that
  * many bytes of JSON metadata, then the body bytes unchanged (binary-safe: MessagePack bodies pass as is).
  */
 
-/** The request headers a forwarded request carries (wire spec §12), lower-case as uWS reads them. */
+/** The request headers a forwarded request carries (docs/protocol.md §12), lower-case as uWS reads them. */
 export const FORWARDED_HEADERS = ["accept", "authorization", "content-type", "cookie", "origin", "user-agent", "x-requested-with", "x-signalr-user-agent"] as const;
 
 /** Relaying node → owner, on `subjects.forward(owner)`. */

@@ -62,7 +62,7 @@ export interface RelayedRequest {
 }
 
 /**
- * Cluster forwarding of hub requests (wire spec §12, no sticky sessions). The node whose id is encoded in
+ * Cluster forwarding of hub requests (docs/protocol.md §12, no sticky sessions). The node whose id is encoded in
  * a connection's `id` owns it; any other node that receives a request for it relays it over the bus on
  * `tidings.v1.forward.<owner>`, where the owner runs its own hub request handler on it and answers:
  * polls, POSTs and DELETEs by request-reply (status, headers and body relayed verbatim), SSE as a stream

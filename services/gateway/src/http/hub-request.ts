@@ -58,7 +58,7 @@ interface Upstream {
 }
 
 /**
- * Non-upgrade requests on the hub path (wire spec §3.1, §3.3–§3.5): SSE streams, long polls, upstream
+ * Non-upgrade requests on the hub path (docs/protocol.md §3.1, §3.3–§3.5): SSE streams, long polls, upstream
  * POSTs and DELETE. Everything a handler needs from the uWS request is read before its first await.
  */
 export function createHubRequestHandler(options: HubRequestOptions): (reply: ResponseSink, request: HubRequest) => Promise<void> {
@@ -82,7 +82,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
   }
 
   /**
-   * Later requests of a connection are authorized by its id (wire spec §2.3): a credential, when present,
+   * Later requests of a connection are authorized by its id (docs/protocol.md §2.3): a credential, when present,
    * must be of the connection's user (an expired one still names it); a version-0 id is public, so an
    * authenticated version-0 connection needs a credential. Answers 401/403 itself and returns false on refusal.
    */
@@ -187,7 +187,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
     if (await authorizeLater(reply, connection, request.authorization, query)) current.poll(reply);
   }
 
-  /** A poll on an ended connection: its last queued messages (its Close) if any, else 204 (wire spec §3.4). */
+  /** A poll on an ended connection: its last queued messages (its Close) if any, else 204 (docs/protocol.md §3.4). */
   async function pollEnded(reply: ResponseSink, request: HubRequest, query: Map<string, string>, ended: HubConnection): Promise<void> {
     const transport = ended.transport;
     if (!(transport instanceof LongPollingTransport)) return reply.send(204, "", NO_CACHE_204);
@@ -231,7 +231,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
     reply.send(200);
   }
 
-  /** §11: 413 to the POST, and the connection ends with Close `Message too large` on its downstream. */
+  /** docs/protocol.md §11: 413 to the POST, and the connection ends with Close `Message too large` on its downstream. */
   function tooLarge(reply: ResponseSink, connection: HubConnection): void {
     reply.text(413, `The request body exceeds ${options.maxTransportBytes} bytes.`);
     connection.close({ error: "Message too large", allowReconnect: true });
@@ -255,7 +255,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
     const connection = table.byTransportId(id);
     const sse = method === "GET" && request.accept.includes("text/event-stream");
     if (connection === undefined) {
-      // An ended connection's tombstone (wire spec §3.1): poll 204 (after its queued Close), DELETE 202, POST 404 empty.
+      // An ended connection's tombstone (docs/protocol.md §3.1): poll 204 (after its queued Close), DELETE 202, POST 404 empty.
       const ended = table.endedByTransportId(id, Date.now());
       if (ended === undefined || sse) return reply.text(404, NO_CONNECTION);
       if (method === "DELETE") return reply.send(202);

@@ -7,7 +7,7 @@ const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 100;
 
 /**
- * The read API (contract §8): a user's stored notifications with read flags and unread count, newest
+ * The read API (docs/contract.md §8): a user's stored notifications with read flags and unread count, newest
  * first, covering Global, the user's own audience and the listed tenants.
  */
 export function createReadApi(deps: { store: NotificationStore | undefined; authenticate: Authenticator; onUnauthorized: () => void }) {

@@ -115,7 +115,7 @@ export class Reply implements ResponseSink {
     this.res.close();
   }
 
-  /** `/api` error body (contract §1). */
+  /** `/api` error body (docs/contract.md §1). */
   apiError(status: number, error: string, message: string, extra: Record<string, unknown> = {}, headers: ReadonlyArray<readonly [string, string]> = []): void {
     this.json(status, { error, message, ...extra }, headers);
   }

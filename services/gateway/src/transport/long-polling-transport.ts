@@ -2,7 +2,7 @@ import type { ResponseSink } from "../http/respond.js";
 import type { JsTopics, TopicSink } from "./js-topics.js";
 import type { Transport } from "./transport.js";
 
-/** Every poll response carries these (wire spec §3.4): no cache may answer a poll. */
+/** Every poll response carries these (docs/protocol.md §3.4): no cache may answer a poll. */
 const NO_CACHE: ReadonlyArray<readonly [string, string]> = [
   ["Cache-Control", "no-cache, no-store"],
   ["Pragma", "no-cache"],
@@ -24,7 +24,7 @@ export interface LongPollingOptions {
 }
 
 /**
- * Long-polling downstream (wire spec §3.4). Messages produced between polls wait here, complete, and
+ * Long-polling downstream (docs/protocol.md §3.4). Messages produced between polls wait here, complete, and
  * the next poll takes all of them in one body; `bufferedAmount` counts them, so the connection's
  * slow-consumer rule bounds what a client that stopped polling can pile up. After the connection
  * ended, what is still queued (its Close message) goes to the next poll, and every poll after that gets 204.
@@ -41,7 +41,7 @@ export class LongPollingTransport implements Transport {
   #flushScheduled = false;
   #ended = false;
 
-  /** Answers the connection's first poll at once and empty: clients discard its body (wire spec §3.4). */
+  /** Answers the connection's first poll at once and empty: clients discard its body (docs/protocol.md §3.4). */
   constructor(firstPoll: ResponseSink, options: LongPollingOptions) {
     this.#options = options;
     firstPoll.send(200, "", DATA_HEADERS);

@@ -10,7 +10,7 @@ export interface SocketLink {
 }
 
 /**
- * A WebSocket held by another gateway node, as a Transport of the owning node (wire spec §12). uWS topics
+ * A WebSocket held by another gateway node, as a Transport of the owning node (docs/protocol.md §12). uWS topics
  * reach only local sockets, so fan-out comes through JsTopics, as for SSE and long polling. It reports
  * no backlog: the relaying node holds the socket's buffer and drops a client that does not read.
  */

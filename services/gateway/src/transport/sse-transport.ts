@@ -2,7 +2,7 @@ import type { ResponseSink } from "../http/respond.js";
 import type { JsTopics, TopicSink } from "./js-topics.js";
 import type { Transport } from "./transport.js";
 
-/** Response headers of wire spec §3.3; X-Accel-Buffering keeps nginx-style proxies from buffering the stream. */
+/** Response headers of docs/protocol.md §3.3; X-Accel-Buffering keeps nginx-style proxies from buffering the stream. */
 const SSE_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ["Content-Type", "text/event-stream"],
   ["Cache-Control", "no-cache,no-store"],
@@ -46,7 +46,7 @@ export interface SseTransportOptions {
 }
 
 /**
- * Server-Sent Events downstream (wire spec §3.3) on a streamed response (uWS, or a relaying node's). Each
+ * Server-Sent Events downstream (docs/protocol.md §3.3) on a streamed response (uWS, or a relaying node's). Each
  * write is one event. Backpressure: once the response reports a write as backpressured (it keeps those
  * bytes), later messages wait in a JS queue and go out as one event when it reports writable again; `bufferedAmount`
  * counts both, so the connection's slow-consumer rule sees a reader that stopped reading.

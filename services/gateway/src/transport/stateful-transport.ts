@@ -13,15 +13,15 @@ export interface StatefulOptions {
   reattachWindowMs: number;
 }
 
-/** What the connection does with an inbound message (wire spec §7 "Receiving"). */
+/** What the connection does with an inbound message (docs/protocol.md §7 "Receiving"). */
 export type Admission = "process" | "skip" | "invalid-sequence";
 
 /** What a socket close means for the connection: an old replaced socket, a lost one (reattach possible), or the end. */
 export type SocketLoss = "ignore" | "detach" | "end";
 
 /**
- * Counted messages are types 1–5 (wire spec §7). Decided from the bytes, which are always our own
- * encoders' output: JSON writes `{"type":N` first (§4.6, N one digit), MessagePack a varint length, a
+ * Counted messages are types 1–5 (docs/protocol.md §7). Decided from the bytes, which are always our own
+ * encoders' output: JSON writes `{"type":N` first (docs/protocol.md §4.6, N one digit), MessagePack a varint length, a
  * fixarray header and the type as a positive fixint.
  */
 function isCounted(bytes: Uint8Array, binary: boolean): boolean {
@@ -37,7 +37,7 @@ function isCounted(bytes: Uint8Array, binary: boolean): boolean {
 }
 
 /**
- * Stateful reconnect (wire spec §7) for a WebSocket connection: numbers every counted message sent,
+ * Stateful reconnect (docs/protocol.md §7) for a WebSocket connection: numbers every counted message sent,
  * keeps it until the client acknowledges it, and survives the loss of its socket for the reattach window.
  * Audiences are joined through JsTopics, not uWS topics, so that fan-out goes through `send` and is
  * numbered per connection; the published bytes are still shared, never re-encoded.
@@ -57,7 +57,7 @@ export class StatefulTransport implements Transport {
   #sent = 0;
   /**
    * Counted messages are held back until the client's first message after the handshake: the JS client
-   * numbers only what arrives after its message buffer exists (wire spec §7 "First counted message").
+   * numbers only what arrives after its message buffer exists (docs/protocol.md §7 "First counted message").
    */
   #held = true;
   /** inbound numbering */
@@ -109,7 +109,7 @@ export class StatefulTransport implements Transport {
   }
 
   /**
-   * Pending plus unacknowledged bytes count against TIDINGS_MAX_BACKPRESSURE_BYTES (wire spec §7), plus
+   * Pending plus unacknowledged bytes count against TIDINGS_MAX_BACKPRESSURE_BYTES (docs/protocol.md §7), plus
    * what the socket has not written yet; that backlog overlaps the buffer, so this errs towards closing
    * a slow consumer early by at most the buffer size.
    */
