@@ -216,10 +216,55 @@ describe("envelope - problems", () => {
     expect(problemsOf([seedEnvelope()])).toStrictEqual([{ index: 0, path: "", message: "must be a JSON object" }]);
   });
 
-  it("refuses a body that cannot be serialised as JSON", () => {
-    expect(problemsOf({ ...minimal({ audienceType: 1 }), body: { n: 1n } })).toStrictEqual([
-      { index: 0, path: "", message: "must be serialisable as JSON" },
+  it("refuses a body that is not JSON data", () => {
+    for (const body of [{ n: 1n }, [Number.NaN], { when: new Date(0) }, { bytes: new Uint8Array(2) }]) {
+      expect(problemsOf({ ...minimal({ audienceType: 1 }), body })).toStrictEqual([
+        { index: 0, path: "body", message: "must be JSON data (strings, finite numbers, booleans, null, arrays, objects)" },
+      ]);
+    }
+  });
+});
+
+function nestedArrays(depth: number): unknown {
+  let value: unknown = [];
+  for (let i = 1; i < depth; i++) value = [value];
+  return value;
+}
+
+describe("envelope - storable in Postgres and encodable in every protocol", () => {
+  it("finding 1: refuses a body nested deeper than 64 levels, accepts 64", () => {
+    expect(ok({ ...minimal({ audienceType: 1 }), body: nestedArrays(64) }).body).toStrictEqual(nestedArrays(64));
+    expect(problemsOf({ ...minimal({ audienceType: 1 }), body: nestedArrays(65) })).toStrictEqual([
+      { index: 0, path: "body", message: "must nest at most 64 levels deep" },
     ]);
+    // Deeper than JSON.stringify can recurse: refused without overflowing the stack.
+    expect(problemsOf({ ...minimal({ audienceType: 1 }), body: nestedArrays(200_000) })).toStrictEqual([
+      { index: 0, path: "body", message: "must nest at most 64 levels deep" },
+    ]);
+  });
+
+  it("finding 6: refuses NUL in audienceValue, tenantId, producer and anywhere in body", () => {
+    const nul = "a\u0000b";
+    expect(problemsOf(minimal({ audienceType: 4, audienceValue: nul }))).toStrictEqual([
+      { index: 0, path: "routing.audienceValue", message: "must not contain NUL (U+0000) characters" },
+    ]);
+    expect(problemsOf(minimal({ audienceType: 3, audienceValue: "g", tenantId: nul }))).toStrictEqual([
+      { index: 0, path: "routing.tenantId", message: "must not contain NUL (U+0000) characters" },
+    ]);
+    expect(problemsOf(minimal({ audienceType: 1 }, { producer: nul }))).toStrictEqual([
+      { index: 0, path: "metadata.producer", message: "must not contain NUL (U+0000) characters" },
+    ]);
+    expect(problemsOf({ ...minimal({ audienceType: 1 }), id: nul })).toStrictEqual([{ index: 0, path: "id", message: "must not contain control characters" }]);
+    expect(problemsOf({ ...minimal({ audienceType: 1 }), type: nul })).toStrictEqual([
+      { index: 0, path: "type", message: "may contain only letters, digits and . _ : -" },
+    ]);
+    for (const body of [nul, { deep: [{ text: nul }] }, { [nul]: 1 }]) {
+      expect(problemsOf({ ...minimal({ audienceType: 1 }), body })).toStrictEqual([
+        { index: 0, path: "body", message: "must not contain NUL (U+0000) characters in any string or key" },
+      ]);
+    }
+    // Other control characters are data: JSON, jsonb and both hub protocols carry them.
+    expect(ok({ ...minimal({ audienceType: 1 }), body: { text: "line\nbreak\u0001" } }).body).toStrictEqual({ text: "line\nbreak\u0001" });
   });
 });
 

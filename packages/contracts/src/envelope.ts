@@ -1,6 +1,6 @@
 import { audienceKey, looksLikeSharedAudienceKey, MAX_AUDIENCE_VALUE_CHARS, type AudienceTypeValue } from "./audience.js";
 import { HubEvents } from "./delivered.js";
-import { hasControlChar, hasLength, isJsonObject } from "./text.js";
+import { checkJsonData, hasControlChar, hasLength, hasNul, isJsonObject } from "./text.js";
 
 /**
  * A producer envelope after validation, with the defaults of docs/contract.md §5 filled in. All dates are
@@ -74,6 +74,11 @@ export const MAX_ID_CHARS = 256;
 export const MAX_TYPE_CHARS = 128;
 /** Longest `metadata.producer`, in characters. */
 export const MAX_PRODUCER_CHARS = 128;
+/**
+ * Deepest nesting of `body`, the body itself being level 1: the limit of inbound hub messages, well
+ * inside what every hub protocol encoder accepts (MessagePack refuses more than 100).
+ */
+export const MAX_BODY_DEPTH = 64;
 
 const TYPE_CHARS = /^[A-Za-z0-9._:-]+$/;
 const RESERVED_TYPE_READ = HubEvents.ReadStatusChange.toLowerCase();
@@ -105,6 +110,10 @@ const MSG_PRODUCER_LENGTH = "must be 1 to 128 characters";
 const MSG_DATE = "must be an ISO-8601 date-time";
 const MSG_BOOLEAN = "must be true or false";
 const MSG_NOT_SERIALISABLE = "must be serialisable as JSON";
+const MSG_NUL = "must not contain NUL (U+0000) characters";
+const MSG_BODY_DEPTH = `must nest at most ${MAX_BODY_DEPTH} levels deep`;
+const MSG_BODY_NUL = "must not contain NUL (U+0000) characters in any string or key";
+const MSG_BODY_TYPE = "must be JSON data (strings, finite numbers, booleans, null, arrays, objects)";
 
 const PATH_ID = "id";
 const PATH_TYPE = "type";
@@ -117,6 +126,7 @@ const PATH_PRODUCER = "metadata.producer";
 const PATH_TIMESTAMP = "metadata.timeStamp";
 const PATH_IS_PERSISTED = "metadata.isPersisted";
 const PATH_TTL = "metadata.persistedTTL";
+const PATH_BODY = "body";
 
 /**
  * Validates the body of `POST /api/notifications`: one envelope object, or an array of up to
@@ -209,6 +219,7 @@ function validateOne(
       tenantOk = false;
       if (typeof tid !== "string") problems.push({ index, path: PATH_TENANT_ID, message: MSG_STRING });
       else if (!hasLength(tid, MAX_AUDIENCE_VALUE_CHARS)) problems.push({ index, path: PATH_TENANT_ID, message: MSG_VALUE_LENGTH });
+      else if (hasNul(tid)) problems.push({ index, path: PATH_TENANT_ID, message: MSG_NUL });
       else if (tid.includes(":")) problems.push({ index, path: PATH_TENANT_ID, message: MSG_TENANT_COLON });
       else {
         tenantId = tid;
@@ -224,6 +235,7 @@ function validateOne(
       if (typeOk) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_REQUIRED });
     } else if (typeof av !== "string") problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_STRING });
     else if (!hasLength(av, MAX_AUDIENCE_VALUE_CHARS)) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_VALUE_LENGTH });
+    else if (hasNul(av)) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_NUL });
     else if (typeOk) {
       audienceValue = av;
       if (audienceType === 2) {
@@ -254,6 +266,7 @@ function validateOne(
     if (p === undefined || p === null) problems.push({ index, path: PATH_PRODUCER, message: MSG_REQUIRED });
     else if (typeof p !== "string") problems.push({ index, path: PATH_PRODUCER, message: MSG_STRING });
     else if (!hasLength(p, MAX_PRODUCER_CHARS)) problems.push({ index, path: PATH_PRODUCER, message: MSG_PRODUCER_LENGTH });
+    else if (hasNul(p)) problems.push({ index, path: PATH_PRODUCER, message: MSG_NUL });
     else producer = p;
 
     const ts = metadata["timeStamp"];
@@ -279,9 +292,16 @@ function validateOne(
     }
   }
 
+  // body: stored as jsonb, replayed and encoded for every protocol, so it must be plain, shallow JSON without NUL
+  const bodyFault = input["body"] === undefined ? null : checkJsonData(input["body"], MAX_BODY_DEPTH);
+  if (bodyFault !== null) {
+    problems.push({ index, path: PATH_BODY, message: bodyFault === "depth" ? MSG_BODY_DEPTH : bodyFault === "nul" ? MSG_BODY_NUL : MSG_BODY_TYPE });
+  }
+
   // size as received
   let size = byteLength;
-  if (size === undefined) {
+  // A body refused above may be too deep to stringify; the envelope is refused either way.
+  if (size === undefined && bodyFault === null) {
     try {
       size = Buffer.byteLength(JSON.stringify(input), "utf8");
     } catch {
@@ -290,7 +310,7 @@ function validateOne(
       size = 0;
     }
   }
-  if (size > opts.maxNotificationBytes) {
+  if (size !== undefined && size > opts.maxNotificationBytes) {
     problems.push({ index, path: "", message: `must be at most ${opts.maxNotificationBytes} bytes, not ${size}` });
   }
 

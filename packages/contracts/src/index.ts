@@ -12,6 +12,7 @@ export type { AudienceRequest, AudienceTypeValue } from "./audience.js";
 export {
   MAX_ENVELOPES_PER_BATCH,
   MAX_ID_CHARS,
+  MAX_BODY_DEPTH,
   MAX_PRODUCER_CHARS,
   MAX_TYPE_CHARS,
   parseIsoDate,

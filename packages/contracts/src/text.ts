@@ -30,6 +30,57 @@ export function hasControlChar(s: string): boolean {
   return false;
 }
 
+/** True when `s` contains U+0000, which PostgreSQL refuses in text and jsonb. */
+export function hasNul(s: string): boolean {
+  return s.includes("\u0000");
+}
+
+/** Why a value is not deliverable JSON data, or null when it is (see `checkJsonData`). */
+export type JsonDataFault = "depth" | "nul" | "type";
+
+/**
+ * Checks that `root` is JSON data that every store and protocol can carry: strings, finite numbers,
+ * booleans, null, arrays and plain objects, nested at most `maxDepth` levels (`root` being level 1),
+ * with no U+0000 in any string or object key. Iterative, so hostile nesting cannot overflow the stack.
+ */
+export function checkJsonData(root: unknown, maxDepth: number): JsonDataFault | null {
+  const pending: unknown[] = [root];
+  const depths: number[] = [1];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    const depth = depths.pop()!;
+    switch (typeof value) {
+      case "string":
+        if (hasNul(value)) return "nul";
+        continue;
+      case "boolean":
+        continue;
+      case "number":
+        if (!Number.isFinite(value)) return "type";
+        continue;
+      case "object":
+        break;
+      default:
+        return "type";
+    }
+    if (value === null) continue;
+    if (depth > maxDepth) return "depth";
+    if (Array.isArray(value)) {
+      for (const child of value) {
+        pending.push(child);
+        depths.push(depth + 1);
+      }
+    } else if (isJsonObject(value)) {
+      for (const key in value) {
+        if (hasNul(key)) return "nul";
+        pending.push(value[key]);
+        depths.push(depth + 1);
+      }
+    } else return "type";
+  }
+  return null;
+}
+
 /** A JSON object: not null, not an array, not a class instance such as a Date or a Uint8Array. */
 export function isJsonObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== "object" || v === null) return false;
