@@ -206,6 +206,23 @@ describe("router - invalid input", () => {
   });
 });
 
+describe("router - unstorable notifications", () => {
+  it("finding 6: dead-letters persisted envelopes with NUL or a too-deep body instead of retrying the save forever", async () => {
+    const h = await harness({ "node-a": ["user:u1"] });
+    let deep: unknown = [];
+    for (let i = 1; i < 120; i++) deep = [deep];
+    await h.publish(envelope("nul-user", 4, "u\u00001", { isPersisted: true }));
+    await h.publish(envelope("nul-producer", 4, "u1", { isPersisted: true, producer: "bill\u0000ing" }));
+    await h.publish({ ...envelope("nul-body", 4, "u1", { isPersisted: true }), body: { ["k\u0000"]: "v" } });
+    await h.publish({ ...envelope("deep-body", 4, "u1", { isPersisted: true }), body: deep });
+    await h.publish(envelope("fine", 4, "u1", { isPersisted: true }));
+    await waitFor(() => h.deadLetters.length === 4 && h.received("node-a").length === 1, 5000, "four dead letters and one delivery");
+    expect(h.deadLetters.map((d) => d.headers?.["Tidings-Error"]?.split(":")[0])).toEqual(Array(4).fill("invalid_envelope"));
+    expect(h.received("node-a").map((n) => n.id)).toEqual(["fine"]);
+    expect(h.store.saves).toBe(1);
+  });
+});
+
 describe("router - persistence", () => {
   it("saves a persisted notification before publishing it, and only persisted ones", async () => {
     const h = await harness({ "node-a": ["user:p"] });
