@@ -5,3 +5,5 @@ export { startMetricsServer } from "./metrics-server.js";
 export type { HealthSource, MetricsServer } from "./metrics-server.js";
 export { contextFrom, endSpan, startProcessSpan, startPublishSpan, startTracing, traceHeaders } from "./tracing.js";
 export type { Tracing } from "./tracing.js";
+export { installProcessGuards, reportUnexpected, unexpectedErrors } from "./unexpected.js";
+export type { UnexpectedSource } from "./unexpected.js";

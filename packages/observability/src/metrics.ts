@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Registry } from "prom-client";
+import { unexpectedErrors } from "./unexpected.js";
 
 export { Counter, Gauge, Histogram, Registry } from "prom-client";
 
@@ -9,6 +10,7 @@ export { Counter, Gauge, Histogram, Registry } from "prom-client";
 export function createRegistry(prefix: string): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix, eventLoopMonitoringPrecision: 20 });
+  registry.registerMetric(unexpectedErrors);
   return registry;
 }
 

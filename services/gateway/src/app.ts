@@ -1,20 +1,23 @@
 import { timingSafeEqual } from "node:crypto";
+import { decodeIngestBody, MSGPACK_CONTENT_TYPE } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
 import { GLOBAL_AUDIENCE, isValidNodeId, mintId, userAudience, validateEnvelopes, type Bus, type Notification, type NotificationStore } from "@tidings/contracts";
-import { endSpan, Registry, startProcessSpan, startPublishSpan, traceHeaders, type Logger } from "@tidings/observability";
+import { endSpan, Registry, reportUnexpected as report, startProcessSpan, startPublishSpan, traceHeaders, type Logger, type UnexpectedSource } from "@tidings/observability";
 import { encodeNegotiateResponse, encodeNegotiateError, parseNegotiateQuery, type TransportName } from "@tidings/protocol";
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from "uWebSockets.js";
 import { AuthError, createAuthenticator, extractToken, type Identity } from "./auth.js";
 import { HubConnection, type ConnectionHost, type ConnectionLimits } from "./connection.js";
 import { ConnectionTable } from "./connection-table.js";
 
+import { EncodeFailures } from "./encode-failures.js";
 import { Fanout } from "./fanout.js";
 import { Hub } from "./hub.js";
 import { Cors } from "./http/cors.js";
 import { parseQuery } from "./http/query.js";
-import { BodyAbortedError, BodyTooLargeError, isLoopback, readBody, Reply, type ResponseSink } from "./http/respond.js";
+import { BodyAbortedError, BodyTooLargeError, isLoopback, readBody, Reply, statusLine, type ResponseSink } from "./http/respond.js";
 import { createTenantValidator } from "./tenant-validation.js";
 import { createHubRequestHandler } from "./http/hub-request.js";
+import { ingestMediaType, isLoopbackHost } from "./http/ingest-guard.js";
 import { JsTopics } from "./transport/js-topics.js";
 import { createGatewayMetrics, type DisconnectReason } from "./metrics.js";
 import type { MembershipListener } from "./fanout.js";
@@ -98,6 +101,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   });
   const transports = IMPLEMENTED_TRANSPORTS.filter((t) => config.transports.includes(t));
   const jsTopics = new JsTopics();
+  const encodeFailures = new EncodeFailures(metrics.encodeFailures, log);
   const fanout = new Fanout(
     // uWS topics reach WebSockets, JsTopics reach SSE and long polling: both get the same bytes, encoded once per protocol.
     {
@@ -110,6 +114,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     table,
     config.dedupeWindowSeconds * 1000,
     metrics,
+    encodeFailures,
     deps.membership,
   );
   const store = deps.store;
@@ -121,7 +126,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       ? {}
       : {
           store,
-          onSubscribed: async (connection: HubConnection, key: string) => void (await replayTo(store, connection, [key], config.replayLimit, log)),
+          onSubscribed: async (connection: HubConnection, key: string) => void (await replayTo(store, connection, [key], config.replayLimit, log, encodeFailures)),
           publishUserEvent: deps.publishUserEvent ?? ((userId, target, payload) => fanout.deliverEvent(userAudience(userId), target, payload)),
         }),
   });
@@ -142,7 +147,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (store === undefined) return;
       const userId = connection.identity.userId;
       const audiences = userId === null ? [GLOBAL_AUDIENCE] : [GLOBAL_AUDIENCE, userAudience(userId)];
-      void replayTo(store, connection, audiences, config.replayLimit, log);
+      // replayTo never rejects; the catch keeps that true of any later change to it.
+      replayTo(store, connection, audiences, config.replayLimit, log, encodeFailures).catch((err: unknown) => reportUnexpected(err, "replay"));
     },
     onClosed: (connection, reason) => {
       table.remove(connection);
@@ -164,6 +170,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         : null,
   };
   const disconnectTimeoutMs = config.disconnectTimeoutSeconds * 1000;
+  const reportUnexpected = (err: unknown, source: UnexpectedSource) => report(log, err, source);
   let draining = false;
   let listenSocket: us_listen_socket | null = null;
   let ticker: NodeJS.Timeout | null = null;
@@ -171,7 +178,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   /** 401 before any upgrade; the reason goes in WWW-Authenticate (RFC 6750), the body stays empty. */
   const unauthorized = (reply: ResponseSink, reason: string) => {
     metrics.authFailures.inc();
-    reply.send(401, "", [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${reason.replace(/["\\]/g, "'")}"`]]);
+    reply.unauthorized(reason);
   };
 
   /** Authenticates a hub request; answers 401 itself and returns null on refusal. */
@@ -183,6 +190,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
       unauthorized(reply, err.message);
       return null;
     }
+  }
+
+  /**
+   * A request for a connection of another user: 401 when it carries no credential (anonymous), 403
+   * when it carries a valid one of someone else.
+   */
+  function refuseOtherUser(reply: ResponseSink, identity: Identity): void {
+    if (identity.userId === null) unauthorized(reply, "no access token");
+    else reply.send(403);
   }
 
   function overUserLimit(identity: Identity): boolean {
@@ -251,7 +267,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   function upgradeTarget(reply: ResponseSink, id: string, identity: Identity): HubConnection | null {
     const found = table.byTransportId(id);
     if (found === undefined) reply.text(404, NO_CONNECTION);
-    else if (found.identity.userId !== identity.userId) unauthorized(reply, "the token's user is not the user of this connection");
+    else if (found.identity.userId !== identity.userId) refuseOtherUser(reply, identity);
     else if (found.transport !== null && found.transport.kind !== "WebSockets") reply.text(400, "Cannot change transports mid-connection");
     else if (found.state !== "negotiated" && !found.reattachable) reply.send(409);
     else return found;
@@ -328,13 +344,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
     res.cork(() => res.upgrade<SocketData>({ connection }, key, "", extensions, context));
   }
 
-  async function ingest(reply: Reply, req: { method: string; authorization: string; contentType: string }, liveOnly: boolean): Promise<void> {
+  async function ingest(reply: Reply, req: { method: string; authorization: string; contentType: string; host: string }, liveOnly: boolean): Promise<void> {
     if (req.method !== "POST") return reply.apiError(405, "method_not_allowed", "Use POST.", {}, [["Allow", "POST"]]);
     if (!ingestAuthorised(req.authorization, reply.res)) {
       return reply.apiError(401, "unauthorized", "A valid producer key is required (Authorization: Bearer <key>).", {}, [["WWW-Authenticate", 'Bearer realm="tidings-ingest"']]);
     }
-    if (!req.contentType.toLowerCase().includes("application/json")) {
-      return reply.apiError(415, "unsupported_media_type", "Send the notifications as Content-Type: application/json.");
+    if (!ingestHostAllowed(req.host)) return refuseHost(reply);
+    const format = ingestMediaType(req.contentType);
+    if (format === null) {
+      return reply.apiError(415, "unsupported_media_type", "Send the notifications as Content-Type: application/json or application/msgpack.");
     }
     let body: Buffer;
     try {
@@ -345,10 +363,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
       throw err;
     }
     let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString("utf8"));
-    } catch {
-      return reply.apiError(400, "invalid_json", "The request body is not valid JSON.");
+    if (format === "msgpack") {
+      const decoded = decodeIngestBody(body, { "Content-Type": MSGPACK_CONTENT_TYPE });
+      if (!decoded.ok) return reply.apiError(400, "invalid_msgpack", "The request body is not valid MessagePack.");
+      parsed = decoded.value;
+    } else {
+      try {
+        parsed = JSON.parse(body.toString("utf8"));
+      } catch {
+        return reply.apiError(400, "invalid_json", "The request body is not valid JSON.");
+      }
     }
     const result = validateEnvelopes(parsed, {
       now: new Date(),
@@ -388,7 +412,32 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return ingestKeys.some((k) => k.length === candidate.length && timingSafeEqual(k, candidate));
   }
 
+  /**
+   * Every HTTP request: a synchronous throw is answered with 500 here (uWS must see a response or an abort
+   * handler before the handler returns), an asynchronous one by `fail` in `routeRequest`.
+   */
+  /**
+   * Without producer keys, loopback is the credential; a request must then also name a loopback host,
+   * or a page on a DNS name rebound to 127.0.0.1 could use it from the user's browser.
+   */
+  function ingestHostAllowed(host: string): boolean {
+    return ingestKeys.length > 0 || isLoopbackHost(host);
+  }
+
+  function refuseHost(reply: Reply): void {
+    reply.apiError(403, "forbidden", "Without producer keys, requests must name a loopback host (localhost, 127.0.0.1 or [::1]).");
+  }
+
   function route(res: HttpResponse, req: HttpRequest): void {
+    try {
+      routeRequest(res, req);
+    } catch (err) {
+      reportUnexpected(err, "http");
+      answerInternalError(res);
+    }
+  }
+
+  function routeRequest(res: HttpResponse, req: HttpRequest): void {
     const rawPath = req.getUrl();
     const path = normalisePath(rawPath);
     const method = req.getCaseSensitiveMethod().toUpperCase();
@@ -399,9 +448,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (method === "OPTIONS" && (isHubPath || rawPath.startsWith("/api/"))) return cors.preflight(res, origin);
     const reply = new Reply(res, cors.headers(origin));
     const fail = (err: unknown) => {
-      log.error({ err, path: rawPath }, "request failed");
+      reportUnexpected(err, "http");
       if (isHubPath) reply.text(500);
-      else reply.apiError(500, "internal", "An unexpected error occurred.");
+      else reply.apiError(500, "internal", INTERNAL_ERROR_MESSAGE);
     };
     if (path === "/notifications/negotiate") return void negotiate(reply, method, query, authorization).catch(fail);
     if (path === "/notifications") {
@@ -413,11 +462,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return void forwarder.relay(reply, { method, path, query, headers: forwardedHeaders(req), body }, owner).catch(fail);
     }
     const contentType = req.getHeader("content-type");
+    const host = req.getHeader("host");
     switch (rawPath) {
       case "/api/notifications":
-        return void ingest(reply, { method, authorization, contentType }, false).catch(fail);
+        return void ingest(reply, { method, authorization, contentType, host }, false).catch(fail);
       case "/test/notifications":
-        if (config.testing) return void ingest(reply, { method, authorization, contentType }, true).catch(fail);
+        if (config.testing) return void ingest(reply, { method, authorization, contentType, host }, true).catch(fail);
         break;
       case "/api/me/notifications":
         return void readApi.me(reply, method, query, authorization).catch(fail);
@@ -429,7 +479,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const userPath = /^\/api\/users\/([^/]+)\/notifications$/.exec(rawPath);
     if (userPath !== null) {
       if (!ingestAuthorised(authorization, res)) return reply.apiError(401, "unauthorized", "A valid producer key is required (Authorization: Bearer <key>).");
-      return void readApi.user(reply, method, query, decodeURIComponent(userPath[1]!)).catch(fail);
+      if (!ingestHostAllowed(host)) return refuseHost(reply);
+      let userId: string;
+      try {
+        userId = decodeURIComponent(userPath[1]!);
+      } catch {
+        return reply.apiError(400, "invalid_path", "The user id in the path is not valid percent-encoded UTF-8.");
+      }
+      return void readApi.user(reply, method, query, userId).catch(fail);
     }
     reply.apiError(404, "not_found", `No endpoint at ${rawPath}.`);
   }
@@ -447,17 +504,17 @@ export function createGateway(deps: GatewayDeps): Gateway {
     closeOnBackpressureLimit: 1, // typed as number in this build's d.ts; read as a boolean by the addon
     upgrade: (res, req, context) => {
       upgrade(res, req, context).catch((err: unknown) => {
-        log.error({ err }, "upgrade failed");
-        new Reply(res).text(500);
+        reportUnexpected(err, "http");
+        answerInternalError(res);
       });
     },
-    open: (ws: WebSocket<SocketData>) => {
+    open: (ws: WebSocket<SocketData>) => guardSocket(ws, () => {
       const data = ws.getUserData();
       if (data.relay !== undefined) return data.relay.opened(clientSocket(ws));
       data.transport = new UwsTransport(ws);
       data.connection.attach(data.transport, Date.now());
-    },
-    message: (ws: WebSocket<SocketData>, message: ArrayBuffer) => {
+    }),
+    message: (ws: WebSocket<SocketData>, message: ArrayBuffer) => guardSocket(ws, () => {
       const data = ws.getUserData();
       if (data.relay !== undefined) return data.relay.message(new Uint8Array(message)); // copied into the bus frame at once
       if (data.transport?.closed === true) return; // a socket we ended (e.g. replaced by a stateful reattach) feeds nothing more
@@ -468,23 +525,51 @@ export function createGateway(deps: GatewayDeps): Gateway {
       }
       // The parsers copy what they keep, and uWS reuses `message` after this callback returns.
       data.connection.receive(new Uint8Array(message), Date.now());
-    },
+    }),
     close: (ws: WebSocket<SocketData>, code: number) => {
-      const data = ws.getUserData();
-      if (data.relay !== undefined) return data.relay.closed(code);
-      data.transport?.markClosed();
-      data.connection.transportClosed(closeCodeReason(code));
+      try {
+        const data = ws.getUserData();
+        if (data.relay !== undefined) return data.relay.closed(code);
+        data.transport?.markClosed();
+        data.connection.transportClosed(closeCodeReason(code));
+      } catch (err) {
+        reportUnexpected(err, "websocket");
+      }
     },
   });
+
+  /**
+   * Runs a socket callback; an unexpected error ends that connection alone, with a hub Close carrying an
+   * error when it has a hub connection, else with close code 1011.
+   */
+  function guardSocket(ws: WebSocket<SocketData>, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      reportUnexpected(err, "websocket");
+      try {
+        const data = ws.getUserData();
+        if (data.relay === undefined && data.connection.state === "open") data.connection.close({ error: INTERNAL_CLOSE_ERROR });
+        else ws.end(1011);
+      } catch {
+        // Already closed: nothing left to end.
+      }
+    }
+  }
   app.any("/*", route);
 
   function tick(): void {
     const now = Date.now();
     for (const connection of table.values()) {
-      if (connection.state === "negotiated") {
-        if (now - connection.createdAt >= disconnectTimeoutMs) table.remove(connection);
-      } else {
-        connection.tick(now);
+      try {
+        if (connection.state === "negotiated") {
+          if (now - connection.createdAt >= disconnectTimeoutMs) table.remove(connection);
+        } else {
+          connection.tick(now);
+        }
+      } catch (err) {
+        // One connection's failure must not stop the keep-alive and timeout checks of the others.
+        reportUnexpected(err, "timer");
       }
     }
   }
@@ -538,6 +623,23 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return table.size;
     },
   };
+}
+
+/** Close error of a connection ended by an unexpected server error. */
+const INTERNAL_CLOSE_ERROR = "Connection closed with an error.";
+const INTERNAL_ERROR_MESSAGE = "An unexpected error occurred.";
+
+/** Best-effort 500 with the /api error body on a response that may already be answered or aborted. */
+function answerInternalError(res: HttpResponse): void {
+  try {
+    res.cork(() => {
+      res.writeStatus(statusLine(500));
+      res.writeHeader("Content-Type", "application/json");
+      res.end(JSON.stringify({ error: "internal", message: INTERNAL_ERROR_MESSAGE }));
+    });
+  } catch {
+    // Answered or aborted already: uWS refuses a second response, and there is no one left to tell.
+  }
 }
 
 /**

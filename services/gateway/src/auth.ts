@@ -40,8 +40,8 @@ const CLOCK_TOLERANCE_SECONDS = 30;
  * Verifies JWTs: HS256 with a shared secret synchronously on node:crypto (hs256.ts: jose's checks and
  * messages, ~4 µs instead of 40-60 µs per token), or with jose against a remote JWKS; 30 s clock skew
  * either way.
- * A request without a token is anonymous only when anonymous mode is on; a request with a bad token
- * is refused even then.
+ * A request without any credential (`token` null) is anonymous only when anonymous mode is on; a
+ * request with a bad credential ("" from extractToken, or a token that fails a check) is refused even then.
  */
 export function createAuthenticator(settings: AuthSettings): Authenticator {
   let hs256: Hs256Verifier | null = null;
@@ -62,10 +62,11 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
   };
 
   return async (token, options = {}) => {
-    if (token === null || token === "") {
+    if (token === null) {
       if (settings.authAnonymous) return ANONYMOUS;
       throw new AuthError("no access token");
     }
+    if (token === "") throw new AuthError("malformed credential");
     let payload: Record<string, unknown>;
     if (hs256 !== null) {
       try {
@@ -102,19 +103,44 @@ function readTenants(claim: unknown): readonly string[] {
   return [];
 }
 
+/**
+ * Fixed reasons for jose's errors by code. The reason ends up in a response header, so it never
+ * quotes the token: jose's own messages do (e.g. a `crit` header name, which may hold CR/LF).
+ */
+const JOSE_REASONS: Readonly<Record<string, string>> = {
+  ERR_JOSE_ALG_NOT_ALLOWED: "algorithm not allowed",
+  ERR_JOSE_NOT_SUPPORTED: "token uses an unsupported feature",
+  ERR_JWS_INVALID: "malformed token",
+  ERR_JWT_INVALID: "malformed token",
+  ERR_JWS_SIGNATURE_VERIFICATION_FAILED: "signature verification failed",
+  ERR_JWKS_NO_MATCHING_KEY: "no key in the key set matches the token",
+  ERR_JWKS_MULTIPLE_MATCHING_KEYS: "several keys in the key set match the token",
+  ERR_JWKS_TIMEOUT: "the key set could not be fetched",
+  ERR_JWKS_INVALID: "the key set is invalid",
+  ERR_JWK_INVALID: "the key set is invalid",
+};
+const CLAIM_NAME = /^[A-Za-z_]{1,32}$/;
+
 function describeJoseError(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return "token expired";
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim '${err.claim}' ${err.reason === "check_failed" ? "is invalid" : err.reason}`;
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return "signature verification failed";
-  if (err instanceof joseErrors.JOSEError) return err.message.slice(0, 120);
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    const claim = CLAIM_NAME.test(err.claim) ? err.claim : "?";
+    return `claim '${claim}' ${err.reason === "check_failed" ? "is invalid" : err.reason === "missing" ? "missing" : "invalid"}`;
+  }
+  if (err instanceof joseErrors.JOSEError) return JOSE_REASONS[err.code] ?? "invalid token";
   return "malformed token";
 }
 
-/** Token from `Authorization: Bearer` or the `access_token` query parameter (browsers cannot set headers on WS/SSE). */
+/**
+ * The credential of a request: `Authorization: Bearer <token>`, else the `access_token` query parameter
+ * (browsers cannot set headers on WS/SSE). null only when the request carries no credential at all;
+ * "" when it carries one that is not a token (another scheme, an empty Bearer, an empty access_token),
+ * which the authenticator refuses: such a request is never taken for an anonymous one.
+ */
 export function extractToken(authorizationHeader: string, accessTokenQuery: string | null): string | null {
-  if (authorizationHeader !== "") {
-    const match = /^Bearer\s+(.+)$/i.exec(authorizationHeader.trim());
-    if (match?.[1] !== undefined) return match[1].trim();
-  }
-  return accessTokenQuery !== null && accessTokenQuery !== "" ? accessTokenQuery : null;
+  const header = authorizationHeader.trim();
+  const bearer = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+  if (bearer !== undefined) return bearer;
+  if (accessTokenQuery !== null && accessTokenQuery !== "") return accessTokenQuery;
+  return header !== "" || accessTokenQuery !== null ? "" : null;
 }

@@ -2,6 +2,7 @@ import { AudienceType, toDelivered, type Notification } from "@tidings/contracts
 import { jsonProtocol, messagePackProtocol, type HubProtocol, type ProtocolName } from "@tidings/protocol";
 import type { HubConnection } from "./connection.js";
 import type { ConnectionTable } from "./connection-table.js";
+import type { EncodeFailures } from "./encode-failures.js";
 import type { Membership } from "./hub.js";
 import { TIMING_SAMPLE_EVERY, type GatewayMetrics } from "./metrics.js";
 
@@ -71,6 +72,8 @@ export class Fanout implements Membership {
     private readonly table: ConnectionTable,
     private readonly dedupeWindowMs: number,
     private readonly metrics: GatewayMetrics,
+    /** Told of a notification a protocol cannot encode; fan-out skips it for that protocol and goes on. */
+    private readonly encodeFailures: EncodeFailures,
     /** Told when this node's first connection joins an audience and when its last leaves (ref-counted there): the cluster registry. */
     private readonly membershipListener?: MembershipListener,
   ) {
@@ -116,11 +119,13 @@ export class Fanout implements Membership {
     if (notification.routing.audienceType === AudienceType.Connection) {
       const connection = this.table.byConnectionId(key);
       if (connection?.state === "open") {
-        const bytes = connection.protocol!.encodeNotification(notification.type, delivered);
-        connection.sendMessage(bytes, now);
-        const m = this.#perProtocol.find((p) => p.protocol === connection.protocol)!;
-        m.deliveries += 1;
-        m.sentBytes += bytes.byteLength;
+        const bytes = this.#encode(connection.protocol!, notification, delivered);
+        if (bytes !== null) {
+          connection.sendMessage(bytes, now);
+          const m = this.#perProtocol.find((p) => p.protocol === connection.protocol)!;
+          m.deliveries += 1;
+          m.sentBytes += bytes.byteLength;
+        }
       }
     } else {
       for (const m of this.#perProtocol) {
@@ -128,14 +133,15 @@ export class Fanout implements Membership {
         const topic = topicFor(protocol.name, key);
         const receivers = this.publisher.numSubscribers(topic);
         if (receivers === 0) continue;
-        let bytes: Uint8Array;
+        let bytes: Uint8Array | null;
         if (timed) {
           const encodeStarted = performance.now();
-          bytes = protocol.encodeNotification(notification.type, delivered);
+          bytes = this.#encode(protocol, notification, delivered);
           this.metrics.encodeSeconds.observe((performance.now() - encodeStarted) / 1000);
         } else {
-          bytes = protocol.encodeNotification(notification.type, delivered);
+          bytes = this.#encode(protocol, notification, delivered);
         }
+        if (bytes === null) continue;
         this.publisher.publish(topic, bytes, protocol.binary);
         m.deliveries += receivers;
         m.sentBytes += receivers * bytes.byteLength;
@@ -165,6 +171,16 @@ export class Fanout implements Membership {
       if (receivers === 0) continue;
       this.publisher.publish(topic, m.protocol.encodeNotification(target, payload), m.protocol.binary);
       m.deliveries += receivers;
+    }
+  }
+
+  /** The notification's frame in `protocol`, or null (reported) when that protocol cannot encode it. */
+  #encode(protocol: HubProtocol, notification: Notification, delivered: unknown): Uint8Array | null {
+    try {
+      return protocol.encodeNotification(notification.type, delivered);
+    } catch (err) {
+      this.encodeFailures.report(notification, protocol.name, err);
+      return null;
     }
   }
 

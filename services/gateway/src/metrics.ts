@@ -75,6 +75,12 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
     }),
     invocations: new Counter({ name: "tidings_gateway_hub_invocations_total", help: "Hub method calls by method and result.", labelNames: ["method", "result"] as const, registers }),
     authFailures: new Counter({ name: "tidings_gateway_auth_failures_total", help: "Requests refused with 401.", registers }),
+    encodeFailures: new Counter({
+      name: "tidings_gateway_encode_failures_total",
+      help: "Notifications a hub protocol could not encode, per receiving protocol (live or replay); each was skipped for that protocol, its connections stayed open.",
+      labelNames: ["protocol"] as const,
+      registers,
+    }),
     ingest: new Counter({ name: "tidings_gateway_ingest_notifications_total", help: "POST /api/notifications envelopes by result (accepted | rejected | unavailable).", labelNames: ["result"] as const, registers }),
   };
 }

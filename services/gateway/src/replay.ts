@@ -1,12 +1,14 @@
 import type { NotificationStore } from "@tidings/contracts";
 import type { Logger } from "@tidings/observability";
 import type { HubConnection } from "./connection.js";
+import type { EncodeFailures } from "./encode-failures.js";
 
 /**
  * Sends a connection the stored notifications of `audiences` (docs/contract.md §6): oldest first, each with
  * this user's read flag, encoded for this connection alone (replay is per connection by nature).
  * At-least-once: a notification may also arrive live during the replay; clients de-duplicate by id.
- * A store failure is logged and skips the replay; it never ends the connection.
+ * Never rejects: a store failure is logged and skips the replay; a notification the connection's
+ * protocol cannot encode is reported and skipped. Neither ends the connection.
  */
 export async function replayTo(
   store: NotificationStore,
@@ -14,6 +16,7 @@ export async function replayTo(
   audiences: readonly string[],
   limit: number,
   log: Logger,
+  encodeFailures: EncodeFailures,
 ): Promise<number> {
   if (limit === 0 || audiences.length === 0) return 0;
   let items;
@@ -26,6 +29,17 @@ export async function replayTo(
   const protocol = connection.protocol;
   if (protocol === null || connection.state !== "open") return 0;
   const now = Date.now();
-  for (const n of items) connection.sendMessage(protocol.encodeNotification(n.type, n), now);
-  return items.length;
+  let sent = 0;
+  for (const n of items) {
+    let bytes: Uint8Array;
+    try {
+      bytes = protocol.encodeNotification(n.type, n);
+    } catch (err) {
+      encodeFailures.report(n, protocol.name, err);
+      continue;
+    }
+    connection.sendMessage(bytes, now);
+    sent++;
+  }
+  return sent;
 }

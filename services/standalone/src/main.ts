@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { ConfigError, configWarnings, loadConfig, type TidingsConfig } from "@tidings/config";
-import { createLogger, type Logger } from "@tidings/observability";
+import { createLogger, installProcessGuards, type Logger } from "@tidings/observability";
 import { runCluster } from "./cluster.js";
 import { runStandalone } from "./standalone.js";
 
@@ -44,6 +44,8 @@ async function main(): Promise<void> {
   const config = readConfig();
   const nodeId = config.nodeId ?? defaultNodeId();
   const log: Logger = createLogger({ level: config.logLevel, service: `tidings-${config.role}`, nodeId });
+  // An error that escapes every handler is logged and counted (tidings_unexpected_errors_total); the process keeps serving.
+  installProcessGuards(log);
   for (const warning of configWarnings(config)) log.warn(warning);
   // Without NATS there is no cluster: `all` runs standalone (the config check refuses other roles without NATS).
   const running = config.natsUrl === undefined ? await runStandalone(config, nodeId, log) : await runCluster(config, nodeId, log);

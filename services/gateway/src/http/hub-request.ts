@@ -138,7 +138,9 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
     const identity = await identify(reply, request.authorization, query);
     if (identity === null || reply.aborted) return false;
     if (identity.userId !== connection.identity.userId) {
-      unauthorized(reply, "the token's user is not the user of this connection");
+      // No credential (anonymous) is 401; a valid credential of another user is 403.
+      if (identity.userId === null) unauthorized(reply, "no access token");
+      else reply.send(403);
       return false;
     }
     if (table.byTransportId(id) !== connection) {

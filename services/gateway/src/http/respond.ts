@@ -38,9 +38,17 @@ export interface ResponseSink {
   close(): void;
 }
 
-/** RFC 6750 challenge of a refused hub credential: the reason goes in WWW-Authenticate, as ASP.NET answers. */
+/** Longest error_description, in characters. */
+const MAX_REASON_CHARS = 160;
+
+/**
+ * RFC 6750 challenge of a refused hub credential: the reason goes in WWW-Authenticate, as ASP.NET answers.
+ * Reasons are fixed texts; still, the header is kept to one line of printable ASCII (RFC 6750 allows no
+ * more in error_description) without quotes or backslashes, and bounded, whatever the reason holds.
+ */
 export function bearerChallenge(reason: string): HeaderList {
-  return [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${reason.replace(/["\\]/g, "'")}"`]];
+  const description = reason.replace(/[^\x20-\x7e]/g, "?").replace(/["\\]/g, "'").slice(0, MAX_REASON_CHARS);
+  return [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${description}"`]];
 }
 
 /**
