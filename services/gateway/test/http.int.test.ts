@@ -116,11 +116,11 @@ describe("negotiate", () => {
     first.close();
   });
 
-  it("the upgrade must come from the negotiating user", async () => {
+  it("the upgrade must come from the negotiating user: another user's valid token gets 403", async () => {
     const { connectionToken } = (await (await negotiate("?negotiateVersion=1")).json()) as { connectionToken: string };
     const other = await mintToken({ sub: "someone-else" });
     const r = await RawWs.refused(`${gw.url.replace("http", "ws")}/notifications?id=${connectionToken}`, { authorization: `Bearer ${other}` });
-    expect(r.status).toBe(401);
+    expect(r.status).toBe(403);
   });
 
   it("429 when a user exceeds TIDINGS_MAX_CONNECTIONS_PER_USER", async () => {
