@@ -82,6 +82,8 @@ describe("audience - parseAudienceRequest", () => {
     ["Tenant with another tenantId", { audienceType: 2, audienceValue: "acme", tenantId: "other" }],
     ["plain group name with ':' (would alias a tenant-scoped group)", { audienceType: 3, audienceValue: "acme:admins" }],
     ["audienceType given twice", { audienceType: 3, AudienceType: 3, audienceValue: "g" }],
+    ["finding 6: audienceValue with NUL", { audienceType: 3, audienceValue: "g\u0000" }],
+    ["finding 6: tenantId with NUL", { audienceType: 3, audienceValue: "g", tenantId: "t\u0000" }],
   ];
   it.each(wrong)("refuses %s with WrongInput", (_name, arg) => {
     const r = refusal(arg);

@@ -1,5 +1,5 @@
 import { HubMethodError } from "./hub-errors.js";
-import { hasLength } from "./text.js";
+import { hasLength, hasNul } from "./text.js";
 
 /** Notiway's audience types (docs/contract.md §3). */
 export const AudienceType = { Global: 1, Tenant: 2, Group: 3, User: 4, Connection: 5 } as const;
@@ -81,7 +81,7 @@ const NAME_TENANT_ID = "tenantid";
  *   audienceType is missing or not 2 or 3, audienceValue is not a string of 1–256 characters,
  *   tenantId is neither null nor such a string, a tenant id contains `:`, a Tenant's tenantId
  *   differs from its audienceValue, or a plain (not tenant-scoped) group name contains `:`
- *   (it would alias a tenant-scoped group's key).
+ *   (it would alias a tenant-scoped group's key), or audienceValue or tenantId contains NUL (U+0000).
  */
 export function parseAudienceRequest(arg: unknown): AudienceRequest {
   if (typeof arg !== "object" || arg === null || Array.isArray(arg)) {
@@ -126,12 +126,15 @@ export function parseAudienceRequest(arg: unknown): AudienceRequest {
   if (typeof valueRaw !== "string" || !hasLength(valueRaw, MAX_AUDIENCE_VALUE_CHARS)) {
     throw new HubMethodError("WrongInput", "audienceValue must be a string of 1 to 256 characters.");
   }
+  // No notification can address an audience with NUL (ingest refuses it), and Postgres refuses it in replay queries.
+  if (hasNul(valueRaw)) throw new HubMethodError("WrongInput", "audienceValue must not contain NUL characters.");
   let tenantId: string | null = null;
   if (tenantRaw !== undefined && tenantRaw !== null) {
     if (typeof tenantRaw !== "string" || !hasLength(tenantRaw, MAX_AUDIENCE_VALUE_CHARS)) {
       throw new HubMethodError("WrongInput", "tenantId must be a string of 1 to 256 characters.");
     }
     if (tenantRaw.includes(":")) throw new HubMethodError("WrongInput", "tenantId must not contain ':'.");
+    if (hasNul(tenantRaw)) throw new HubMethodError("WrongInput", "tenantId must not contain NUL characters.");
     tenantId = tenantRaw;
   }
 
