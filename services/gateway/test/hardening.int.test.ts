@@ -5,7 +5,7 @@ import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import type { HubConnection } from "@microsoft/signalr";
 import { loadConfig } from "@tidings/config";
 import { GLOBAL_AUDIENCE, toDelivered, validateEnvelope, type Notification, type NotificationStore } from "@tidings/contracts";
-import { Registry, silentLogger } from "@tidings/observability";
+import { Registry, silentLogger, unexpectedErrors } from "@tidings/observability";
 import { buildClient, collect, freePort, mintToken, RawWs, TEST_JWT_SECRET, waitFor } from "@tidings/testkit";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -50,7 +50,12 @@ describe("finding 1: a notification one protocol cannot encode", () => {
     const port = await freePort();
     // A store that replays what an older version accepted: an unencodable notification before a good one.
     const stored = [toDelivered(unencodable("poison-stored"), false), toDelivered(encodable("good-stored"), false)];
-    const store = { replay: async (q: { audiences: readonly string[] }) => (q.audiences.includes(GLOBAL_AUDIENCE) ? stored : []) } as unknown as NotificationStore;
+    const store = {
+      replay: async (q: { audiences: readonly string[] }) => (q.audiences.includes(GLOBAL_AUDIENCE) ? stored : []),
+      listForUser: async () => {
+        throw new Error("store bug");
+      },
+    } as unknown as NotificationStore;
     gateway = createGateway({
       config: loadConfig({ TIDINGS_PORT: String(port), TIDINGS_HOST: "127.0.0.1", TIDINGS_AUTH_ANONYMOUS: "true" }),
       log: silentLogger(),
@@ -95,6 +100,15 @@ describe("finding 1: a notification one protocol cannot encode", () => {
     expect(toMp.map((n) => n.id).slice(1)).toEqual(["good-live"]);
     expect(await counter(registry, "tidings_gateway_encode_failures_total", { protocol: "messagepack" })).toBe(before + 1);
     expect(mp.state).toBe("Connected");
+  });
+
+  it("an unexpected error in a request handler answers 500 with the error body, is counted, and the node keeps serving", async () => {
+    const before = (await unexpectedErrors.get()).values.find((v) => v.labels.source === "http")?.value ?? 0;
+    const res = await fetch(`${url}/api/users/u1/notifications`);
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: "internal", message: "An unexpected error occurred." });
+    expect((await unexpectedErrors.get()).values.find((v) => v.labels.source === "http")?.value).toBe(before + 1);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
 });
 
