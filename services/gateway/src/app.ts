@@ -413,10 +413,6 @@ export function createGateway(deps: GatewayDeps): Gateway {
   }
 
   /**
-   * Every HTTP request: a synchronous throw is answered with 500 here (uWS must see a response or an abort
-   * handler before the handler returns), an asynchronous one by `fail` in `routeRequest`.
-   */
-  /**
    * Without producer keys, loopback is the credential; a request must then also name a loopback host,
    * or a page on a DNS name rebound to 127.0.0.1 could use it from the user's browser.
    */
@@ -428,18 +424,22 @@ export function createGateway(deps: GatewayDeps): Gateway {
     reply.apiError(403, "forbidden", "Without producer keys, requests must name a loopback host (localhost, 127.0.0.1 or [::1]).");
   }
 
+  /**
+   * Every HTTP request: a synchronous throw is answered with 500 here (uWS must see a response or an abort
+   * handler before the handler returns), an asynchronous one by `fail` in `routeRequest`.
+   */
   function route(res: HttpResponse, req: HttpRequest): void {
+    const rawPath = req.getUrl();
+    const path = normalisePath(rawPath);
     try {
-      routeRequest(res, req);
+      routeRequest(res, req, rawPath, path);
     } catch (err) {
       reportUnexpected(err, "http");
-      answerInternalError(res);
+      answerInternalError(res, path.startsWith("/notifications"));
     }
   }
 
-  function routeRequest(res: HttpResponse, req: HttpRequest): void {
-    const rawPath = req.getUrl();
-    const path = normalisePath(rawPath);
+  function routeRequest(res: HttpResponse, req: HttpRequest, rawPath: string, path: string): void {
     const method = req.getCaseSensitiveMethod().toUpperCase();
     const query = req.getQuery() ?? "";
     const origin = req.getHeader("origin");
@@ -505,7 +505,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     upgrade: (res, req, context) => {
       upgrade(res, req, context).catch((err: unknown) => {
         reportUnexpected(err, "http");
-        answerInternalError(res);
+        answerInternalError(res, true);
       });
     },
     open: (ws: WebSocket<SocketData>) => guardSocket(ws, () => {
@@ -629,11 +629,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
 const INTERNAL_CLOSE_ERROR = "Connection closed with an error.";
 const INTERNAL_ERROR_MESSAGE = "An unexpected error occurred.";
 
-/** Best-effort 500 with the /api error body on a response that may already be answered or aborted. */
-function answerInternalError(res: HttpResponse): void {
+/**
+ * Best-effort 500 on a response that may already be answered or aborted: empty on hub paths (as ASP.NET
+ * answers), else with the /api error body.
+ */
+function answerInternalError(res: HttpResponse, hubPath: boolean): void {
   try {
     res.cork(() => {
       res.writeStatus(statusLine(500));
+      if (hubPath) return void res.end();
       res.writeHeader("Content-Type", "application/json");
       res.end(JSON.stringify({ error: "internal", message: INTERNAL_ERROR_MESSAGE }));
     });
