@@ -131,6 +131,31 @@ export const configSchema = defineConfig(
       min: 1,
       doc: "Audiences one connection may join with Subscribe; more gives `Throttled`.",
     }),
+    hubCallRate: int({
+      default: 20,
+      min: 1,
+      doc: "Hub method calls per second one connection may make on average (token bucket refill); a call over the limit is refused with `Throttled` and not run.",
+    }),
+    hubCallBurst: int({
+      default: 100,
+      min: 1,
+      doc: "Hub method calls one connection may make at once before `TIDINGS_HUB_CALL_RATE` applies (token bucket size).",
+    }),
+    maxQueuedCalls: int({
+      default: 100,
+      min: 1,
+      doc: "Hub method calls of one connection accepted but not yet completed (they run one after another); more are refused with `Throttled` at once.",
+    }),
+    hubCallFloodLimit: int({
+      default: 500,
+      min: 0,
+      doc: "A connection with more than this many `Throttled` calls within `TIDINGS_HUB_CALL_FLOOD_WINDOW_SECONDS` is closed with `Too many hub calls` (no reconnect). `0`: never closed.",
+    }),
+    hubCallFloodWindowSeconds: seconds({
+      default: 10,
+      above: 0,
+      doc: "Window of `TIDINGS_HUB_CALL_FLOOD_LIMIT`.",
+    }),
     tenantValidation: oneOf({
       values: TENANT_VALIDATION_MODES,
       default: "claims",

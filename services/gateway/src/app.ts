@@ -137,6 +137,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
     keepaliveMs: config.keepaliveSeconds * 1000,
     clientTimeoutMs: config.clientTimeoutSeconds * 1000,
     detailedErrors: config.detailedErrors,
+    calls: {
+      ratePerSecond: config.hubCallRate,
+      burst: config.hubCallBurst,
+      maxQueued: config.maxQueuedCalls,
+      floodLimit: config.hubCallFloodLimit,
+      floodWindowMs: config.hubCallFloodWindowSeconds * 1000,
+    },
   };
   const host: ConnectionHost = {
     hub,
@@ -155,8 +162,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
       fanout.forget(connection);
       metrics.disconnects.inc({ reason });
       if (reason === "slow_consumer") metrics.slowConsumers.inc();
+      if (reason === "hub_call_flood") metrics.hubCallFloods.inc();
     },
     onInvoked: (method, result) => metrics.invocations.inc({ method, result }),
+    onThrottled: (reason) => metrics.hubCallsThrottled.inc({ reason }),
     // Stateful reconnect runs on WebSockets only (docs/protocol.md §7 condition 3); its fan-out goes through JsTopics so every message is numbered.
     statefulTransport: (connection, socket) =>
       socket instanceof UwsTransport || socket instanceof RelayedWsTransport

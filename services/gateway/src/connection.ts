@@ -15,6 +15,8 @@ import {
   type StreamInvocationMessage,
 } from "@tidings/protocol";
 import { HubMethodError } from "@tidings/contracts";
+import { performance } from "node:perf_hooks";
+import { CallLimiter, type CallLimits, type ThrottleReason } from "./call-limiter.js";
 import type { Identity } from "./auth.js";
 import type { Transport } from "./transport/transport.js";
 import type { StatefulTransport } from "./transport/stateful-transport.js";
@@ -37,6 +39,7 @@ export interface ConnectionLimits {
   keepaliveMs: number;
   clientTimeoutMs: number;
   detailedErrors: boolean;
+  calls: CallLimits;
 }
 
 /** Gateway services a connection calls back into. */
@@ -50,6 +53,8 @@ export interface ConnectionHost {
   onClosed(connection: HubConnection, reason: DisconnectReason): void;
   /** Outcome of one hub invocation; `method` is the canonical name or "unknown". */
   onInvoked(method: string, result: "ok" | "refused" | "binding_error" | "not_found" | "failed"): void;
+  /** A call refused with `Throttled` (or dropped, when it expected no answer) without running. */
+  onThrottled(reason: ThrottleReason): void;
   /** The stateful-reconnect layer over `socket`, or null when that transport cannot be stateful (not a WebSocket). */
   statefulTransport(connection: HubConnection, socket: Transport): StatefulTransport | null;
 }
@@ -80,6 +85,7 @@ export class HubConnection {
   #handshake: ReturnType<typeof createHandshakeParser> | null = null;
   #decoder: FrameDecoder | null = null;
   #invocations: Promise<void> = Promise.resolve();
+  readonly #calls: CallLimiter;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -91,6 +97,7 @@ export class HubConnection {
     now: number,
   ) {
     this.createdAt = now;
+    this.#calls = new CallLimiter(host.limits.calls, performance.now());
   }
 
   get transport(): Transport | null {
@@ -253,8 +260,36 @@ export class HubConnection {
     }
   }
 
+  /**
+   * Admits a call to the queue, or refuses it with `Throttled` at once without running it: the client
+   * gets its answer while its earlier calls are still queued, and a refusal costs no queue memory.
+   */
   #enqueueInvocation(message: InvocationMessage | StreamInvocationMessage, now: number): void {
-    this.#invocations = this.#invocations.then(() => this.#invoke(message, now));
+    const calls = this.#calls;
+    const clock = performance.now();
+    const refusal = calls.admit(clock);
+    if (refusal !== null) return this.#throttle(message, refusal, clock, now);
+    this.#invocations = this.#invocations.then(async () => {
+      try {
+        await this.#invoke(message, now);
+      } finally {
+        calls.completed();
+      }
+    });
+  }
+
+  #throttle(message: InvocationMessage | StreamInvocationMessage, reason: ThrottleReason, clock: number, now: number): void {
+    this.host.onThrottled(reason);
+    // Reconnecting would only restart the flood with a full bucket, so the client is told not to.
+    if (this.#calls.refused(clock)) return this.close({ error: HUB_CALL_FLOOD, allowReconnect: false });
+    if (message.invocationId === undefined) return; // a non-blocking call has no completion: dropped
+    const limits = this.host.limits.calls;
+    const detail =
+      reason === "rate"
+        ? `more than ${limits.burst} hub calls at once or ${limits.ratePerSecond} per second on this connection`
+        : `more than ${limits.maxQueued} hub calls waiting on this connection`;
+    const error = HubErrors.hubException(message.target, new HubMethodError("Throttled", detail).message);
+    this.sendMessage(this.protocol!.encode({ type: MessageType.Completion, invocationId: message.invocationId, kind: "error", error }), now);
   }
 
   async #invoke(message: InvocationMessage | StreamInvocationMessage, now: number): Promise<void> {
@@ -296,7 +331,11 @@ export class HubConnection {
   }
 }
 
+/** Close error for a connection that kept calling after its calls were refused with `Throttled`. */
+export const HUB_CALL_FLOOD = "Too many hub calls";
+
 const CLOSE_ERROR_LABELS: Readonly<Record<string, DisconnectReason>> = {
+  [HUB_CALL_FLOOD]: "hub_call_flood",
   "Slow consumer": "slow_consumer",
   "Client timeout": "client_timeout",
   "Message too large": "message_too_large",

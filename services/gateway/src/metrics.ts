@@ -1,3 +1,4 @@
+import { THROTTLE_REASONS } from "./call-limiter.js";
 import { Counter, FAST_BUCKETS, Gauge, Histogram, LATENCY_BUCKETS, Registry } from "@tidings/observability";
 
 /** Why a connection ended: a fixed, bounded label set. */
@@ -9,6 +10,7 @@ export type DisconnectReason =
   | "message_too_large"
   | "client_timeout"
   | "slow_consumer"
+  | "hub_call_flood"
   | "drain"
   | "server_close";
 
@@ -74,6 +76,20 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
       registers,
     }),
     invocations: new Counter({ name: "tidings_gateway_hub_invocations_total", help: "Hub method calls by method and result.", labelNames: ["method", "result"] as const, registers }),
+    hubCallsThrottled: preset(
+      new Counter({
+        name: "tidings_gateway_hub_calls_throttled_total",
+        help: "Hub calls refused with Throttled without running (non-blocking ones dropped unanswered), by reason: rate (TIDINGS_HUB_CALL_RATE/_BURST) or queue (TIDINGS_MAX_QUEUED_CALLS).",
+        labelNames: ["reason"] as const,
+        registers,
+      }),
+      THROTTLE_REASONS,
+    ),
+    hubCallFloods: new Counter({
+      name: "tidings_gateway_hub_call_flood_disconnects_total",
+      help: "Connections closed with `Too many hub calls`: more than TIDINGS_HUB_CALL_FLOOD_LIMIT throttled calls within TIDINGS_HUB_CALL_FLOOD_WINDOW_SECONDS.",
+      registers,
+    }),
     authFailures: new Counter({ name: "tidings_gateway_auth_failures_total", help: "Requests refused with 401.", registers }),
     encodeFailures: new Counter({
       name: "tidings_gateway_encode_failures_total",
@@ -83,6 +99,12 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
     }),
     ingest: new Counter({ name: "tidings_gateway_ingest_notifications_total", help: "POST /api/notifications envelopes by result (accepted | rejected | unavailable).", labelNames: ["result"] as const, registers }),
   };
+}
+
+/** Exports every known `reason` at 0 from the start, so rate() and alerts see the series before the first refusal. */
+function preset<C extends Counter<"reason">>(counter: C, reasons: readonly string[]): C {
+  for (const reason of reasons) counter.inc({ reason }, 0);
+  return counter;
 }
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
