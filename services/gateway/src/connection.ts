@@ -332,7 +332,7 @@ export class HubConnection {
 }
 
 /** Close error for a connection that kept calling after its calls were refused with `Throttled`. */
-export const HUB_CALL_FLOOD = "Too many hub calls";
+const HUB_CALL_FLOOD = "Too many hub calls";
 
 const CLOSE_ERROR_LABELS: Readonly<Record<string, DisconnectReason>> = {
   [HUB_CALL_FLOOD]: "hub_call_flood",
