@@ -99,7 +99,7 @@ async function bystander(node: Node) {
 }
 
 describe("per-connection hub call limits", () => {
-  it("finding 5: a burst of 5,000 Subscribe calls runs at most the burst, the rest are refused with Throttled without running; the node and a bystander keep working", async () => {
+  it("finding 5 (W-BAD-09): a burst of 5,000 Subscribe calls runs at most the burst, the rest are refused with Throttled without running; the node and a bystander keep working", async () => {
     await using node = await startNode({ TIDINGS_HUB_CALL_FLOOD_LIMIT: "0" });
     const other = await bystander(node);
     const ws = await rawClient(node, "flooder");
@@ -132,7 +132,7 @@ describe("per-connection hub call limits", () => {
     ws.close();
   });
 
-  it("finding 5: calls beyond TIDINGS_MAX_QUEUED_CALLS are refused at once while the queued ones wait, so 5,000 slow calls hold at most the cap", async () => {
+  it("finding 5 (W-BAD-09): calls beyond TIDINGS_MAX_QUEUED_CALLS are refused at once while the queued ones wait, so 5,000 slow calls hold at most the cap", async () => {
     let requests = 0;
     const held: ServerResponse[] = [];
     const validator = createServer((req, res) => {
@@ -188,7 +188,7 @@ describe("per-connection hub call limits", () => {
     }
   });
 
-  it("finding 5: a connection that keeps calling after Throttled is closed with `Too many hub calls` and told not to reconnect", async () => {
+  it("finding 5 (W-BAD-10): a connection that keeps calling after Throttled is closed with `Too many hub calls` and told not to reconnect", async () => {
     await using node = await startNode({ TIDINGS_HUB_CALL_FLOOD_LIMIT: "50" });
     const other = await bystander(node);
     const ws = await rawClient(node, "flooder");
@@ -207,7 +207,7 @@ describe("per-connection hub call limits", () => {
     await other.stop();
   });
 
-  it("finding 5: a stock client with automatic reconnect that floods gets Throttled errors, then is closed for good", async () => {
+  it("finding 5 (W-BAD-10): a stock client with automatic reconnect that floods gets Throttled errors, then is closed for good", async () => {
     await using node = await startNode({ TIDINGS_HUB_CALL_FLOOD_LIMIT: "200" });
     const client = buildClient(node.url, { token: await mintToken({ sub: "stock-flooder" }), protocol: "messagepack", automaticReconnect: true });
     let reconnecting = false;
@@ -227,7 +227,7 @@ describe("per-connection hub call limits", () => {
   });
 
   for (const transport of ["ServerSentEvents", "LongPolling"] as const) {
-    it(`finding 5: calls over ${transport} POSTs are limited like WebSocket frames`, async () => {
+    it(`finding 5 (W-BAD-09): calls over ${transport} POSTs are limited like WebSocket frames`, async () => {
       await using node = await startNode({ TIDINGS_HUB_CALL_BURST: "5", TIDINGS_HUB_CALL_RATE: "1", TIDINGS_HUB_CALL_FLOOD_LIMIT: "0" });
       const client = buildClient(node.url, { token: await mintToken({ sub: `http-${transport}` }), transport });
       await client.start();
