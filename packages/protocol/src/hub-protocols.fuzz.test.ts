@@ -221,13 +221,13 @@ for (const protocol of [jsonProtocol, messagePackProtocol]) {
         const decoded = decodeChunks(protocol, chunks);
         assert.ok(decoded.error === undefined || DECODE_ERRORS.has(decoded.error), decoded.error);
         decoded.messages.forEach(checkMessage);
-      }, { share: 0.15, maxMsPerInput: 1000 });
+      }, { share: 0.1, maxMsPerInput: 1000 });
     });
 
     it("decodes the same messages and error however the stream is split", async () => {
       await fuzz(`${protocol.name} decoder split`, chunked(inputs(protocol)), (chunks) => {
         assert.deepStrictEqual(decodeChunks(protocol, chunks), decodeChunks(protocol, [concatBytes(...chunks)]));
-      }, { share: 0.1, maxMsPerInput: 1000 });
+      }, { share: 0.05, maxMsPerInput: 1000 });
     });
 
     it("round-trips every server message through encode and decode", async () => {
@@ -240,7 +240,7 @@ for (const protocol of [jsonProtocol, messagePackProtocol]) {
           const argument = message.arguments[0] ?? null;
           assert.deepStrictEqual(protocol.encodeNotification(message.target, argument), protocol.encode({ type: 1, target: message.target, arguments: [argument] }));
         }
-      }, { share: 0.05, maxMsPerInput: 1000 });
+      }, { share: 0.03, maxMsPerInput: 1000 });
     });
   });
 }
