@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fc, fuzz } from "@tidings/fuzzing";
+import { envelope, fc, fuzz, fuzzTimeoutMs, audienceText, jsonJunk as junk, maybe } from "@tidings/fuzzing";
 import { describe, it } from "vitest";
 import { audienceKey, parseAudienceRequest, type AudienceRequest } from "./audience.js";
 import { HubEvents } from "./delivered.js";
@@ -8,8 +8,7 @@ import { HubMethodError } from "./hub-errors.js";
 
 /*
  * Property-based fuzzing of what producers and clients hand the contract layer: envelopes (alone and
- * in batches) and Subscribe arguments. Audience values come from a tiny alphabet with ':' and the key
- * prefixes, so that distinct audiences whose keys could collide are generated often.
+ * in batches) and Subscribe arguments.
  */
 
 const NOW = new Date("2026-01-15T10:00:00.000Z");
@@ -17,41 +16,6 @@ const OPTIONS = { now: NOW, defaultTtlSeconds: 3600, maxNotificationBytes: 1 << 
 
 const PATHS = new Set(["", "id", "type", "routing", "routing.audienceType", "routing.audienceValue", "routing.tenantId", "metadata", "metadata.producer", "metadata.timeStamp", "metadata.isPersisted", "metadata.persistedTTL"]);
 
-const junk = fc.oneof(fc.jsonValue({ maxDepth: 2, size: "xsmall" }), fc.constant(undefined));
-const audienceText = fc.oneof(
-  { weight: 8, arbitrary: fc.stringMatching(/^(|global|tenant:|group:|user:)[ab:]{0,4}$/u) },
-  { weight: 8, arbitrary: fc.stringMatching(/^[ab]{1,3}$/u) },
-  { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 8 }) },
-  { weight: 1, arbitrary: fc.string({ minLength: 255, maxLength: 260 }) },
-);
-const isoDate = fc.oneof(
-  { weight: 6, arbitrary: fc.constant(undefined) },
-  { weight: 1, arbitrary: junk },
-  { weight: 3, arbitrary: fc.date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59Z"), noInvalidDate: true }).map((d) => d.toISOString()) },
-  { weight: 1, arbitrary: fc.stringMatching(/^\d{4}-[01]\d-[0-3]\d([T ][0-2]\d:[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-][01]\d:?[0-5]\d)?)?$/u) },
-);
-
-function maybe<T>(good: fc.Arbitrary<T>): fc.Arbitrary<unknown> {
-  return fc.oneof({ weight: 30, arbitrary: good }, { weight: 1, arbitrary: junk });
-}
-
-/** Envelopes that are valid about half of the time, each field sometimes absent or of the wrong type. */
-const tenantId = fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constant(null) }, { weight: 3, arbitrary: fc.stringMatching(/^[ab]{1,3}$/u) }, { weight: 1, arbitrary: audienceText }, { weight: 1, arbitrary: junk });
-const envelope = fc.record({
-  id: maybe(fc.oneof({ weight: 5, arbitrary: fc.string({ minLength: 1, maxLength: 12 }) }, { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 260 }) })),
-  type: maybe(fc.oneof({ weight: 5, arbitrary: fc.stringMatching(/^[A-Za-z0-9._:-]{1,12}$/u) }, fc.constantFrom(HubEvents.ReadStatusChange, HubEvents.DeletedStatusChange.toLowerCase(), "ReadStatusChange"), fc.string({ maxLength: 130 }))),
-  body: junk,
-  routing: maybe(fc.record({ audienceType: maybe(fc.integer({ min: 1, max: 5 })), audienceValue: maybe(audienceText), tenantId, extra: junk })),
-  metadata: maybe(
-    fc.record({
-      producer: maybe(fc.string({ minLength: 1, maxLength: 130 })),
-      timeStamp: isoDate,
-      isPersisted: maybe(fc.oneof(fc.boolean(), fc.constant(undefined))),
-      persistedTTL: isoDate,
-      extra: junk,
-    }),
-  ),
-});
 const anyInput = fc.oneof({ weight: 5, arbitrary: envelope }, { weight: 1, arbitrary: junk });
 
 function checkNotification(n: Notification): void {
@@ -73,7 +37,7 @@ function identity(n: Notification): string {
   return JSON.stringify([audienceType, audienceValue, audienceType === 3 ? tenantId : null]);
 }
 
-describe("envelope validation fuzz", () => {
+describe("envelope validation fuzz", { timeout: fuzzTimeoutMs() }, () => {
   it("validates any producer input without throwing: a normalised notification or problems at documented paths", async () => {
     await fuzz("envelope validation", anyInput, (input) => {
       const result = validateEnvelope(input, OPTIONS);
@@ -122,7 +86,7 @@ describe("envelope validation fuzz", () => {
   });
 });
 
-describe("Subscribe argument fuzz", () => {
+describe("Subscribe argument fuzz", { timeout: fuzzTimeoutMs() }, () => {
   const argument = fc.oneof(
     { weight: 5, arbitrary: fc.record({ audienceType: maybe(fc.integer({ min: 0, max: 6 })), audienceValue: maybe(audienceText), tenantId: maybe(fc.oneof(audienceText, fc.constant(null))), AudienceType: junk }, { requiredKeys: [] }) },
     { weight: 1, arbitrary: junk },

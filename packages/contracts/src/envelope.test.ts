@@ -367,4 +367,23 @@ describe("envelope - dates", () => {
       expect(Number.isNaN(parseIsoDate(bad)), String(bad)).toBe(true);
     }
   });
+
+  // Found by fuzzing: these normalised to "0000-…", "-000001-…" or "+010000-…", which this parser
+  // refuses on the way back and PostgreSQL refuses to store.
+  it("refuses instants outside the years 0001 to 9999 UTC", () => {
+    for (const bad of ["0000-06-01", "0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", new Date("+010000-01-01T00:00:00Z")]) {
+      expect(Number.isNaN(parseIsoDate(bad)), String(bad)).toBe(true);
+    }
+    expect(ts("0001-01-01T00:00:00Z")).toBe("0001-01-01T00:00:00.000Z");
+    expect(ts("9999-12-31T23:59:59.999Z")).toBe("9999-12-31T23:59:59.999Z");
+  });
+
+  it("caps a default expiry that would pass 9999-12-31T23:59:59.999Z there, so the notification validates again as it is", () => {
+    const n = ok(minimal({ audienceType: 4, audienceValue: "u" }, { timeStamp: "9999-12-31T23:45:00Z", isPersisted: true }));
+    expect(n.metadata.persistedTTL).toBe("9999-12-31T23:59:59.999Z");
+    const again = validateEnvelope({ id: n.id, type: n.type, routing: n.routing, metadata: n.metadata }, OPTS);
+    expect(again.ok && again.notification).toStrictEqual(n);
+    const far = validateEnvelope(minimal({ audienceType: 4, audienceValue: "u" }, { isPersisted: true }), { ...OPTS, defaultTtlSeconds: 1e15 });
+    expect(far.ok && far.notification.metadata.persistedTTL).toBe("9999-12-31T23:59:59.999Z");
+  });
 });

@@ -318,7 +318,9 @@ function validateOne(
 
   let persistedTTL: string | null = null;
   if (isPersisted) {
-    persistedTTL = new Date(Number.isNaN(ttlMs) ? timeStampMs + opts.defaultTtlSeconds * 1000 : ttlMs).toISOString();
+    // A default expiry past the last four-digit year is capped there, so it stays a date this parser, the store and every client read.
+    const expiry = Number.isNaN(ttlMs) ? Math.min(timeStampMs + opts.defaultTtlSeconds * 1000, LATEST_DATE_MS) : ttlMs;
+    persistedTTL = new Date(expiry).toISOString();
   }
   const body = input["body"];
   return {
@@ -343,13 +345,24 @@ function isReservedType(type: string): boolean {
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
 
+/** 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the instants `toISOString` writes with a four-digit year that PostgreSQL also accepts (it has no year 0). */
+const EARLIEST_DATE_MS = -62135596800000;
+const LATEST_DATE_MS = 253402300799999;
+
 /**
  * Milliseconds since the epoch of an ISO-8601 date (`2025-01-15`, midnight UTC) or date-time with
  * optional seconds, fraction (truncated to milliseconds) and offset (`Z`, `+01:00`, `+0100`; none
  * means UTC), or of a valid `Date` (MessagePack's timestamp extension decodes to one). NaN when the
- * value is anything else or names a day or time that does not exist (`2025-02-30`, `24:00`).
+ * value is anything else, names a day or time that does not exist (`2025-02-30`, `24:00`), or an
+ * instant outside the years 0001 to 9999 UTC (`0000-06-01`, `9999-12-31T23:30-01:00`), whose
+ * normalised form would not read back.
  */
 export function parseIsoDate(value: unknown): number {
+  const ms = parseIsoDateUnbounded(value);
+  return ms >= EARLIEST_DATE_MS && ms <= LATEST_DATE_MS ? ms : Number.NaN;
+}
+
+function parseIsoDateUnbounded(value: unknown): number {
   if (value instanceof Date) return value.getTime();
   if (typeof value !== "string" || value.length > 40) return Number.NaN;
   const m = ISO_DATE.exec(value);

@@ -17,6 +17,11 @@ export function fuzzBudget(env: NodeJS.ProcessEnv = process.env): number {
   return total;
 }
 
+/** Time limit of a fuzz test: generous, since the machine may be shared; a hang still ends the run. */
+export function fuzzTimeoutMs(): number {
+  return 60_000 + fuzzBudget() * 5;
+}
+
 /** This target's number of inputs: `share` of the budget (a fraction), at least 1. */
 export function fuzzRuns(share: number): number {
   return Math.max(1, Math.round(fuzzBudget() * share));
@@ -81,3 +86,4 @@ export function report(outcome: FuzzOutcome): void {
 }
 
 export { chunked, concatBytes, mutated } from "./bytes.js";
+export { audienceText, envelope, jsonJunk, maybe } from "./envelopes.js";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chunked, concatBytes, fc, fuzz, mutated } from "@tidings/fuzzing";
+import { chunked, concatBytes, fc, fuzz, fuzzTimeoutMs, mutated } from "@tidings/fuzzing";
 import { describe, it } from "vitest";
 import { createHandshakeParser, type HandshakeOutcome } from "./handshake.js";
 import { parseNegotiateQuery } from "./negotiate.js";
@@ -20,7 +20,7 @@ const protocolName = fc.oneof(
 );
 const version = fc.oneof(fc.integer({ min: -3, max: 4 }), fc.integer(), fc.double(), fc.string({ maxLength: 3 }), fc.constant(null));
 const handshakeRequest = fc
-  .record({ protocol: fc.oneof({ weight: 5, arbitrary: protocolName }, fc.jsonValue({ maxDepth: 1, size: "xsmall" })), version, extra: fc.jsonValue({ maxDepth: 1, size: "xsmall" }) }, { requiredKeys: [] })
+  .record({ protocol: fc.oneof({ weight: 5, arbitrary: protocolName }, fc.jsonValue({ maxDepth: 1 })), version, extra: fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: [] })
   .map((request) => textEncoder.encode(`${JSON.stringify(request)}\u001e`));
 /** A handshake followed by hub data, as a client sends them in one write. */
 const withHubData = fc.tuple(handshakeRequest, fc.uint8Array({ maxLength: 16 })).map(([h, data]) => concatBytes(h, data));
@@ -72,7 +72,7 @@ function expectedOutcome(bytes: Uint8Array): "ok" | "error" | "incomplete" {
   return ["json", "messagepack"].includes(protocol.replace(/[A-Z]/gu, (c) => c.toLowerCase())) && v <= 2 ? "ok" : "error";
 }
 
-describe("handshake fuzz", () => {
+describe("handshake fuzz", { timeout: fuzzTimeoutMs() }, () => {
   it("settles any client input, however split, on one outcome with a documented error and the hub data after the separator", async () => {
     await fuzz("handshake", chunked(handshakeInput), (chunks) => {
       const whole = concatBytes(...chunks);
@@ -110,7 +110,7 @@ const negotiateQuery = fc
   )
   .chain((parts) => fc.boolean().map((question) => `${question ? "?" : ""}${parts.join("&")}`));
 
-describe("negotiate query fuzz", () => {
+describe("negotiate query fuzz", { timeout: fuzzTimeoutMs() }, () => {
   it("parses any query into a version 0 or 1 or a documented error, never a throw", async () => {
     await fuzz("negotiate query", negotiateQuery, (query) => {
       const parsed = parseNegotiateQuery(query);
