@@ -41,6 +41,8 @@ export interface FuzzOptions {
   share: number;
   /** An input slower than this is a failure (a hang, or a pathological slow path). */
   maxMsPerInput: number;
+  /** Inputs checked at once (for I/O-bound targets); fast-check then generates and shrinks groups of this many. */
+  concurrency?: number;
   /** Reproduce a failure: the seed fast-check printed. */
   seed?: number;
 }
@@ -57,18 +59,24 @@ export async function fuzz<T>(
   check: (input: T) => boolean | void | Promise<boolean | void>,
   options: FuzzOptions,
 ): Promise<FuzzOutcome> {
-  const inputs = fuzzRuns(options.share);
+  const concurrency = options.concurrency ?? 1;
+  const runs = Math.max(1, Math.round(fuzzRuns(options.share) / concurrency));
+  const inputs = runs * concurrency;
   let slowestMs = 0;
-  const property = fc.asyncProperty(arbitrary, async (input) => {
+  const timed = async (input: T): Promise<boolean> => {
     const started = performance.now();
     const verdict = await check(input);
     const ms = performance.now() - started;
     slowestMs = Math.max(slowestMs, ms);
     if (ms > options.maxMsPerInput) throw new Error(`input took ${ms.toFixed(0)} ms (limit ${options.maxMsPerInput} ms)`);
-    return verdict;
-  });
+    return verdict !== false;
+  };
+  const property =
+    concurrency === 1
+      ? fc.asyncProperty(arbitrary, timed)
+      : fc.asyncProperty(fc.array(arbitrary, { minLength: concurrency, maxLength: concurrency }), async (group) => (await Promise.all(group.map(timed))).every(Boolean));
   const started = performance.now();
-  await fc.assert(property, { numRuns: inputs, ...(options.seed === undefined ? {} : { seed: options.seed }) });
+  await fc.assert(property, { numRuns: runs, ...(options.seed === undefined ? {} : { seed: options.seed }) });
   const seconds = (performance.now() - started) / 1000;
   const outcome: FuzzOutcome = { target, inputs, seconds, inputsPerSecond: Math.round(inputs / seconds), slowestMs: Math.round(slowestMs) };
   report(outcome);
