@@ -71,10 +71,8 @@ export async function fuzz<T>(
     if (ms > options.maxMsPerInput) throw new Error(`input took ${ms.toFixed(0)} ms (limit ${options.maxMsPerInput} ms)`);
     return verdict !== false;
   };
-  const property =
-    concurrency === 1
-      ? fc.asyncProperty(arbitrary, timed)
-      : fc.asyncProperty(fc.array(arbitrary, { minLength: concurrency, maxLength: concurrency }), async (group) => (await Promise.all(group.map(timed))).every(Boolean));
+  // Always groups (of one when sequential), so that one property type serves both.
+  const property = fc.asyncProperty(fc.array(arbitrary, { minLength: concurrency, maxLength: concurrency }), async (group) => (await Promise.all(group.map(timed))).every(Boolean));
   const started = performance.now();
   await fc.assert(property, { numRuns: runs, ...(options.seed === undefined ? {} : { seed: options.seed }) });
   const seconds = (performance.now() - started) / 1000;
