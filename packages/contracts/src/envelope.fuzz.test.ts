@@ -48,7 +48,7 @@ describe("envelope validation fuzz", { timeout: fuzzTimeoutMs() }, () => {
         assert.ok(PATHS.has(p.path), p.path);
         assert.ok(p.message.length > 0);
       }
-    }, { share: 0.06, maxMsPerInput: 1000 });
+    }, { share: 0.1, maxMsPerInput: 1000 });
   });
 
   it("accepts its own output again unchanged (validation is idempotent)", async () => {
@@ -73,7 +73,7 @@ describe("envelope validation fuzz", { timeout: fuzzTimeoutMs() }, () => {
         const expected = alone.flatMap((r, index) => (r.ok ? [] : r.problems.map((p) => ({ ...p, index }))));
         assert.deepStrictEqual(result.problems, expected);
       }
-    }, { share: 0.03, maxMsPerInput: 1000 });
+    }, { share: 0.05, maxMsPerInput: 1000 });
   });
 
   it("never gives two different audiences the same key", async () => {
@@ -82,7 +82,7 @@ describe("envelope validation fuzz", { timeout: fuzzTimeoutMs() }, () => {
       const y = validateEnvelope(b, OPTIONS);
       if (!x.ok || !y.ok) return;
       assert.equal(x.notification.routing.audienceId === y.notification.routing.audienceId, identity(x.notification) === identity(y.notification));
-    }, { share: 0.03, maxMsPerInput: 1000 });
+    }, { share: 0.05, maxMsPerInput: 1000 });
   });
 });
 
@@ -109,6 +109,6 @@ describe("Subscribe argument fuzz", { timeout: fuzzTimeoutMs() }, () => {
       const r = published.notification.routing;
       const same = r.audienceType === request.audienceType && r.audienceValue === request.audienceValue && (r.audienceType === 2 || r.tenantId === request.tenantId);
       assert.equal(r.audienceId === request.key, same);
-    }, { share: 0.04, maxMsPerInput: 1000 });
+    }, { share: 0.06, maxMsPerInput: 1000 });
   });
 });

@@ -81,7 +81,7 @@ describe("handshake fuzz", { timeout: fuzzTimeoutMs() }, () => {
       assert.equal(outcome.status, expectedOutcome(whole));
       if (outcome.status === "error") assert.ok(ERROR_PATTERNS.some((p) => p.test(outcome.error)), outcome.error);
       if (outcome.status === "ok") assert.deepStrictEqual(rest, whole.subarray(whole.indexOf(0x1e) + 1));
-    }, { share: 0.08, maxMsPerInput: 1000 });
+    }, { share: 0.09, maxMsPerInput: 1000 });
   });
 });
 
@@ -120,7 +120,7 @@ describe("negotiate query fuzz", { timeout: fuzzTimeoutMs() }, () => {
       } else {
         assert.match(parsed.error, /^(The client requested a non-integer protocol version\.|The client requested version '-\d+', but the server does not support this version\.)$/u);
       }
-    }, { share: 0.04, maxMsPerInput: 1000 });
+    }, { share: 0.05, maxMsPerInput: 1000 });
   });
 
   it("reads back the version and stateful flag a stock client sends, whatever else the query holds", async () => {
@@ -130,7 +130,7 @@ describe("negotiate query fuzz", { timeout: fuzzTimeoutMs() }, () => {
       const clean = (parts: string[]) => parts.filter((p) => !/negotiateversion|usestatefulreconnect/iu.test(decodeURIComponentSafe(p)));
       const params = [...clean(before), `negotiateVersion=${v}`, ...(stateful ? ["useStatefulReconnect=true"] : []), ...clean(after)];
       assert.deepStrictEqual(parseNegotiateQuery(params.join("&")), { ok: true, version: v === 0 ? 0 : 1, statefulReconnect: stateful });
-    }, { share: 0.04, maxMsPerInput: 1000 });
+    }, { share: 0.05, maxMsPerInput: 1000 });
   });
 });
 

@@ -206,7 +206,7 @@ describe("connection-level fuzz against a live node", { timeout: fuzzTimeoutMs()
     await fuzz("connections (WebSockets, long polling)", script, async (s) => {
       const output = s.transport === "WebSockets" ? await runWebSocket(s) : await runLongPolling(s);
       checkServerOutput(s.protocol, output);
-    }, { share: 0.05, maxMsPerInput: 10_000, concurrency: 16 });
+    }, { share: 0.05, maxMsPerInput: 10_000, concurrency: 10 });
   });
 
   it("keeps serving afterwards: /healthz answers and bystander clients of both protocols still get a notification", async () => {
