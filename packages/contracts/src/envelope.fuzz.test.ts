@@ -14,7 +14,7 @@ import { HubMethodError } from "./hub-errors.js";
 const NOW = new Date("2026-01-15T10:00:00.000Z");
 const OPTIONS = { now: NOW, defaultTtlSeconds: 3600, maxNotificationBytes: 1 << 20 };
 
-const PATHS = new Set(["", "id", "type", "routing", "routing.audienceType", "routing.audienceValue", "routing.tenantId", "metadata", "metadata.producer", "metadata.timeStamp", "metadata.isPersisted", "metadata.persistedTTL"]);
+const PATHS = new Set(["", "body", "id", "type", "routing", "routing.audienceType", "routing.audienceValue", "routing.tenantId", "metadata", "metadata.producer", "metadata.timeStamp", "metadata.isPersisted", "metadata.persistedTTL"]);
 
 const anyInput = fc.oneof({ weight: 5, arbitrary: envelope }, { weight: 1, arbitrary: junk });
 

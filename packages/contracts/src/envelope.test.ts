@@ -268,6 +268,18 @@ describe("envelope - storable in Postgres and encodable in every protocol", () =
   });
 });
 
+describe("envelope - bodies every protocol can deliver", () => {
+  // Found by fuzzing: accepted with 202, then every stock MessagePack client it reached disconnected
+  // ("The key __proto__ is not allowed"), and again on each replay.
+  it('refuses a body with a "__proto__" key at any depth', () => {
+    for (const body of ['{"__proto__":1}', '[{"a":{"__proto__":{"x":1}}}]', '{"a":[[{"__proto__":null}]]}']) {
+      const envelope = JSON.parse(`{"id":"n-1","type":"t","body":${body},"routing":{"audienceType":1},"metadata":{"producer":"p"}}`) as unknown;
+      expect(problemsOf(envelope)).toStrictEqual([{ index: 0, path: "body", message: 'must not contain the key "__proto__"' }]);
+    }
+    expect(ok({ ...minimal({ audienceType: 1 }), body: { proto: 1, constructor: 2, nested: [{ prototype: 3 }] } }).body).toStrictEqual({ proto: 1, constructor: 2, nested: [{ prototype: 3 }] });
+  });
+});
+
 describe("envelope - size limit", () => {
   it("measures the envelope as UTF-8 JSON when no size is given", () => {
     const envelope = { ...minimal({ audienceType: 1 }), body: "é" };

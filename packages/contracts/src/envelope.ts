@@ -114,6 +114,7 @@ const MSG_NUL = "must not contain NUL (U+0000) characters";
 const MSG_BODY_DEPTH = `must nest at most ${MAX_BODY_DEPTH} levels deep`;
 const MSG_BODY_NUL = "must not contain NUL (U+0000) characters in any string or key";
 const MSG_BODY_TYPE = "must be JSON data (strings, finite numbers, booleans, null, arrays, objects)";
+const MSG_PROTO_KEY = 'must not contain the key "__proto__"';
 
 const PATH_ID = "id";
 const PATH_TYPE = "type";
@@ -296,6 +297,10 @@ function validateOne(
   const bodyFault = input["body"] === undefined ? null : checkJsonData(input["body"], MAX_BODY_DEPTH);
   if (bodyFault !== null) {
     problems.push({ index, path: PATH_BODY, message: bodyFault === "depth" ? MSG_BODY_DEPTH : bodyFault === "nul" ? MSG_BODY_NUL : MSG_BODY_TYPE });
+  } else if (hasProtoKey(input["body"])) {
+    // MessagePack clients (@microsoft/signalr-protocol-msgpack) refuse a map with this key and drop the
+    // connection, again on every replay: such a body could never be delivered in both protocols.
+    problems.push({ index, path: PATH_BODY, message: MSG_PROTO_KEY });
   }
 
   // size as received
@@ -335,6 +340,22 @@ function validateOne(
     },
     metadata: { producer, timeStamp, isPersisted, persistedTTL },
   };
+}
+
+/** True when an object anywhere in `body` has an own "__proto__" key (JSON.parse creates one). Iterative: bodies may nest deeply. */
+function hasProtoKey(body: unknown): boolean {
+  const pending: unknown[] = [body];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value !== "object" || value === null) continue;
+    if (Array.isArray(value)) {
+      pending.push(...value);
+      continue;
+    }
+    if (Object.prototype.hasOwnProperty.call(value, "__proto__")) return true;
+    pending.push(...Object.values(value));
+  }
+  return false;
 }
 
 function isReservedType(type: string): boolean {

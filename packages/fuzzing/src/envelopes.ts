@@ -32,7 +32,11 @@ const tenantId = fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { we
 export const envelope = fc.record({
   id: maybe(fc.oneof({ weight: 5, arbitrary: fc.string({ minLength: 1, maxLength: 12 }) }, { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 260 }) })),
   type: maybe(fc.oneof({ weight: 5, arbitrary: fc.stringMatching(/^[A-Za-z0-9._:-]{1,12}$/u) }, fc.constantFrom("EventReadStatusChange", "eventdeletedstatuschange", "ReadStatusChange"), fc.string({ maxLength: 130 }))),
-  body: jsonJunk,
+  body: fc.oneof(
+    { weight: 6, arbitrary: jsonJunk },
+    // Keys that are special to JavaScript objects or to a client's decoder.
+    { weight: 1, arbitrary: fc.dictionary(fc.constantFrom("__proto__", "constructor", "toString", "prototype", "a"), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 }) },
+  ),
   routing: maybe(fc.record({ audienceType: maybe(fc.integer({ min: 1, max: 5 })), audienceValue: maybe(audienceText), tenantId, extra: jsonJunk })),
   metadata: maybe(
     fc.record({
