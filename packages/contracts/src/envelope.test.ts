@@ -277,6 +277,8 @@ describe("envelope - bodies every protocol can deliver", () => {
       expect(problemsOf(envelope)).toStrictEqual([{ index: 0, path: "body", message: 'must not contain the key "__proto__"' }]);
     }
     expect(ok({ ...minimal({ audienceType: 1 }), body: { proto: 1, constructor: 2, nested: [{ prototype: 3 }] } }).body).toStrictEqual({ proto: 1, constructor: 2, nested: [{ prototype: 3 }] });
+    const wide = validateEnvelope({ ...minimal({ audienceType: 1 }), body: new Array(1_000_000).fill([{}]) }, { ...OPTS, maxNotificationBytes: 1 << 23 });
+    expect(wide.ok).toBe(true); // a million-element array is walked without overflowing the stack
   });
 });
 

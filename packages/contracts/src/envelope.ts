@@ -348,12 +348,11 @@ function hasProtoKey(body: unknown): boolean {
   while (pending.length > 0) {
     const value = pending.pop();
     if (typeof value !== "object" || value === null) continue;
-    if (Array.isArray(value)) {
-      pending.push(...value);
-      continue;
+    if (!Array.isArray(value) && Object.prototype.hasOwnProperty.call(value, "__proto__")) return true;
+    // One push per child: spreading a million-element array would overflow the call stack.
+    for (const child of Array.isArray(value) ? (value as unknown[]) : Object.values(value)) {
+      if (typeof child === "object" && child !== null) pending.push(child);
     }
-    if (Object.prototype.hasOwnProperty.call(value, "__proto__")) return true;
-    pending.push(...Object.values(value));
   }
   return false;
 }
