@@ -194,7 +194,7 @@ async function runLongPolling(s: Script): Promise<Uint8Array> {
     statuses.push(res.status);
     await res.arrayBuffer();
   }
-  await poll(300);
+  await poll(200);
   const deleted = await fetch(url, { method: "DELETE", headers, signal: AbortSignal.timeout(3000) });
   statuses.push(deleted.status);
   for (const status of statuses) assert.ok(status < 500, `HTTP ${status}`);
@@ -206,7 +206,7 @@ describe("connection-level fuzz against a live node", { timeout: fuzzTimeoutMs()
     await fuzz("connections (WebSockets, long polling)", script, async (s) => {
       const output = s.transport === "WebSockets" ? await runWebSocket(s) : await runLongPolling(s);
       checkServerOutput(s.protocol, output);
-    }, { share: 0.05, maxMsPerInput: 10_000, concurrency: 10 });
+    }, { share: 0.05, maxMsPerInput: 10_000, concurrency: 20 });
   });
 
   it("keeps serving afterwards: /healthz answers and bystander clients of both protocols still get a notification", async () => {
