@@ -55,7 +55,7 @@ function jsonRecord(f: ClientFields): Uint8Array {
   return textEncoder.encode(`${JSON.stringify(f)}\u001e`);
 }
 
-/** The MessagePack array layout of §4.4 for the message's type, from the same fields. */
+/** The MessagePack array layout (docs/protocol.md §4.4) for the message's type, from the same fields. */
 function msgpackFrame(f: ClientFields): Uint8Array {
   let array: unknown[];
   switch (f.type) {
