@@ -27,15 +27,12 @@ beforeAll(async () => {
   nats = await startNats({ jetstream: true });
   pg = await startPostgres();
   const common = { TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1" };
-  procs.push(
-    ...(await Promise.all([
-      startTidings({ ...common, TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering"),
-      startTidings({ ...common, TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-iso" }, "router running"),
-    ])),
-  );
+  // One at a time: on a busy machine, processes starting together can each miss the start-up deadline.
+  procs.push(await startTidings({ ...common, TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering"));
+  procs.push(await startTidings({ ...common, TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-iso" }, "router running"));
   for (let i = 0; i < NODES; i++) gateways.push(await startTidings({ ...common, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `gw-iso-${i}`, TIDINGS_DRAIN_SECONDS: "1" }));
   procs.push(...gateways);
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
