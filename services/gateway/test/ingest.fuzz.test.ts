@@ -12,9 +12,9 @@ import { envelope as validEnvelope, startGateway, type TestGateway } from "./har
  * that request (computed here from the request alone), with the contract's JSON body; never a 5xx,
  * never a hang; and the node keeps serving its clients.
  *
- * Left out until the handler hardening lands (their tests cover them): content types that only
- * mention application/json in a parameter, application/msgpack bodies, NUL characters and bodies
- * nested deeper than 64 levels (accepted today).
+ * Not generated here (the hardening tests cover them): content types that only mention
+ * application/json in a parameter, application/msgpack bodies, a non-loopback Host, NUL characters
+ * and bodies nested deeper than 64 levels.
  */
 
 const PRODUCER_KEY = "fuzz-producer-key-7f3a9c";
