@@ -5,21 +5,30 @@
 #   docker build -t tidings .
 #   docker run --rm -p 8080:8080 -e TIDINGS_AUTH_ANONYMOUS=true tidings
 #
-# Stage 1 installs the workspace from the lockfile and bundles services/standalone/src/main.ts (all
-# workspace TypeScript and pure-JS dependencies) into one ES module with esbuild. Packages that cannot
-# be bundled stay external and are copied, with their dependencies, into a flat node_modules:
-#   - uWebSockets.js: a native addon (binaries/uws_<platform>_<arch>_<abi>.node) loaded with require();
+#   docker run --rm tidings tidings publish --help      # the producer CLI is on PATH
+#
+# Stage 1 installs the workspace from the lockfile and bundles services/standalone/src/main.ts (the
+# server) and services/standalone/src/cli.ts (the `tidings` CLI), with all workspace TypeScript and
+# pure-JS dependencies, into ES modules with esbuild. Packages that cannot be bundled stay external and
+# are copied, with their dependencies, into a flat node_modules:
+#   - uWebSockets.js: a native addon (uws_<platform>_<arch>_<abi>.node) loaded with require(). The image
+#     does not use the workspace's build (binaries for Node <= 20 only): it installs the Node 24 build
+#     pinned in uws-provenance.json under the same name, refusing a tarball or binary whose hash differs;
 #   - @electric-sql/pglite(-socket): the embedded Postgres, which loads .wasm/.data files next to its JS.
 # Non-JS files the code reads relative to its own source (the store's SQL migrations) are copied too.
-# Stage 2 is node:20-slim with the bundle and those packages only, running as uid 1000.
+# Stage 2 is Node.js 24 on Debian 13 (glibc 2.41; the uWebSockets.js binaries need >= 2.38) with the
+# bundles and those packages only, running as uid 1000.
+#
+# The base image is pinned by digest (one multi-arch index for amd64 and arm64). To move it, see
+# docs/runtime.md: `docker buildx imagetools inspect node:24-trixie-slim` prints the current digest.
 #
 # Needs BuildKit (the default builder since Docker 23) for the inline script files below.
 
-ARG NODE_VERSION=20
+ARG NODE_IMAGE=node:24-trixie-slim@sha256:8ec5d7557396cfe32d21c3f9c13072355ceab22b584578ca4bb28af31120cffe
 ARG PNPM_VERSION=10.34.9
 
 # ---------------------------------------------------------------------------------------------
-FROM node:${NODE_VERSION}-slim AS build
+FROM ${NODE_IMAGE} AS build
 ARG PNPM_VERSION
 ENV CI=true
 RUN npm install -g pnpm@${PNPM_VERSION}
@@ -37,14 +46,14 @@ COPY <<'EOF' /build/bundle.mjs
 import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const esbuild = createRequire(require.resolve("tsx/package.json", { paths: [process.cwd()] }))("esbuild");
-const [entry, outfile, ...external] = process.argv.slice(2);
+const [outdir, entries, ...external] = process.argv.slice(2);
 await esbuild.build({
-  entryPoints: [entry],
-  outfile,
+  entryPoints: entries.split(","),
+  outdir,
   external,
   bundle: true,
   platform: "node",
-  target: "node20",
+  target: "node24",
   format: "esm",
   sourcemap: true,
   legalComments: "none",
@@ -91,28 +100,51 @@ EOF
 # The store reads its SQL migrations from `new URL("../migrations/", import.meta.url)`; in the bundle
 # import.meta.url is services/standalone/dist/main.js, so they go to services/standalone/migrations.
 ARG EXTERNALS="uWebSockets.js @electric-sql/pglite @electric-sql/pglite-socket"
-RUN node /build/bundle.mjs services/standalone/src/main.ts /out/services/standalone/dist/main.js ${EXTERNALS} \
- && node /build/copy-externals.mjs /out/node_modules ${EXTERNALS} \
+ARG COPIED_EXTERNALS="@electric-sql/pglite @electric-sql/pglite-socket"
+RUN node /build/bundle.mjs /out/services/standalone/dist services/standalone/src/main.ts,services/standalone/src/cli.ts ${EXTERNALS} \
+ && node /build/copy-externals.mjs /out/node_modules ${COPIED_EXTERNALS} \
  && cp -r services/store/migrations /out/services/standalone/migrations \
  && ls /out/services/standalone/migrations/*.sql >/dev/null \
  && printf '{"type":"module","private":true}\n' > /out/package.json
 
-# Keep only the uWebSockets.js binary for this platform and Node ABI (the package ships ~90 MB of them),
-# then fail the build unless that native addon, not the slow JS fallback, loads from /out.
-RUN uws_binary="uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).node" \
- && test -f "/out/node_modules/uWebSockets.js/binaries/${uws_binary}" \
- && find /out/node_modules/uWebSockets.js/binaries -name '*.node' ! -name "${uws_binary}" -delete \
+# uWebSockets.js for Node 24: fetched by `npm pack` and checked against uws-provenance.json (tarball
+# sha512 and the SHA-256 of every Linux binary) by scripts/uws-fetch.mjs, installed as `uWebSockets.js`.
+# Only the binary for this platform and Node ABI stays; the build fails unless that native addon, not
+# the slow JS fallback, loads from /out.
+RUN uws_dir="$(node scripts/uws-fetch.mjs /build/uws)" \
+ && cp -r "${uws_dir}" /out/node_modules/uWebSockets.js \
+ && uws_binary="uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).node" \
+ && test -f "/out/node_modules/uWebSockets.js/${uws_binary}" \
+ && find /out/node_modules/uWebSockets.js -name '*.node' ! -name "${uws_binary}" -delete \
  && cd /out \
  && node --input-type=commonjs -e "require('uWebSockets.js'); if (!Object.keys(require.cache).some((p) => /uws_.*[.]node$/.test(p))) { console.error('uWebSockets.js native addon did not load'); process.exit(1); }"
 
+# The producer CLI as a command on PATH.
+RUN mkdir -p /build/bin \
+ && printf '#!/bin/sh\nexec node /app/services/standalone/dist/cli.js "$@"\n' > /build/bin/tidings
+
 # ---------------------------------------------------------------------------------------------
-FROM node:${NODE_VERSION}-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
+ARG NODE_IMAGE
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+ARG SOURCE=https://github.com/tidings/tidings
+LABEL org.opencontainers.image.title="Tidings" \
+      org.opencontainers.image.description="SignalR-compatible notification gateway: hub, router and store in one image (TIDINGS_ROLE)" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.url="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="${NODE_IMAGE}"
 # TIDINGS_DATA_DIR: where the embedded Postgres (standalone without TIDINGS_DATABASE_URL) writes; mount a
 # volume there to keep its data.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps \
     TIDINGS_DATA_DIR=/data
 WORKDIR /app
+COPY --from=build --chmod=0755 /build/bin/tidings /usr/local/bin/tidings
 COPY --from=build /out/ /app/
 # uid 1000 is the image's `node` user; numeric, so Kubernetes can verify runAsNonRoot.
 RUN mkdir -p /data && chown 1000:1000 /data
