@@ -115,9 +115,9 @@ RUN uws_dir="$(node scripts/uws-fetch.mjs /build/uws)" \
  && cp -r "${uws_dir}" /out/node_modules/uWebSockets.js \
  && uws_binary="uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).node" \
  && test -f "/out/node_modules/uWebSockets.js/${uws_binary}" \
- && find /out/node_modules/uWebSockets.js -name '*.node' ! -name "${uws_binary}" -delete \
- && cd /out \
- && node --input-type=commonjs -e "require('uWebSockets.js'); if (!Object.keys(require.cache).some((p) => /uws_.*[.]node$/.test(p))) { console.error('uWebSockets.js native addon did not load'); process.exit(1); }"
+ && find /out/node_modules/uWebSockets.js -name '*.node' ! -name "${uws_binary}" -delete
+WORKDIR /out
+RUN node --input-type=commonjs -e "require('uWebSockets.js'); if (!Object.keys(require.cache).some((p) => /uws_.*[.]node$/.test(p))) { console.error('uWebSockets.js native addon did not load'); process.exit(1); }"
 
 # The producer CLI as a command on PATH.
 RUN mkdir -p /build/bin \

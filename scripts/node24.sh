@@ -70,6 +70,6 @@ export PATH="$(dirname "$node24"):$PATH"
 export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--import=$root/scripts/node24-uws-hook.mjs"
 export UWS_NODE24_ROOT="$home/uws"
 if [ "$#" -eq 0 ]; then
-  cd "$root" && exec npx turbo run typecheck test --concurrency=1
+  cd "$root" && exec npx turbo run typecheck test --concurrency=1 --continue
 fi
 exec "$@"
