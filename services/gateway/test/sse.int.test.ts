@@ -1,4 +1,6 @@
-import { connect as tcpConnect } from "node:net";
+import { spawn } from "node:child_process";
+import { connect as tcpConnect, type Socket } from "node:net";
+import { createInterface } from "node:readline";
 import { mintToken, sleep, waitFor } from "@tidings/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envelope, startGateway, type TestGateway } from "./harness.js";
@@ -30,6 +32,49 @@ async function handshaken(base = gw.url): Promise<{ sse: SseStream; url: string 
   return { sse, url };
 }
 
+/**
+ * A raw SSE GET whose chunked body is decoded strictly, as urllib3 or Go's net/http do: a chunk's data
+ * counts only once the CRLF that closes it arrived.
+ */
+class StrictChunkedSse {
+  head = "";
+  /** body text of the complete chunks */
+  text = "";
+  #raw = Buffer.alloc(0);
+  private constructor(readonly socket: Socket) {
+    socket.on("data", (data: Buffer) => {
+      this.#raw = Buffer.concat([this.#raw, data]);
+      this.#parse();
+    });
+  }
+
+  static async open(port: number, id: string): Promise<StrictChunkedSse> {
+    const socket = tcpConnect(port, "127.0.0.1");
+    await new Promise<void>((resolve) => socket.once("connect", resolve));
+    socket.write(`GET /notifications?id=${id} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    return new StrictChunkedSse(socket);
+  }
+
+  #parse(): void {
+    if (this.head === "") {
+      const end = this.#raw.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      this.head = this.#raw.subarray(0, end).toString();
+      this.#raw = this.#raw.subarray(end + 4);
+    }
+    for (;;) {
+      const lineEnd = this.#raw.indexOf("\r\n");
+      if (lineEnd < 0) return;
+      const size = Number.parseInt(this.#raw.subarray(0, lineEnd).toString(), 16);
+      const dataEnd = lineEnd + 2 + size;
+      if (this.#raw.byteLength < dataEnd + 2) return; // the closing CRLF has not arrived yet
+      expect(this.#raw.subarray(dataEnd, dataEnd + 2).toString()).toBe("\r\n");
+      this.text += this.#raw.subarray(lineEnd + 2, dataEnd).toString();
+      this.#raw = this.#raw.subarray(dataEnd + 2);
+    }
+  }
+}
+
 describe("Server-Sent Events", () => {
   it("W-SSE-01 200 with the docs/protocol.md §3.3 headers, `:\\r\\n` at once, then the handshake answer as `data: {}␞` event", async () => {
     const { id } = await negotiate(gw.url, auth());
@@ -48,8 +93,9 @@ describe("Server-Sent Events", () => {
     const answer = await post(url, JSON_HANDSHAKE);
     expect(answer.status).toBe(200);
     expect(answer.body).toBe("");
-    await waitFor(() => sse.text.length > 3, 2000, "handshake event");
-    expect(sse.text).toBe(`:\r\ndata: {}${RS}\r\n\r\n`);
+    // Every event is followed by the same empty comment, which completes the event's HTTP chunk at once.
+    await waitFor(() => sse.text.length >= `:\r\ndata: {}${RS}\r\n\r\n:\r\n`.length, 2000, "handshake event");
+    expect(sse.text).toBe(`:\r\ndata: {}${RS}\r\n\r\n:\r\n`);
     sse.close();
   });
 
@@ -75,7 +121,7 @@ describe("Server-Sent Events", () => {
     expect((await post(url, `{"protocol":"messagepack","version":1}${RS}`)).status).toBe(200);
     await sse.ended;
     expect(sse.text).toBe(
-      `:\r\ndata: {"error":"Cannot use the 'messagepack' protocol on the current transport. The transport does not support 'Binary' transfer format."}${RS}\r\n\r\n`,
+      `:\r\ndata: {"error":"Cannot use the 'messagepack' protocol on the current transport. The transport does not support 'Binary' transfer format."}${RS}\r\n\r\n:\r\n`,
     );
   });
 
@@ -161,5 +207,45 @@ describe("Server-Sent Events", () => {
     expect(late.body).toBe("");
     healthy.close();
     socket.destroy();
+  });
+
+  it("SSE events reach a strict chunk reader at once: each event's HTTP chunk is complete without waiting for the next write", async () => {
+    const { id } = await negotiate(gw.url, auth());
+    const url = hubUrl(gw.url, id);
+    const sse = await StrictChunkedSse.open(gw.port, id);
+    try {
+      await waitFor(() => sse.head !== "", 2000, "response head");
+      expect(sse.head.toLowerCase()).toContain("transfer-encoding: chunked");
+      expect((await post(url, JSON_HANDSHAKE)).status).toBe(200);
+      // Nothing else is written for the next 15 s (keep-alive), so the handshake answer must arrive on its own.
+      await waitFor(() => sse.text.includes(`data: {}${RS}\r\n\r\n`), 2000, "handshake event as a complete chunk");
+      const note = envelope(4, "sse-user", { body: { strict: true } });
+      expect((await gw.publish([note])).status).toBe(202);
+      await waitFor(() => sse.text.includes(`"id":"${note.id}"`), 2000, "notification event as a complete chunk");
+      expect(sse.text.slice(sse.text.indexOf(`"id":"${note.id}"`))).toContain(`${RS}\r\n\r\n`);
+    } finally {
+      sse.socket.destroy();
+    }
+  });
+
+  it("SSE with a Python urllib3 reader: the handshake answer and a notification each arrive before any later event", async () => {
+    const { id } = await negotiate(gw.url, auth());
+    const url = hubUrl(gw.url, id);
+    const reader = spawn("python3", [new URL("./fixtures/sse_urllib3_reader.py", import.meta.url).pathname, url, token], { stdio: ["ignore", "pipe", "inherit"] });
+    const lines: unknown[] = [];
+    createInterface({ input: reader.stdout }).on("line", (line) => lines.push(JSON.parse(line)));
+    try {
+      await waitFor(() => lines.length >= 1, 10_000, "urllib3 response");
+      expect(lines[0]).toEqual({ status: 200, chunked: true });
+      expect((await post(url, JSON_HANDSHAKE)).status).toBe(200);
+      await waitFor(() => lines.length >= 2, 3000, "handshake event through urllib3");
+      expect(lines[1]).toBe(`{}${RS}`);
+      const note = envelope(4, "sse-user", { body: { urllib3: true } });
+      expect((await gw.publish([note])).status).toBe(202);
+      await waitFor(() => lines.length >= 3, 3000, "notification event through urllib3");
+      expect(lines[2]).toContain(`"id":"${note.id}"`);
+    } finally {
+      reader.kill();
+    }
   });
 });

@@ -233,7 +233,7 @@ describe("no sticky sessions (docs/protocol.md §12): every request alternates b
     const local = await read(`${gwA.url}/${await open(gwA)}`, [gwA, gwA]);
     const relayed = await read(`${gwB.url}/${await open(gwA)}`, [gwA, gwB]);
     expect(relayed).toEqual(local);
-    expect(relayed.text).toBe(":\r\ndata: {}\x1e\r\n\r\n");
+    expect(relayed.text).toBe(":\r\ndata: {}\x1e\r\n\r\n:\r\n");
   });
 
   it.each(["json", "messagepack"] as const)("W-CL-03 JS %s over WebSockets, negotiate on one node and the upgrade on the other", async (protocol) => {

@@ -31,8 +31,8 @@ class FakeSink implements ResponseSink {
   unauthorized(): void {
     this.send(401);
   }
-  startStream(status: number, headers: HeaderList, first: string | Uint8Array): void {
-    this.events.push({ call: "startStream", status, headers, body: Buffer.from(first).toString() });
+  startStream(status: number, headers: HeaderList, flush: string): void {
+    this.events.push({ call: "startStream", status, headers, body: flush });
   }
   write(bytes: Uint8Array): boolean {
     this.events.push({ call: "write", body: Buffer.from(bytes).toString() });

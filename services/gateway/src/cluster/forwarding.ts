@@ -218,7 +218,7 @@ export class Forwarder {
             return sink.send(meta.status, body, meta.headers);
           }
           started = true;
-          return sink.startStream(meta.status, meta.headers, body);
+          return sink.startStream(meta.status, meta.headers, body.toString());
         case "data":
           // The response keeps what it cannot send yet. The owner never sees this client's backpressure,
           // so the relay applies the slow-consumer limit to what piled up since the response blocked.
@@ -452,9 +452,9 @@ export class RemoteReply implements ResponseSink {
     this.send(401, "", bearerChallenge(reason));
   }
 
-  startStream(status: number, headers: HeaderList, first: string | Uint8Array): void {
+  startStream(status: number, headers: HeaderList, flush: string): void {
     if (this.aborted) return;
-    this.emit({ k: "head", status, headers, final: false }, first);
+    this.emit({ k: "head", status, headers, final: false }, flush);
   }
 
   write(bytes: Uint8Array): boolean {

@@ -27,8 +27,11 @@ export interface ResponseSink {
   send(status: number, body?: string | Uint8Array, headers?: HeaderList): void;
   text(status: number, body?: string): void;
   unauthorized(reason: string): void;
-  /** A streamed response: status, headers and `first`, flushed at once; then `write`, and `end` or `close`. */
-  startStream(status: number, headers: HeaderList, first: string | Uint8Array): void;
+  /**
+   * A streamed response: status, headers and `flush`, sent at once; then `write`, and `end` or `close`.
+   * Every write is followed by `flush` (see `Reply.startStream`), so the body format must ignore it.
+   */
+  startStream(status: number, headers: HeaderList, flush: string): void;
   /** false: backpressure (the bytes are kept); `onWritable`'s handler runs once they drained. */
   write(bytes: Uint8Array): boolean;
   onWritable(handler: () => boolean): void;
@@ -58,6 +61,8 @@ export function bearerChallenge(reason: string): HeaderList {
 export class Reply implements ResponseSink {
   aborted = false;
   readonly #abortListeners: Array<() => void> = [];
+  /** written after every streamed write (startStream) */
+  #flush = "";
   constructor(readonly res: HttpResponse, readonly extraHeaders: ReadonlyArray<readonly [string, string]> = []) {
     res.onAborted(() => {
       this.aborted = true;
@@ -94,12 +99,19 @@ export class Reply implements ResponseSink {
     this.send(401, "", bearerChallenge(reason));
   }
 
-  startStream(status: number, headers: HeaderList, first: string | Uint8Array): void {
+  /**
+   * uWS frames each `write` as an HTTP chunk but sends a chunk's closing CRLF only in front of the next
+   * chunk, so a client that hands on only complete chunks (urllib3, hand-written chunk parsers) would see
+   * every write one write late. Here each write is followed, in the same cork, by `flush` as a chunk of its
+   * own: the written chunk is complete on the wire at once, and only the filler after it waits.
+   */
+  startStream(status: number, headers: HeaderList, flush: string): void {
+    this.#flush = flush;
     this.res.cork(() => {
       this.res.writeStatus(statusLine(status));
       for (const [k, v] of this.extraHeaders) this.res.writeHeader(k, v);
       for (const [k, v] of headers) this.res.writeHeader(k, v);
-      this.res.write(first);
+      this.res.write(flush);
     });
   }
 
@@ -107,6 +119,7 @@ export class Reply implements ResponseSink {
     let written = true;
     this.res.cork(() => {
       written = this.res.write(bytes);
+      written = this.res.write(this.#flush) && written;
     });
     return written;
   }

@@ -10,8 +10,12 @@ const SSE_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ["Content-Encoding", "identity"],
   ["X-Accel-Buffering", "no"],
 ];
-/** Written at once: the client's start() waits for the EventSource `open` event. */
-const OPENING_COMMENT = ":\r\n";
+/**
+ * An empty comment, which SSE readers skip. It opens the stream at once (the client's start() waits for
+ * the EventSource `open` event) and follows every event as its own HTTP chunk, so the event's chunk is
+ * complete on the wire at once even for clients that hand on whole chunks only.
+ */
+const FLUSH_COMMENT = ":\r\n";
 const DATA_PREFIX = Buffer.from("data: ");
 const EVENT_END = Buffer.from("\r\n\r\n");
 /** How long an ended stream may take to drain a backlog before the socket is dropped (as WebSockets wait for the close frame). */
@@ -65,13 +69,13 @@ export class SseTransport implements Transport {
   #closed = false;
   #endTimer: NodeJS.Timeout | null = null;
 
-  /** Starts the stream: status, headers and the opening comment, flushed at once. */
+  /** Starts the stream: status, headers and the opening comment, sent at once. */
   constructor(reply: ResponseSink, options: SseTransportOptions) {
     this.#reply = reply;
     this.#options = options;
     reply.onAbort(() => this.#gone());
     reply.onWritable(() => this.#writable());
-    reply.startStream(200, SSE_HEADERS, OPENING_COMMENT);
+    reply.startStream(200, SSE_HEADERS, FLUSH_COMMENT);
   }
 
   send(bytes: Uint8Array): boolean {
