@@ -21,7 +21,8 @@ const root = join(here, "..");
 const SECRET = randomBytes(32).toString("base64url");
 const TENANT = "compat-tenant";
 const FOREIGN_TENANT = "compat-foreign";
-const TYPE = "compat-note";
+/** no hyphen: clients that map targets to method names (Go, Java) need an identifier */
+const TYPE = "compatnote";
 const CHECKS = ["connect", "replay", "subscribe", "forbidden", "global", "user", "group", "markAsRead"] as const;
 const CELL_TIMEOUT_MS = 60_000;
 /**
