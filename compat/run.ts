@@ -154,8 +154,8 @@ async function startTidings(): Promise<{ url: string; child: ChildProcess }> {
       log += d.toString();
       if (log.includes("listening")) resolve({ url: `http://127.0.0.1:${port}`, child });
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
     child.once("exit", (code) => reject(new Error(`tidings exited with ${code}:\n${log}`)));
   });
 }
@@ -165,7 +165,8 @@ async function publish(url: string, envelopes: unknown[]): Promise<void> {
   if (res.status !== 202) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
 }
 
-type Outcome = Partial<Record<(typeof CHECKS)[number], true | string>>;
+type Check = (typeof CHECKS)[number];
+type Outcome = Partial<Record<Check, true | string>>;
 
 async function runCell(url: string, client: Client, transport: Transport, protocol: Protocol): Promise<{ outcome: Outcome; log: string }> {
   const cell = `${client.name.split(" ")[0]}-${transport}-${protocol}-${randomBytes(3).toString("hex")}`.replace(/[^A-Za-z0-9-]/g, "-");
@@ -198,8 +199,8 @@ async function runCell(url: string, client: Client, transport: Transport, protoc
   });
   let log = "";
   let outcome: Outcome = {};
-  child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
-  const lines = createInterface({ input: child.stdout! });
+  child.stderr.on("data", (d: Buffer) => (log += d.toString()));
+  const lines = createInterface({ input: child.stdout });
   lines.on("line", (line) => {
     log += `${line}\n`;
     if (line === "READY") {
@@ -226,7 +227,7 @@ async function main(): Promise<void> {
     versions.set(client.name, client.version());
   }
   const tidings = await startTidings();
-  const rows: Array<{ client: string; version: string; transport: Transport; protocol: Protocol; ok: boolean; failed: string[]; detail: Outcome; knownBug?: string }> = [];
+  const rows: Array<{ client: string; version: string; transport: Transport; protocol: Protocol; ok: boolean; failed: Check[]; detail: Outcome; knownBug?: string }> = [];
   try {
     for (const client of selected) {
       for (const transport of client.transports) {
@@ -245,7 +246,7 @@ async function main(): Promise<void> {
     tidings.child.kill("SIGTERM");
   }
   const cellText = (r: (typeof rows)[number]) =>
-    r.ok ? "✅ all checks" : `❌ ${r.failed.map((c) => (typeof r.detail[c] === "string" ? `${c} (${r.detail[c] as string})` : c)).join("; ")}${r.knownBug === undefined ? "" : ` — client bug: ${r.knownBug}`}`;
+    r.ok ? "✅ all checks" : `❌ ${r.failed.map((c) => (typeof r.detail[c] === "string" ? `${c} (${r.detail[c]})` : c)).join("; ")}${r.knownBug === undefined ? "" : ` — client bug: ${r.knownBug}`}`;
   const table = [
     "| client | version | transport | protocol | result |",
     "|---|---|---|---|---|",
@@ -255,6 +256,12 @@ async function main(): Promise<void> {
   writeFileSync(join(here, "results.md"), md);
   writeFileSync(join(here, "results.json"), `${JSON.stringify({ checks: CHECKS, rows }, null, 2)}\n`);
   process.stdout.write(`${table}\n`);
+  if (only.length === 0) {
+    // The README shows the matrix of the last full run.
+    const readme = join(root, "README.md");
+    const text = readFileSync(readme, "utf8").replace(/<!-- compat:begin -->[\s\S]*<!-- compat:end -->/, `<!-- compat:begin -->\n${table}\n<!-- compat:end -->`);
+    writeFileSync(readme, text);
+  }
   if (rows.some((r) => !r.ok && r.knownBug === undefined)) process.exitCode = 1;
 }
 
