@@ -1,6 +1,7 @@
 """signalrcore (threaded client): the compat scenario over argv[1] transport and argv[2] protocol."""
 import sys
 import threading
+from urllib.parse import quote
 
 from signalrcore.hub_connection_builder import HubConnectionBuilder
 from signalrcore.protocol.messagepack_protocol import MessagePackHubProtocol
@@ -10,7 +11,10 @@ from scenario import FOREIGN_TENANT, GROUP, HUB_URL, IDS, TOKEN, TYPE, Scenario
 
 transport, protocol = sys.argv[1], sys.argv[2]
 s = Scenario()
-builder = HubConnectionBuilder().with_url(HUB_URL, options={
+# Its long polling sends the configured token on negotiate and POSTs but not on the poll GETs, which keep
+# the hub URL's query: there the token also goes in `access_token`.
+url = f"{HUB_URL}?access_token={quote(TOKEN)}" if transport == "LongPolling" else HUB_URL
+builder = HubConnectionBuilder().with_url(url, options={
     "access_token_factory": lambda: TOKEN,
     "transport": HttpTransportType(transport),
 })
