@@ -163,7 +163,8 @@ async function startTidings(): Promise<{ url: string; child: ChildProcess }> {
 }
 
 async function publish(url: string, envelopes: unknown[]): Promise<void> {
-  const res = await fetch(`${url}/api/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(envelopes) });
+  // A fresh connection each time: a build between cells outlasts the server's keep-alive.
+  const res = await fetch(`${url}/api/notifications`, { method: "POST", headers: { "content-type": "application/json", connection: "close" }, body: JSON.stringify(envelopes) });
   if (res.status !== 202) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
 }
 
@@ -224,21 +225,28 @@ const failed = (outcome: Outcome) => CHECKS.filter((c) => outcome[c] !== true);
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const selected = clients.filter((c) => only.length === 0 || only.some((o) => c.name.toLowerCase().includes(o.toLowerCase())));
-  const versions = new Map<string, string>();
-  for (const client of selected) {
-    process.stderr.write(`building ${client.name}\n`);
-    client.build();
-    versions.set(client.name, client.version());
-  }
   const tidings = await startTidings();
   const rows: Array<{ client: string; version: string; transport: Transport; protocol: Protocol; ok: boolean; failed: Check[]; detail: Outcome; knownBug?: string }> = [];
+  const versions = new Map<string, string>();
+  const buildErrors = new Map<string, string>();
   try {
     for (const client of selected) {
+      // Built just before its cells, so the slow builds overlap nothing but a running Tidings.
+      process.stderr.write(`building ${client.name}\n`);
+      try {
+        client.build();
+        versions.set(client.name, client.version());
+      } catch (err) {
+        process.stderr.write(`${String(err)}\n`);
+        buildErrors.set(client.name, String(err).split("\n")[0]!);
+        versions.set(client.name, "(not built)");
+      }
       for (const transport of client.transports) {
         for (const protocol of client.protocols) {
           if (transport === "ServerSentEvents" && protocol === "messagepack") continue; // SSE carries text only
           const started = Date.now();
-          const { outcome, log } = await runCell(tidings.url, client, transport, protocol);
+          const buildError = buildErrors.get(client.name);
+          const { outcome, log } = buildError === undefined ? await runCell(tidings.url, client, transport, protocol) : { outcome: { connect: `build failed: ${buildError}` }, log: "" };
           const missing = failed(outcome);
           const knownBug = client.knownBugs?.[`${transport}/${protocol}`];
           rows.push({ client: client.name, version: versions.get(client.name)!, transport, protocol, ok: missing.length === 0, failed: missing, detail: outcome, ...(knownBug === undefined ? {} : { knownBug }) });

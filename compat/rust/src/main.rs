@@ -96,9 +96,9 @@ async fn run(result: &mut Map<String, Value>) {
         Err(e) => return check("connect", false, format!("{e:?}")),
     };
     check("connect", true, String::new());
-    let seen = |names: &'static [&'static str], ids: HashMap<&str, String>| move |s: &State| names.iter().all(|n| s.received.contains_key(&ids[n]));
-    wait_for(seen(&["replay"], ids.clone()), Duration::from_secs(5)).await;
-    check("replay", seen(&["replay"], ids.clone())(&state().lock().unwrap()), "not seen".into());
+    let replay = ids["replay"].clone();
+    let ok = wait_for(move |s| s.received.contains_key(&replay), Duration::from_secs(5)).await;
+    check("replay", ok, "not seen".into());
     let subscribe = |t: i32, v: String| {
         let call = client.method("Subscribe").arg(Audience { audience_type: t, audience_value: v }).unwrap();
         tokio::time::timeout(Duration::from_secs(10), call.invoke_unit())
@@ -115,7 +115,8 @@ async fn run(result: &mut Map<String, Value>) {
         other => check("forbidden", false, format!("{other:?}")),
     }
     println!("READY");
-    wait_for(seen(&["global", "user", "group"], ids.clone()), Duration::from_secs(10)).await;
+    let live: Vec<String> = ["global", "user", "group"].iter().map(|n| ids[n].clone()).collect();
+    wait_for(move |s| live.iter().all(|id| s.received.contains_key(id)), Duration::from_secs(10)).await;
     for n in ["global", "user", "group"] {
         let ok = state().lock().unwrap().received.contains_key(&ids[n]);
         check(n, ok, "not seen".into());
