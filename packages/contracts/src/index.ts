@@ -62,5 +62,5 @@ export type {
   StateChangeResult,
 } from "./interfaces.js";
 export { isValidNodeId, mintId, ownerOf } from "./connection-id.js";
-export { BusNotificationStore, STORE_OPS, StoreUnavailableError } from "./store-client.js";
+export { BusNotificationStore, STORE_OPS, StoreRefusedError, StoreUnavailableError, isPermanentStoreError } from "./store-client.js";
 export type { BusNotificationStoreOptions, StoreErrorReply, StoreOp, StoreReplies, StoreRequests } from "./store-client.js";

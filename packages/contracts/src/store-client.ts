@@ -10,7 +10,7 @@ import type { Bus, ListPage, ListQuery, NotificationStore, ReplayQuery, SaveResu
 import { subjects } from "./subjects.js";
 
 /** The request-reply operations, one subject each (`tidings.v1.store.<op>`). */
-export const STORE_OPS = ["save", "replay", "setState", "list", "expire"] as const;
+export const STORE_OPS = ["save", "replay", "setState", "list", "expire", "ping"] as const;
 export type StoreOp = (typeof STORE_OPS)[number];
 
 /** Request bodies by operation: the `NotificationStore` arguments with dates as ISO strings. */
@@ -22,6 +22,7 @@ export interface StoreRequests {
     | { userId: string; audienceId: string; notificationId: string; now: string; deleted: true };
   list: { userId: string; audiences: readonly string[]; unreadOnly: boolean; limit: number; cursor: string | null; now: string };
   expire: { now: string; batch: number };
+  ping: Record<string, never>;
 }
 
 /** Successful reply bodies by operation. */
@@ -31,15 +32,18 @@ export interface StoreReplies {
   setState: StateChangeResult;
   list: ListPage;
   expire: { count: number };
+  ping: { ok: true };
 }
 
 /**
  * A refused request. `invalid_request`: the arguments were malformed (the caller's fault; retrying
- * the same request fails again). `unavailable`: the store could not do it now (database down, …).
+ * the same request fails again). `refused`: the database refuses this data for good (a data or
+ * integrity error: retrying the same row fails again). `unavailable`: the store could not do it
+ * now (database down, connection lost, …); the same request may succeed later.
  */
 export interface StoreErrorReply {
   error: string;
-  code: "invalid_request" | "unavailable";
+  code: "invalid_request" | "refused" | "unavailable";
 }
 
 /**
@@ -49,6 +53,22 @@ export interface StoreErrorReply {
  */
 export class StoreUnavailableError extends Error {
   override readonly name = "StoreUnavailableError";
+}
+
+/**
+ * The store answered, and refuses this data for good (e.g. the database rejects the row as a data
+ * or integrity error). Retrying the same request fails again: the caller must give it up.
+ */
+export class StoreRefusedError extends Error {
+  override readonly name = "StoreRefusedError";
+}
+
+/**
+ * True when retrying the same store call cannot succeed: the store refused the data
+ * (`StoreRefusedError`) or the arguments (`RangeError`). Anything else is transient.
+ */
+export function isPermanentStoreError(err: unknown): boolean {
+  return err instanceof Error && (err.name === "StoreRefusedError" || err instanceof RangeError);
 }
 
 const SAVE_RESULTS: ReadonlySet<string> = new Set<SaveResult>(["stored", "duplicate", "expired"]);
@@ -65,7 +85,7 @@ export interface BusNotificationStoreOptions {
  * `NotificationStore` over request-reply. Rejects with `StoreUnavailableError` on a timeout, when
  * no store is subscribed, on an `unavailable` error reply and on a malformed reply; with a
  * `RangeError` on an `invalid_request` reply, as `PostgresNotificationStore` does for the same
- * arguments.
+ * arguments; with `StoreRefusedError` on a `refused` reply.
  */
 export class BusNotificationStore implements NotificationStore {
   readonly #bus: Bus;
@@ -124,13 +144,23 @@ export class BusNotificationStore implements NotificationStore {
     return count;
   }
 
-  async #call<Op extends StoreOp>(op: Op, body: StoreRequests[Op]): Promise<Record<string, unknown>> {
+  /**
+   * A cheap health request: resolves when a store replica answers that its database is reachable,
+   * rejects with `StoreUnavailableError` otherwise. Waits at most `timeoutMs` (default: the store
+   * timeout, at most 2 s, so a prober is not stuck on a store that does not answer).
+   */
+  async ping(timeoutMs: number = Math.min(2000, this.#timeoutMs)): Promise<void> {
+    const reply = await this.#call("ping", {}, timeoutMs);
+    if (reply["ok"] !== true) throw malformed("ping");
+  }
+
+  async #call<Op extends StoreOp>(op: Op, body: StoreRequests[Op], timeoutMs: number = this.#timeoutMs): Promise<Record<string, unknown>> {
     let data: Uint8Array;
     try {
-      const msg = await this.#bus.request(subjects.storeRequest(op), encoder.encode(JSON.stringify(body)), { timeoutMs: this.#timeoutMs });
+      const msg = await this.#bus.request(subjects.storeRequest(op), encoder.encode(JSON.stringify(body)), { timeoutMs });
       data = msg.data;
     } catch (err) {
-      const reason = err instanceof Error && err.name === "TimeoutError" ? `no answer within ${this.#timeoutMs} ms` : errorText(err);
+      const reason = err instanceof Error && err.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : errorText(err);
       throw new StoreUnavailableError(`store ${op}: ${reason}`, { cause: err });
     }
     let reply: unknown;
@@ -145,6 +175,7 @@ export class BusNotificationStore implements NotificationStore {
     if (error !== undefined) {
       const text = typeof error === "string" ? error : "unknown error";
       if (fields["code"] === "invalid_request") throw new RangeError(`store ${op}: ${text}`);
+      if (fields["code"] === "refused") throw new StoreRefusedError(`store ${op}: ${text}`);
       throw new StoreUnavailableError(`store ${op}: ${text}`);
     }
     return fields;

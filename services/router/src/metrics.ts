@@ -6,6 +6,8 @@ export const DeadLetterReason = {
   MalformedJson: "malformed_json",
   MalformedMsgpack: "malformed_msgpack",
   InvalidEnvelope: "invalid_envelope",
+  /** The store refused the notification for good (e.g. the database rejects the row). */
+  StoreRefused: "store_refused",
 } as const;
 export type DeadLetterReason = (typeof DeadLetterReason)[keyof typeof DeadLetterReason];
 
@@ -19,6 +21,9 @@ const NAMES = {
   redeliveries: "tidings_router_jetstream_redeliveries_total",
   pending: "tidings_router_jetstream_pending",
   storeFailures: "tidings_router_store_failures_total",
+  storeProbes: "tidings_router_store_probes_total",
+  held: "tidings_router_held_notifications",
+  heldOldestAge: "tidings_router_held_oldest_age_seconds",
 } as const;
 
 /** Every metric name the router exports (histograms by their base name), for dashboards and alert rules. */
@@ -33,11 +38,20 @@ export interface RouterMetrics {
   readonly processDuration: Histogram;
   readonly redeliveries: Counter;
   readonly storeFailures: Counter;
+  readonly storeProbes: Counter;
   /**
-   * Wires the gauges read at scrape time: registry size and live nodes, and the JetStream
-   * consumer's backlog (when the queue can tell). Call once, when the router is assembled.
+   * Wires the gauges read at scrape time: registry size and live nodes, the JetStream consumer's
+   * backlog (when the queue can tell) and the messages held while the store is down. Call once,
+   * when the router is assembled.
    */
-  observe(sources: { registry: AudienceRegistry; pending?: () => Promise<number> }): void;
+  observe(sources: MetricSources): void;
+}
+
+export interface MetricSources {
+  registry: AudienceRegistry;
+  pending?: () => Promise<number>;
+  /** Messages held for the store, and when the oldest of them was first held (epoch ms; null: none). */
+  held?: () => { count: number; oldestSince: number | null };
 }
 
 /** Seconds: one message's handling, from fetch to ack, store round trip included. */
@@ -46,7 +60,7 @@ const PROCESS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 /** Registers the router's instruments on `registry` (one router per registry). */
 export function createRouterMetrics(registry: Registry): RouterMetrics {
   const registers = [registry];
-  let sources: { registry: AudienceRegistry; pending?: () => Promise<number> } | null = null;
+  let sources: MetricSources | null = null;
   let lastPending = 0;
   const metrics: RouterMetrics = {
     routed: new Counter({ name: NAMES.routed, help: "Valid notifications routed to their owning nodes and acked.", registers }),
@@ -64,7 +78,12 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
       registers,
     }),
     redeliveries: new Counter({ name: NAMES.redeliveries, help: "Ingest messages delivered more than once.", registers }),
-    storeFailures: new Counter({ name: NAMES.storeFailures, help: "Persisted notifications the store did not accept; nak'ed for redelivery.", registers }),
+    storeFailures: new Counter({
+      name: NAMES.storeFailures,
+      help: "Saves of persisted notifications that failed transiently (store down or slow); the message is held and retried.",
+      registers,
+    }),
+    storeProbes: new Counter({ name: NAMES.storeProbes, help: "Health probes sent to the store while it was considered down.", registers }),
     observe(s) {
       sources = s;
     },
@@ -99,6 +118,23 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
         }
       }
       this.set(lastPending);
+    },
+  });
+  new Gauge({
+    name: NAMES.held,
+    help: "Persisted ingest messages in this router not yet saved: held (unacked, kept alive) while the store is down or an earlier one of their audience waits.",
+    registers,
+    collect() {
+      this.set(sources?.held?.().count ?? 0);
+    },
+  });
+  new Gauge({
+    name: NAMES.heldOldestAge,
+    help: "How long the oldest held persisted ingest message has waited for its save, in seconds; 0 when none is held.",
+    registers,
+    collect() {
+      const since = sources?.held?.().oldestSince ?? null;
+      this.set(since === null ? 0 : (Date.now() - since) / 1000);
     },
   });
   for (const reason of Object.values(DeadLetterReason)) metrics.deadLettered.labels(reason).inc(0);

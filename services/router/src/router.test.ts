@@ -56,8 +56,10 @@ async function harness(nodes: Record<string, string[]> = {}): Promise<Harness> {
       defaultTtlSeconds: 1800,
       maxNotificationBytes: 65536,
       maxInFlight: 16,
-      storeRetryMs: 50,
-      storeRetryMaxMs: 200,
+      storeProbeMs: 50,
+      storeProbeMaxMs: 200,
+      storeRefusedRetryMs: 50,
+      holdHeartbeatMs: 500,
       // Nodes here are injected, not announced: no sweep may drop them during a test.
       registry: { heartbeatIntervalMs: 60_000, syncWindowMs: 10 },
     },
@@ -241,17 +243,65 @@ describe("router - persistence", () => {
     expect(h.store.stored.get(CountingStore.key(h.received("node-a")[0]!))?.metadata.persistedTTL).not.toBeNull();
   });
 
-  it("never acks or publishes while the store fails: naks with backoff, then delivers once it recovers", async () => {
-    const h = await harness({ "node-a": ["user:s"] });
-    h.store.failNext = 3;
-    await h.publish(envelope("s1", 4, "s", { isPersisted: true }));
-    await waitFor(() => h.received("node-a").length === 1, 10_000, "delivery after recovery");
-    expect(h.store.saves).toBe(4);
-    expect(h.store.stored.size).toBe(1);
+  it("holds persisted notifications while the store is down without hammering it, and releases them in order within a probe of its return", async () => {
+    const h = await harness({ "node-a": ["user:s", "user:live"] });
+    h.store.down = true;
+    for (let k = 0; k < 10; k++) await h.publish(envelope(`s${k}`, 4, "s", { isPersisted: true }));
+    await h.publish(envelope("live1", 4, "live"));
+    await waitFor(async () => (await counterValue(h.metrics, "tidings_router_held_notifications")) === 10, 5000, "10 held");
+    // Longer than the ack wait (2 s): held messages are kept alive, not redelivered.
+    await sleep(2600);
+    expect(h.received("node-a").map((n) => n.id)).toEqual(["live1"]);
+    expect(await counterValue(h.metrics, "tidings_router_jetstream_redeliveries_total")).toBe(0);
+    expect(await counterValue(h.metrics, "tidings_router_held_oldest_age_seconds")).toBeGreaterThan(2);
+    // One probe at a time, 50 ms doubling to 200 ms: about 15 probes in 2.6 s, not 10 saves per probe.
+    const probes = await counterValue(h.metrics, "tidings_router_store_probes_total");
+    expect(probes).toBeGreaterThan(5);
+    expect(probes).toBeLessThan(25);
+    expect(h.store.saves).toBeLessThan(probes + 11);
+    h.store.down = false;
+    const back = Date.now();
+    await waitFor(() => h.received("node-a").length === 11, 5000, "held notifications delivered");
+    expect(Date.now() - back).toBeLessThan(1000);
+    expect(h.received("node-a").slice(1).map((n) => n.id)).toEqual(Array.from({ length: 10 }, (_, k) => `s${k}`));
+    expect(h.store.stored.size).toBe(10);
+    expect(await counterValue(h.metrics, "tidings_router_held_notifications")).toBe(0);
+    expect(await counterValue(h.metrics, "tidings_router_held_oldest_age_seconds")).toBe(0);
     await sleep(100);
-    expect(h.received("node-a")).toHaveLength(1);
-    expect(await counterValue(h.metrics, "tidings_router_store_failures_total")).toBe(3);
-    expect(await counterValue(h.metrics, "tidings_router_jetstream_redeliveries_total")).toBe(3);
+    expect(h.received("node-a")).toHaveLength(11);
+  });
+
+  it("stop() while the store is down hands held messages back at once instead of waiting for the store", async () => {
+    const h = await harness({ "node-a": ["user:d"] });
+    h.store.down = true;
+    await h.publish(envelope("d1", 4, "d", { isPersisted: true }));
+    await waitFor(async () => (await counterValue(h.metrics, "tidings_router_held_notifications")) === 1, 5000, "held");
+    const t0 = Date.now();
+    await h.router.stop();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(h.received("node-a")).toHaveLength(0);
+    expect(await h.queue.pending()).toBe(1);
+  });
+
+  it("dead-letters a persisted notification the store refuses for good after 3 deliveries, never delivers it, and keeps routing", async () => {
+    const h = await harness({ "node-a": ["user:r"] });
+    h.store.refuse.add("poison");
+    await h.publish(envelope("poison", 4, "r", { isPersisted: true }), { msgId: "poison-1" });
+    await h.publish(envelope("fine", 4, "r", { isPersisted: true }));
+    await waitFor(() => h.deadLetters.length === 1, 5000, "dead letter");
+    const dl = h.deadLetters[0]!;
+    expect(dl.headers?.["Tidings-Error"]).toBe("store_refused: store save: the database refuses poison (test)");
+    expect(dl.headers?.["Nats-Msg-Id"]).toBe("poison-1");
+    expect((JSON.parse(dec.decode(dl.data)) as { id: string }).id).toBe("poison");
+    expect(h.store.calls.get(CountingStore.key({ id: "poison", routing: { audienceId: "user:r" } as Notification["routing"] }))).toBeUndefined();
+    expect(h.store.saves).toBe(4);
+    await waitFor(() => h.received("node-a").length === 1, 5000, "the other one delivered");
+    await sleep(300);
+    expect(h.received("node-a").map((n) => n.id)).toEqual(["fine"]);
+    expect(h.deadLetters).toHaveLength(1);
+    expect(await h.queue.pending()).toBe(0);
+    expect(await counterValue(h.metrics, "tidings_router_notifications_deadlettered_total", { reason: "store_refused" })).toBe(1);
+    expect(await counterValue(h.metrics, "tidings_router_store_failures_total")).toBe(0);
   });
 
   it("stop() lets a message in flight finish: saved, published and acked", async () => {

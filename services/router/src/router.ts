@@ -1,5 +1,6 @@
 import { RegistryTracker, decodeIngestBody, headerValue, type IngestBacklog } from "@tidings/bus";
 import {
+  isPermanentStoreError,
   subjects,
   validateEnvelope,
   type AudienceRegistry,
@@ -16,6 +17,7 @@ import { endSpan, startProcessSpan, traceHeaders as spanHeaders, type Logger } f
 import { KeyedSerial } from "./keyed-serial.js";
 import { DeadLetterReason, type RouterMetrics } from "./metrics.js";
 import { createRoute } from "./route.js";
+import { StoreGate } from "./store-gate.js";
 
 export interface RouterOptions {
   /** Lifetime of a persisted notification without `persistedTTL`, in seconds (TIDINGS_DEFAULT_TTL_SECONDS). */
@@ -24,10 +26,19 @@ export interface RouterOptions {
   maxNotificationBytes: number;
   /** Ingest messages this router handles at once (default 64). */
   maxInFlight?: number;
-  /** Redelivery delay after the first store failure, doubling per delivery (default 500 ms). */
-  storeRetryMs?: number;
-  /** Longest redelivery delay after a store failure (default 30 000 ms). */
-  storeRetryMaxMs?: number;
+  /** First pause between store probes while the store is down (default 250 ms). */
+  storeProbeMs?: number;
+  /** Longest pause between store probes; doubles per failed probe up to this (default 2000 ms). */
+  storeProbeMaxMs?: number;
+  /** While a message is held, its ack-wait timer is restarted this often; keep it well below the queue's ack wait (default 10 000 ms). */
+  holdHeartbeatMs?: number;
+  /**
+   * Deliveries of a notification the store refuses for good before it is dead-lettered with
+   * reason `store_refused` (default 3). Earlier deliveries are nak'ed after `storeRefusedRetryMs`.
+   */
+  storeRefusedMaxDeliveries?: number;
+  /** Redelivery delay of a refused notification before its last delivery (default 1000 ms). */
+  storeRefusedRetryMs?: number;
   /** Registry tracker timing; the heartbeat interval must match the gateways' (default 5000 ms). */
   registry?: { heartbeatIntervalMs?: number; syncWindowMs?: number; snapshotTimeoutMs?: number };
 }
@@ -36,7 +47,8 @@ export interface RouterDeps {
   bus: Bus;
   /** The ingest stream; its backlog feeds `tidings_router_jetstream_pending` when it can tell. */
   queue: IngestQueue & Partial<IngestBacklog>;
-  store: NotificationStore;
+  /** With `ping`, the store is probed with it while down; without, with a save of a held notification. */
+  store: NotificationStore & { ping?: () => Promise<void> };
   registry: AudienceRegistry;
   log: Logger;
   metrics: RouterMetrics;
@@ -58,23 +70,91 @@ const MAX_ERROR_HEADER_CHARS = 1024;
 /**
  * The router (docs/architecture.md §2, step 2). Per ingest message: decode (JSON, or MessagePack
  * by `Content-Type`) → validate → an invalid one is republished raw to `tidings.deadletter` with
- * `Tidings-Error`, counted and acked → a persisted one is saved (a store failure naks with backoff
- * and never acks, so nothing accepted is lost) → published once per owning node → acked. Acking
- * last makes delivery into the cluster at-least-once: a crash before the ack redelivers, the store
- * save is idempotent on (audience, id) and gateways drop repeats within the dedupe window.
- * Messages to one audience are routed in fetch order.
+ * `Tidings-Error`, counted and acked → a persisted one is saved → published once per owning node →
+ * acked. Acking last makes delivery into the cluster at-least-once: a crash before the ack
+ * redelivers, the store save is idempotent on (audience, id) and gateways drop repeats within the
+ * dedupe window. Messages to one audience are routed in fetch order.
+ *
+ * Store failures come in two kinds. Transient (store down, timeout): the message is held, not
+ * nak'ed: its ack-wait timer is kept running with `working()`, its slot stays taken (so the router
+ * stops pulling once every slot holds one), and every persisted message fetched meanwhile is held
+ * before it reaches the store. One probe at a time checks the store (250 ms doubling to 2 s); the
+ * first success releases every held message at once, in per-audience order, so a backlog flows
+ * again within about 2 s of the store's return. Held messages are retried forever. Permanent
+ * (the store refuses the row or the arguments): nak'ed a few times, then dead-lettered with reason
+ * `store_refused` and acked, never retried forever and never delivered.
  */
 export function createRouter(deps: RouterDeps): Router {
   const { bus, queue, store, registry, log, metrics, options } = deps;
   const maxInFlight = options.maxInFlight ?? 64;
-  const retryMs = options.storeRetryMs ?? 500;
-  const retryMaxMs = options.storeRetryMaxMs ?? 30_000;
+  const heartbeatMs = options.holdHeartbeatMs ?? 10_000;
+  const refusedMaxDeliveries = Math.max(1, options.storeRefusedMaxDeliveries ?? 3);
+  const refusedRetryMs = options.storeRefusedRetryMs ?? 1000;
   const route = createRoute({ bus, registry, onPublished: (count) => metrics.nodePublishes.inc(count) });
   const serial = new KeyedSerial();
   let tracker: RegistryTracker | null = null;
   let consumer: IngestConsumer | null = null;
   let ready = false;
   let stopping: Promise<void> | null = null;
+  /** Hold start times (ms) of the messages waiting for the store. */
+  const held = new Set<{ since: number }>();
+  /** Probes with a save when the store has no `ping`: of the notification that found it down. */
+  let probeWith: Notification | null = null;
+  let downSince = 0;
+  const gate = new StoreGate({
+    probe: async () => {
+      metrics.storeProbes.inc();
+      if (store.ping !== undefined) await store.ping();
+      else if (probeWith !== null) await store.save(probeWith);
+    },
+    probeMinMs: options.storeProbeMs ?? 250,
+    probeMaxMs: options.storeProbeMaxMs ?? 2000,
+    onChange: (up) => {
+      if (!up) {
+        downSince = Date.now();
+        log.warn("store did not take a persisted notification; holding persisted notifications until a probe finds it up");
+      } else {
+        log.info({ downMs: Date.now() - downSince, held: held.size }, "store answers again; releasing held notifications");
+      }
+    },
+  });
+
+  /**
+   * Runs `task` for a persisted message: counted as held until it settles, and its ack-wait timer
+   * restarted every `heartbeatMs` meanwhile, whether it waits for the store or behind an earlier
+   * message of its audience.
+   */
+  const holding = async <T>(msg: IngestMessage, task: () => Promise<T>): Promise<T> => {
+    const entry = { since: Date.now() };
+    held.add(entry);
+    const beat = setInterval(() => msg.working(), heartbeatMs);
+    try {
+      return await task();
+    } finally {
+      clearInterval(beat);
+      held.delete(entry);
+    }
+  };
+
+  type Saved = { kind: "saved" } | { kind: "stopped" } | { kind: "refused"; error: unknown };
+  /** Saves `n`, holding the message for as long as the store is down. */
+  const save = async (n: Notification): Promise<Saved> => {
+    for (;;) {
+      if (gate.down && !(await gate.whenUp())) return { kind: "stopped" };
+      try {
+        // "expired" is fine too: such a notification is delivered live and not stored (docs/contract.md §6).
+        await store.save(n);
+        return { kind: "saved" };
+      } catch (error) {
+        if (isPermanentStoreError(error)) return { kind: "refused", error };
+        metrics.storeFailures.inc();
+        log.debug({ err: error, id: n.id, audienceId: n.routing.audienceId }, "store save failed");
+        probeWith = n;
+        gate.markDown();
+        if (!(await gate.whenUp())) return { kind: "stopped" };
+      }
+    }
+  };
 
   const deadLetter = async (msg: IngestMessage, reason: DeadLetterReason, detail: string): Promise<void> => {
     bus.publish(subjects.deadLetter, msg.data, {
@@ -87,7 +167,7 @@ export function createRouter(deps: RouterDeps): Router {
     await msg.ack();
   };
 
-  /** Persists (when asked) and routes; false when the store refused and the message was nak'ed. */
+  /** Persists (when asked) and routes; false when it was not routed (nak'ed or dead-lettered instead). */
   const deliver = async (msg: IngestMessage, n: Notification): Promise<boolean> => {
     // The router's `process` span continues the producer's trace; the gateways' spans continue this one.
     const span = startProcessSpan(msg.subject, msg.headers, n.id);
@@ -103,17 +183,20 @@ export function createRouter(deps: RouterDeps): Router {
 
   const persistAndRoute = async (msg: IngestMessage, n: Notification, outgoingTrace: BusHeaders | undefined): Promise<boolean> => {
     if (n.metadata.isPersisted) {
-      try {
-        // "expired" is fine too: such a notification is delivered live and not stored (docs/contract.md §6).
-        await store.save(n);
-      } catch (error) {
-        metrics.storeFailures.inc();
-        const delay = Math.min(retryMaxMs, retryMs * 2 ** Math.min(20, msg.deliveryCount - 1));
-        log.warn(
-          { err: error, id: n.id, audienceId: n.routing.audienceId, deliveryCount: msg.deliveryCount, retryInMs: delay },
-          "store did not take a persisted notification; it will be redelivered",
-        );
-        msg.nak(delay);
+      const saved = await save(n);
+      if (saved.kind === "stopped") {
+        // Handed back at once so another replica takes it.
+        msg.nak();
+        return false;
+      }
+      if (saved.kind === "refused") {
+        const detail = saved.error instanceof Error ? saved.error.message : String(saved.error);
+        if (msg.deliveryCount < refusedMaxDeliveries) {
+          log.warn({ id: n.id, audienceId: n.routing.audienceId, deliveryCount: msg.deliveryCount, detail }, "the store refused a persisted notification");
+          msg.nak(refusedRetryMs);
+        } else {
+          await deadLetter(msg, DeadLetterReason.StoreRefused, detail);
+        }
         return false;
       }
     }
@@ -144,7 +227,8 @@ export function createRouter(deps: RouterDeps): Router {
       const n = result.notification;
       // Only publishing is serialised per audience (that is what orders delivery); the ack, a NATS
       // round trip, runs outside it, so one busy audience is not capped at one ack round trip per message.
-      if (await serial.run(n.routing.audienceId, () => deliver(msg, n))) {
+      const run = () => serial.run(n.routing.audienceId, () => deliver(msg, n));
+      if (await (n.metadata.isPersisted ? holding(msg, run) : run())) {
         await msg.ack();
         metrics.routed.inc();
       }
@@ -160,7 +244,12 @@ export function createRouter(deps: RouterDeps): Router {
     async start() {
       if (tracker !== null) return;
       const pending = queue.pending === undefined ? undefined : () => queue.pending!();
-      metrics.observe(pending === undefined ? { registry } : { registry, pending });
+      const heldStats = () => {
+        let oldest: number | null = null;
+        for (const h of held) if (oldest === null || h.since < oldest) oldest = h.since;
+        return { count: held.size, oldestSince: oldest };
+      };
+      metrics.observe(pending === undefined ? { registry, held: heldStats } : { registry, pending, held: heldStats });
       tracker = new RegistryTracker({ bus, registry, log, ...options.registry });
       await tracker.start();
       if (stopping !== null) return;
@@ -171,6 +260,8 @@ export function createRouter(deps: RouterDeps): Router {
     stop() {
       stopping ??= (async () => {
         ready = false;
+        // Held messages are nak'ed at once, so the consumer's stop does not wait for the store.
+        gate.close();
         await consumer?.stop();
         await tracker?.stop();
         log.info("router stopped");

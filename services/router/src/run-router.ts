@@ -54,7 +54,13 @@ export async function runRouter(config: TidingsConfig, log: Logger, deps: RunRou
       registry: new MemoryAudienceRegistry(),
       log,
       metrics: createRouterMetrics(deps.metricsRegistry ?? new Registry()),
-      options: { defaultTtlSeconds: config.defaultTtlSeconds, maxNotificationBytes: config.maxNotificationBytes, ...deps.options },
+      options: {
+        defaultTtlSeconds: config.defaultTtlSeconds,
+        maxNotificationBytes: config.maxNotificationBytes,
+        // A held message's ack-wait timer is restarted three times per ack wait.
+        holdHeartbeatMs: Math.max(100, Math.floor((deps.queue?.ackWaitMs ?? 30_000) / 3)),
+        ...deps.options,
+      },
     });
     await router.start();
     log.info({ name }, "router running");

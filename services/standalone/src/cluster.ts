@@ -87,7 +87,7 @@ async function runGatewayNode(config: TidingsConfig, nodeId: string, log: Logger
 async function runStoreService(config: TidingsConfig, log: Logger, registry: Registry): Promise<{ stop(): Promise<void>; ready(): boolean }> {
   const handle = await createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, registry, logger: log });
   const bus = await connect(config, "tidings-store", log);
-  const responder = createStoreResponder(bus, handle.store, { logger: log });
+  const responder = createStoreResponder(bus, handle.store, { logger: log, ping: () => handle.ping() });
   const sweeper = startExpirySweeper(handle.store, log);
   log.info({ embedded: handle.embedded }, "store service answering on tidings.v1.store.*");
   return {

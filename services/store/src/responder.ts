@@ -1,5 +1,6 @@
 import {
   STORE_OPS,
+  StoreRefusedError,
   subjects,
   type Bus,
   type BusMessage,
@@ -16,6 +17,11 @@ export interface StoreResponderOptions {
   queue?: string;
   /** Failed operations are logged here at warn level. */
   logger?: Logger;
+  /**
+   * Answers `ping`: resolves when the database is reachable. Without it a ping only proves that
+   * this responder is subscribed.
+   */
+  ping?: () => Promise<void>;
 }
 
 export interface StoreResponder {
@@ -36,8 +42,8 @@ const decoder = new TextDecoder();
  * Serves `store` on `subjects.storeRequest(op)` for every op of `STORE_OPS` (the protocol of
  * `BusNotificationStore`). Every request with a reply subject gets exactly one answer: the result,
  * or `{error, code}`: `invalid_request` for a malformed body or arguments the store refuses
- * (RangeError), `unavailable` for anything else (database down, query failed). No input makes a
- * handler throw.
+ * (RangeError), `refused` for data the database refuses for good (see `isRefusedByDatabase`),
+ * `unavailable` for anything else (database down, connection lost). No input makes a handler throw.
  */
 export function createStoreResponder(bus: Bus, store: NotificationStore, opts: StoreResponderOptions = {}): StoreResponder {
   const pending = new Set<Promise<void>>();
@@ -45,7 +51,7 @@ export function createStoreResponder(bus: Bus, store: NotificationStore, opts: S
     bus.subscribe(
       subjects.storeRequest(op),
       (msg) => {
-        const answer = respond(bus, store, op, msg, opts.logger);
+        const answer = respond(bus, store, op, msg, opts);
         pending.add(answer);
         void answer.finally(() => pending.delete(answer));
       },
@@ -64,15 +70,35 @@ export function createStoreResponder(bus: Bus, store: NotificationStore, opts: S
   };
 }
 
-async function respond(bus: Bus, store: NotificationStore, op: StoreOp, msg: BusMessage, logger: Logger | undefined): Promise<void> {
+/**
+ * True when the database refused the data itself, so the same request fails again however often
+ * it is retried: SQLSTATE class 22 (data exception: invalid byte sequence, NUL in text, bad JSON
+ * escape, value out of range …) or 23 (integrity constraint violation), or a `StoreRefusedError`.
+ * Connection failures, timeouts, shutdowns and every other class are transient.
+ */
+export function isRefusedByDatabase(err: unknown): boolean {
+  if (err instanceof StoreRefusedError) return true;
+  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === "string" && /^2[23][0-9A-Z]{3}$/.test(code);
+}
+
+function errorCode(err: unknown): StoreErrorReply["code"] {
+  if (err instanceof InvalidRequest || err instanceof RangeError) return "invalid_request";
+  return isRefusedByDatabase(err) ? "refused" : "unavailable";
+}
+
+async function respond(bus: Bus, store: NotificationStore, op: StoreOp, msg: BusMessage, opts: StoreResponderOptions): Promise<void> {
   if (msg.reply === null) return;
+  const logger = opts.logger;
   let reply: unknown;
   try {
-    reply = await serve(store, op, parseBody(msg.data));
+    const body = parseBody(msg.data);
+    reply = op === "ping" ? (await opts.ping?.(), { ok: true }) : await serve(store, op, body);
   } catch (err) {
-    const invalid = err instanceof InvalidRequest || err instanceof RangeError;
-    const error: StoreErrorReply = { error: err instanceof Error ? err.message : String(err), code: invalid ? "invalid_request" : "unavailable" };
-    if (!invalid) logger?.warn({ err, op }, "store request failed");
+    const code = errorCode(err);
+    const error: StoreErrorReply = { error: err instanceof Error ? err.message : String(err), code };
+    if (code === "unavailable") logger?.warn({ err, op }, "store request failed");
+    else if (code === "refused") logger?.warn({ err, op }, "the database refused the data");
     reply = error;
   }
   try {
@@ -83,7 +109,7 @@ async function respond(bus: Bus, store: NotificationStore, op: StoreOp, msg: Bus
   }
 }
 
-async function serve(store: NotificationStore, op: StoreOp, body: Record<string, unknown>): Promise<unknown> {
+async function serve(store: NotificationStore, op: Exclude<StoreOp, "ping">, body: Record<string, unknown>): Promise<unknown> {
   switch (op) {
     case "save":
       return { result: await store.save(notificationField(body)) };
