@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { RegistryAnnouncer, connectNatsBus, type NatsBus } from "@tidings/bus";
-import { subjects, type Bus, type BusMessage, type BusSubscription, type Notification, type StoreErrorReply, type StoreReplies, type StoreRequests } from "@tidings/contracts";
+import { StoreRefusedError, subjects, type Bus, type BusMessage, type BusSubscription, type Notification, type StoreErrorReply, type StoreReplies, type StoreRequests } from "@tidings/contracts";
 import { CountingStore } from "./memory-store.js";
 
 const ROUTER = fileURLToPath(new URL("./fixtures/router-process.ts", import.meta.url));
@@ -88,9 +88,12 @@ export class SimNode {
   }
 }
 
-/** Answers the store's `save` requests (the `BusNotificationStore` protocol) from a `CountingStore`. */
-export function serveStore(bus: Bus, store: CountingStore): BusSubscription {
-  return bus.subscribe(
+/**
+ * Answers the store's `save` and `ping` requests (the `BusNotificationStore` protocol) from a
+ * `CountingStore`: `ping` fails while `store.down`, a refused id is answered with code `refused`.
+ */
+export function serveStore(bus: Bus, store: CountingStore): { unsubscribe(): void } {
+  const save = bus.subscribe(
     subjects.storeRequest("save"),
     async (m) => {
       if (m.reply === null) return;
@@ -99,10 +102,25 @@ export function serveStore(bus: Bus, store: CountingStore): BusSubscription {
         const request = JSON.parse(dec.decode(m.data)) as StoreRequests["save"];
         answer = { result: await store.save(request.notification) };
       } catch (error) {
-        answer = { error: (error as Error).message, code: "unavailable" };
+        answer = { error: (error as Error).message, code: error instanceof StoreRefusedError ? "refused" : "unavailable" };
       }
       bus.publish(m.reply, enc.encode(JSON.stringify(answer)));
     },
     { queue: "store" },
   );
+  const ping = bus.subscribe(
+    subjects.storeRequest("ping"),
+    (m) => {
+      if (m.reply === null) return;
+      const answer: StoreReplies["ping"] | StoreErrorReply = store.down ? { error: "store down (test)", code: "unavailable" } : { ok: true };
+      bus.publish(m.reply, enc.encode(JSON.stringify(answer)));
+    },
+    { queue: "store" },
+  );
+  return {
+    unsubscribe() {
+      save.unsubscribe();
+      ping.unsubscribe();
+    },
+  };
 }

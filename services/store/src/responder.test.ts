@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BusNotificationStore, StoreUnavailableError, subjects, type Notification, type NotificationStore } from "@tidings/contracts";
+import { BusNotificationStore, StoreUnavailableError, isPermanentStoreError, subjects, type Notification, type NotificationStore } from "@tidings/contracts";
 import { TinyBus } from "../test/tiny-bus.js";
 import { createStoreResponder } from "./responder.js";
 
@@ -85,6 +85,47 @@ describe("createStoreResponder with BusNotificationStore", () => {
     await expect(client.save(notification)).rejects.toThrow(new StoreUnavailableError("store save: connect ECONNREFUSED 127.0.0.1:5432"));
     const list = client.listForUser({ userId: "u", audiences: [], unreadOnly: false, limit: 1, cursor: "x", now });
     await expect(list).rejects.toThrow(new RangeError("store list: cursor is not valid"));
+  });
+
+  it("tells a row the database refuses for good (SQLSTATE class 22/23) from a transient failure, so the router can dead-letter the one and hold the other", async () => {
+    const bus = new TinyBus();
+    const pgError = (code: string, message: string) => Object.assign(new Error(message), { code });
+    const failures = [
+      pgError("22P05", "unsupported Unicode escape sequence"),
+      pgError("23514", 'new row for relation "notifications" violates check constraint "refuse_poison"'),
+      pgError("57P01", "terminating connection due to administrator command"),
+      pgError("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5432"),
+    ];
+    const { store } = recordingStore({ save: () => Promise.reject(failures.shift()) });
+    createStoreResponder(bus, store);
+    const client = new BusNotificationStore(bus, { timeoutMs: 1000 });
+    const outcomes: Array<[string, boolean]> = [];
+    for (let i = 0; i < 4; i++) {
+      const err = await client.save(notification).then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+      outcomes.push([err!.name, isPermanentStoreError(err)]);
+    }
+    expect(outcomes).toEqual([
+      ["StoreRefusedError", true],
+      ["StoreRefusedError", true],
+      ["StoreUnavailableError", false],
+      ["StoreUnavailableError", false],
+    ]);
+    expect(isPermanentStoreError(new RangeError("store list: cursor is not valid"))).toBe(true);
+  });
+
+  it("answers ping with ok when the database answers, and unavailable when it does not", async () => {
+    const bus = new TinyBus();
+    let dbUp = false;
+    const { store, calls } = recordingStore();
+    createStoreResponder(bus, store, { ping: () => (dbUp ? Promise.resolve() : Promise.reject(new Error("connect ECONNREFUSED"))) });
+    const client = new BusNotificationStore(bus, { timeoutMs: 1000 });
+    await expect(client.ping()).rejects.toThrow(new StoreUnavailableError("store ping: connect ECONNREFUSED"));
+    dbUp = true;
+    await expect(client.ping()).resolves.toBeUndefined();
+    expect(calls).toEqual([]);
   });
 
   it("answers malformed requests with invalid_request and never calls the store", async () => {
