@@ -236,6 +236,11 @@ export const configSchema = defineConfig(
       above: 0,
       doc: "Interval of gateway registry heartbeats; a node silent for three intervals is dropped by the routers. Same value on every gateway and router.",
     }),
+    routerAckWaitSeconds: seconds({
+      default: 10,
+      above: 0,
+      doc: "A router keeps each ingest message it handles alive (also while it waits for the store); one not acked for this long, because its router died, is redelivered to another.",
+    }),
     logLevel: oneOf({ values: LOG_LEVELS, default: "info", doc: "Lowest log level written." }),
   },
   {

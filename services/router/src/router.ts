@@ -30,7 +30,7 @@ export interface RouterOptions {
   storeProbeMs?: number;
   /** Longest pause between store probes; doubles per failed probe up to this (default 2000 ms). */
   storeProbeMaxMs?: number;
-  /** While a message is held, its ack-wait timer is restarted this often; keep it well below the queue's ack wait (default 10 000 ms). */
+  /** While a message is handled, its ack-wait timer is restarted this often; keep it well below the queue's ack wait (default 3000 ms). */
   holdHeartbeatMs?: number;
   /**
    * Deliveries of a notification the store refuses for good before it is dead-lettered with
@@ -87,7 +87,7 @@ const MAX_ERROR_HEADER_CHARS = 1024;
 export function createRouter(deps: RouterDeps): Router {
   const { bus, queue, store, registry, log, metrics, options } = deps;
   const maxInFlight = options.maxInFlight ?? 64;
-  const heartbeatMs = options.holdHeartbeatMs ?? 10_000;
+  const heartbeatMs = options.holdHeartbeatMs ?? 3000;
   const refusedMaxDeliveries = Math.max(1, options.storeRefusedMaxDeliveries ?? 3);
   const refusedRetryMs = options.storeRefusedRetryMs ?? 1000;
   const route = createRoute({ bus, registry, onPublished: (count) => metrics.nodePublishes.inc(count) });
@@ -120,13 +120,13 @@ export function createRouter(deps: RouterDeps): Router {
   });
 
   /**
-   * Runs `task` for a persisted message: counted as held until it settles, and its ack-wait timer
-   * restarted every `heartbeatMs` meanwhile, whether it waits for the store or behind an earlier
-   * message of its audience.
+   * Runs `task` with the message's ack-wait timer restarted every `heartbeatMs`, whether it waits
+   * for the store or behind an earlier message of its audience, so only a dead router's messages
+   * are redelivered. A persisted message counts as held meanwhile.
    */
-  const holding = async <T>(msg: IngestMessage, task: () => Promise<T>): Promise<T> => {
+  const keepAlive = async <T>(msg: IngestMessage, persisted: boolean, task: () => Promise<T>): Promise<T> => {
     const entry = { since: Date.now() };
-    held.add(entry);
+    if (persisted) held.add(entry);
     const beat = setInterval(() => msg.working(), heartbeatMs);
     try {
       return await task();
@@ -228,7 +228,7 @@ export function createRouter(deps: RouterDeps): Router {
       // Only publishing is serialised per audience (that is what orders delivery); the ack, a NATS
       // round trip, runs outside it, so one busy audience is not capped at one ack round trip per message.
       const run = () => serial.run(n.routing.audienceId, () => deliver(msg, n));
-      if (await (n.metadata.isPersisted ? holding(msg, run) : run())) {
+      if (await keepAlive(msg, n.metadata.isPersisted, run)) {
         await msg.ack();
         metrics.routed.inc();
       }

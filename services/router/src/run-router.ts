@@ -42,9 +42,11 @@ export async function runRouter(config: TidingsConfig, log: Logger, deps: RunRou
     }
   })();
   try {
+    const ackWaitMs = deps.queue?.ackWaitMs ?? config.routerAckWaitSeconds * 1000;
     const queue = await JetStreamIngestQueue.create(bus.connection, {
       onError: (err) => log.error({ err }, "ingest consumer error"),
       ...deps.queue,
+      ackWaitMs,
     });
     const store = deps.store?.(bus) ?? new BusNotificationStore(bus, { timeoutMs: config.forwardTimeoutSeconds * 1000 });
     const router = createRouter({
@@ -57,8 +59,8 @@ export async function runRouter(config: TidingsConfig, log: Logger, deps: RunRou
       options: {
         defaultTtlSeconds: config.defaultTtlSeconds,
         maxNotificationBytes: config.maxNotificationBytes,
-        // A held message's ack-wait timer is restarted three times per ack wait.
-        holdHeartbeatMs: Math.max(100, Math.floor((deps.queue?.ackWaitMs ?? 30_000) / 3)),
+        // A message's ack-wait timer is restarted three times per ack wait while it is handled.
+        holdHeartbeatMs: Math.max(100, Math.floor(ackWaitMs / 3)),
         ...deps.options,
       },
     });
