@@ -11,6 +11,11 @@ const run = promisify(execFile);
 export interface PostgresServer {
   /** `postgres://postgres@127.0.0.1:<port>/postgres`, trust authentication. */
   url: string;
+  /**
+   * Stops the server at once (`pg_ctl stop -m immediate`, as a crash would), keeps it down for
+   * `downMs`, then starts it again on the same port with the same data.
+   */
+  restart(opts?: { downMs?: number }): Promise<void>;
   /** Stops the server at once (`pg_ctl stop -m immediate`) and deletes its directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -113,6 +118,12 @@ export async function startPostgres(): Promise<PostgresServer> {
     let stopping: Promise<void> | null = null;
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      async restart({ downMs = 0 } = {}) {
+        if (stopping !== null) throw new Error("PostgreSQL was stopped");
+        await exec("pg_ctl", ["stop", "-D", data, "-m", "immediate", "-w"]);
+        await new Promise((r) => setTimeout(r, downMs));
+        await exec("pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60"]);
+      },
       stop() {
         stopping ??= (async () => {
           running.delete(stopNow);

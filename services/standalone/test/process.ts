@@ -39,11 +39,11 @@ export function spawnTidings(
   return { child, exited, output: () => output };
 }
 
-/** Starts Tidings on free ports and waits until it logs `readyLine` (a gateway: "listening"). */
-export async function startTidings(env: Record<string, string> = {}, readyLine = "listening"): Promise<TidingsProcess> {
+/** Starts Tidings on free ports and waits up to `timeoutMs` until it logs `readyLine` (a gateway: "listening"). */
+export async function startTidings(env: Record<string, string> = {}, readyLine = "listening", timeoutMs = 30_000): Promise<TidingsProcess> {
   const port = await freePort();
   const proc = spawnTidings({ TIDINGS_PORT: String(port), TIDINGS_HOST: "127.0.0.1", TIDINGS_METRICS_PORT: "0", TIDINGS_DRAIN_SECONDS: "0.5", ...env });
-  await waitFor(() => proc.output().includes(readyLine) || proc.child.exitCode !== null, 30_000, `the log line '${readyLine}'`);
+  await waitFor(() => proc.output().includes(readyLine) || proc.child.exitCode !== null, timeoutMs, `the log line '${readyLine}'`);
   if (proc.child.exitCode !== null) throw new Error(`tidings exited early:\n${proc.output()}`);
   return {
     ...proc,

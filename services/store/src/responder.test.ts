@@ -96,7 +96,7 @@ describe("createStoreResponder with BusNotificationStore", () => {
       pgError("57P01", "terminating connection due to administrator command"),
       pgError("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5432"),
     ];
-    const { store } = recordingStore({ save: () => Promise.reject(failures.shift()) });
+    const { store } = recordingStore({ save: () => Promise.reject(failures.shift() ?? new Error("no more failures scripted")) });
     createStoreResponder(bus, store);
     const client = new BusNotificationStore(bus, { timeoutMs: 1000 });
     const outcomes: Array<[string, boolean]> = [];
