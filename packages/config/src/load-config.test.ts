@@ -66,6 +66,7 @@ describe("loadConfig defaults", () => {
       dataDir: ".tidings-data",
       nodeId: undefined,
       registryHeartbeatSeconds: 5,
+      routerAckWaitSeconds: 10,
       logLevel: "info",
     });
   });
