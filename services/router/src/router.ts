@@ -96,7 +96,7 @@ export function createRouter(deps: RouterDeps): Router {
   let consumer: IngestConsumer | null = null;
   let ready = false;
   let stopping: Promise<void> | null = null;
-  /** Hold start times (ms) of the messages waiting for the store. */
+  /** Since when (epoch ms) each persisted message in this router has waited for its save. */
   const held = new Set<{ since: number }>();
   /** Probes with a save when the store has no `ping`: of the notification that found it down. */
   let probeWith: Notification | null = null;
@@ -105,17 +105,18 @@ export function createRouter(deps: RouterDeps): Router {
     probe: async () => {
       metrics.storeProbes.inc();
       if (store.ping !== undefined) await store.ping();
-      else if (probeWith !== null) await store.save(probeWith);
+      else if (probeWith !== null) {
+        // A refusal is an answer: the store is up (that row is dealt with when its message retries).
+        await store.save(probeWith).catch((err: unknown) => {
+          if (!isPermanentStoreError(err)) throw err;
+        });
+      }
     },
     probeMinMs: options.storeProbeMs ?? 250,
     probeMaxMs: options.storeProbeMaxMs ?? 2000,
     onChange: (up) => {
-      if (!up) {
-        downSince = Date.now();
-        log.warn("store did not take a persisted notification; holding persisted notifications until a probe finds it up");
-      } else {
-        log.info({ downMs: Date.now() - downSince, held: held.size }, "store answers again; releasing held notifications");
-      }
+      if (!up) downSince = Date.now();
+      else log.info({ downMs: Date.now() - downSince, held: held.size }, "store answers again; releasing held notifications");
     },
   });
 
@@ -148,7 +149,9 @@ export function createRouter(deps: RouterDeps): Router {
       } catch (error) {
         if (isPermanentStoreError(error)) return { kind: "refused", error };
         metrics.storeFailures.inc();
-        log.debug({ err: error, id: n.id, audienceId: n.routing.audienceId }, "store save failed");
+        if (!gate.down) {
+          log.warn({ err: error, id: n.id, audienceId: n.routing.audienceId }, "store did not take a persisted notification; holding persisted notifications until a probe finds it up");
+        }
         probeWith = n;
         gate.markDown();
         if (!(await gate.whenUp())) return { kind: "stopped" };

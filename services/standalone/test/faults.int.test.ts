@@ -85,6 +85,8 @@ interface Row {
   faultMs: number;
   /** Time until delivery resumed: the longest a client received nothing while notifications were outstanding. */
   longestSilenceMs: number;
+  /** The failed part back → the next delivery, slowest client (how fast held notifications flow again). */
+  flowingAfterRecoveryMs: number;
   /** Publishing end → last notification delivered. */
   lastAfterEndMs: number;
 }
@@ -121,10 +123,12 @@ async function scenario(fault: string, inject: () => Promise<void>): Promise<Row
   const posts: Promise<void>[] = [];
   const t0 = Date.now();
   let faultMs = 0;
+  let tRecovered = 0;
   const faultDone = sleep(FAULT_AT_MS).then(async () => {
     const tFault = Date.now();
     await inject();
-    faultMs = Date.now() - tFault;
+    tRecovered = Date.now();
+    faultMs = tRecovered - tFault;
   });
   const batch = RATE_PER_S / 20;
   for (let tick = 0; Date.now() - t0 < PUBLISH_MS; tick++) {
@@ -160,6 +164,7 @@ async function scenario(fault: string, inject: () => Promise<void>): Promise<Row
   let replayed = 0;
   let duplicates = 0;
   let longestSilenceMs = 0;
+  let flowingAfterRecoveryMs = 0;
   let lastAt = 0;
   for (const d of devices) {
     const seen = has(d);
@@ -174,6 +179,8 @@ async function scenario(fault: string, inject: () => Promise<void>): Promise<Row
       if (a.epoch > 0 && (publishedAt.get(a.id) ?? 0) < d.epochStarts[a.epoch]!) replayed++;
       lastAt = Math.max(lastAt, a.at);
     }
+    const next = d.arrivals.find((a) => a.at >= tRecovered);
+    if (next !== undefined) flowingAfterRecoveryMs = Math.max(flowingAfterRecoveryMs, next.at - tRecovered);
     // Every arrival answers a publish, so until the last one something was outstanding.
     let previous = t0;
     for (const a of d.arrivals) {
@@ -182,7 +189,7 @@ async function scenario(fault: string, inject: () => Promise<void>): Promise<Row
     }
   }
   for (const c of clients.splice(0)) await c.stop().catch(() => undefined);
-  return { fault, accepted: accepted.size, delivered, replayed, duplicates, lost, faultMs, longestSilenceMs, lastAfterEndMs: Math.max(0, lastAt - tEnd) };
+  return { fault, accepted: accepted.size, delivered, replayed, duplicates, lost, faultMs, longestSilenceMs, flowingAfterRecoveryMs, lastAfterEndMs: Math.max(0, lastAt - tEnd) };
 }
 
 const rows: Row[] = [];
@@ -196,9 +203,9 @@ function writeResults(): void {
   const md = [
     `Persisted User notifications over HTTP at ${RATE_PER_S}/s for ${PUBLISH_MS / 1000} s, fault at ${FAULT_AT_MS / 1000} s; 2 gateways, 2 routers, store service, PostgreSQL, nats-server, 2 clients of the user (separate processes).`,
     "",
-    "| Fault | Accepted | Delivered | Replayed | Duplicates | Lost | Fault lasted | Delivery resumed after (longest silence) | Last delivery after publishing ended |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.fault} | ${r.accepted} | ${r.delivered} | ${r.replayed} | ${r.duplicates} | ${r.lost} | ${(r.faultMs / 1000).toFixed(1)} s | ${(r.longestSilenceMs / 1000).toFixed(2)} s | ${(r.lastAfterEndMs / 1000).toFixed(2)} s |`),
+    "| Fault | Accepted | Delivered | Replayed | Duplicates | Lost | Fault lasted | Delivery resumed after (longest silence) | Flowing after the part was back | Last delivery after publishing ended |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.fault} | ${r.accepted} | ${r.delivered} | ${r.replayed} | ${r.duplicates} | ${r.lost} | ${(r.faultMs / 1000).toFixed(1)} s | ${(r.longestSilenceMs / 1000).toFixed(2)} s | ${(r.flowingAfterRecoveryMs / 1000).toFixed(2)} s | ${(r.lastAfterEndMs / 1000).toFixed(2)} s |`),
     "",
   ].join("\n");
   writeFileSync(`${dir}faults.md`, md);
