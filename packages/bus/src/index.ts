@@ -1,14 +1,14 @@
 export { BusClosedError, NoRespondersError, TimeoutError, errors } from "./errors.js";
 export { MemoryBus } from "./memory-bus.js";
 export type { BusErrorHandler, MemoryBusOptions } from "./memory-bus.js";
-export { NatsBus, connectNatsBus } from "./nats-bus.js";
-export type { ConnectNatsBusOptions, NatsBusOptions } from "./nats-bus.js";
+export { NatsBus, connectNatsBus, natsSecurityOptions } from "./nats-bus.js";
+export type { ConnectNatsBusOptions, NatsBusOptions, NatsSecurity } from "./nats-bus.js";
 export { headerValue } from "./headers.js";
 export type { IngestBacklog } from "./ingest-backlog.js";
 export { MemoryIngestQueue } from "./memory-ingest-queue.js";
 export type { MemoryIngestQueueOptions } from "./memory-ingest-queue.js";
 export { JetStreamIngestQueue, ROUTER_CONSUMER } from "./jetstream-ingest-queue.js";
-export type { JetStreamIngestQueueOptions } from "./jetstream-ingest-queue.js";
+export type { IngestStreamSettings, JetStreamIngestQueueOptions } from "./jetstream-ingest-queue.js";
 export { DigestAccumulator, registryDigest } from "./registry/digest.js";
 export { MISSED_HEARTBEATS, REGISTRY_HEARTBEAT_MS, silentRegistryLogger } from "./registry/log.js";
 export type { RegistryLogger } from "./registry/log.js";

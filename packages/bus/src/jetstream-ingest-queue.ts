@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   RetentionPolicy,
@@ -11,6 +12,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type StreamConfig,
 } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import { subjects, type BusHeaders, type IngestConsumer, type IngestMessage, type IngestPublishResult, type IngestQueue } from "@tidings/contracts";
@@ -42,7 +44,33 @@ export interface JetStreamIngestQueueOptions {
   timeoutMs?: number;
   /** Receives handler failures and consume-loop errors (default: `console.error`). */
   onError?: (error: unknown) => void;
+  /**
+   * Stream replicas. Default: 3 when the connected NATS server belongs to a cluster of three or more
+   * servers, else 1; an existing stream is never scaled down by this default.
+   */
+  replicas?: number;
+  /** Most bytes the stream holds; a full stream refuses new messages. Default -1: no limit. */
+  maxBytes?: number;
+  /** Messages older than this are removed. Default 0: no limit. */
+  maxAgeMs?: number;
+  /**
+   * True (the services): an existing stream is updated to the replicas, limits and duplicate window
+   * of these options. Default false: an existing stream is used as it is (producers, tools); a
+   * missing one is created with these options either way.
+   */
+  applyStreamConfig?: boolean;
 }
+
+/** The stream settings a queue applies; the rest (subjects, storage, retention) are fixed at create. */
+export interface IngestStreamSettings {
+  replicas: number;
+  maxBytes: number;
+  maxAgeMs: number;
+  duplicateWindowMs: number;
+}
+
+/** JetStream's "stream name already in use with a different configuration". */
+const STREAM_NAME_IN_USE = 10058;
 
 /** Pause before the consume loop retries after an error (consumer missing, server away). */
 const RETRY_DELAY_MS = 500;
@@ -79,12 +107,20 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
     this.#onError = opts.onError ?? ((error) => console.error("JetStreamIngestQueue:", error));
   }
 
-  /** Connects the queue to JetStream and creates the stream when it does not exist (an existing one is left as it is). */
+  /**
+   * Connects the queue to JetStream and creates the stream when it does not exist; with
+   * `applyStreamConfig`, an existing stream is updated to the replicas, limits and duplicate window of `opts`.
+   */
   static async create(nc: NatsConnection, opts: JetStreamIngestQueueOptions = {}): Promise<JetStreamIngestQueue> {
     const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 5000 });
     const queue = new JetStreamIngestQueue(nc, jsm, opts);
-    await queue.#ensureStream(opts.subjects ?? [subjects.notifyWildcard], opts.duplicateWindowMs ?? 120_000);
+    await queue.#ensureStream(opts.subjects ?? [subjects.notifyWildcard], opts);
     return queue;
+  }
+
+  /** The stream's current replicas, limits and duplicate window. */
+  async streamSettings(): Promise<IngestStreamSettings> {
+    return settingsOf((await this.manager.streams.info(this.#stream)).config);
   }
 
   get stream(): string {
@@ -205,20 +241,42 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
     };
   }
 
-  async #ensureStream(streamSubjects: string[], duplicateWindowMs: number): Promise<void> {
+  async #ensureStream(streamSubjects: string[], opts: JetStreamIngestQueueOptions): Promise<void> {
+    let existing: StreamConfig | null = null;
     try {
-      await this.manager.streams.info(this.#stream);
-      return;
+      existing = (await this.manager.streams.info(this.#stream)).config;
     } catch (error) {
       if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
     }
-    await this.manager.streams.add({
-      name: this.#stream,
-      subjects: streamSubjects,
-      storage: StorageType.File,
-      retention: RetentionPolicy.Workqueue,
-      duplicate_window: nanos(duplicateWindowMs),
-    });
+    if (existing !== null && opts.applyStreamConfig !== true) return;
+    const wanted = {
+      num_replicas: opts.replicas ?? Math.max(clusterReplicas(this.connection), existing?.num_replicas ?? 1),
+      max_bytes: opts.maxBytes ?? -1,
+      max_age: nanos(opts.maxAgeMs ?? 0),
+      duplicate_window: nanos(opts.duplicateWindowMs ?? 120_000),
+      // A full stream refuses the publish (the producer sees an error and retries) instead of
+      // dropping the oldest accepted notifications.
+      discard: DiscardPolicy.New,
+    };
+    if (existing === null) {
+      try {
+        await this.manager.streams.add({
+          name: this.#stream,
+          subjects: streamSubjects,
+          storage: StorageType.File,
+          retention: RetentionPolicy.Workqueue,
+          ...wanted,
+        });
+        return;
+      } catch (error) {
+        // Another process created it first with other settings: converge on ours, or use it as it is.
+        if (!isApiError(error, STREAM_NAME_IN_USE)) throw error;
+        if (opts.applyStreamConfig !== true) return;
+        existing = (await this.manager.streams.info(this.#stream)).config;
+      }
+    }
+    const same = (Object.keys(wanted) as Array<keyof typeof wanted>).every((k) => existing[k] === wanted[k]);
+    if (!same) await this.manager.streams.update(this.#stream, { ...existing, ...wanted });
   }
 
   #ensureConsumer(): Promise<void> {
@@ -253,6 +311,21 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
       ...wanted,
     });
   }
+}
+
+/**
+ * 3 when the server is in a cluster that (by the client URLs it advertises) has three or more
+ * servers, else 1. Servers that do not advertise (`no_advertise`) count as one: set the replicas
+ * explicitly there.
+ */
+function clusterReplicas(nc: NatsConnection): number {
+  const info = nc.info;
+  if (info?.cluster === undefined) return 1;
+  return new Set(info.connect_urls ?? []).size >= 3 ? 3 : 1;
+}
+
+function settingsOf(c: StreamConfig): IngestStreamSettings {
+  return { replicas: c.num_replicas, maxBytes: c.max_bytes, maxAgeMs: c.max_age / 1e6, duplicateWindowMs: c.duplicate_window / 1e6 };
 }
 
 function isApiError(error: unknown, code: number): boolean {

@@ -1,5 +1,14 @@
+import { readFileSync } from "node:fs";
 import { connect } from "@nats-io/transport-node";
-import { errors as natsErrors, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import {
+  credsAuthenticator,
+  errors as natsErrors,
+  nkeyAuthenticator,
+  type ConnectionOptions,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/nats-core";
 import type { Bus, BusHeaders, BusMessage, BusSubscribeOptions, BusSubscription } from "@tidings/contracts";
 import { BusClosedError, NoRespondersError, TimeoutError } from "./errors.js";
 import { fromNatsHeaders, toNatsHeaders } from "./headers.js";
@@ -15,6 +24,37 @@ export interface ConnectNatsBusOptions extends NatsBusOptions {
   name?: string;
   /** Pause between reconnect attempts (default 250 ms). */
   reconnectTimeWaitMs?: number;
+  /** Credentials and TLS files (the `TIDINGS_NATS_*` settings; pass the config itself). */
+  security?: NatsSecurity;
+}
+
+/** File-based NATS authentication and TLS; every file is read again at each (re)connect, so rotated files apply. */
+export interface NatsSecurity {
+  /** `.creds` file: user JWT and nkey seed. */
+  natsCredsFile?: string | undefined;
+  /** File holding a user nkey seed. */
+  natsNkeySeedFile?: string | undefined;
+  /** CA bundle for the server certificate; setting it (or a client certificate) turns TLS on. */
+  natsTlsCaFile?: string | undefined;
+  /** Client certificate and key for mutual TLS. */
+  natsTlsCertFile?: string | undefined;
+  natsTlsKeyFile?: string | undefined;
+}
+
+/** The NATS connect options (authenticator, TLS) of a `NatsSecurity`. */
+export function natsSecurityOptions(s: NatsSecurity): Partial<ConnectionOptions> {
+  const opts: Partial<ConnectionOptions> = {};
+  const { natsCredsFile: creds, natsNkeySeedFile: seed } = s;
+  if (creds !== undefined) opts.authenticator = credsAuthenticator(() => readFileSync(creds));
+  else if (seed !== undefined) opts.authenticator = nkeyAuthenticator(() => new TextEncoder().encode(readFileSync(seed, "utf8").trim()));
+  if (s.natsTlsCaFile !== undefined || s.natsTlsCertFile !== undefined) {
+    opts.tls = {
+      ...(s.natsTlsCaFile === undefined ? {} : { caFile: s.natsTlsCaFile }),
+      ...(s.natsTlsCertFile === undefined ? {} : { certFile: s.natsTlsCertFile }),
+      ...(s.natsTlsKeyFile === undefined ? {} : { keyFile: s.natsTlsKeyFile }),
+    };
+  }
+  return opts;
 }
 
 /**
@@ -121,6 +161,7 @@ export async function connectNatsBus(url: string, opts: ConnectNatsBusOptions = 
     maxReconnectAttempts: -1,
     reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
     ...(opts.name === undefined ? {} : { name: opts.name }),
+    ...natsSecurityOptions(opts.security ?? {}),
   });
   return new NatsBus(nc, opts.onError === undefined ? {} : { onError: opts.onError });
 }

@@ -10,6 +10,7 @@ export const TRANSPORTS = ["WebSockets", "ServerSentEvents", "LongPolling"] as c
 export const ROLES = ["all", "gateway", "router", "store"] as const;
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 export const TENANT_VALIDATION_MODES = ["claims", "http", "none"] as const;
+export const DATABASE_SSL_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full"] as const;
 
 /** `scheme://host[:port]`, exactly as a browser sends it in `Origin` (no path, no trailing slash). */
 function checkOrigin(item: string): string | undefined {
@@ -91,6 +92,12 @@ export const configSchema = defineConfig(
 
     // --- product contract (docs/contract.md) -------------------------------------------------
     port: int({ default: 8080, min: 1, max: 65535, doc: "HTTP and hub listen port." }),
+    apiPort: int({
+      default: 0,
+      min: 0,
+      max: 65535,
+      doc: "Port of a second listener serving only the producer ingest and read APIs (`/api/*`), which then leave TIDINGS_PORT; `0`: they stay on TIDINGS_PORT.",
+    }),
     host: str({ default: "0.0.0.0", doc: "Address the HTTP and hub port listens on." }),
     metricsPort: int({
       default: 9464,
@@ -223,7 +230,42 @@ export const configSchema = defineConfig(
       secret: true,
       doc: "Postgres URL (it may carry a password); unset: embedded Postgres in TIDINGS_DATA_DIR.",
     }),
+    databaseSslMode: oneOf({
+      values: DATABASE_SSL_MODES,
+      default: undefined,
+      doc: "TLS to Postgres: `verify-full` checks the certificate and host name, `verify-ca` the certificate only, `require` encrypts without checks. Unset: `verify-full` when TIDINGS_DATABASE_SSL_ROOT_CERT is set, else what the URL's `sslmode` says.",
+    }),
+    databaseSslRootCert: str({
+      default: undefined,
+      doc: "PEM file of the CA(s) that sign the Postgres server certificate (like libpq's `sslrootcert`).",
+    }),
     dataDir: str({ default: ".tidings-data", doc: "Data directory of the embedded Postgres." }),
+    natsCredsFile: str({
+      default: undefined,
+      doc: "NATS credentials file (user JWT and nkey seed, `.creds`), read at every (re)connect.",
+    }),
+    natsNkeySeedFile: str({
+      default: undefined,
+      doc: "File holding a NATS user nkey seed (`SU…`), read at every (re)connect. Set this or the credentials file, not both.",
+    }),
+    natsTlsCaFile: str({ default: undefined, doc: "PEM file of the CA(s) that sign the NATS server certificate; setting it turns TLS on." }),
+    natsTlsCertFile: str({ default: undefined, doc: "PEM client certificate for NATS mutual TLS (with TIDINGS_NATS_TLS_KEY_FILE)." }),
+    natsTlsKeyFile: str({ default: undefined, doc: "PEM private key of TIDINGS_NATS_TLS_CERT_FILE." }),
+    jetstreamReplicas: int({
+      default: undefined,
+      min: 1,
+      max: 5,
+      doc: "Replicas of the `TIDINGS` stream. Unset: 3 when the NATS cluster has three or more servers, else 1. Applied to an existing stream at start.",
+    }),
+    jetstreamMaxBytes: int({
+      default: 1073741824,
+      min: -1,
+      doc: "Most bytes the `TIDINGS` stream holds (per replica); when full, ingest is refused (503) rather than dropping accepted notifications. `-1`: no limit.",
+    }),
+    jetstreamMaxAgeSeconds: seconds({
+      default: 86400,
+      doc: "Undelivered notifications older than this are removed from the `TIDINGS` stream (routers down that long). `0`: no limit.",
+    }),
     nodeId: str({
       default: undefined,
       max: 64,
@@ -279,6 +321,27 @@ export const configSchema = defineConfig(
         check: (c, name) =>
           c.role !== "all" && c.natsUrl === undefined
             ? `${name("role")}=${c.role} requires ${name("natsUrl")}: a single part cannot run without the cluster bus`
+            : undefined,
+      },
+      {
+        keys: ["natsCredsFile", "natsNkeySeedFile"],
+        check: (c, name) =>
+          c.natsCredsFile !== undefined && c.natsNkeySeedFile !== undefined
+            ? `${name("natsCredsFile")} and ${name("natsNkeySeedFile")} are both set: set only one`
+            : undefined,
+      },
+      {
+        keys: ["natsTlsCertFile", "natsTlsKeyFile"],
+        check: (c, name) =>
+          (c.natsTlsCertFile === undefined) !== (c.natsTlsKeyFile === undefined)
+            ? `${name("natsTlsCertFile")} and ${name("natsTlsKeyFile")} go together: set both or neither`
+            : undefined,
+      },
+      {
+        keys: ["apiPort", "port", "metricsPort"],
+        check: (c, name) =>
+          c.apiPort !== 0 && c.apiPort === c.metricsPort
+            ? `${name("apiPort")}=${c.apiPort} equals ${name("metricsPort")}: use another port`
             : undefined,
       },
       {

@@ -6,5 +6,5 @@ export { createRouterMetrics, DeadLetterReason, metricNames } from "./metrics.js
 export type { RouterMetrics } from "./metrics.js";
 export { createIngestPublisher, HTTP_INGEST_SUBJECT, ingestMsgId } from "./ingest-publisher.js";
 export type { IngestPublisher } from "./ingest-publisher.js";
-export { runRouter } from "./run-router.js";
+export { natsOptionsOf, runRouter } from "./run-router.js";
 export type { RunRouterDeps, RunningRouter } from "./run-router.js";

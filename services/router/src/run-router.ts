@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { Registry } from "prom-client";
-import { JetStreamIngestQueue, MemoryAudienceRegistry, connectNatsBus, type JetStreamIngestQueueOptions } from "@tidings/bus";
+import { JetStreamIngestQueue, MemoryAudienceRegistry, connectNatsBus, type JetStreamIngestQueueOptions, type NatsSecurity } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
 import { BusNotificationStore, type Bus, type NotificationStore } from "@tidings/contracts";
 import type { Logger } from "@tidings/observability";
@@ -24,6 +24,19 @@ export interface RunningRouter {
   stop(): Promise<void>;
 }
 
+/** The connection security and stream settings the services take from the config. */
+export function natsOptionsOf(config: TidingsConfig): { security: NatsSecurity; queue: JetStreamIngestQueueOptions } {
+  return {
+    security: config,
+    queue: {
+      applyStreamConfig: true,
+      ...(config.jetstreamReplicas === undefined ? {} : { replicas: config.jetstreamReplicas }),
+      maxBytes: config.jetstreamMaxBytes,
+      maxAgeMs: config.jetstreamMaxAgeSeconds * 1000,
+    },
+  };
+}
+
 /**
  * The router process (`TIDINGS_ROLE=router`): connects to `TIDINGS_NATS_URL`, ensures stream
  * `TIDINGS`, syncs the registry with every gateway node and consumes as one replica of the shared
@@ -32,8 +45,10 @@ export interface RunningRouter {
 export async function runRouter(config: TidingsConfig, log: Logger, deps: RunRouterDeps = {}): Promise<RunningRouter> {
   if (config.natsUrl === undefined) throw new Error("the router needs TIDINGS_NATS_URL");
   const name = `tidings-router-${config.nodeId ?? hostname()}`;
+  const nats = natsOptionsOf(config);
   const bus = await connectNatsBus(config.natsUrl, {
     name,
+    security: nats.security,
     onError: (err, subject) => log.error({ err, subject }, "bus handler failed"),
   });
   void (async () => {
@@ -45,6 +60,7 @@ export async function runRouter(config: TidingsConfig, log: Logger, deps: RunRou
     const ackWaitMs = deps.queue?.ackWaitMs ?? config.routerAckWaitSeconds * 1000;
     const queue = await JetStreamIngestQueue.create(bus.connection, {
       onError: (err) => log.error({ err }, "ingest consumer error"),
+      ...nats.queue,
       ...deps.queue,
       ackWaitMs,
     });

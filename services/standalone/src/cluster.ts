@@ -3,10 +3,10 @@ import type { TidingsConfig } from "@tidings/config";
 import { BusNotificationStore, subjects, userAudience, type Notification } from "@tidings/contracts";
 import { createGateway, NativeUwsUnavailableError } from "@tidings/gateway";
 import { createRegistry, startTracing, type Logger, type Registry } from "@tidings/observability";
-import { createIngestPublisher, runRouter } from "@tidings/router";
+import { createIngestPublisher, natsOptionsOf, runRouter } from "@tidings/router";
 import { createStore, createStoreResponder } from "@tidings/store";
 import type { Running } from "./main.js";
-import { startExpirySweeper, startOpsServer } from "./ops.js";
+import { startExpirySweeper, startOpsServer, storeOptionsOf, watchStore } from "./ops.js";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -19,7 +19,7 @@ interface UserEvent {
 }
 
 async function connect(config: TidingsConfig, name: string, log: Logger): Promise<NatsBus> {
-  const bus = await connectNatsBus(config.natsUrl!, { name, onError: (err, subject) => log.error({ err, subject }, "bus handler failed") });
+  const bus = await connectNatsBus(config.natsUrl!, { name, security: natsOptionsOf(config).security, onError: (err, subject) => log.error({ err, subject }, "bus handler failed") });
   void (async () => {
     for await (const s of bus.connection.status()) {
       if (s.type === "disconnect" || s.type === "reconnect") log.warn({ status: s.type }, `NATS ${s.type}`);
@@ -36,7 +36,10 @@ async function connect(config: TidingsConfig, name: string, log: Logger): Promis
  */
 async function runGatewayNode(config: TidingsConfig, nodeId: string, log: Logger, registry: Registry): Promise<{ stop(): Promise<void>; ready(): boolean }> {
   const bus = await connect(config, `tidings-gateway-${nodeId}`, log);
-  const queue = await JetStreamIngestQueue.create(bus.connection, { onError: (err) => log.error({ err }, "ingest queue error") });
+  const queue = await JetStreamIngestQueue.create(bus.connection, {
+    ...natsOptionsOf(config).queue,
+    onError: (err) => log.error({ err }, "ingest queue error"),
+  });
   const publish = createIngestPublisher(queue);
   const announcer = new RegistryAnnouncer({ bus, nodeId, heartbeatIntervalMs: config.registryHeartbeatSeconds * 1000 });
   let gateway: ReturnType<typeof createGateway>;
@@ -85,14 +88,17 @@ async function runGatewayNode(config: TidingsConfig, nodeId: string, log: Logger
 
 /** The store service (`TIDINGS_ROLE=store`): migrations, request-reply handlers, expiry sweeper. */
 async function runStoreService(config: TidingsConfig, log: Logger, registry: Registry): Promise<{ stop(): Promise<void>; ready(): boolean }> {
-  const handle = await createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, registry, logger: log });
+  const handle = await createStore({ ...storeOptionsOf(config), registry, logger: log });
   const bus = await connect(config, "tidings-store", log);
   const responder = createStoreResponder(bus, handle.store, { logger: log, ping: () => handle.ping() });
   const sweeper = startExpirySweeper(handle.store, log);
+  const storeWatch = watchStore(handle, log);
   log.info({ embedded: handle.embedded }, "store service answering on tidings.v1.store.*");
   return {
-    ready: () => !bus.connection.isClosed(),
+    // Ready only while both the bus and the database answer: requests need both.
+    ready: () => !bus.connection.isClosed() && storeWatch.reachable(),
     async stop() {
+      storeWatch.stop();
       await responder.close();
       await sweeper.stop();
       await bus.close();

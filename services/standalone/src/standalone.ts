@@ -4,9 +4,7 @@ import { createGateway, NativeUwsUnavailableError, type Gateway } from "@tidings
 import { createRegistry, startTracing, type Logger } from "@tidings/observability";
 import { createStore } from "@tidings/store";
 import type { Running } from "./main.js";
-import { startExpirySweeper, startOpsServer } from "./ops.js";
-
-const STORE_PING_INTERVAL_MS = 5_000;
+import { startExpirySweeper, startOpsServer, storeOptionsOf, watchStore } from "./ops.js";
 
 /**
  * One process: gateway + store (embedded PGlite unless TIDINGS_DATABASE_URL is set), with routing
@@ -16,7 +14,7 @@ const STORE_PING_INTERVAL_MS = 5_000;
 export async function runStandalone(config: TidingsConfig, nodeId: string, log: Logger): Promise<Running> {
   const tracing = startTracing({ serviceName: "tidings" });
   const registry = createRegistry("tidings_gateway_");
-  const storeHandle = await createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, registry, logger: log });
+  const storeHandle = await createStore({ ...storeOptionsOf(config), registry, logger: log });
   log.info({ embedded: storeHandle.embedded, dataDir: storeHandle.embedded ? config.dataDir : undefined }, "notification store ready");
   const sweeper = startExpirySweeper(storeHandle.store, log);
 
@@ -49,29 +47,19 @@ export async function runStandalone(config: TidingsConfig, nodeId: string, log: 
   const port = await gateway.start();
   log.info({ host: config.host, port }, `tidings standalone listening on http://${config.host}:${port} (hub /notifications, ingest /api/notifications)`);
 
-  let storeReachable = true;
-  const pinger = setInterval(() => {
-    storeHandle.ping().then(
-      () => void (storeReachable = true),
-      (err: unknown) => {
-        if (storeReachable) log.warn({ err }, "store unreachable: readiness off");
-        storeReachable = false;
-      },
-    );
-  }, STORE_PING_INTERVAL_MS);
-  pinger.unref();
+  const storeWatch = watchStore(storeHandle, log);
 
   const metricsServer = await startOpsServer(
     config,
     registry,
-    () => (!gateway.ready ? { ready: false, reason: "draining" } : storeReachable ? { ready: true } : { ready: false, reason: "store unreachable" }),
+    () => (!gateway.ready ? { ready: false, reason: "draining" } : storeWatch.reachable() ? { ready: true } : { ready: false, reason: "store unreachable" }),
     log,
   );
 
   return {
     async stop() {
       await gateway.stop();
-      clearInterval(pinger);
+      storeWatch.stop();
       await sweeper.stop();
       await storeHandle.close();
       await metricsServer?.close();

@@ -1,4 +1,5 @@
-import postgres, { type Notice, type Sql } from "postgres";
+import { readFileSync } from "node:fs";
+import postgres, { type Notice, type Options, type Sql } from "postgres";
 import type { Registry } from "prom-client";
 import type { NotificationStore } from "@tidings/contracts";
 import type { Logger } from "@tidings/observability";
@@ -10,6 +11,10 @@ import { PostgresNotificationStore } from "./postgres-store.js";
 export interface CreateStoreOptions {
   /** A real PostgreSQL server (TIDINGS_DATABASE_URL). Unset: embedded PGlite in `dataDir`. */
   databaseUrl?: string | undefined;
+  /** TLS to the server (TIDINGS_DATABASE_SSL_MODE); unset: `verify-full` with `sslRootCert`, else the URL's `sslmode`. */
+  sslMode?: "disable" | "prefer" | "require" | "verify-ca" | "verify-full" | undefined;
+  /** PEM CA bundle the server certificate must chain to (TIDINGS_DATABASE_SSL_ROOT_CERT). */
+  sslRootCert?: string | undefined;
   /** Data directory of the embedded database (TIDINGS_DATA_DIR); unused with `databaseUrl`. */
   dataDir: string;
   /** Connections to a real server (default 10). The embedded server always gets exactly one. */
@@ -69,7 +74,9 @@ export async function createStore(opts: CreateStoreOptions): Promise<StoreHandle
 async function connect(opts: CreateStoreOptions): Promise<{ sql: Sql; embedded: EmbeddedPostgres | null }> {
   const onnotice = (notice: Notice): void => opts.logger?.debug({ notice: notice["message"] }, "postgres notice");
   if (opts.databaseUrl !== undefined) {
+    const ssl = sslOption(opts);
     const sql = postgres(opts.databaseUrl, {
+      ...(ssl === undefined ? {} : { ssl }),
       max: opts.poolSize ?? 10,
       connect_timeout: 10,
       onnotice,
@@ -88,4 +95,24 @@ async function connect(opts: CreateStoreOptions): Promise<{ sql: Sql; embedded: 
     onnotice,
   });
   return { sql, embedded };
+}
+
+/** The postgres.js `ssl` option for the TLS settings; undefined leaves it to the URL. */
+export function sslOption(opts: Pick<CreateStoreOptions, "sslMode" | "sslRootCert">): Options<Record<string, never>>["ssl"] {
+  const mode = opts.sslMode ?? (opts.sslRootCert === undefined ? undefined : "verify-full");
+  const ca = opts.sslRootCert === undefined ? {} : { ca: readFileSync(opts.sslRootCert, "utf8") };
+  switch (mode) {
+    case undefined:
+      return undefined;
+    case "disable":
+      return false;
+    case "prefer":
+    case "require":
+      return mode;
+    case "verify-ca":
+      // The chain is checked against the CA; the host name is not (libpq's verify-ca).
+      return { ...ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
+    case "verify-full":
+      return { ...ca, rejectUnauthorized: true };
+  }
 }
