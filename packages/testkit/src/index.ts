@@ -9,6 +9,6 @@ export { RawWs } from "./raw-ws.js";
 export type { RawFrame } from "./raw-ws.js";
 export { waitFor, sleep } from "./wait.js";
 export { freePort, TcpBalancer, TcpProxy } from "./net.js";
-export { natsServerBinary, startNats, type NatsServer, type NatsServerOptions } from "./nats.js";
+export { natsServerBinary, startNats, startNatsCluster, type NatsCluster, type NatsServer, type NatsServerOptions } from "./nats.js";
 export { postgresBinDir, startPostgres, type PostgresServer } from "./postgres.js";
 export { CHROMIUM_PATH, launchChromium, startSignalrPage } from "./browser.js";

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
+import { connect as natsConnect } from "@nats-io/transport-node";
 import { homedir, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { freePort } from "./net.js";
@@ -10,6 +11,8 @@ export interface NatsServerOptions {
   jetstream?: boolean;
   /** Longest wait for the server to accept connections, per start (default 10 s). */
   startTimeoutMs?: number;
+  /** More `nats-server` arguments (cluster name, routes …). */
+  extraArgs?: string[];
 }
 
 export interface NatsServer {
@@ -80,6 +83,7 @@ export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServe
   const startTimeoutMs = opts.startTimeoutMs ?? 10_000;
   const args = ["-a", "127.0.0.1", "-p", String(port)];
   if (opts.jetstream === true) args.push("-js", "-sd", storeDir);
+  args.push(...(opts.extraArgs ?? []));
 
   let child = await launch(binary, args, port, startTimeoutMs);
   let stopped = false;
@@ -156,4 +160,71 @@ function answersInfo(port: number): Promise<boolean> {
     socket.once("error", () => done(false));
     socket.once("data", (d) => done(d.toString("latin1").startsWith("INFO ")));
   });
+}
+
+export interface NatsCluster {
+  /** Every server's client URL, comma-separated: what a client (or TIDINGS_NATS_URL) is given. */
+  readonly url: string;
+  /** The servers, each with its own client port and store directory. */
+  readonly servers: readonly NatsServer[];
+  /** Stops every server and removes their store directories. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `size` (default 3) JetStream `nats-server` processes on 127.0.0.1 joined into one cluster
+ * by routes, and resolves once JetStream answers with a meta leader elected (streams with up to
+ * `size` replicas can then be created). Each server can be killed and restarted like `startNats`'s.
+ */
+export async function startNatsCluster(opts: { size?: number; startTimeoutMs?: number } = {}): Promise<NatsCluster> {
+  const size = opts.size ?? 3;
+  const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routes = clusterPorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
+  const name = `tidings-test-${process.pid}`;
+  const servers: NatsServer[] = [];
+  try {
+    for (let i = 0; i < size; i++) {
+      servers.push(
+        await startNats({
+          jetstream: true,
+          ...(opts.startTimeoutMs === undefined ? {} : { startTimeoutMs: opts.startTimeoutMs }),
+          extraArgs: ["--name", `${name}-${i}`, "--cluster_name", name, "--cluster", `nats://127.0.0.1:${clusterPorts[i]}`, "--routes", routes],
+        }),
+      );
+    }
+    await waitForJetStream(servers.map((s) => s.url), opts.startTimeoutMs ?? 30_000);
+  } catch (error) {
+    await Promise.all(servers.map((s) => s.stop()));
+    throw error;
+  }
+  let stopped = false;
+  return {
+    url: servers.map((s) => s.url).join(","),
+    servers,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+  };
+}
+
+/** Polls `$JS.API.INFO` until JetStream answers (a meta leader exists and every server has joined). */
+async function waitForJetStream(urls: string[], timeoutMs: number): Promise<void> {
+  const nc = await natsConnect({ servers: urls });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const answer = JSON.parse(new TextDecoder().decode((await nc.request("$JS.API.INFO", undefined, { timeout: 1000 })).data)) as { error?: unknown };
+        if (answer.error === undefined && new Set(nc.info?.connect_urls ?? []).size >= urls.length) return;
+      } catch {
+        // No meta leader yet: ask again.
+      }
+      if (Date.now() > deadline) throw new Error(`JetStream cluster of ${urls.length} servers not ready within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await nc.close();
+  }
 }
