@@ -4,7 +4,7 @@ import type { TidingsConfig } from "@tidings/config";
 import { GLOBAL_AUDIENCE, isValidNodeId, mintId, userAudience, validateEnvelopes, type Bus, type Notification, type NotificationStore } from "@tidings/contracts";
 import { endSpan, Registry, reportUnexpected as report, startProcessSpan, startPublishSpan, traceHeaders, type Logger, type UnexpectedSource } from "@tidings/observability";
 import { encodeNegotiateResponse, encodeNegotiateError, parseNegotiateQuery, type TransportName } from "@tidings/protocol";
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from "uWebSockets.js";
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from "uWebSockets.js";
 import { AuthError, createAuthenticator, extractToken, type Identity } from "./auth.js";
 import { HubConnection, type ConnectionHost, type ConnectionLimits } from "./connection.js";
 import { ConnectionTable } from "./connection-table.js";
@@ -22,6 +22,7 @@ import { JsTopics } from "./transport/js-topics.js";
 import { createGatewayMetrics, type DisconnectReason } from "./metrics.js";
 import type { MembershipListener } from "./fanout.js";
 import { createReadApi } from "./http/read-api.js";
+import { createApiApp, listen, wrongListener, type Bound, type Listener } from "./http/listeners.js";
 import { replayTo } from "./replay.js";
 import { loadNativeUws } from "./transport/uws.js";
 import { UwsTransport } from "./transport/ws-transport.js";
@@ -34,7 +35,6 @@ import { StatefulTransport } from "./transport/stateful-transport.js";
 const IMPLEMENTED_TRANSPORTS: readonly TransportName[] = ["WebSockets", "ServerSentEvents", "LongPolling"];
 const MAX_INGEST_BODY_BYTES = 4 * 1024 * 1024;
 const NO_CONNECTION = "No Connection with that ID";
-const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
 /** Accepts validated notifications durably; rejects when they cannot be accepted (→ 503, nothing accepted). */
 export type IngestSink = (notifications: readonly Notification[], traceHeaders: Readonly<Record<string, string>>) => Promise<void>;
@@ -181,7 +181,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const disconnectTimeoutMs = config.disconnectTimeoutSeconds * 1000;
   const reportUnexpected = (err: unknown, source: UnexpectedSource) => report(log, err, source);
   let draining = false;
-  let listenSocket: us_listen_socket | null = null;
+  let listeners: Bound[] = [];
+  const separateApi = config.apiPort !== 0 && config.apiPort !== config.port;
   let ticker: NodeJS.Timeout | null = null;
 
   /** 401 before any upgrade; the reason goes in WWW-Authenticate (RFC 6750), the body stays empty. */
@@ -437,8 +438,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
    * Every HTTP request: a synchronous throw is answered with 500 here (uWS must see a response or an abort
    * handler before the handler returns), an asynchronous one by `fail` in `routeRequest`.
    */
-  function route(res: HttpResponse, req: HttpRequest): void {
+  function route(res: HttpResponse, req: HttpRequest, listener: Listener = "main"): void {
     const rawPath = req.getUrl();
+    if (wrongListener(separateApi, listener, rawPath)) return new Reply(res).apiError(404, "not_found", `No endpoint at ${rawPath}.`);
     const path = normalisePath(rawPath);
     try {
       routeRequest(res, req, rawPath, path);
@@ -584,20 +586,22 @@ export function createGateway(deps: GatewayDeps): Gateway {
   }
 
   return {
-    start: () =>
-      new Promise((resolve, reject) => {
-        // Exclusive port: uWS otherwise sets SO_REUSEPORT, and a second process bound to the same port would
-        // silently take part of the requests, splitting one connection's negotiate, polls and POSTs between them.
-        // (This build's typings lack the host + options overload that the addon has.)
-        const listen = app.listen.bind(app) as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
-        listen(config.host, config.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
-          if (socket === false) return reject(new Error(`cannot listen on ${config.host}:${config.port}`));
-          listenSocket = socket;
-          ticker = setInterval(tick, 1000);
-          ticker.unref();
-          resolve(uws.us_socket_local_port(socket));
-        });
-      }),
+    async start() {
+      const main = await listen(uws, app, config.host, config.port);
+      listeners.push(main);
+      if (separateApi) {
+        try {
+          listeners.push(await listen(uws, createApiApp(uws, route), config.host, config.apiPort));
+        } catch (err) {
+          main.close();
+          listeners = [];
+          throw err;
+        }
+      }
+      ticker = setInterval(tick, 1000);
+      ticker.unref();
+      return main.port;
+    },
     deliver(notification, headers) {
       const span = startProcessSpan(`tidings.v1.node.${nodeId}`, headers, notification.id);
       const delivered = fanout.deliver(notification, Date.now());
@@ -620,8 +624,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       for (const connection of table.values()) connection.close({ allowReconnect: true });
       forwarder?.close();
       if (ticker !== null) clearInterval(ticker);
-      if (listenSocket !== null) uws.us_listen_socket_close(listenSocket);
-      listenSocket = null;
+      for (const l of listeners) l.close();
+      listeners = [];
       await new Promise((r) => setTimeout(r, 50)); // let uWS flush the last Close frames
     },
     deliverEvent: (key, target, payload) => fanout.deliverEvent(key, target, payload),
