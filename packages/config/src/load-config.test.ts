@@ -33,6 +33,7 @@ describe("loadConfig defaults", () => {
       detailedErrors: false,
       forwardTimeoutSeconds: 5,
       port: 8080,
+      apiPort: 0,
       host: "0.0.0.0",
       metricsPort: 9464,
       corsOrigins: [],
@@ -63,7 +64,17 @@ describe("loadConfig defaults", () => {
       role: "all",
       natsUrl: undefined,
       databaseUrl: undefined,
+      databaseSslMode: undefined,
+      databaseSslRootCert: undefined,
       dataDir: ".tidings-data",
+      natsCredsFile: undefined,
+      natsNkeySeedFile: undefined,
+      natsTlsCaFile: undefined,
+      natsTlsCertFile: undefined,
+      natsTlsKeyFile: undefined,
+      jetstreamReplicas: undefined,
+      jetstreamMaxBytes: 1073741824,
+      jetstreamMaxAgeSeconds: 86400,
       nodeId: undefined,
       registryHeartbeatSeconds: 5,
       routerAckWaitSeconds: 10,
@@ -269,6 +280,25 @@ describe("cross-field rules", () => {
     expect(() => loadConfig({ TIDINGS_AUTH_JWKS_URL: "https://a.example.com/jwks" })).not.toThrow();
   });
 
+  it("cross-field rules - routers and stores verify no tokens, so they start without the signing key", () => {
+    for (const role of ["router", "store"]) {
+      expect(() => loadConfig({ TIDINGS_ROLE: role, TIDINGS_NATS_URL: "nats://n:4222" })).not.toThrow();
+    }
+    expect(problemsOf({ TIDINGS_ROLE: "gateway", TIDINGS_NATS_URL: "nats://n:4222" }).problems).toHaveLength(1);
+  });
+
+  it("cross-field rules - NATS credentials file or nkey seed, TLS certificate with its key, API port apart from metrics", () => {
+    expect(problemsOf({ ...ANON, TIDINGS_NATS_CREDS_FILE: "/c", TIDINGS_NATS_NKEY_SEED_FILE: "/s" }).problems).toEqual([
+      "TIDINGS_NATS_CREDS_FILE and TIDINGS_NATS_NKEY_SEED_FILE are both set: set only one",
+    ]);
+    expect(problemsOf({ ...ANON, TIDINGS_NATS_TLS_CERT_FILE: "/c" }).problems).toEqual([
+      "TIDINGS_NATS_TLS_CERT_FILE and TIDINGS_NATS_TLS_KEY_FILE go together: set both or neither",
+    ]);
+    expect(problemsOf({ ...ANON, TIDINGS_API_PORT: "9464" }).problems).toEqual(["TIDINGS_API_PORT=9464 equals TIDINGS_METRICS_PORT: use another port"]);
+    const c = loadConfig({ ...ANON, TIDINGS_API_PORT: "8081", TIDINGS_JETSTREAM_REPLICAS: "3", TIDINGS_DATABASE_SSL_ROOT_CERT: "/ca.pem" });
+    expect([c.apiPort, c.jetstreamReplicas, c.jetstreamMaxBytes, c.jetstreamMaxAgeSeconds, c.databaseSslMode]).toEqual([8081, 3, 1073741824, 86400, undefined]);
+  });
+
   it("cross-field rules - client timeout must exceed keep-alive", () => {
     expect(
       problemsOf({ ...ANON, TIDINGS_KEEPALIVE_SECONDS: "10", TIDINGS_CLIENT_TIMEOUT_SECONDS: "10" }).problems,
@@ -298,12 +328,12 @@ describe("cross-field rules", () => {
   });
 
   it("cross-field rules - value problems, unknown names and rule problems are reported together", () => {
-    const error = problemsOf({ TIDINGS_PORT: "x", TIDINGS_PROT: "1", TIDINGS_ROLE: "router" });
+    const error = problemsOf({ TIDINGS_PORT: "x", TIDINGS_PROT: "1", TIDINGS_ROLE: "gateway" });
     expect(error.problems).toEqual([
       'TIDINGS_PORT="x": expected an integer, from 1 to 65535',
       "TIDINGS_PROT: unknown setting; did you mean TIDINGS_PORT?",
       "no way to authenticate: set TIDINGS_AUTH_JWT_SECRET or TIDINGS_AUTH_JWKS_URL, or TIDINGS_AUTH_ANONYMOUS=true",
-      "TIDINGS_ROLE=router requires TIDINGS_NATS_URL: a single part cannot run without the cluster bus",
+      "TIDINGS_ROLE=gateway requires TIDINGS_NATS_URL: a single part cannot run without the cluster bus",
     ]);
   });
 });

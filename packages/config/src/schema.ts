@@ -296,9 +296,10 @@ export const configSchema = defineConfig(
             : undefined,
       },
       {
-        keys: ["authJwtSecret", "authJwksUrl", "authAnonymous"],
+        // Only roles that serve the hub verify user tokens; routers and stores never see the signing key.
+        keys: ["authJwtSecret", "authJwksUrl", "authAnonymous", "role"],
         check: (c, name) =>
-          c.authJwtSecret === undefined && c.authJwksUrl === undefined && !c.authAnonymous
+          (c.role === "all" || c.role === "gateway") && c.authJwtSecret === undefined && c.authJwksUrl === undefined && !c.authAnonymous
             ? `no way to authenticate: set ${name("authJwtSecret")} or ${name("authJwksUrl")}, or ${name("authAnonymous")}=true`
             : undefined,
       },
