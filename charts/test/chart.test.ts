@@ -1,17 +1,20 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Deployment } from "kubernetes-models/apps/v1";
+import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
-import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { Ingress, NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ConfigMap, Secret, Service } from "kubernetes-models/v1";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import { describe, expect, it } from "vitest";
-import { CHART_DIR, findHelm, lint, NAMESPACE, RELEASE, render, renderNotes, valuesCases, type Manifest } from "./helm.js";
+import { CHART_DIR, findHelm, lint, NAMESPACE, RELEASE, render, renderNotes, valuesCases, withValuesFile, type Manifest } from "./helm.js";
 import { validateManifest } from "./models.js";
 
-const COMPONENTS = ["gateway", "router", "store"] as const;
+const COMPONENTS = ["gateway", "router", "store", "standalone"] as const;
+/** Components whose pods verify user tokens and serve the hub. */
+const EDGE = ["gateway", "standalone"];
 const FULLNAME = RELEASE; // with default names: the release name contains the chart name
 const STANDARD_LABELS = [
   "helm.sh/chart",
@@ -23,9 +26,12 @@ const STANDARD_LABELS = [
 ];
 
 const deployments = (ms: Manifest[]) => ms.filter((m) => Deployment.is(m)).map((m) => new Deployment(m as never));
+const statefulSets = (ms: Manifest[]) => ms.filter((m) => StatefulSet.is(m)).map((m) => new StatefulSet(m as never));
+/** Every pod-running object: the Deployments of cluster mode, the StatefulSet of standalone mode. */
+const workloads = (ms: Manifest[]): Array<Deployment | StatefulSet> => [...deployments(ms), ...statefulSets(ms)];
 const services = (ms: Manifest[]) => ms.filter((m) => Service.is(m)).map((m) => new Service(m as never));
 const configMaps = (ms: Manifest[]) => ms.filter((m) => ConfigMap.is(m)).map((m) => new ConfigMap(m as never));
-const containerOf = (d: Deployment): IContainer => d.spec!.template.spec!.containers[0]!;
+const containerOf = (d: Deployment | StatefulSet): IContainer => d.spec!.template.spec!.containers[0]!;
 const componentOf = (m: { metadata?: { labels?: Record<string, string> } }) => m.metadata?.labels?.["app.kubernetes.io/component"];
 const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) =>
   Object.entries(selector).every(([k, v]) => labels?.[k] === v);
@@ -98,7 +104,7 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
   it("keeps terminationGracePeriodSeconds above drain seconds + preStop sleep", () => {
     const drain = Number(appConfig(manifests())["TIDINGS_DRAIN_SECONDS"]);
     expect(drain).toBeGreaterThanOrEqual(0);
-    for (const d of deployments(manifests())) {
+    for (const d of workloads(manifests())) {
       const c = containerOf(d);
       expect(envValue(c, "TIDINGS_DRAIN_SECONDS"), "drain must come from the ConfigMap only").toBeUndefined();
       const grace = d.spec!.template.spec!.terminationGracePeriodSeconds!;
@@ -107,24 +113,28 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
   });
 
   it("runs each component with its role, a pod-name node id, probes and a locked-down security context", () => {
-    for (const d of deployments(manifests())) {
+    for (const d of workloads(manifests())) {
       const component = componentOf(d)!;
       expect(COMPONENTS).toContain(component);
       const pod = d.spec!.template.spec!;
       const c = containerOf(d);
-      expect(envValue(c, "TIDINGS_ROLE")?.value).toBe(component);
+      expect(envValue(c, "TIDINGS_ROLE")?.value).toBe(component === "standalone" ? "all" : component);
       expect(envValue(c, "TIDINGS_NODE_ID")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
       expect(c.envFrom?.some((e) => e.configMapRef?.name === fullnameOf(manifests()))).toBe(true);
-      expect(envValue(c, "TIDINGS_NATS_URL")?.valueFrom?.secretKeyRef).toBeDefined();
-      // The database URL reaches the store only.
+      // Standalone runs without NATS; every cluster component needs it.
+      expect(envValue(c, "TIDINGS_NATS_URL")?.valueFrom?.secretKeyRef !== undefined).toBe(component !== "standalone");
+      // The database URL reaches the store only; the JWT signing key and ingest keys only the pods that verify tokens.
       expect(envValue(c, "TIDINGS_DATABASE_URL") !== undefined).toBe(component === "store");
+      expect(envValue(c, "TIDINGS_AUTH_JWT_SECRET") !== undefined).toBe(EDGE.includes(component));
+      expect(envValue(c, "TIDINGS_INGEST_KEYS") !== undefined).toBe(EDGE.includes(component));
       for (const e of c.env ?? []) {
         if (/SECRET|KEYS|_URL$/.test(e.name) && e.name.startsWith("TIDINGS_")) expect(e.value, `${e.name} must come from a Secret`).toBeUndefined();
       }
 
       const ports = new Set((c.ports ?? []).map((p) => p.name));
       expect(ports.has("metrics")).toBe(true);
-      expect(ports.has("http")).toBe(component === "gateway");
+      expect(ports.has("http")).toBe(EDGE.includes(component));
+      expect(ports.has("api")).toBe(EDGE.includes(component) && appConfig(manifests())["TIDINGS_API_PORT"] !== undefined);
       expect(c.livenessProbe?.httpGet?.path).toBe("/healthz");
       expect(c.readinessProbe?.httpGet?.path).toBe("/readyz");
       for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) {
@@ -142,7 +152,7 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
   });
 
   it("selects pods by name, instance and component only", () => {
-    for (const d of deployments(manifests())) {
+    for (const d of workloads(manifests())) {
       const selector = d.spec!.selector.matchLabels!;
       expect(Object.keys(selector).sort()).toEqual(["app.kubernetes.io/component", "app.kubernetes.io/instance", "app.kubernetes.io/name"]);
       expect(matches(selector, d.spec!.template.metadata?.labels)).toBe(true);
@@ -150,10 +160,10 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
   });
 
   it("points every Service at pods and at a named container port", () => {
-    const ds = deployments(manifests());
+    const ds = workloads(manifests());
     for (const s of services(manifests())) {
       const target = ds.find((d) => matches(s.spec!.selector!, d.spec!.template.metadata?.labels));
-      expect(target, `Service ${s.metadata!.name} selects no Deployment`).toBeDefined();
+      expect(target, `Service ${s.metadata!.name} selects no workload`).toBeDefined();
       const ports = new Set((containerOf(target!).ports ?? []).map((p) => p.name));
       for (const p of s.spec!.ports!) expect(ports.has(String(p.targetPort)), `${s.metadata!.name} → ${p.targetPort}`).toBe(true);
     }
@@ -172,7 +182,14 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
       expect(s.spec!.ports!.map((p) => p.targetPort)).toEqual(["metrics"]);
       expect(s.metadata!.name).toBe(`${fullname}-${componentOf(s)!}-metrics`);
     }
-    expect(metrics.length).toBe(deployments(manifests()).length);
+    expect(metrics.length).toBe(workloads(manifests()).length);
+    // The API port has an internal Service of its own, never the public one.
+    const api = services(manifests()).find((s) => s.metadata!.name === `${fullname}-gateway-api`);
+    expect(api !== undefined).toBe(appConfig(manifests())["TIDINGS_API_PORT"] !== undefined);
+    if (api !== undefined) {
+      expect(api.spec!.type).toBe("ClusterIP");
+      expect(api.spec!.ports!.map((p) => p.targetPort)).toEqual(["api"]);
+    }
   });
 
   it("scales with an HPA instead of a fixed replica count, and budgets disruptions per component", () => {
@@ -226,10 +243,32 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
     expect(JSON.parse(cm.data!["tidings.json"]!)).toEqual(JSON.parse(file));
   });
 
-  it("limits NetworkPolicy ingress to the gateway http port and the metrics ports", () => {
+  it("limits NetworkPolicy ingress to the gateway http (and api) port and the metrics ports", () => {
+    const apiPort = appConfig(manifests())["TIDINGS_API_PORT"] !== undefined;
     for (const np of manifests().filter((m) => NetworkPolicy.is(m)).map((m) => new NetworkPolicy(m as never))) {
       const ports = (np.spec!.ingress ?? []).flatMap((r) => (r.ports ?? []).map((p) => p.port));
-      expect(ports.sort()).toEqual(componentOf(np) === "gateway" ? ["http", "metrics"] : ["metrics"]);
+      const edge = EDGE.includes(componentOf(np)!);
+      expect(ports.sort()).toEqual(edge ? (apiPort ? ["api", "http", "metrics"] : ["http", "metrics"]) : ["metrics"]);
+    }
+  });
+
+  it("routes an Ingress or HTTPRoute to the public gateway Service's http port, with WebSocket-safe timeouts", () => {
+    const fullname = fullnameOf(manifests());
+    for (const ing of manifests().filter((m) => Ingress.is(m)).map((m) => new Ingress(m as never))) {
+      const timeout = Number(ing.metadata!.annotations!["nginx.ingress.kubernetes.io/proxy-read-timeout"]);
+      expect(timeout).toBeGreaterThanOrEqual(3600);
+      expect(ing.metadata!.annotations!["nginx.ingress.kubernetes.io/proxy-send-timeout"]).toBe(String(timeout));
+      for (const rule of ing.spec!.rules!) {
+        for (const p of rule.http!.paths) expect(p.backend.service).toEqual({ name: `${fullname}-gateway`, port: { name: "http" } });
+      }
+    }
+    for (const route of manifests().filter((m) => HTTPRoute.is(m)).map((m) => new HTTPRoute(m as never))) {
+      const gatewayService = services(manifests()).find((s) => s.metadata!.name === `${fullname}-gateway`)!;
+      for (const rule of route.spec.rules!) {
+        expect(rule.backendRefs).toEqual([{ name: `${fullname}-gateway`, port: gatewayService.spec!.ports![0]!.port }]);
+        expect(rule.timeouts).toEqual({ request: "0s", backendRequest: "0s" });
+      }
+      expect(route.spec.parentRefs!.length).toBeGreaterThan(0);
     }
   });
 
@@ -238,35 +277,109 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
     expect(notes).toContain("nats/nats");
     expect(notes).toContain("jetstream");
     expect(notes).toMatch(/Drain: on SIGTERM/);
-    if (deployments(manifests()).some((d) => componentOf(d) === "gateway")) expect(notes).toContain(`svc/${services(manifests()).find((s) => componentOf(s) === "gateway" && !s.metadata!.name!.endsWith("-metrics"))!.metadata!.name}`);
+    if (workloads(manifests()).some((d) => EDGE.includes(componentOf(d)!))) expect(notes).toContain(`svc/${fullnameOf(manifests())}-gateway `);
     if (deployments(manifests()).some((d) => componentOf(d) === "store")) expect(notes).toContain("CloudNativePG");
   });
 });
 
-describe("defaults", () => {
+describe("defaults (zero-config evaluation install)", () => {
   const manifests = render();
 
-  it("run two replicas of each component with PDBs, external NATS and a CloudNativePG database Secret", () => {
+  it("run one standalone StatefulSet pod with its embedded Postgres on a PersistentVolumeClaim, and no NATS", () => {
+    expect(deployments(manifests)).toEqual([]);
+    const [sts, ...more] = statefulSets(manifests);
+    expect(more).toEqual([]);
+    expect(sts!.spec!.replicas).toBe(1);
+    const c = containerOf(sts!);
+    expect(envValue(c, "TIDINGS_ROLE")?.value).toBe("all");
+    expect(envValue(c, "TIDINGS_NATS_URL")).toBeUndefined();
+    expect(envValue(c, "TIDINGS_DATABASE_URL")).toBeUndefined();
+    const dataDir = envValue(c, "TIDINGS_DATA_DIR")!.value!;
+    const mount = c.volumeMounts!.find((m) => dataDir.startsWith(`${m.mountPath}/`))!;
+    expect(sts!.spec!.volumeClaimTemplates!.map((v) => v.metadata!.name)).toEqual([mount.name]);
+    expect(sts!.spec!.volumeClaimTemplates![0]!.spec!.resources!.requests!["storage"]).toBe("2Gi");
+    expect(sts!.spec!.persistentVolumeClaimRetentionPolicy?.whenDeleted).toBe("Retain");
+    // Readiness is the process's /readyz on the metrics port, which includes a database query.
+    expect(c.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "metrics" });
+    expect(manifests.some((m) => m.kind === "PodDisruptionBudget")).toBe(false);
+  });
+
+  it("generate an HS256 key of 48 characters into the chart's Secret, and nothing else there", () => {
+    const secret = new Secret(manifests.find((m) => m.kind === "Secret") as never);
+    expect(Object.keys(secret.data!)).toEqual(["TIDINGS_AUTH_JWT_SECRET"]);
+    expect(Buffer.from(secret.data!["TIDINGS_AUTH_JWT_SECRET"]!, "base64").toString()).toMatch(/^[A-Za-z0-9]{48}$/);
+    // A new random key at every render is not a reason to restart pods: the checksum ignores it.
+    const again = render();
+    const annotations = (ms: Manifest[]) => statefulSets(ms)[0]!.spec!.template.metadata!.annotations;
+    expect(annotations(again)).toEqual(annotations(manifests));
+  });
+
+  it("keep the generated key of an installed release across upgrades (lookup)", () => {
+    const tpl = readFileSync(join(CHART_DIR, "templates", "_helpers.tpl"), "utf8");
+    const helper = /define "tidings.generatedJwtSecret"[\s\S]*?{{- end }}\n{{- end }}/.exec(tpl)?.[0] ?? "";
+    expect(helper).toMatch(/lookup "v1" "Secret" \(include "tidings.namespace" \.\) \(include "tidings.fullname" \.\)/);
+    expect(helper).toMatch(/index \$data "TIDINGS_AUTH_JWT_SECRET" \| b64dec/);
+  });
+
+  it("leave monitoring objects, NetworkPolicy, HPA, Ingress and HTTPRoute off", () => {
+    const kinds = new Set(manifests.map((m) => m.kind));
+    for (const kind of ["ServiceMonitor", "PrometheusRule", "NetworkPolicy", "HorizontalPodAutoscaler", "Ingress", "HTTPRoute"]) expect(kinds.has(kind), kind).toBe(false);
+  });
+
+  it("tell in NOTES.txt how to read the generated key, and warn only when generation is off", () => {
+    const notes = renderNotes();
+    expect(notes).toContain("kubectl -n notify get secret tidings -o jsonpath='{.data.TIDINGS_AUTH_JWT_SECRET}' | base64 -d");
+    expect(notes).not.toContain("no authentication is configured");
+    withValuesFile({ secrets: { generateJwtSecret: false } }, (file) => {
+      expect(renderNotes(file)).toContain("no authentication is configured");
+      const secret = render(file).find((m) => m.kind === "Secret") as Manifest & { data?: Record<string, string> };
+      expect(secret.data ?? {}).toEqual({});
+    });
+  });
+});
+
+describe("mode: cluster", () => {
+  const manifests = withValuesFile({ mode: "cluster" }, (file) => render(file));
+
+  it("runs two replicas of each component with PDBs, external NATS and a CloudNativePG database Secret", () => {
     const ds = deployments(manifests);
     expect(ds.map((d) => [componentOf(d), d.spec!.replicas])).toEqual([
       ["gateway", 2],
       ["router", 2],
       ["store", 2],
     ]);
+    expect(statefulSets(manifests)).toEqual([]);
     expect(manifests.filter((m) => m.kind === "PodDisruptionBudget")).toHaveLength(3);
     const store = ds.find((d) => componentOf(d) === "store")!;
     expect(envValue(containerOf(store), "TIDINGS_DATABASE_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "tidings-db-app", key: "uri" });
     const secret = new Secret(manifests.find((m) => m.kind === "Secret") as never);
     expect(Buffer.from(secret.data!["TIDINGS_NATS_URL"]!, "base64").toString()).toBe("nats://nats:4222");
+    expect(Object.keys(secret.data!).sort()).toEqual(["TIDINGS_AUTH_JWT_SECRET", "TIDINGS_NATS_URL"]);
   });
+});
 
-  it("leave monitoring objects, NetworkPolicy and HPA off", () => {
-    const kinds = new Set(manifests.map((m) => m.kind));
-    for (const kind of ["ServiceMonitor", "PrometheusRule", "NetworkPolicy", "HorizontalPodAutoscaler"]) expect(kinds.has(kind), kind).toBe(false);
-  });
+describe("ci/cluster-secured-values.yaml", () => {
+  const manifests = render(join(CHART_DIR, "ci", "cluster-secured-values.yaml"));
 
-  it("warn in NOTES.txt that no authentication is configured", () => {
-    expect(renderNotes()).toContain("no authentication is configured");
+  it("maps the existing Secret's own key names and mounts the NATS and Postgres files where the settings point", () => {
+    const config = appConfig(manifests);
+    for (const d of deployments(manifests)) {
+      const c = containerOf(d);
+      const component = componentOf(d)!;
+      expect(envValue(c, "TIDINGS_NATS_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "platform-tidings", key: "nats-url" });
+      if (component === "gateway") expect(envValue(c, "TIDINGS_AUTH_JWT_SECRET")?.valueFrom?.secretKeyRef).toEqual({ name: "platform-tidings", key: "jwt-key", optional: true });
+      if (component === "store") expect(envValue(c, "TIDINGS_DATABASE_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "platform-tidings", key: "pg-url" });
+      const files = ["TIDINGS_NATS_CREDS_FILE", "TIDINGS_NATS_TLS_CA_FILE", "TIDINGS_NATS_TLS_CERT_FILE", "TIDINGS_NATS_TLS_KEY_FILE", ...(component === "store" ? ["TIDINGS_DATABASE_SSL_ROOT_CERT"] : [])];
+      const volumes = new Set(d.spec!.template.spec!.volumes!.map((v) => v.name));
+      for (const key of files) {
+        const mount = c.volumeMounts!.find((m) => config[key]!.startsWith(`${m.mountPath}/`));
+        expect(mount, `${component}: ${key}=${config[key]} is not under a mount`).toBeDefined();
+        expect(volumes.has(mount!.name)).toBe(true);
+      }
+    }
+    expect(manifests.some((m) => m.kind === "Secret")).toBe(false);
+    expect(config["TIDINGS_JETSTREAM_REPLICAS"]).toBe("3");
+    expect(config["TIDINGS_JETSTREAM_MAX_BYTES"]).toBe("4294967296");
   });
 });
 

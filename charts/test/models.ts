@@ -1,7 +1,8 @@
 import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
-import { Deployment } from "kubernetes-models/apps/v1";
+import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1";
+import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
-import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { Ingress, NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ConfigMap, Pod, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import type { Manifest } from "./helm.js";
@@ -14,7 +15,7 @@ interface ModelClass {
 
 /**
  * Every kind the chart may render, with the model that validates it (the Kubernetes OpenAPI schema, or
- * the prometheus-operator CRD schema). A kind missing here fails the test: add its model deliberately.
+ * the prometheus-operator or Gateway API CRD schema). A kind missing here fails the test: add its model deliberately.
  */
 const MODELS: readonly ModelClass[] = [
   ConfigMap,
@@ -23,9 +24,12 @@ const MODELS: readonly ModelClass[] = [
   ServiceAccount,
   Pod,
   Deployment,
+  StatefulSet,
   HorizontalPodAutoscaler,
   PodDisruptionBudget,
   NetworkPolicy,
+  Ingress,
+  HTTPRoute,
   ServiceMonitor,
   PrometheusRule,
 ];

@@ -2,8 +2,19 @@
 Helpers. Component-scoped helpers take a dict: (dict "root" $ "component" "gateway").
 */}}
 
+{{/* The workloads of the mode: one standalone pod, or the gateway, router and store (each may be disabled). */}}
 {{- define "tidings.components" -}}
-gateway router store
+{{- if eq .Values.mode "standalone" }}standalone{{ else }}gateway router store{{ end }}
+{{- end }}
+
+{{/* "true" when the component is rendered: always in standalone mode, per `enabled` in cluster mode. */}}
+{{- define "tidings.enabled" -}}
+{{- if or (eq .component "standalone") (index .root.Values .component).enabled }}true{{ end }}
+{{- end }}
+
+{{/* The component whose pods serve the hub: the public Service, Ingress and HTTPRoute point at it. */}}
+{{- define "tidings.edgeComponent" -}}
+{{- ternary "standalone" "gateway" (eq .Values.mode "standalone") }}
 {{- end }}
 
 {{- define "tidings.name" -}}
@@ -112,11 +123,11 @@ ConfigMap template; each failure names the values to change.
 */}}
 {{- define "tidings.validate" -}}
 {{- $v := .Values }}
-{{- $reserved := list "TIDINGS_ROLE" "TIDINGS_NODE_ID" "TIDINGS_PORT" "TIDINGS_METRICS_PORT" "TIDINGS_DRAIN_SECONDS" }}
+{{- $reserved := list "TIDINGS_ROLE" "TIDINGS_NODE_ID" "TIDINGS_PORT" "TIDINGS_API_PORT" "TIDINGS_METRICS_PORT" "TIDINGS_DRAIN_SECONDS" "TIDINGS_DATA_DIR" }}
 {{- $secretEnv := list "TIDINGS_AUTH_JWT_SECRET" "TIDINGS_INGEST_KEYS" "TIDINGS_NATS_URL" "TIDINGS_DATABASE_URL" }}
 {{- range $component := splitList " " (include "tidings.components" .) }}
 {{- $c := index $v $component }}
-{{- if $c.enabled }}
+{{- if include "tidings.enabled" (dict "root" $ "component" $component) }}
 {{- $budget := addf $v.drainSeconds $c.preStopSleepSeconds }}
 {{- if le (float64 $c.terminationGracePeriodSeconds) (float64 $budget) }}
 {{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed drainSeconds (%v) + %s.preStopSleepSeconds (%v) = %v, or Kubernetes kills pods before they finish draining" $component $c.terminationGracePeriodSeconds $v.drainSeconds $component $c.preStopSleepSeconds $budget) }}
@@ -129,7 +140,7 @@ ConfigMap template; each failure names the values to change.
 {{- fail (printf "%s.extraEnv sets %s as a plain value: put it under secrets (or secrets.existingSecret)" $component .name) }}
 {{- end }}
 {{- end }}
-{{- if $c.autoscaling.enabled }}
+{{- if and (ne $component "standalone") $c.autoscaling.enabled }}
 {{- if gt (int $c.autoscaling.minReplicas) (int $c.autoscaling.maxReplicas) }}
 {{- fail (printf "%s.autoscaling.minReplicas (%v) exceeds maxReplicas (%v)" $component $c.autoscaling.minReplicas $c.autoscaling.maxReplicas) }}
 {{- end }}
@@ -145,7 +156,7 @@ ConfigMap template; each failure names the values to change.
 {{- if or $s.authJwtSecret $s.ingestKeys $s.databaseUrl }}
 {{- fail "secrets.existingSecret is set: leave secrets.authJwtSecret, secrets.ingestKeys and secrets.databaseUrl empty (put them in that Secret)" }}
 {{- end }}
-{{- else }}
+{{- else if eq $v.mode "cluster" }}
 {{- if not $s.natsUrl }}
 {{- fail "secrets.natsUrl is required (e.g. nats://nats:4222), or set secrets.existingSecret" }}
 {{- end }}
@@ -164,8 +175,27 @@ ConfigMap template; each failure names the values to change.
 {{- end }}
 {{- end }}
 
-{{/* True when no authentication is configured (pods would refuse to start). */}}
-{{- define "tidings.authMissing" -}}
+{{/* True when no authentication is given: the chart then generates an HS256 key, unless told not to. */}}
+{{- define "tidings.authUnset" -}}
 {{- $anon := has (toString (default "" .Values.config.TIDINGS_AUTH_ANONYMOUS) | lower) (list "true" "1" "yes") }}
 {{- if not (or .Values.secrets.existingSecret .Values.secrets.authJwtSecret .Values.config.TIDINGS_AUTH_JWKS_URL $anon) }}true{{ end }}
+{{- end }}
+
+{{/* True when no authentication is configured (pods would refuse to start). */}}
+{{- define "tidings.authMissing" -}}
+{{- if and (include "tidings.authUnset" .) (not .Values.secrets.generateJwtSecret) }}true{{ end }}
+{{- end }}
+
+{{/*
+The HS256 key the chart generates when none is given: the one already in the release's Secret
+(`lookup`, so upgrades keep it and tokens stay valid), else 48 random characters.
+*/}}
+{{- define "tidings.generatedJwtSecret" -}}
+{{- $existing := lookup "v1" "Secret" (include "tidings.namespace" .) (include "tidings.fullname" .) }}
+{{- $data := (default dict $existing).data | default dict }}
+{{- if hasKey $data "TIDINGS_AUTH_JWT_SECRET" }}
+{{- index $data "TIDINGS_AUTH_JWT_SECRET" | b64dec }}
+{{- else }}
+{{- randAlphaNum 48 }}
+{{- end }}
 {{- end }}
