@@ -73,4 +73,23 @@ describe("JetStreamIngestQueue", () => {
       await nc.close();
     }
   });
+
+  it("brings an existing stream (discard old, no limits) to the service's limits, discard new and replicas at start; a producer leaves it as it is", async () => {
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "LIMITS", subjects: ["limits.>"], storage: "file" as never, retention: "workqueue" as never, discard: "old" as never });
+      const producer = await JetStreamIngestQueue.create(nc, { stream: "LIMITS", subjects: ["limits.>"], maxBytes: 1000 });
+      expect(await producer.streamSettings()).toEqual({ replicas: 1, maxBytes: -1, maxAgeMs: 0, duplicateWindowMs: 120_000 });
+      const service = await JetStreamIngestQueue.create(nc, { stream: "LIMITS", subjects: ["limits.>"], applyStreamConfig: true, maxBytes: 4096, maxAgeMs: 3_600_000, duplicateWindowMs: 60_000 });
+      expect(await service.streamSettings()).toEqual({ replicas: 1, maxBytes: 4096, maxAgeMs: 3_600_000, duplicateWindowMs: 60_000 });
+      expect((await jsm.streams.info("LIMITS")).config.discard).toBe("new");
+      // A full stream refuses the publish instead of dropping an accepted message.
+      await service.publish("limits.a", new Uint8Array(3000), { msgId: "big-1" });
+      await expect(service.publish("limits.a", new Uint8Array(3000), { msgId: "big-2" })).rejects.toThrow(/maximum bytes/i);
+      expect((await jsm.streams.info("LIMITS")).state.messages).toBe(1);
+    } finally {
+      await nc.close();
+    }
+  });
 });
