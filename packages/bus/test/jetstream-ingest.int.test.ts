@@ -78,7 +78,7 @@ describe("JetStreamIngestQueue", () => {
     const nc = await connect({ servers: server.url });
     try {
       const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: "LIMITS", subjects: ["limits.>"], storage: "file" as never, retention: "workqueue" as never, discard: "old" as never });
+      await jsm.streams.add({ name: "LIMITS", subjects: ["limits.>"], storage: "file", retention: "workqueue", discard: "old" });
       const producer = await JetStreamIngestQueue.create(nc, { stream: "LIMITS", subjects: ["limits.>"], maxBytes: 1000 });
       expect(await producer.streamSettings()).toEqual({ replicas: 1, maxBytes: -1, maxAgeMs: 0, duplicateWindowMs: 120_000 });
       const service = await JetStreamIngestQueue.create(nc, { stream: "LIMITS", subjects: ["limits.>"], applyStreamConfig: true, maxBytes: 4096, maxAgeMs: 3_600_000, duplicateWindowMs: 60_000 });
