@@ -24,5 +24,5 @@ export default tseslint.config(
     files: ["**/*.test.ts", "**/test/**/*.ts"],
     rules: { "@typescript-eslint/no-unsafe-member-access": "off", "@typescript-eslint/no-unsafe-assignment": "off" },
   },
-  { files: ["eslint.config.js", "**/vitest.config.ts", "scripts/**/*.mjs"], ...tseslint.configs.disableTypeChecked },
+  { files: ["eslint.config.js", "**/vitest.config.ts", "scripts/**/*.mjs", "**/scripts/*.mjs"], ...tseslint.configs.disableTypeChecked },
 );

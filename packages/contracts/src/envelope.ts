@@ -1,5 +1,15 @@
 import { audienceKey, looksLikeSharedAudienceKey, MAX_AUDIENCE_VALUE_CHARS, type AudienceTypeValue } from "./audience.js";
-import { HubEvents } from "./delivered.js";
+import {
+  ISO_DATE_PATTERN,
+  MAX_BODY_DEPTH,
+  MAX_DATE_CHARS,
+  MAX_ENVELOPES_PER_BATCH,
+  MAX_ID_CHARS,
+  MAX_PRODUCER_CHARS,
+  MAX_TYPE_CHARS,
+  RESERVED_TYPES,
+  TYPE_PATTERN,
+} from "./envelope-rules.js";
 import { checkJsonData, hasControlChar, hasLength, hasNul, isJsonObject } from "./text.js";
 
 /**
@@ -66,28 +76,11 @@ export interface SingleEnvelopeOptions extends EnvelopeOptions {
   byteLength?: number;
 }
 
-/** Most envelopes one HTTP ingest request may carry (docs/contract.md §7). */
-export const MAX_ENVELOPES_PER_BATCH = 1000;
-/** Longest `id`, in characters. */
-export const MAX_ID_CHARS = 256;
-/** Longest `type`, in characters. */
-export const MAX_TYPE_CHARS = 128;
-/** Longest `metadata.producer`, in characters. */
-export const MAX_PRODUCER_CHARS = 128;
-/**
- * Deepest nesting of `body`, the body itself being level 1: the limit of inbound hub messages, well
- * inside what every hub protocol encoder accepts (MessagePack refuses more than 100).
- */
-export const MAX_BODY_DEPTH = 64;
+export { MAX_BODY_DEPTH, MAX_ENVELOPES_PER_BATCH, MAX_ID_CHARS, MAX_PRODUCER_CHARS, MAX_TYPE_CHARS };
 
-const TYPE_CHARS = /^[A-Za-z0-9._:-]+$/;
-const RESERVED_TYPE_READ = HubEvents.ReadStatusChange.toLowerCase();
-const RESERVED_TYPE_DELETED = HubEvents.DeletedStatusChange.toLowerCase();
-
-// ISO-8601 / RFC 3339 date or date-time. Groups: year, month, day, hour, minute, second, fraction,
-// Z, offset sign, offset hours, offset minutes. A date-time without an offset is read as UTC.
-const ISO_DATE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?)?$/;
+const TYPE_CHARS = new RegExp(TYPE_PATTERN);
+const RESERVED = RESERVED_TYPES.map((t) => t.toLowerCase());
+const ISO_DATE = new RegExp(ISO_DATE_PATTERN);
 
 const MSG_REQUIRED = "is required";
 const MSG_STRING = "must be a string";
@@ -358,9 +351,8 @@ function hasProtoKey(body: unknown): boolean {
 }
 
 function isReservedType(type: string): boolean {
-  if (type.length !== RESERVED_TYPE_READ.length && type.length !== RESERVED_TYPE_DELETED.length) return false;
-  const lower = type.toLowerCase();
-  return lower === RESERVED_TYPE_READ || lower === RESERVED_TYPE_DELETED;
+  if (!RESERVED.some((r) => r.length === type.length)) return false;
+  return RESERVED.includes(type.toLowerCase());
 }
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
@@ -384,7 +376,7 @@ export function parseIsoDate(value: unknown): number {
 
 function parseIsoDateUnbounded(value: unknown): number {
   if (value instanceof Date) return value.getTime();
-  if (typeof value !== "string" || value.length > 40) return Number.NaN;
+  if (typeof value !== "string" || value.length > MAX_DATE_CHARS) return Number.NaN;
   const m = ISO_DATE.exec(value);
   if (m === null) return Number.NaN;
   const year = Number(m[1]);
