@@ -8,9 +8,9 @@
 #   docker run --rm tidings tidings publish --help      # the producer CLI is on PATH
 #
 # Stage 1 installs the workspace from the lockfile and bundles services/standalone/src/main.ts (the
-# server) and services/standalone/src/cli.ts (the `tidings` CLI), with all workspace TypeScript and
-# pure-JS dependencies, into ES modules with esbuild. Packages that cannot be bundled stay external and
-# are copied, with their dependencies, into a flat node_modules:
+# server), with all workspace TypeScript and pure-JS dependencies, into an ES module with esbuild; the
+# `tidings` CLI (services/cli) is bundled by its own script into one self-contained file. Packages that
+# cannot be bundled stay external and are copied, with their dependencies, into a flat node_modules:
 #   - uWebSockets.js: a native addon (uws_<platform>_<arch>_<abi>.node) loaded with require(). The image
 #     does not use the workspace's build (binaries for Node <= 20 only): it installs the Node 24 build
 #     pinned in uws-provenance.json under the same name, refusing a tarball or binary whose hash differs;
@@ -101,11 +101,17 @@ EOF
 # import.meta.url is services/standalone/dist/main.js, so they go to services/standalone/migrations.
 ARG EXTERNALS="uWebSockets.js @electric-sql/pglite @electric-sql/pglite-socket"
 ARG COPIED_EXTERNALS="@electric-sql/pglite @electric-sql/pglite-socket"
-RUN node /build/bundle.mjs /out/services/standalone/dist services/standalone/src/main.ts,services/standalone/src/cli.ts ${EXTERNALS} \
+RUN node /build/bundle.mjs /out/services/standalone/dist services/standalone/src/main.ts ${EXTERNALS} \
  && node /build/copy-externals.mjs /out/node_modules ${COPIED_EXTERNALS} \
  && cp -r services/store/migrations /out/services/standalone/migrations \
  && ls /out/services/standalone/migrations/*.sql >/dev/null \
  && printf '{"type":"module","private":true}\n' > /out/package.json
+
+# The `tidings` CLI: one file with every dependency, and its package.json (read for --version).
+RUN node services/cli/scripts/bundle.mjs \
+ && mkdir -p /out/services/cli/dist \
+ && cp services/cli/dist/tidings.js /out/services/cli/dist/tidings.js \
+ && cp services/cli/package.json /out/services/cli/package.json
 
 # uWebSockets.js for Node 24: fetched by `npm pack` and checked against uws-provenance.json (tarball
 # sha512 and the SHA-256 of every Linux binary) by scripts/uws-fetch.mjs, installed as `uWebSockets.js`.
@@ -121,7 +127,7 @@ RUN node --input-type=commonjs -e "require('uWebSockets.js'); if (!Object.keys(r
 
 # The producer CLI as a command on PATH.
 RUN mkdir -p /build/bin \
- && printf '#!/bin/sh\nexec node /app/services/standalone/dist/cli.js "$@"\n' > /build/bin/tidings
+ && printf '#!/bin/sh\nexec node /app/services/cli/dist/tidings.js "$@"\n' > /build/bin/tidings
 
 # ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime

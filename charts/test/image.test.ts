@@ -77,9 +77,11 @@ describe("image - Dockerfile", () => {
   });
 
   it("the tidings CLI is bundled and on PATH", () => {
-    const bundle = dockerfile.find((i) => i.keyword === "RUN" && i.args.includes("/build/bundle.mjs"))!.args;
-    expect(bundle).toContain("services/standalone/src/cli.ts");
-    expect(read("services/standalone/src/cli.ts")).toContain("Usage: tidings publish");
+    const bundle = dockerfile.find((i) => i.keyword === "RUN" && i.args.includes("services/cli/scripts/bundle.mjs"))!.args;
+    expect(bundle).toContain("/out/services/cli/dist/tidings.js");
+    expect(read("services/cli/package.json")).toContain('"tidings": "./dist/tidings.js"');
+    const wrapper = dockerfile.find((i) => i.keyword === "RUN" && i.args.includes("/build/bin/tidings"))!.args;
+    expect(wrapper).toContain("/app/services/cli/dist/tidings.js");
     expect(runtime.some((i) => i.keyword === "COPY" && i.args.endsWith(" /usr/local/bin/tidings"))).toBe(true);
   });
 

@@ -61,6 +61,8 @@ export interface ConfigSchema<F extends Fields> {
   readonly keys: readonly (keyof F & string)[];
   readonly rules: readonly Rule<ConfigOf<F>>[];
   readonly advice: readonly Advice<ConfigOf<F>>[];
+  /** Variables under the prefix that other programs read (the `tidings` CLI), never reported as unknown. */
+  readonly foreign: readonly string[];
   /** Environment variable name of a key: prefix + SCREAMING_SNAKE_CASE of the key. */
   envName(key: keyof F & string): string;
 }
@@ -86,6 +88,7 @@ export function defineConfig<F extends Fields>(
     prefix: string;
     rules?: readonly Rule<ConfigOf<F>>[];
     advice?: readonly Advice<ConfigOf<F>>[];
+    foreign?: readonly string[];
   },
 ): ConfigSchema<F> {
   const keys = Object.keys(fields) as (keyof F & string)[];
@@ -105,6 +108,7 @@ export function defineConfig<F extends Fields>(
     keys: Object.freeze(keys),
     rules: Object.freeze([...(options.rules ?? [])]),
     advice: Object.freeze([...(options.advice ?? [])]),
+    foreign: Object.freeze([...(options.foreign ?? [])]),
     envName: (key: keyof F & string) => options.prefix + screamingSnake(key),
   });
 }

@@ -256,6 +256,10 @@ describe("unknown settings", () => {
     expect(() => loadConfig({ ...ANON, TIDINGS_NOTHING: "", TIDINGSX: "1", PORT: "1", HOME: "/root" })).not.toThrow();
   });
 
+  it("unknown settings - the tidings CLI's own variables are not the server's problem", () => {
+    expect(() => loadConfig({ ...ANON, TIDINGS_INGEST_KEY: "k", TIDINGS_TOKEN: "t", TIDINGS_URL: "http://x" })).not.toThrow();
+  });
+
   it("editDistance - counts edits and adjacent swaps", () => {
     expect(editDistance("PORT", "PORT")).toBe(0);
     expect(editDistance("PROT", "PORT")).toBe(1);

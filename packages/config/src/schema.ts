@@ -287,6 +287,8 @@ export const configSchema = defineConfig(
   },
   {
     prefix: "TIDINGS_",
+    // Read by the `tidings` CLI (docs/cli.md), so a shell that sets them can still start the server.
+    foreign: ["TIDINGS_INGEST_KEY", "TIDINGS_TOKEN", "TIDINGS_URL"],
     rules: [
       {
         keys: ["authJwtSecret", "authJwksUrl"],

@@ -1,6 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { jwtVerify } from "jose";
 import { buildClient, collect, freePort, mintToken, startNats, TEST_JWT_SECRET, waitFor } from "@tidings/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -234,3 +237,31 @@ describe("tidings doctor", () => {
     expect(r.stderr).toContain("some checks failed");
   });
 });
+
+describe("the published bundle (dist/tidings.js)", () => {
+  it("runs with Node alone, outside the workspace: --version, token, and doctor's WebSocket and SSE connections", async () => {
+    const cliRoot = fileURLToPath(new URL("..", import.meta.url));
+    await promisify(execFile)(process.execPath, ["scripts/bundle.mjs"], { cwd: cliRoot });
+    // What `npm pack` ships: package.json and dist/, no node_modules anywhere above it.
+    const pkg = mkdtempSync(join(tmpdir(), "tidings-cli-pkg-"));
+    mkdirSync(join(pkg, "dist"));
+    copyFileSync(join(cliRoot, "package.json"), join(pkg, "package.json"));
+    copyFileSync(join(cliRoot, "dist", "tidings.js"), join(pkg, "dist", "tidings.js"));
+    const bundle = join(pkg, "dist", "tidings.js");
+
+    expect(await cli(["--version"], { bundle })).toMatchObject({ code: 0, stdout: "0.1.0\n" });
+    const token = await cli(["token", "--user", "bundled"], { bundle, env: secretEnv });
+    expect(token.code).toBe(0);
+    const doctor = await cli(["doctor", "--url", tidings.url, "--token-file", writeTo("bundle-token", token.stdout), "--json"], { bundle });
+    expect(doctor.code).toBe(0);
+    const checks = (JSON.parse(doctor.stdout) as { checks: { name: string; status: string }[] }).checks;
+    expect(checks.filter((c) => c.name === "websocket" || c.name === "sse").map((c) => c.status)).toEqual(["ok", "ok"]);
+    expect((await cli(["publish", "--global", "--type", "x", "--http", tidings.url, "--key-file", keyFile], { bundle })).code).toBe(0);
+  });
+});
+
+function writeTo(name: string, content: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
