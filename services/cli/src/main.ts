@@ -65,7 +65,7 @@ export function program(env: NodeJS.ProcessEnv): Command {
     .option("--key-file <path>", "producer key in a file (else TIDINGS_INGEST_KEY); sent as Authorization: Bearer")
     .option("--nats <url>", "publish to JetStream at this NATS URL instead of HTTP")
     .option("--subject <subject>", "JetStream subject under tidings.notify.>", "tidings.notify.cli")
-    .option("--msgpack", "encode as MessagePack (JetStream only)")
+    .option("--msgpack", "send MessagePack instead of JSON")
     .option("--batch-size <n>", "envelopes per batch, at most 1000", positiveInt("--batch-size"), 500)
     .option("--max-bytes <n>", "largest envelope accepted before sending (TIDINGS_MAX_NOTIFICATION_BYTES)", positiveInt("--max-bytes"), 65536)
     .option("--no-progress", "no progress on stderr")

@@ -51,7 +51,6 @@ interface Sink {
 export async function publish(opts: PublishOptions, io: PublishIo): Promise<void> {
   if (opts.batchSize < 1 || opts.batchSize > MAX_ENVELOPES_PER_BATCH) throw new UsageError(`--batch-size must be from 1 to ${MAX_ENVELOPES_PER_BATCH}`);
   if (opts.http !== undefined && opts.nats !== undefined) throw new UsageError("choose one target: --http or --nats");
-  if (opts.msgpack === true && opts.nats === undefined) throw new UsageError("--msgpack applies to --nats only (HTTP ingest takes JSON)");
   if (opts.nats !== undefined && !opts.subject.startsWith("tidings.notify.")) throw new UsageError(`--subject must be under ${subjects.notifyWildcard}`);
   const fromFlags = opts.file === undefined;
   if (fromFlags && opts.type === undefined) throw new UsageError("--type is required (or use --file <path>, or --file - for stdin)");
@@ -63,7 +62,7 @@ export async function publish(opts: PublishOptions, io: PublishIo): Promise<void
   let total: number | undefined;
   if (opts.file !== "-") total = await validateAll(source(), opts.maxBytes);
 
-  const sink = opts.nats === undefined ? httpSink(opts.http ?? "http://localhost:8080", io) : await natsSink(opts.nats, opts.subject, opts.msgpack === true, io);
+  const sink = opts.nats === undefined ? httpSink(opts.http ?? "http://localhost:8080", opts.msgpack === true, io) : await natsSink(opts.nats, opts.subject, opts.msgpack === true, io);
   const progress = new Progress(io.stderr, opts.progress, total);
   let sent = 0;
   try {
@@ -236,8 +235,8 @@ function refused(problems: EnvelopeProblem[], what: string): Failure {
   return new Failure(`invalid envelopes, ${what}:\n${lines.join("\n")}`);
 }
 
-/** POST /api/notifications, one array per batch; prints each `202` answer as one JSON line. */
-function httpSink(base: string, io: PublishIo): Sink {
+/** POST /api/notifications, one array per batch (JSON or MessagePack); prints each `202` answer as one JSON line. */
+function httpSink(base: string, msgpack: boolean, io: PublishIo): Sink {
   let endpoint: string;
   try {
     endpoint = new URL("/api/notifications", base).href;
@@ -247,12 +246,13 @@ function httpSink(base: string, io: PublishIo): Sink {
   return {
     target: endpoint,
     async send(batch) {
+      const { data, headers } = encodeIngestBody(batch, msgpack ? "msgpack" : "json");
       let res: Response;
       try {
         res = await fetch(endpoint, {
           method: "POST",
-          headers: { "content-type": "application/json", ...(io.key === undefined ? {} : { authorization: `Bearer ${io.key}` }) },
-          body: JSON.stringify(batch),
+          headers: { ...headers, ...(io.key === undefined ? {} : { authorization: `Bearer ${io.key}` }) },
+          body: data,
         });
       } catch (err) {
         throw unreachable(endpoint, err);

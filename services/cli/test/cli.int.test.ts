@@ -55,8 +55,9 @@ describe("tidings --version, --help and usage errors", () => {
     const badBody = await cli(["publish", "--global", "--type", "x", "--body", "{nope"]);
     expect(badBody.code).toBe(2);
     expect(badBody.stderr).toContain("--body must be JSON");
-    const msgpackHttp = await cli(["publish", "--global", "--type", "x", "--msgpack"]);
-    expect(msgpackHttp.code).toBe(2);
+    const twoTargets = await cli(["publish", "--global", "--type", "x", "--http", "http://localhost:8080", "--nats", "nats://localhost:4222"]);
+    expect(twoTargets.code).toBe(2);
+    expect(twoTargets.stderr).toContain("choose one target");
     const badTransport = await cli(["tail", "--transport", "Pigeon"]);
     expect(badTransport.code).toBe(2);
     expect((await cli([])).code).toBe(2);
@@ -83,7 +84,7 @@ describe("tidings token", () => {
 });
 
 describe("tidings publish", () => {
-  it("publishes over HTTP with the key from TIDINGS_INGEST_KEY, and the user's client receives it", async () => {
+  it("publishes JSON and MessagePack over HTTP with the key from TIDINGS_INGEST_KEY, and the user's client receives both", async () => {
     const client = buildClient(tidings.url, { token: await mintToken({ sub: "cli-user" }) });
     const got = collect<{ id: string; body: unknown }>(client, "invoice-ready");
     await client.start();
@@ -94,6 +95,10 @@ describe("tidings publish", () => {
       expect(JSON.parse(r.stdout)).toEqual({ accepted: 1, ids: ["cli-1"] });
       await waitFor(() => got.length === 1);
       expect(got[0]).toMatchObject({ id: "cli-1", body: { amount: 3 } });
+      const packed = await cli([...args.slice(0, -3), "cli-2", "--http", tidings.url, "--msgpack"], { env: { TIDINGS_INGEST_KEY: KEY } });
+      expect(packed.code).toBe(0);
+      await waitFor(() => got.length === 2);
+      expect(got[1]).toMatchObject({ id: "cli-2", body: { amount: 3 } });
     } finally {
       await client.stop();
     }
