@@ -181,7 +181,7 @@ export function asyncApiDocument(version: string): Schema {
           headers: {
             type: "object",
             properties: {
-              "Tidings-Error": { type: "string", description: "<reason>: <detail>; reason is malformed_json, malformed_msgpack or invalid_envelope." },
+              "Tidings-Error": { type: "string", description: "<reason>: <detail>, e.g. `invalid_envelope: routing.audienceType must be an integer from 1 to 5`." },
               "Tidings-Subject": { type: "string", description: "The subject it was published to." },
             },
           },
