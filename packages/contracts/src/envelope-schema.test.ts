@@ -38,7 +38,7 @@ function breaksValidatorOnlyRule(v: unknown): boolean {
   const impossibleDay = [e?.metadata?.["timeStamp"], e?.metadata?.["persistedTTL"]].some(
     (d) => typeof d === "string" && /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])/.test(d) && Number.isNaN(parseIsoDate(d)),
   );
-  const badBody = e?.body !== undefined && checkJsonData(e.body, MAX_BODY_DEPTH) !== null;
+  const badBody = e?.body !== undefined && (checkJsonData(e.body, MAX_BODY_DEPTH) !== null || JSON.stringify(e.body).includes('"__proto__":'));
   return tenantMismatch || impossibleDay || badBody;
 }
 
@@ -102,7 +102,7 @@ describe("envelope JSON Schema and AsyncAPI document", () => {
     const pools: Record<string, unknown[]> = {
       id: ["x", "", "i".repeat(256), "i".repeat(257), "😀".repeat(257), "a\u0001b", "a\u007fb", "ä", 5, {}, null, undefined],
       type: ["a.b_c:d-e", "", "t".repeat(128), "t".repeat(129), "has space", "EventReadStatusChange", "EVENTDELETEDSTATUSCHANGE", "EventReadStatusChanges", "ünï", 3, null, undefined],
-      body: [null, undefined, 0, "text", [1, 2], { deep: { a: [1] } }, "a\u0000b", { "k\u0000": 1 }, nested(MAX_BODY_DEPTH), nested(MAX_BODY_DEPTH + 1)],
+      body: [null, undefined, 0, "text", [1, 2], { deep: { a: [1] } }, "a\u0000b", { "k\u0000": 1 }, JSON.parse('{"a":{"__proto__":1}}'), nested(MAX_BODY_DEPTH), nested(MAX_BODY_DEPTH + 1)],
       routing: [null, "x", [], 1],
       "routing.audienceType": [1, 2, 3, 4, 5, 0, 6, 2.5, "2", null, undefined],
       "routing.audienceValue": ["v", "a\u0000", "acme", "global", "a:b", "tenant:x", "group:x", "user:x", "usr:x", "", "v".repeat(256), "v".repeat(257), 7, null, undefined],

@@ -6,6 +6,8 @@ import { hubConnection, userToken, type UserOptions } from "./connect.js";
 
 export interface DoctorOptions extends UserOptions {
   url: string;
+  /** Base URL of the ingest and read APIs when they have their own port; default `url`. */
+  apiUrl?: string;
   nats?: string;
   maxSkew: number;
   json: boolean;
@@ -75,7 +77,7 @@ export async function doctor(opts: DoctorOptions, env: NodeJS.ProcessEnv, out: N
     });
   }
   await run("store", async () => {
-    const url = new URL("/api/users/tidings-doctor/notifications?limit=1", base).href;
+    const url = new URL("/api/users/tidings-doctor/notifications?limit=1", opts.apiUrl ?? base).href;
     const res = await request(url, { method: "GET", headers: opts.key === undefined ? {} : { authorization: `Bearer ${opts.key}` } });
     const text = await res.text();
     if (res.status === 401 && opts.key === undefined) return { status: "skip", detail: "needs a producer key (TIDINGS_INGEST_KEY or --key-file)" };

@@ -104,12 +104,13 @@ export function program(env: NodeJS.ProcessEnv): Command {
       .command("doctor")
       .description("Check a deployment: readiness, negotiate, WebSocket, SSE, store, NATS stream and clock skew.")
       .addOption(urlOption("gateway base URL"))
+      .option("--api-url <url>", "base URL of the ingest and read APIs when TIDINGS_API_PORT gives them their own port (default: --url)")
       .option("--nats <url>", "also check the JetStream stream at this NATS URL")
       .option("--key-file <path>", "producer key in a file (else TIDINGS_INGEST_KEY), to check the store through the read API")
       .option("--max-skew <seconds>", "largest clock difference accepted", positiveInt("--max-skew"), 5)
       .option("--json", "the checks as one JSON object")
       .addHelpText("after", "\nExit status: 0 every check passed or was skipped, 1 a check failed, 2 usage error."),
-  ).action(async (o: { url: string; nats?: string; keyFile?: string; maxSkew: number; json?: boolean; tokenFile?: string; user?: string; tenant: string[] }) => {
+  ).action(async (o: { url: string; apiUrl?: string; nats?: string; keyFile?: string; maxSkew: number; json?: boolean; tokenFile?: string; user?: string; tenant: string[] }) => {
     const ok = await doctor({ ...o, json: o.json === true, key: producerKey(o.keyFile, env) }, env, process.stdout);
     if (!ok) throw new Failure("some checks failed");
   });
