@@ -1,10 +1,10 @@
 import type { TransportName } from "@tidings/protocol";
-import { AuthError, extractToken, type Authenticator, type Identity } from "../auth.js";
 import type { ConnectionTable } from "../connection-table.js";
 import type { HubConnection } from "../connection.js";
 import type { JsTopics } from "../transport/js-topics.js";
 import { LongPollingTransport } from "../transport/long-polling-transport.js";
 import { SseTransport } from "../transport/sse-transport.js";
+import type { Admission } from "./admission.js";
 import { parseQuery } from "./query.js";
 import { BodyAbortedError, BodyTooLargeError, type ResponseSink } from "./respond.js";
 
@@ -19,7 +19,7 @@ const NO_CACHE_204: ReadonlyArray<readonly [string, string]> = [
 export interface HubRequestOptions {
   table: ConnectionTable;
   topics: JsTopics;
-  authenticate: Authenticator;
+  admission: Admission;
   /** transports this node serves (implemented and in TIDINGS_TRANSPORTS) */
   transports: readonly TransportName[];
   /** TIDINGS_MAX_TRANSPORT_BYTES: largest POST body, and largest upstream buffered before a transport exists */
@@ -28,8 +28,6 @@ export interface HubRequestOptions {
   disconnectTimeoutMs: number;
   /** true while the node drains: no new transport starts */
   draining(): boolean;
-  /** a hub credential was refused with 401 */
-  onUnauthorized(): void;
 }
 
 /**
@@ -62,49 +60,8 @@ interface Upstream {
  * POSTs and DELETE. Everything a handler needs from the uWS request is read before its first await.
  */
 export function createHubRequestHandler(options: HubRequestOptions): (reply: ResponseSink, request: HubRequest) => Promise<void> {
-  const { table, topics } = options;
+  const { table, topics, admission } = options;
   const upstreams = new WeakMap<HubConnection, Upstream>();
-
-  function unauthorized(reply: ResponseSink, reason: string): void {
-    options.onUnauthorized();
-    reply.unauthorized(reason);
-  }
-
-  /** Authenticates the request that starts a transport; answers 401 itself and returns null on refusal. */
-  async function identify(reply: ResponseSink, authorization: string, query: Map<string, string>): Promise<Identity | null> {
-    try {
-      return await options.authenticate(extractToken(authorization, query.get("access_token") ?? null));
-    } catch (err) {
-      if (!(err instanceof AuthError)) throw err;
-      unauthorized(reply, err.message);
-      return null;
-    }
-  }
-
-  /**
-   * Later requests of a connection are authorized by its id (docs/protocol.md §2.3): a credential, when present,
-   * must be of the connection's user (an expired one still names it); a version-0 id is public, so an
-   * authenticated version-0 connection needs a credential. Answers 401/403 itself and returns false on refusal.
-   */
-  async function authorizeLater(reply: ResponseSink, connection: HubConnection, authorization: string, query: Map<string, string>): Promise<boolean> {
-    const token = extractToken(authorization, query.get("access_token") ?? null);
-    if (token === null) {
-      if (connection.negotiateVersion !== 0 || connection.identity.userId === null) return true;
-      unauthorized(reply, "no access token");
-      return false;
-    }
-    let identity: Identity;
-    try {
-      identity = await options.authenticate(token, { acceptExpired: true });
-    } catch (err) {
-      if (!(err instanceof AuthError)) throw err;
-      unauthorized(reply, err.message);
-      return false;
-    }
-    if (identity.userId === connection.identity.userId) return true;
-    reply.send(403);
-    return false;
-  }
 
   function upstreamOf(connection: HubConnection): Upstream {
     let upstream = upstreams.get(connection);
@@ -135,12 +92,10 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
       reply.text(503, "Server is shutting down");
       return false;
     }
-    const identity = await identify(reply, request.authorization, query);
+    const identity = await admission.identify(reply, request.authorization, query);
     if (identity === null || reply.aborted) return false;
     if (identity.userId !== connection.identity.userId) {
-      // No credential (anonymous) is 401; a valid credential of another user is 403.
-      if (identity.userId === null) unauthorized(reply, "no access token");
-      else reply.send(403);
+      admission.refuseOtherUser(reply, identity);
       return false;
     }
     if (table.byTransportId(id) !== connection) {
@@ -186,21 +141,21 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
     }
     if (!options.transports.includes("LongPolling")) return reply.text(404, "LongPolling transport not supported by this end point type");
     if (!(current instanceof LongPollingTransport)) return reply.text(400, "Cannot change transports mid-connection");
-    if (await authorizeLater(reply, connection, request.authorization, query)) current.poll(reply);
+    if (await admission.authorizeLater(reply, connection, request.authorization, query)) current.poll(reply);
   }
 
   /** A poll on an ended connection: its last queued messages (its Close) if any, else 204 (docs/protocol.md §3.4). */
   async function pollEnded(reply: ResponseSink, request: HubRequest, query: Map<string, string>, ended: HubConnection): Promise<void> {
     const transport = ended.transport;
     if (!(transport instanceof LongPollingTransport)) return reply.send(204, "", NO_CACHE_204);
-    if (await authorizeLater(reply, ended, request.authorization, query)) transport.poll(reply);
+    if (await admission.authorizeLater(reply, ended, request.authorization, query)) transport.poll(reply);
   }
 
   async function post(reply: ResponseSink, request: HubRequest, query: Map<string, string>, connection: HubConnection): Promise<void> {
     if (connection.transport?.kind === "WebSockets") return reply.text(405, "POST requests are not allowed for WebSocket connections.");
     // Both start now, before any await: uWS delivers the body only to a handler registered synchronously.
     const body = request.readBody(options.maxTransportBytes);
-    const allowed = authorizeLater(reply, connection, request.authorization, query);
+    const allowed = admission.authorizeLater(reply, connection, request.authorization, query);
     // Awaited in turn below; until then a rejection must not count as unhandled.
     body.catch(() => undefined);
     allowed.catch(() => undefined);
@@ -242,7 +197,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
   async function remove(reply: ResponseSink, request: HubRequest, query: Map<string, string>, connection: HubConnection): Promise<void> {
     const transport = connection.transport;
     if (!(transport instanceof LongPollingTransport)) return reply.text(400, "Cannot terminate this connection using the DELETE endpoint.");
-    if (!(await authorizeLater(reply, connection, request.authorization, query))) return;
+    if (!(await admission.authorizeLater(reply, connection, request.authorization, query))) return;
     transport.terminate();
     connection.transportClosed("client_close");
     reply.send(202);

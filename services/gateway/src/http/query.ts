@@ -22,3 +22,9 @@ function decode(s: string): string {
     return s; // malformed escapes: keep as sent (see above)
   }
 }
+
+/** Hub paths match case-insensitively and with a trailing slash (docs/protocol.md §1). */
+export function normalisePath(url: string): string {
+  const lower = url.toLowerCase();
+  return lower.length > 1 && lower.endsWith("/") ? lower.slice(0, -1) : lower;
+}

@@ -187,3 +187,22 @@ export function isLoopback(res: HttpResponse): boolean {
   const addr = Buffer.from(res.getRemoteAddressAsText()).toString();
   return addr.startsWith("127.") || addr === "::1" || addr === "0000:0000:0000:0000:0000:0000:0000:0001" || addr.startsWith("::ffff:127.") || addr.startsWith("0000:0000:0000:0000:0000:ffff:7f");
 }
+
+export const INTERNAL_ERROR_MESSAGE = "An unexpected error occurred.";
+
+/**
+ * Best-effort 500 on a response that may already be answered or aborted: empty on hub paths (as ASP.NET
+ * answers), else with the /api error body.
+ */
+export function answerInternalError(res: HttpResponse, hubPath: boolean): void {
+  try {
+    res.cork(() => {
+      res.writeStatus(statusLine(500));
+      if (hubPath) return void res.end();
+      res.writeHeader("Content-Type", "application/json");
+      res.end(JSON.stringify({ error: "internal", message: INTERNAL_ERROR_MESSAGE }));
+    });
+  } catch {
+    // Answered or aborted already: uWS refuses a second response, and there is no one left to tell.
+  }
+}
