@@ -15,7 +15,7 @@ export type HeaderList = ReadonlyArray<readonly [string, string]>;
 
 /**
  * Where a hub request's answer goes: a uWS response (`Reply`) or, for a request forwarded from another
- * node, that node's relay (`RemoteReply`, cluster/forwarding.ts). The hub request handler and the HTTP
+ * node, that node's relay (`RemoteReply`, cluster/remote-reply.ts). The hub request handler and the HTTP
  * transports see only this, so a forwarded request runs exactly the code of a local one.
  */
 export interface ResponseSink {
