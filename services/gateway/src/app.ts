@@ -23,11 +23,9 @@ import { createGatewayMetrics } from "./metrics.js";
 import { replayTo } from "./replay.js";
 import { createTenantValidator } from "./tenant-validation.js";
 import { JsTopics } from "./transport/js-topics.js";
-import { RelayedWsTransport } from "./transport/relayed-ws-transport.js";
 import { StatefulTransport } from "./transport/stateful-transport.js";
 import { loadNativeUws } from "./transport/uws.js";
 import { mountWsEndpoint } from "./transport/ws-endpoint.js";
-import { UwsTransport } from "./transport/ws-transport.js";
 
 export type { IngestSink } from "./http/ingest-api.js";
 
@@ -158,17 +156,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     onInvoked: (method, result) => metrics.invocations.inc({ method, result }),
     onThrottled: (reason) => metrics.hubCallsThrottled.inc({ reason }),
-    // Stateful reconnect runs on WebSockets only (docs/protocol.md §7 condition 3); its fan-out goes through JsTopics so every message is numbered.
+    // Its fan-out goes through JsTopics so that every message is numbered.
     statefulTransport: (connection, socket) =>
-      socket instanceof UwsTransport || socket instanceof RelayedWsTransport
-        ? new StatefulTransport(socket, {
-            protocol: connection.protocol!,
-            topics: jsTopics,
-            sink: (bytes) => connection.sendMessage(bytes, Date.now()),
-            bufferBytes: config.statefulBufferBytes,
-            reattachWindowMs: disconnectTimeoutMs,
-          })
-        : null,
+      new StatefulTransport(socket, {
+        protocol: connection.protocol!,
+        topics: jsTopics,
+        sink: (bytes) => connection.sendMessage(bytes, Date.now()),
+        bufferBytes: config.statefulBufferBytes,
+        reattachWindowMs: disconnectTimeoutMs,
+      }),
   };
   const disconnectTimeoutMs = config.disconnectTimeoutSeconds * 1000;
   const reportUnexpected = (err: unknown, source: UnexpectedSource) => report(log, err, source);

@@ -1,3 +1,8 @@
+/*
+ * Over 300 lines: one connection's state machine (negotiated → handshake → open → closed), its inbound
+ * dispatch and its call queue share the connection's private state; split up, that state would have to
+ * be exposed to every part.
+ */
 import {
   HANDSHAKE_OK,
   HubErrors,
@@ -55,8 +60,8 @@ export interface ConnectionHost {
   onInvoked(method: string, result: "ok" | "refused" | "binding_error" | "not_found" | "failed"): void;
   /** A call refused with `Throttled` (or dropped, when it expected no answer) without running. */
   onThrottled(reason: ThrottleReason): void;
-  /** The stateful-reconnect layer over `socket`, or null when that transport cannot be stateful (not a WebSocket). */
-  statefulTransport(connection: HubConnection, socket: Transport): StatefulTransport | null;
+  /** The stateful-reconnect layer over `socket`, which can be stateful. */
+  statefulTransport(connection: HubConnection, socket: Transport): StatefulTransport;
 }
 
 /**
@@ -132,8 +137,8 @@ export class HubConnection {
       if (outcome.status === "incomplete") return;
       if (outcome.status === "error") return this.#failHandshake(outcome.error);
       if (outcome.version > 2) return this.#failHandshake(HandshakeErrors.unsupportedVersion(outcome.version, outcome.protocol));
-      // SSE carries text only (docs/protocol.md §3.3, §4.1).
-      if (outcome.protocol === "messagepack" && this.#transport!.kind === "ServerSentEvents") {
+      // A text-only transport (SSE) cannot carry MessagePack (docs/protocol.md §3.3, §4.1).
+      if (outcome.protocol === "messagepack" && this.#transport!.capabilities.textOnly) {
         return this.#failHandshake(HandshakeErrors.binaryOnTextTransport(outcome.protocol));
       }
       this.#handshake = null;
@@ -143,7 +148,7 @@ export class HubConnection {
       this.state = "open";
       const socket = this.#transport!;
       // Stateful reconnect needs all four conditions of docs/protocol.md §7; version 2 alone never turns it on.
-      if (this.statefulOffered && outcome.version >= 2) this.#stateful = this.host.statefulTransport(this, socket);
+      if (this.statefulOffered && outcome.version >= 2 && socket.capabilities.canBeStateful) this.#stateful = this.host.statefulTransport(this, socket);
       if (this.#stateful !== null) this.#transport = this.#stateful;
       // Membership takes effect before the client learns it is connected (docs/contract.md §3).
       this.host.hub.onConnected(this);
@@ -191,8 +196,8 @@ export class HubConnection {
     }
     // Detached: nobody to ping or to time out; the reattach window applies instead.
     if (this.#stateful?.detached === true) return;
-    // Long polling has built-in liveness: no Ping and no client timeout (docs/protocol.md §3.4, §5).
-    if (this.#transport!.kind === "LongPolling") return;
+    // A transport with its own liveness (long polling) gets no Ping and no client timeout (docs/protocol.md §3.4, §5).
+    if (!this.#transport!.capabilities.keepAlive) return;
     if (this.clientPinged && now - this.lastReceivedAt >= limits.clientTimeoutMs) {
       return this.close({ error: "Client timeout", allowReconnect: true });
     }

@@ -3,6 +3,7 @@ import type { ConnectionTable } from "../connection-table.js";
 import type { HubConnection } from "../connection.js";
 import type { JsTopics } from "../transport/js-topics.js";
 import { LongPollingTransport } from "../transport/long-polling-transport.js";
+import { isPolled } from "../transport/transport.js";
 import { SseTransport } from "../transport/sse-transport.js";
 import type { Admission } from "./admission.js";
 import { parseQuery } from "./query.js";
@@ -140,19 +141,19 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
       return releaseEarlyUpstream(connection);
     }
     if (!options.transports.includes("LongPolling")) return reply.text(404, "LongPolling transport not supported by this end point type");
-    if (!(current instanceof LongPollingTransport)) return reply.text(400, "Cannot change transports mid-connection");
+    if (!isPolled(current)) return reply.text(400, "Cannot change transports mid-connection");
     if (await admission.authorizeLater(reply, connection, request.authorization, query)) current.poll(reply);
   }
 
   /** A poll on an ended connection: its last queued messages (its Close) if any, else 204 (docs/protocol.md §3.4). */
   async function pollEnded(reply: ResponseSink, request: HubRequest, query: Map<string, string>, ended: HubConnection): Promise<void> {
     const transport = ended.transport;
-    if (!(transport instanceof LongPollingTransport)) return reply.send(204, "", NO_CACHE_204);
+    if (!isPolled(transport)) return reply.send(204, "", NO_CACHE_204);
     if (await admission.authorizeLater(reply, ended, request.authorization, query)) transport.poll(reply);
   }
 
   async function post(reply: ResponseSink, request: HubRequest, query: Map<string, string>, connection: HubConnection): Promise<void> {
-    if (connection.transport?.kind === "WebSockets") return reply.text(405, "POST requests are not allowed for WebSocket connections.");
+    if (connection.transport?.capabilities.upstream === "socket") return reply.text(405, "POST requests are not allowed for WebSocket connections.");
     // Both start now, before any await: uWS delivers the body only to a handler registered synchronously.
     const body = request.readBody(options.maxTransportBytes);
     const allowed = admission.authorizeLater(reply, connection, request.authorization, query);
@@ -177,7 +178,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
       return tooLarge(reply, connection);
     }
     if (connection.state === "closed") return reply.send(404);
-    if (connection.transport?.kind === "WebSockets") return reply.text(405, "POST requests are not allowed for WebSocket connections.");
+    if (connection.transport?.capabilities.upstream === "socket") return reply.text(405, "POST requests are not allowed for WebSocket connections.");
     if (connection.transport === null) {
       if (upstream.earlyBytes + bytes.byteLength > options.maxTransportBytes) return tooLarge(reply, connection);
       upstream.early.push(bytes);
@@ -196,7 +197,7 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
 
   async function remove(reply: ResponseSink, request: HubRequest, query: Map<string, string>, connection: HubConnection): Promise<void> {
     const transport = connection.transport;
-    if (!(transport instanceof LongPollingTransport)) return reply.text(400, "Cannot terminate this connection using the DELETE endpoint.");
+    if (!isPolled(transport)) return reply.text(400, "Cannot terminate this connection using the DELETE endpoint.");
     if (!(await admission.authorizeLater(reply, connection, request.authorization, query))) return;
     transport.terminate();
     connection.transportClosed("client_close");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { JsTopics } from "./js-topics.js";
+import { JsTopics, TopicMembership } from "./js-topics.js";
 
 describe("JsTopics", () => {
   it("hands the very same bytes object to every subscriber of a topic, once per sink", () => {
@@ -37,5 +37,31 @@ describe("JsTopics", () => {
     expect(topics.numSubscribers("t")).toBe(0);
     topics.publish("t", Uint8Array.of(0));
     expect(got).toEqual(["first"]);
+  });
+});
+
+describe("TopicMembership", () => {
+  it("joins each topic once, leaves one, and after leaveAll no publish reaches the transport", () => {
+    const topics = new JsTopics();
+    const got: Uint8Array[] = [];
+    const membership = new TopicMembership(topics, (bytes) => void got.push(bytes));
+    membership.join("j|global");
+    membership.join("j|global");
+    membership.join("j|u|alice");
+    membership.join("j|t|acme");
+    expect(topics.numSubscribers("j|global")).toBe(1);
+    topics.publish("j|global", Uint8Array.of(1));
+    expect(got).toHaveLength(1);
+    membership.leave("j|t|acme");
+    membership.leave("j|t|acme");
+    expect(topics.numSubscribers("j|t|acme")).toBe(0);
+    membership.leaveAll();
+    for (const topic of ["j|global", "j|u|alice"]) {
+      topics.publish(topic, Uint8Array.of(2));
+      expect(topics.numSubscribers(topic)).toBe(0);
+    }
+    expect(got).toHaveLength(1);
+    membership.join("j|global"); // a topic left by leaveAll can be joined again
+    expect(topics.numSubscribers("j|global")).toBe(1);
   });
 });

@@ -36,3 +36,31 @@ export class JsTopics {
     return this.#topics.get(topic)?.size ?? 0;
   }
 }
+
+/**
+ * The topics one transport joined: joins each once, and leaves all of them when the transport ends, so a
+ * publish never reaches a transport that is gone.
+ */
+export class TopicMembership {
+  readonly #joined = new Set<string>();
+
+  constructor(
+    private readonly topics: JsTopics,
+    private readonly sink: TopicSink,
+  ) {}
+
+  join(topic: string): void {
+    if (this.#joined.has(topic)) return;
+    this.#joined.add(topic);
+    this.topics.subscribe(topic, this.sink);
+  }
+
+  leave(topic: string): void {
+    if (this.#joined.delete(topic)) this.topics.unsubscribe(topic, this.sink);
+  }
+
+  leaveAll(): void {
+    for (const topic of this.#joined) this.topics.unsubscribe(topic, this.sink);
+    this.#joined.clear();
+  }
+}

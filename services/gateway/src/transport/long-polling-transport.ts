@@ -1,6 +1,6 @@
 import type { ResponseSink } from "../http/respond.js";
-import type { JsTopics, TopicSink } from "./js-topics.js";
-import type { Transport } from "./transport.js";
+import { TopicMembership, type JsTopics, type TopicSink } from "./js-topics.js";
+import type { PolledTransport, TransportCapabilities } from "./transport.js";
 
 /** Every poll response carries these (docs/protocol.md §3.4): no cache may answer a poll. */
 const NO_CACHE: ReadonlyArray<readonly [string, string]> = [
@@ -10,6 +10,9 @@ const NO_CACHE: ReadonlyArray<readonly [string, string]> = [
 ];
 const DATA_HEADERS: ReadonlyArray<readonly [string, string]> = [["Content-Type", "application/octet-stream"], ...NO_CACHE];
 const TEXT_HEADERS: ReadonlyArray<readonly [string, string]> = [["Content-Type", "text/plain"], ...NO_CACHE];
+
+/** Polls are the liveness: no hub Pings and no client timeout (docs/protocol.md §3.4, §5). */
+const POLLING_CAPABILITIES: TransportCapabilities = Object.freeze({ textOnly: false, keepAlive: false, canBeStateful: false, upstream: "post", downstream: "poll" });
 
 export interface LongPollingOptions {
   topics: JsTopics;
@@ -29,10 +32,11 @@ export interface LongPollingOptions {
  * slow-consumer rule bounds what a client that stopped polling can pile up. After the connection
  * ended, what is still queued (its Close message) goes to the next poll, and every poll after that gets 204.
  */
-export class LongPollingTransport implements Transport {
+export class LongPollingTransport implements PolledTransport {
   readonly kind = "LongPolling";
+  readonly capabilities = POLLING_CAPABILITIES;
   readonly #options: LongPollingOptions;
-  readonly #topics = new Set<string>();
+  readonly #topics: TopicMembership;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
   #poll: ResponseSink | null = null;
@@ -44,6 +48,7 @@ export class LongPollingTransport implements Transport {
   /** Answers the connection's first poll at once and empty: clients discard its body (docs/protocol.md §3.4). */
   constructor(firstPoll: ResponseSink, options: LongPollingOptions) {
     this.#options = options;
+    this.#topics = new TopicMembership(options.topics, options.sink);
     firstPoll.send(200, "", DATA_HEADERS);
     this.#armDisconnect();
   }
@@ -79,14 +84,11 @@ export class LongPollingTransport implements Transport {
   }
 
   subscribe(topic: string): void {
-    if (this.#ended || this.#topics.has(topic)) return;
-    this.#topics.add(topic);
-    this.#options.topics.subscribe(topic, this.#options.sink);
+    if (!this.#ended) this.#topics.join(topic);
   }
 
   unsubscribe(topic: string): void {
-    if (!this.#topics.delete(topic)) return;
-    this.#options.topics.unsubscribe(topic, this.#options.sink);
+    this.#topics.leave(topic);
   }
 
   get closed(): boolean {
@@ -102,7 +104,7 @@ export class LongPollingTransport implements Transport {
     if (this.#ended) return;
     this.#ended = true;
     this.#clearTimer();
-    this.#leaveTopics();
+    this.#topics.leaveAll();
     this.#settle();
   }
 
@@ -151,10 +153,5 @@ export class LongPollingTransport implements Transport {
   #clearTimer(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-  }
-
-  #leaveTopics(): void {
-    for (const topic of this.#topics) this.#options.topics.unsubscribe(topic, this.#options.sink);
-    this.#topics.clear();
   }
 }

@@ -1,5 +1,5 @@
-import type { JsTopics, TopicSink } from "./js-topics.js";
-import type { Transport } from "./transport.js";
+import { TopicMembership, type JsTopics, type TopicSink } from "./js-topics.js";
+import { WEBSOCKET_CAPABILITIES, type Transport } from "./transport.js";
 
 /** The owner's end of a WebSocket that another node holds (cluster/forwarding.ts relays its frames). */
 export interface SocketLink {
@@ -16,19 +16,22 @@ export interface SocketLink {
  */
 export class RelayedWsTransport implements Transport {
   readonly kind = "WebSockets";
-  readonly #topics = new Set<string>();
+  readonly capabilities = WEBSOCKET_CAPABILITIES;
+  readonly #topics: TopicMembership;
   #closed = false;
 
   constructor(
     private readonly link: SocketLink,
-    private readonly topics: JsTopics,
-    private readonly sink: TopicSink,
-  ) {}
+    topics: JsTopics,
+    sink: TopicSink,
+  ) {
+    this.#topics = new TopicMembership(topics, sink);
+  }
 
   /** The relaying node reported the socket closed. */
   markClosed(): void {
     this.#closed = true;
-    this.#leaveTopics();
+    this.#topics.leaveAll();
   }
 
   get closed(): boolean {
@@ -42,13 +45,11 @@ export class RelayedWsTransport implements Transport {
   }
 
   subscribe(topic: string): void {
-    if (this.#closed || this.#topics.has(topic)) return;
-    this.#topics.add(topic);
-    this.topics.subscribe(topic, this.sink);
+    if (!this.#closed) this.#topics.join(topic);
   }
 
   unsubscribe(topic: string): void {
-    if (this.#topics.delete(topic)) this.topics.unsubscribe(topic, this.sink);
+    this.#topics.leave(topic);
   }
 
   bufferedAmount(): number {
@@ -59,10 +60,5 @@ export class RelayedWsTransport implements Transport {
     if (this.#closed) return;
     this.markClosed();
     this.link.end(code);
-  }
-
-  #leaveTopics(): void {
-    for (const topic of this.#topics) this.topics.unsubscribe(topic, this.sink);
-    this.#topics.clear();
   }
 }

@@ -1,6 +1,6 @@
 import type { ResponseSink } from "../http/respond.js";
-import type { JsTopics, TopicSink } from "./js-topics.js";
-import type { Transport } from "./transport.js";
+import { TopicMembership, type JsTopics, type TopicSink } from "./js-topics.js";
+import type { Transport, TransportCapabilities } from "./transport.js";
 
 /** Response headers of docs/protocol.md §3.3; X-Accel-Buffering keeps nginx-style proxies from buffering the stream. */
 const SSE_HEADERS: ReadonlyArray<readonly [string, string]> = [
@@ -10,6 +10,7 @@ const SSE_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ["Content-Encoding", "identity"],
   ["X-Accel-Buffering", "no"],
 ];
+const SSE_CAPABILITIES: TransportCapabilities = Object.freeze({ textOnly: true, keepAlive: true, canBeStateful: false, upstream: "post", downstream: "push" });
 /**
  * An empty comment, which SSE readers skip. It opens the stream at once (the client's start() waits for
  * the EventSource `open` event) and follows every event as its own HTTP chunk, so the event's chunk is
@@ -57,9 +58,10 @@ export interface SseTransportOptions {
  */
 export class SseTransport implements Transport {
   readonly kind = "ServerSentEvents";
+  readonly capabilities = SSE_CAPABILITIES;
   readonly #reply: ResponseSink;
   readonly #options: SseTransportOptions;
-  readonly #topics = new Set<string>();
+  readonly #topics: TopicMembership;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
   /** size of the event uWS accepted while reporting backpressure: an upper bound of what it still holds */
@@ -73,6 +75,7 @@ export class SseTransport implements Transport {
   constructor(reply: ResponseSink, options: SseTransportOptions) {
     this.#reply = reply;
     this.#options = options;
+    this.#topics = new TopicMembership(options.topics, options.sink);
     reply.onAbort(() => this.#gone());
     reply.onWritable(() => this.#writable());
     reply.startStream(200, SSE_HEADERS, FLUSH_COMMENT);
@@ -90,14 +93,11 @@ export class SseTransport implements Transport {
   }
 
   subscribe(topic: string): void {
-    if (this.#closed || this.#ending || this.#topics.has(topic)) return;
-    this.#topics.add(topic);
-    this.#options.topics.subscribe(topic, this.#options.sink);
+    if (!(this.#closed || this.#ending)) this.#topics.join(topic);
   }
 
   unsubscribe(topic: string): void {
-    if (!this.#topics.delete(topic)) return;
-    this.#options.topics.unsubscribe(topic, this.#options.sink);
+    this.#topics.leave(topic);
   }
 
   get closed(): boolean {
@@ -112,7 +112,7 @@ export class SseTransport implements Transport {
   end(): void {
     if (this.#closed || this.#ending) return;
     this.#ending = true;
-    this.#leaveTopics();
+    this.#topics.leaveAll();
     if (!this.#blocked) return this.#finish();
     this.#endTimer = setTimeout(() => this.#drop(), END_GRACE_MS);
     this.#endTimer.unref();
@@ -159,13 +159,8 @@ export class SseTransport implements Transport {
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#heldByUws = 0;
-    this.#leaveTopics();
+    this.#topics.leaveAll();
     if (!wasClosed) this.#options.onGone();
-  }
-
-  #leaveTopics(): void {
-    for (const topic of this.#topics) this.#options.topics.unsubscribe(topic, this.#options.sink);
-    this.#topics.clear();
   }
 
   #clearEndTimer(): void {

@@ -1,6 +1,6 @@
-import { MessageType, type HubMessage, type HubProtocol } from "@tidings/protocol";
-import type { JsTopics, TopicSink } from "./js-topics.js";
-import type { Transport } from "./transport.js";
+import { MessageType, type HubMessage, type HubProtocol, type TransportName } from "@tidings/protocol";
+import { TopicMembership, type JsTopics, type TopicSink } from "./js-topics.js";
+import type { Transport, TransportCapabilities } from "./transport.js";
 
 export interface StatefulOptions {
   protocol: HubProtocol;
@@ -43,9 +43,10 @@ function isCounted(bytes: Uint8Array, binary: boolean): boolean {
  * numbered per connection; the published bytes are still shared, never re-encoded.
  */
 export class StatefulTransport implements Transport {
-  readonly kind = "WebSockets";
+  readonly kind: TransportName;
+  readonly capabilities: TransportCapabilities;
   readonly #options: StatefulOptions;
-  readonly #topics = new Set<string>();
+  readonly #topics: TopicMembership;
   #socket: Transport | null;
   /** sent (or numbered while detached) and not yet acknowledged, oldest first */
   #buffer: Array<{ id: number; bytes: Uint8Array }> = [];
@@ -68,8 +69,11 @@ export class StatefulTransport implements Transport {
   #ended = false;
 
   constructor(socket: Transport, options: StatefulOptions) {
+    this.kind = socket.kind;
+    this.capabilities = socket.capabilities;
     this.#socket = socket;
     this.#options = options;
+    this.#topics = new TopicMembership(options.topics, options.sink);
   }
 
   /** True while the connection waits for its client to reattach. */
@@ -98,14 +102,11 @@ export class StatefulTransport implements Transport {
   }
 
   subscribe(topic: string): void {
-    if (this.#ended || this.#topics.has(topic)) return;
-    this.#topics.add(topic);
-    this.#options.topics.subscribe(topic, this.#options.sink);
+    if (!this.#ended) this.#topics.join(topic);
   }
 
   unsubscribe(topic: string): void {
-    if (!this.#topics.delete(topic)) return;
-    this.#options.topics.unsubscribe(topic, this.#options.sink);
+    this.#topics.leave(topic);
   }
 
   /**
@@ -123,8 +124,7 @@ export class StatefulTransport implements Transport {
     this.#ended = true;
     this.#socket?.end(code);
     this.#socket = null;
-    for (const topic of this.#topics) this.#options.topics.unsubscribe(topic, this.#options.sink);
-    this.#topics.clear();
+    this.#topics.leaveAll();
     this.#buffer = [];
     this.#pending = [];
     this.#bufferedBytes = this.#pendingBytes = 0;

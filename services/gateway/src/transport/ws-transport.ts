@@ -1,9 +1,10 @@
 import type { WebSocket } from "uWebSockets.js";
-import type { Transport } from "./transport.js";
+import { WEBSOCKET_CAPABILITIES, type Transport } from "./transport.js";
 
 /** A uWS WebSocket as a Transport. After the socket closed every call is a no-op (uWS throws on a closed socket). */
 export class UwsTransport<T> implements Transport {
   readonly kind = "WebSockets";
+  readonly capabilities = WEBSOCKET_CAPABILITIES;
   #closed = false;
   constructor(private readonly ws: WebSocket<T>) {}
 
