@@ -1,3 +1,9 @@
+/*
+ * The gateway's composition and lifecycle: builds its parts and wires them together, listens, runs the
+ * once-a-second tick and drains. The layers themselves live in http/ (routes, negotiate, ingest and read
+ * APIs, HTTP transports' requests), transport/ (the WebSocket endpoint and the transports) and cluster/
+ * (forwarding); docs/architecture.md §1.2 maps them.
+ */
 import type { TidingsConfig } from "@tidings/config";
 import { GLOBAL_AUDIENCE, isValidNodeId, userAudience, type Bus, type Notification, type NotificationStore } from "@tidings/contracts";
 import { endSpan, Registry, reportUnexpected as report, startProcessSpan, type Logger, type UnexpectedSource } from "@tidings/observability";
