@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { HubEvents, toDelivered } from "./delivered.js";
+import { toDelivered } from "./delivered.js";
+import { HubEvents } from "./hub-events.js";
 import { validateEnvelope } from "./envelope.js";
 
 describe("delivered - toDelivered", () => {

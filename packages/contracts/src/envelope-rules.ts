@@ -1,4 +1,4 @@
-import { HubEvents } from "./delivered.js";
+import { HubEvents } from "./hub-events.js";
 
 // The envelope's limits and patterns, in one place: `validateEnvelopes` (envelope.ts) enforces them and
 // `envelopeJsonSchema` (envelope-schema.ts) publishes them, so the two cannot drift apart.

@@ -29,8 +29,10 @@ export type {
   SingleEnvelopeOptions,
 } from "./envelope.js";
 
-export { HubEvents, toDelivered } from "./delivered.js";
-export type { DeletedStatusChangeEvent, DeliveredNotification, HubEventName, ReadStatusChangeEvent } from "./delivered.js";
+export { toDelivered } from "./delivered.js";
+export type { DeliveredNotification } from "./delivered.js";
+export { HubEvents } from "./hub-events.js";
+export type { DeletedStatusChangeEvent, HubEventName, ReadStatusChangeEvent } from "./hub-events.js";
 
 export { HubErrorCode, HubMethodError } from "./hub-errors.js";
 export type { HubErrorCodeName, HubErrorCodeNumber } from "./hub-errors.js";

@@ -25,7 +25,6 @@ import { CallLimiter, type CallLimits, type ThrottleReason } from "./call-limite
 import type { Identity } from "./auth.js";
 import type { Transport } from "./transport/transport.js";
 import type { StatefulTransport } from "./transport/stateful-transport.js";
-import type { Hub } from "./hub.js";
 import type { Logger } from "@tidings/observability";
 import type { DisconnectReason } from "./metrics.js";
 
@@ -47,9 +46,23 @@ export interface ConnectionLimits {
   calls: CallLimits;
 }
 
+/** One client-callable method, as a connection dispatches it. */
+export interface HubMethod {
+  readonly name: string;
+  /** null when the arguments bind, else the detailed binding problem (shown only with TIDINGS_DETAILED_ERRORS) */
+  bind(args: readonly unknown[]): string | null;
+  run(connection: HubConnection, args: readonly unknown[], now: number): Promise<unknown>;
+}
+
+/** The hub as a connection sees it; the hub depends on connections, never the reverse. */
+export interface HubDispatch {
+  onConnected(connection: HubConnection): void;
+  find(target: string): HubMethod | undefined;
+}
+
 /** Gateway services a connection calls back into. */
 export interface ConnectionHost {
-  readonly hub: Hub;
+  readonly hub: HubDispatch;
   readonly limits: ConnectionLimits;
   readonly log: Logger;
   /** Runs once, right after the handshake succeeded. */

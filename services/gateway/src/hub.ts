@@ -8,18 +8,11 @@ import {
   type AudienceRequest,
   type NotificationStore,
 } from "@tidings/contracts";
-import type { HubConnection } from "./connection.js";
+import type { HubConnection, HubDispatch, HubMethod } from "./connection.js";
 import type { TenantValidator } from "./tenant-validation.js";
 
 /** Declared wire type of one hub method parameter (docs/protocol.md §9: count and types are checked before running). */
 type ParamType = "object" | "string";
-
-export interface HubMethod {
-  readonly name: string;
-  /** null when the arguments bind, else the detailed binding problem (shown only with TIDINGS_DETAILED_ERRORS) */
-  bind(args: readonly unknown[]): string | null;
-  run(connection: HubConnection, args: readonly unknown[], now: number): Promise<unknown>;
-}
 
 /** Audience membership on this node: the fan-out layer turns joins into topic subscriptions. */
 export interface Membership {
@@ -67,7 +60,7 @@ function method(name: string, params: readonly ParamType[], run: HubMethod["run"
 }
 
 /** The notification hub: automatic audiences on connect and the client-callable methods of docs/contract.md §4. */
-export class Hub {
+export class Hub implements HubDispatch {
   readonly #methods = new Map<string, HubMethod>();
 
   constructor(private readonly options: HubOptions) {

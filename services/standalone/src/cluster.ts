@@ -5,7 +5,7 @@ import { createGateway, NativeUwsUnavailableError } from "@tidings/gateway";
 import { createRegistry, startTracing, type Logger, type Registry } from "@tidings/observability";
 import { createIngestPublisher, natsOptionsOf, runRouter } from "@tidings/router";
 import { createStore, createStoreResponder } from "@tidings/store";
-import type { Running } from "./main.js";
+import type { Running } from "./running.js";
 import { startExpirySweeper, startOpsServer, storeOptionsOf, watchStore } from "./ops.js";
 
 const decoder = new TextDecoder();

@@ -35,11 +35,6 @@ function readConfig(): TidingsConfig {
   }
 }
 
-/** A running part of Tidings: `stop` drains and releases everything, then the process may exit. */
-export interface Running {
-  stop(): Promise<void>;
-}
-
 async function main(): Promise<void> {
   const config = readConfig();
   const nodeId = config.nodeId ?? defaultNodeId();

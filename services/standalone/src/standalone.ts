@@ -3,7 +3,7 @@ import type { Notification } from "@tidings/contracts";
 import { createGateway, NativeUwsUnavailableError, type Gateway } from "@tidings/gateway";
 import { createRegistry, startTracing, type Logger } from "@tidings/observability";
 import { createStore } from "@tidings/store";
-import type { Running } from "./main.js";
+import type { Running } from "./running.js";
 import { startExpirySweeper, startOpsServer, storeOptionsOf, watchStore } from "./ops.js";
 
 /**
