@@ -1,7 +1,42 @@
 import { describe, expect, it } from "vitest";
-import { AudienceType, GLOBAL_AUDIENCE, audienceKey, parseAudienceRequest, userAudience } from "./audience.js";
+import {
+  AUDIENCE_KINDS,
+  AudienceType,
+  GLOBAL_AUDIENCE,
+  audienceKey,
+  isAudienceType,
+  looksLikeSharedAudienceKey,
+  parseAudienceRequest,
+  tenantAudience,
+  userAudience,
+} from "./audience.js";
 import { HubMethodError } from "./hub-errors.js";
 import type { HubErrorCodeName } from "./hub-errors.js";
+
+describe("audience - the audience table", () => {
+  it("has one row per audience type, named as AudienceType names it", () => {
+    for (const [name, type] of Object.entries(AudienceType)) {
+      expect(AUDIENCE_KINDS[type]).toMatchObject({ type, name });
+      expect(isAudienceType(type)).toBe(true);
+    }
+    for (const notAType of [0, 6, 2.5, "2", null, undefined]) expect(isAudienceType(notAType)).toBe(false);
+  });
+
+  it("only Tenant and Group are subscribable; only Connection is reached by connection id; only Global takes no value", () => {
+    const kinds = Object.values(AUDIENCE_KINDS);
+    expect(kinds.filter((k) => k.subscribable).map((k) => k.name)).toStrictEqual(["Tenant", "Group"]);
+    expect(kinds.filter((k) => k.byConnectionId).map((k) => k.name)).toStrictEqual(["Connection"]);
+    expect(kinds.filter((k) => k.valueless).map((k) => k.name)).toStrictEqual(["Global"]);
+  });
+
+  it("every shared key is recognised as one, so a connection value cannot alias it", () => {
+    for (const key of [GLOBAL_AUDIENCE, tenantAudience("acme"), audienceKey(AudienceType.Group, "ops"), audienceKey(AudienceType.Group, "ops", "acme"), userAudience("u")]) {
+      expect(looksLikeSharedAudienceKey(key)).toBe(true);
+    }
+    expect(looksLikeSharedAudienceKey("Xy_9-abc")).toBe(false);
+    expect(looksLikeSharedAudienceKey("globalx")).toBe(false);
+  });
+});
 
 describe("audience - keys", () => {
   it("builds the key of every audience type", () => {
@@ -16,6 +51,7 @@ describe("audience - keys", () => {
     expect(audienceKey(AudienceType.User, "user-123", "acme")).toBe("user:user-123");
     expect(audienceKey(AudienceType.Connection, "Xy_9-abc")).toBe("Xy_9-abc");
     expect(userAudience("user-123")).toBe("user:user-123");
+    expect(tenantAudience("acme")).toBe("tenant:acme");
   });
 
   it("keeps Notiway's numbers", () => {

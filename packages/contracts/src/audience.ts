@@ -13,32 +13,84 @@ export const GLOBAL_AUDIENCE = "global";
 export const MAX_AUDIENCE_VALUE_CHARS = 256;
 
 /**
- * Audience key per docs/contract.md §3: `global`, `tenant:{t}`, `group:{name}` or `group:{t}:{name}`,
+ * How one audience type behaves. Keys, envelope and Subscribe validation, and routing are derived
+ * from `AUDIENCE_KINDS`; a new audience type is one row there plus its value rules.
+ */
+export interface AudienceKind {
+  readonly type: AudienceTypeValue;
+  readonly name: keyof typeof AudienceType;
+  /** Takes no value: the key is fixed, and an envelope's audienceValue must be absent or that key. */
+  readonly valueless: boolean;
+  /** Joined by the client's Subscribe; the others are joined automatically when a connection opens. */
+  readonly subscribable: boolean;
+  /** One connection, reached by its id on the node that owns it; the others are reached through audience membership. */
+  readonly byConnectionId: boolean;
+  /** The key, from values that passed validation (see `audienceKey`). */
+  key(value: string, tenantId: string | null): string;
+  /** True when `key` has the shape of this type's keys; a Connection value never claims a shape. */
+  owns(key: string): boolean;
+}
+
+function prefixed(type: AudienceTypeValue, name: keyof typeof AudienceType, prefix: string, subscribable: boolean): AudienceKind {
+  return { type, name, valueless: false, subscribable, byConnectionId: false, key: (value) => prefix + value, owns: (key) => key.startsWith(prefix) };
+}
+
+/**
+ * Keys per docs/contract.md §3: `global`, `tenant:{t}`, `group:{name}` or `group:{t}:{name}`,
  * `user:{u}`, or the connection id itself. Keys are case-sensitive.
- *
- * A pure builder: it does not validate. Callers pass values that passed `validateEnvelope` or
- * `parseAudienceRequest`, which guarantee that distinct audiences never share a key (tenant ids
- * and plain group names contain no `:`, and a connection value never looks like another key).
+ */
+export const AUDIENCE_KINDS: Readonly<Record<AudienceTypeValue, AudienceKind>> = {
+  [AudienceType.Global]: {
+    type: AudienceType.Global,
+    name: "Global",
+    valueless: true,
+    subscribable: false,
+    byConnectionId: false,
+    key: () => GLOBAL_AUDIENCE,
+    owns: (key) => key === GLOBAL_AUDIENCE,
+  },
+  [AudienceType.Tenant]: prefixed(AudienceType.Tenant, "Tenant", "tenant:", true),
+  [AudienceType.Group]: {
+    ...prefixed(AudienceType.Group, "Group", "group:", true),
+    key: (value, tenantId) => (tenantId === null ? "group:" + value : "group:" + tenantId + ":" + value),
+  },
+  [AudienceType.User]: prefixed(AudienceType.User, "User", "user:", false),
+  [AudienceType.Connection]: {
+    type: AudienceType.Connection,
+    name: "Connection",
+    valueless: false,
+    subscribable: false,
+    byConnectionId: true,
+    key: (value) => value,
+    owns: () => false,
+  },
+};
+
+const KINDS = Object.values(AUDIENCE_KINDS);
+
+/** True for the numbers 1..5 that name an audience type. */
+export function isAudienceType(value: unknown): value is AudienceTypeValue {
+  return typeof value === "number" && Object.hasOwn(AUDIENCE_KINDS, value);
+}
+
+/**
+ * The audience key. A pure builder: it does not validate. Callers pass values that passed
+ * `validateEnvelope` or `parseAudienceRequest`, which guarantee that distinct audiences never share a key
+ * (tenant ids and plain group names contain no `:`, and a connection value never looks like another key).
  * `value` is ignored for Global; `tenantId` only matters for Group.
  */
 export function audienceKey(type: AudienceTypeValue, value: string, tenantId?: string | null): string {
-  switch (type) {
-    case 1:
-      return GLOBAL_AUDIENCE;
-    case 2:
-      return "tenant:" + value;
-    case 3:
-      return tenantId == null ? "group:" + value : "group:" + tenantId + ":" + value;
-    case 4:
-      return "user:" + value;
-    case 5:
-      return value;
-  }
+  return AUDIENCE_KINDS[type].key(value, tenantId ?? null);
 }
 
 /** The key of a user's own audience: `user:{userId}`. */
 export function userAudience(userId: string): string {
-  return "user:" + userId;
+  return AUDIENCE_KINDS[AudienceType.User].key(userId, null);
+}
+
+/** The key of a tenant's audience: `tenant:{tenantId}`. */
+export function tenantAudience(tenantId: string): string {
+  return AUDIENCE_KINDS[AudienceType.Tenant].key(tenantId, null);
 }
 
 /**
@@ -46,17 +98,22 @@ export function userAudience(userId: string): string {
  * `tenant:…`, `group:…`, `user:…`). Such a value would alias that audience, so it is refused.
  */
 export function looksLikeSharedAudienceKey(value: string): boolean {
-  return (
-    value === GLOBAL_AUDIENCE ||
-    value.startsWith("tenant:") ||
-    value.startsWith("group:") ||
-    value.startsWith("user:")
-  );
+  return KINDS.some((kind) => kind.owns(value));
 }
+
+/** "A, B and C" */
+function listed(items: readonly string[]): string {
+  return items.length < 2 ? items.join("") : items.slice(0, -1).join(", ") + " and " + items[items.length - 1];
+}
+
+const NOT_SUBSCRIBABLE_MESSAGE = `${listed(KINDS.filter((k) => !k.subscribable).map((k) => k.name))} audiences are joined automatically.`;
+const SUBSCRIBABLE_MESSAGE = `audienceType must be ${KINDS.filter((k) => k.subscribable)
+  .map((k) => `${k.type} (${k.name})`)
+  .join(" or ")}.`;
 
 /** A validated Subscribe/Unsubscribe argument. */
 export interface AudienceRequest {
-  audienceType: 2 | 3;
+  audienceType: typeof AudienceType.Tenant | typeof AudienceType.Group;
   /** The tenant id for a Tenant, the group name for a Group. */
   audienceValue: string;
   /** As given by the client; null when absent or null. */
@@ -114,14 +171,9 @@ export function parseAudienceRequest(arg: unknown): AudienceRequest {
     }
   }
 
-  if (typeRaw === 1 || typeRaw === 4 || typeRaw === 5) {
-    throw new HubMethodError("NotSupported", "Global, User and Connection audiences are joined automatically.");
-  }
-  if (typeRaw !== 2 && typeRaw !== 3) {
-    throw new HubMethodError(
-      "WrongInput",
-      typeRaw === undefined || typeRaw === null ? "audienceType is required." : "audienceType must be 2 (Tenant) or 3 (Group).",
-    );
+  if (isAudienceType(typeRaw) && !AUDIENCE_KINDS[typeRaw].subscribable) throw new HubMethodError("NotSupported", NOT_SUBSCRIBABLE_MESSAGE);
+  if (typeRaw !== AudienceType.Tenant && typeRaw !== AudienceType.Group) {
+    throw new HubMethodError("WrongInput", typeRaw === undefined || typeRaw === null ? "audienceType is required." : SUBSCRIBABLE_MESSAGE);
   }
   if (typeof valueRaw !== "string" || !hasLength(valueRaw, MAX_AUDIENCE_VALUE_CHARS)) {
     throw new HubMethodError("WrongInput", "audienceValue must be a string of 1 to 256 characters.");
@@ -138,21 +190,21 @@ export function parseAudienceRequest(arg: unknown): AudienceRequest {
     tenantId = tenantRaw;
   }
 
-  if (typeRaw === 2) {
+  if (typeRaw === AudienceType.Tenant) {
     if (valueRaw.includes(":")) throw new HubMethodError("WrongInput", "A tenant id must not contain ':'.");
     if (tenantId !== null && tenantId !== valueRaw) {
       throw new HubMethodError("WrongInput", "tenantId must equal audienceValue for a Tenant audience.");
     }
-    return { audienceType: 2, audienceValue: valueRaw, tenantId, key: "tenant:" + valueRaw, tenantToValidate: valueRaw };
+    return { audienceType: typeRaw, audienceValue: valueRaw, tenantId, key: audienceKey(typeRaw, valueRaw), tenantToValidate: valueRaw };
   }
   if (tenantId === null && valueRaw.includes(":")) {
     throw new HubMethodError("WrongInput", "A group name must not contain ':' unless tenantId is given.");
   }
   return {
-    audienceType: 3,
+    audienceType: typeRaw,
     audienceValue: valueRaw,
     tenantId,
-    key: tenantId === null ? "group:" + valueRaw : "group:" + tenantId + ":" + valueRaw,
+    key: audienceKey(typeRaw, valueRaw, tenantId),
     tenantToValidate: tenantId,
   };
 }

@@ -1,4 +1,12 @@
-import { audienceKey, looksLikeSharedAudienceKey, MAX_AUDIENCE_VALUE_CHARS, type AudienceTypeValue } from "./audience.js";
+import {
+  AUDIENCE_KINDS,
+  audienceKey,
+  AudienceType,
+  isAudienceType,
+  looksLikeSharedAudienceKey,
+  MAX_AUDIENCE_VALUE_CHARS,
+  type AudienceTypeValue,
+} from "./audience.js";
 import {
   ISO_DATE_PATTERN,
   MAX_BODY_DEPTH,
@@ -192,7 +200,7 @@ function validateOne(
   else if (isReservedType(type)) problems.push({ index, path: PATH_TYPE, message: MSG_TYPE_RESERVED });
 
   // routing
-  let audienceType: AudienceTypeValue = 1;
+  let audienceType: AudienceTypeValue = AudienceType.Global;
   let audienceValue = "";
   let tenantId: string | null = null;
   const routing = input["routing"];
@@ -202,7 +210,7 @@ function validateOne(
     const at = routing["audienceType"];
     let typeOk = false;
     if (at === undefined || at === null) problems.push({ index, path: PATH_AUDIENCE_TYPE, message: MSG_REQUIRED });
-    else if (at === 1 || at === 2 || at === 3 || at === 4 || at === 5) {
+    else if (isAudienceType(at)) {
       audienceType = at;
       typeOk = true;
     } else problems.push({ index, path: PATH_AUDIENCE_TYPE, message: MSG_AUDIENCE_TYPE });
@@ -222,8 +230,9 @@ function validateOne(
     }
 
     const av = routing["audienceValue"];
-    if (typeOk && audienceType === 1) {
-      if (av === undefined || av === null || av === "global") audienceValue = "global";
+    if (typeOk && AUDIENCE_KINDS[audienceType].valueless) {
+      const fixed = AUDIENCE_KINDS[audienceType].key("", null);
+      if (av === undefined || av === null || av === fixed) audienceValue = fixed;
       else problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_GLOBAL_VALUE });
     } else if (av === undefined || av === null) {
       if (typeOk) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_REQUIRED });
@@ -232,15 +241,15 @@ function validateOne(
     else if (hasNul(av)) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_NUL });
     else if (typeOk) {
       audienceValue = av;
-      if (audienceType === 2) {
+      if (audienceType === AudienceType.Tenant) {
         if (av.includes(":")) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_TENANT_VALUE_COLON });
         else if (tenantOk && tenantId !== null && tenantId !== av) {
           problems.push({ index, path: PATH_TENANT_ID, message: MSG_TENANT_MISMATCH });
         }
-      } else if (audienceType === 3) {
+      } else if (audienceType === AudienceType.Group) {
         // A plain group name with ':' would share its key with a tenant-scoped group.
         if (tid == null && av.includes(":")) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_GROUP_COLON });
-      } else if (audienceType === 5) {
+      } else if (audienceType === AudienceType.Connection) {
         if (looksLikeSharedAudienceKey(av)) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_CONNECTION_SHAPE });
       }
     }

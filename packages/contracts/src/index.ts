@@ -1,13 +1,16 @@
 export {
+  AUDIENCE_KINDS,
   AudienceType,
   GLOBAL_AUDIENCE,
   MAX_AUDIENCE_VALUE_CHARS,
   audienceKey,
+  isAudienceType,
   looksLikeSharedAudienceKey,
   parseAudienceRequest,
+  tenantAudience,
   userAudience,
 } from "./audience.js";
-export type { AudienceRequest, AudienceTypeValue } from "./audience.js";
+export type { AudienceKind, AudienceRequest, AudienceTypeValue } from "./audience.js";
 
 export {
   MAX_ENVELOPES_PER_BATCH,

@@ -1,4 +1,4 @@
-import { AudienceType, toDelivered, type Notification } from "@tidings/contracts";
+import { AUDIENCE_KINDS, toDelivered, type Notification } from "@tidings/contracts";
 import { jsonProtocol, messagePackProtocol, type HubProtocol, type ProtocolName } from "@tidings/protocol";
 import type { HubConnection } from "./connection.js";
 import type { ConnectionTable } from "./connection-table.js";
@@ -116,7 +116,7 @@ export class Fanout implements Membership {
     const timed = (this.#deliveredCount++ & (TIMING_SAMPLE_EVERY - 1)) === 0;
     const started = timed ? performance.now() : 0;
     const delivered = toDelivered(notification, false);
-    if (notification.routing.audienceType === AudienceType.Connection) {
+    if (AUDIENCE_KINDS[notification.routing.audienceType].byConnectionId) {
       const connection = this.table.byConnectionId(key);
       if (connection?.state === "open") {
         const bytes = this.#encode(connection.protocol!, notification, delivered);

@@ -1,4 +1,4 @@
-import { AudienceType, ownerOf, subjects, type AudienceRegistry, type Bus, type BusHeaders, type Notification } from "@tidings/contracts";
+import { AUDIENCE_KINDS, ownerOf, subjects, type AudienceRegistry, type Bus, type BusHeaders, type Notification } from "@tidings/contracts";
 
 export interface RouteDeps {
   bus: Bus;
@@ -36,7 +36,7 @@ export function createRoute(deps: RouteDeps): RouteFn {
 
   return (n, headers) => {
     let count = 0;
-    if (n.routing.audienceType === AudienceType.Connection) {
+    if (AUDIENCE_KINDS[n.routing.audienceType].byConnectionId) {
       const owner = ownerOf(n.routing.audienceValue);
       if (owner === null) return 0;
       bus.publish(subjectOf(owner), encoder.encode(JSON.stringify(n)), headers);

@@ -1,4 +1,4 @@
-import { GLOBAL_AUDIENCE, audienceKey, AudienceType, userAudience, type NotificationStore } from "@tidings/contracts";
+import { GLOBAL_AUDIENCE, tenantAudience, userAudience, type NotificationStore } from "@tidings/contracts";
 import { AuthError, extractToken, type Authenticator } from "../auth.js";
 import { parseQuery } from "./query.js";
 import type { Reply } from "./respond.js";
@@ -25,7 +25,7 @@ export function createReadApi(deps: { store: NotificationStore | undefined; auth
     if (unreadText !== undefined && unreadText !== "true" && unreadText !== "false") {
       return reply.apiError(400, "invalid_query", "unread must be true or false.");
     }
-    const audiences = [GLOBAL_AUDIENCE, userAudience(userId), ...tenants.map((t) => audienceKey(AudienceType.Tenant, t))];
+    const audiences = [GLOBAL_AUDIENCE, userAudience(userId), ...tenants.map(tenantAudience)];
     let page;
     try {
       page = await store.listForUser({ userId, audiences, unreadOnly: unreadText === "true", limit, cursor: params.get("cursor") ?? null, now: new Date() });
