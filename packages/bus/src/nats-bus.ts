@@ -26,6 +26,8 @@ export interface ConnectNatsBusOptions extends NatsBusOptions {
   reconnectTimeWaitMs?: number;
   /** Credentials and TLS files (the `TIDINGS_NATS_*` settings; pass the config itself). */
   security?: NatsSecurity;
+  /** Told each time the connection is lost or regained, until it closes. */
+  onConnectionChange?: (status: "disconnect" | "reconnect", server: string) => void;
 }
 
 /** File-based NATS authentication and TLS; every file is read again at each (re)connect, so rotated files apply. */
@@ -163,6 +165,14 @@ export async function connectNatsBus(url: string, opts: ConnectNatsBusOptions = 
     ...(opts.name === undefined ? {} : { name: opts.name }),
     ...natsSecurityOptions(opts.security ?? {}),
   });
+  const onChange = opts.onConnectionChange;
+  if (onChange !== undefined) {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect" || s.type === "reconnect") onChange(s.type, s.server);
+      }
+    })();
+  }
   return new NatsBus(nc, opts.onError === undefined ? {} : { onError: opts.onError });
 }
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { envelope, fc, fuzz, fuzzTimeoutMs, audienceText, jsonJunk as junk, maybe } from "@tidings/fuzzing";
 import { describe, it } from "vitest";
 import { audienceKey, parseAudienceRequest, type AudienceRequest } from "./audience.js";
-import { HubEvents } from "./delivered.js";
+import { HubEvents } from "./hub-events.js";
 import { validateEnvelope, validateEnvelopes, type Notification } from "./envelope.js";
 import { HubMethodError } from "./hub-errors.js";
 

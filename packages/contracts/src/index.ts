@@ -69,3 +69,6 @@ export type {
 export { isValidNodeId, mintId, ownerOf } from "./connection-id.js";
 export { BusNotificationStore, STORE_OPS, StoreRefusedError, StoreUnavailableError, isPermanentStoreError } from "./store-client.js";
 export type { BusNotificationStoreOptions, StoreErrorReply, StoreOp, StoreReplies, StoreRequests } from "./store-client.js";
+
+export { notificationCodec, userEventCodec } from "./node-messages.js";
+export type { Codec, UserEvent } from "./node-messages.js";

@@ -3,3 +3,5 @@ export { metricNames } from "./metrics.js";
 export type { Gateway, GatewayDeps, IngestSink } from "./app.js";
 export type { MembershipListener } from "./fanout.js";
 export { loadNativeUws, NativeUwsUnavailableError } from "./transport/uws.js";
+export { runGateway } from "./run-gateway.js";
+export type { RunningGateway } from "./run-gateway.js";

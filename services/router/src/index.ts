@@ -4,7 +4,5 @@ export { createRoute } from "./route.js";
 export type { RouteDeps, RouteFn } from "./route.js";
 export { createRouterMetrics, DeadLetterReason, metricNames } from "./metrics.js";
 export type { RouterMetrics } from "./metrics.js";
-export { createIngestPublisher, HTTP_INGEST_SUBJECT, ingestMsgId } from "./ingest-publisher.js";
-export type { IngestPublisher } from "./ingest-publisher.js";
-export { natsOptionsOf, runRouter } from "./run-router.js";
+export { runRouter } from "./run-router.js";
 export type { RunRouterDeps, RunningRouter } from "./run-router.js";

@@ -1,4 +1,4 @@
-import { AUDIENCE_KINDS, ownerOf, subjects, type AudienceRegistry, type Bus, type BusHeaders, type Notification } from "@tidings/contracts";
+import { AUDIENCE_KINDS, notificationCodec, ownerOf, subjects, type AudienceRegistry, type Bus, type BusHeaders, type Notification } from "@tidings/contracts";
 
 export interface RouteDeps {
   bus: Bus;
@@ -9,8 +9,6 @@ export interface RouteDeps {
 
 /** Publishes one notification to its owning nodes; returns how many node subjects it went to. */
 export type RouteFn = (n: Notification, headers?: BusHeaders) => number;
-
-const encoder = new TextEncoder();
 
 /**
  * The owning-node fan-out (docs/architecture.md §2, step 2). Owners: for a Connection audience
@@ -39,12 +37,12 @@ export function createRoute(deps: RouteDeps): RouteFn {
     if (AUDIENCE_KINDS[n.routing.audienceType].byConnectionId) {
       const owner = ownerOf(n.routing.audienceValue);
       if (owner === null) return 0;
-      bus.publish(subjectOf(owner), encoder.encode(JSON.stringify(n)), headers);
+      bus.publish(subjectOf(owner), notificationCodec.encode(n), headers);
       count = 1;
     } else {
       const owners = registry.nodesFor(n.routing.audienceId);
       if (owners.size === 0) return 0;
-      const data = encoder.encode(JSON.stringify(n));
+      const data = notificationCodec.encode(n);
       for (const nodeId of owners) {
         bus.publish(subjectOf(nodeId), data, headers);
         count++;

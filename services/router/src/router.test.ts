@@ -1,11 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Registry } from "prom-client";
-import { MemoryAudienceRegistry, MemoryBus, MemoryIngestQueue, encodeIngestBody, registryDigest } from "@tidings/bus";
+import { MemoryAudienceRegistry, MemoryBus, MemoryIngestQueue, createIngestPublisher, encodeIngestBody, registryDigest } from "@tidings/bus";
 import { mintId, subjects, type BusMessage, type Notification } from "@tidings/contracts";
 import { silentLogger } from "@tidings/observability";
 import { sleep, waitFor } from "@tidings/testkit";
 import { CountingStore } from "../test/memory-store.js";
-import { createIngestPublisher } from "./ingest-publisher.js";
 import { createRouterMetrics, metricNames } from "./metrics.js";
 import { createRouter, type Router } from "./router.js";
 

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { Registry } from "prom-client";
-import { JetStreamIngestQueue, MemoryAudienceRegistry, connectNatsBus, type JetStreamIngestQueueOptions, type NatsSecurity } from "@tidings/bus";
+import { JetStreamIngestQueue, MemoryAudienceRegistry, connectNatsBus, natsOptionsOf, type JetStreamIngestQueueOptions } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
 import { BusNotificationStore, type Bus, type NotificationStore } from "@tidings/contracts";
 import type { Logger } from "@tidings/observability";
@@ -24,19 +24,6 @@ export interface RunningRouter {
   stop(): Promise<void>;
 }
 
-/** The connection security and stream settings the services take from the config. */
-export function natsOptionsOf(config: TidingsConfig): { security: NatsSecurity; queue: JetStreamIngestQueueOptions } {
-  return {
-    security: config,
-    queue: {
-      applyStreamConfig: true,
-      ...(config.jetstreamReplicas === undefined ? {} : { replicas: config.jetstreamReplicas }),
-      maxBytes: config.jetstreamMaxBytes,
-      maxAgeMs: config.jetstreamMaxAgeSeconds * 1000,
-    },
-  };
-}
-
 /**
  * The router process (`TIDINGS_ROLE=router`): connects to `TIDINGS_NATS_URL`, ensures stream
  * `TIDINGS`, syncs the registry with every gateway node and consumes as one replica of the shared
@@ -50,12 +37,8 @@ export async function runRouter(config: TidingsConfig, log: Logger, deps: RunRou
     name,
     security: nats.security,
     onError: (err, subject) => log.error({ err, subject }, "bus handler failed"),
+    onConnectionChange: (status, server) => log.warn({ status, server }, `NATS ${status}`),
   });
-  void (async () => {
-    for await (const s of bus.connection.status()) {
-      if (s.type === "disconnect" || s.type === "reconnect") log.warn({ status: s.type, server: s.server }, `NATS ${s.type}`);
-    }
-  })();
   try {
     const ackWaitMs = deps.queue?.ackWaitMs ?? config.routerAckWaitSeconds * 1000;
     const queue = await JetStreamIngestQueue.create(bus.connection, {

@@ -4,11 +4,10 @@
  * notification, while ingest keeps answering through the leader election.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { JetStreamIngestQueue, connectNatsBus, type NatsBus } from "@tidings/bus";
+import { JetStreamIngestQueue, connectNatsBus, createIngestPublisher, type NatsBus } from "@tidings/bus";
 import { sleep, startNatsCluster, waitFor, type NatsCluster } from "@tidings/testkit";
 import { SimNode, serveStore, startRouterProcess } from "./cluster.js";
 import { CountingStore } from "./memory-store.js";
-import { createIngestPublisher } from "../src/index.js";
 
 const HEARTBEAT_MS = 500;
 const TOTAL = 3000;

@@ -3,11 +3,10 @@
  * or after the restart is routed and stored once the cluster is back; none is lost.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { JetStreamIngestQueue, connectNatsBus, type NatsBus } from "@tidings/bus";
+import { JetStreamIngestQueue, connectNatsBus, createIngestPublisher, type NatsBus } from "@tidings/bus";
 import { sleep, startNats, waitFor, type NatsServer } from "@tidings/testkit";
 import { SimNode, serveStore, startRouterProcess, type RouterProcess } from "./cluster.js";
 import { CountingStore } from "./memory-store.js";
-import { createIngestPublisher } from "../src/index.js";
 
 const HEARTBEAT_MS = 500;
 const TOTAL = 2000;

@@ -2,9 +2,9 @@ import type { TidingsConfig } from "@tidings/config";
 import type { Notification } from "@tidings/contracts";
 import { createGateway, NativeUwsUnavailableError, type Gateway } from "@tidings/gateway";
 import { createRegistry, startTracing, type Logger } from "@tidings/observability";
-import { createStore } from "@tidings/store";
+import { createStore, startExpirySweeper, storeOptionsOf, watchStore } from "@tidings/store";
 import type { Running } from "./running.js";
-import { startExpirySweeper, startOpsServer, storeOptionsOf, watchStore } from "./ops.js";
+import { startOpsServer } from "./ops.js";
 
 /**
  * One process: gateway + store (embedded PGlite unless TIDINGS_DATABASE_URL is set), with routing

@@ -10,5 +10,7 @@ export { PostgresNotificationStore } from "./postgres-store.js";
 export type { PostgresStoreOptions } from "./postgres-store.js";
 export { STORE_QUEUE, createStoreResponder, isRefusedByDatabase } from "./responder.js";
 export type { StoreResponder, StoreResponderOptions } from "./responder.js";
-export { startSweeper } from "./sweeper.js";
+export { startExpirySweeper, startSweeper } from "./sweeper.js";
 export type { Sweeper, SweeperOptions } from "./sweeper.js";
+export { runStore, storeOptionsOf, watchStore } from "./run-store.js";
+export type { RunningStore } from "./run-store.js";

@@ -1,4 +1,8 @@
 import type { NotificationStore } from "@tidings/contracts";
+import type { Logger } from "@tidings/observability";
+
+const SWEEP_INTERVAL_MS = 30_000;
+const SWEEP_BATCH = 1000;
 
 export interface SweeperOptions {
   /** Pause between the end of one pass and the start of the next, in milliseconds. */
@@ -59,4 +63,13 @@ export function startSweeper(store: NotificationStore, opts: SweeperOptions): Sw
       await running;
     },
   };
+}
+
+/** The sweeper the store role runs: batches of 1000 every 30 s; a failed pass is logged and retried at the next interval. */
+export function startExpirySweeper(store: NotificationStore, log: Logger): Sweeper {
+  return startSweeper(store, {
+    intervalMs: SWEEP_INTERVAL_MS,
+    batch: SWEEP_BATCH,
+    onError: (err) => log.warn({ err }, "expiry sweep failed; retrying at the next interval"),
+  });
 }

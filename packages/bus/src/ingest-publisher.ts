@@ -1,12 +1,10 @@
-import { subjects, type IngestPublishResult, type IngestQueue, type Notification } from "@tidings/contracts";
+import { notificationCodec, subjects, type IngestPublishResult, type IngestQueue, type Notification } from "@tidings/contracts";
 
 /** Publishes validated notifications durably; resolves once every one is stored (or was already). */
 export type IngestPublisher = (notifications: readonly Notification[], headers?: Readonly<Record<string, string>>) => Promise<IngestPublishResult[]>;
 
 /** Where HTTP ingest publishes: `tidings.notify.http`. */
 export const HTTP_INGEST_SUBJECT = subjects.notify("http");
-
-const encoder = new TextEncoder();
 
 /**
  * The JetStream de-duplication id of a notification published by Tidings itself:
@@ -28,6 +26,6 @@ export function ingestMsgId(n: Notification): string {
 export function createIngestPublisher(queue: IngestQueue, subject: string = HTTP_INGEST_SUBJECT): IngestPublisher {
   return (notifications, headers) =>
     Promise.all(
-      notifications.map((n) => queue.publish(subject, encoder.encode(JSON.stringify(n)), { msgId: ingestMsgId(n), ...(headers === undefined ? {} : { headers }) })),
+      notifications.map((n) => queue.publish(subject, notificationCodec.encode(n), { msgId: ingestMsgId(n), ...(headers === undefined ? {} : { headers }) })),
     );
 }

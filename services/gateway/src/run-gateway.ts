@@ -1,0 +1,70 @@
+import { connectNatsBus, createIngestPublisher, JetStreamIngestQueue, natsOptionsOf, RegistryAnnouncer } from "@tidings/bus";
+import type { TidingsConfig } from "@tidings/config";
+import { BusNotificationStore, notificationCodec, subjects, userAudience, userEventCodec } from "@tidings/contracts";
+import type { Logger, Registry } from "@tidings/observability";
+import { createGateway, type Gateway } from "./app.js";
+
+export interface RunningGateway {
+  /** False while draining or when the NATS connection is closed. */
+  ready(): boolean;
+  /** Drains the sockets, then leaves the registry and closes the NATS connection. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A gateway node (`TIDINGS_ROLE=gateway`): announces its audience memberships to the routers,
+ * receives on `tidings.v1.node.<nodeId>` only what its connections need, publishes HTTP ingest to
+ * JetStream (202 after the stream acked), reaches the store by request-reply, and forwards hub requests
+ * to the node owning their connection (serving `tidings.v1.forward.<nodeId>` for its own).
+ * Throws `NativeUwsUnavailableError` when uWebSockets.js cannot load, with nothing left open.
+ */
+export async function runGateway(config: TidingsConfig, nodeId: string, log: Logger, registry: Registry): Promise<RunningGateway> {
+  if (config.natsUrl === undefined) throw new Error("a gateway node needs TIDINGS_NATS_URL");
+  const nats = natsOptionsOf(config);
+  const bus = await connectNatsBus(config.natsUrl, {
+    name: `tidings-gateway-${nodeId}`,
+    security: nats.security,
+    onError: (err, subject) => log.error({ err, subject }, "bus handler failed"),
+    onConnectionChange: (status, server) => log.warn({ status, server }, `NATS ${status}`),
+  });
+  const queue = await JetStreamIngestQueue.create(bus.connection, { ...nats.queue, onError: (err) => log.error({ err }, "ingest queue error") });
+  const publish = createIngestPublisher(queue);
+  const announcer = new RegistryAnnouncer({ bus, nodeId, heartbeatIntervalMs: config.registryHeartbeatSeconds * 1000 });
+  let gateway: Gateway;
+  try {
+    gateway = createGateway({
+      config,
+      log,
+      nodeId,
+      registry,
+      store: new BusNotificationStore(bus, { timeoutMs: config.forwardTimeoutSeconds * 1000 }),
+      membership: announcer,
+      bus, // hub requests for connections of other nodes are forwarded to their owners: no sticky sessions
+      ingest: async (notifications, traceHeaders) => void (await publish(notifications, traceHeaders)),
+      publishUserEvent: (userId, target, payload) => bus.publish(subjects.userEvents, userEventCodec.encode({ userId, target, payload })),
+    });
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
+  const nodeSub = bus.subscribe(subjects.node(nodeId), (msg) => {
+    gateway.deliver(notificationCodec.decode(msg.data), msg.headers);
+  });
+  const eventSub = bus.subscribe(subjects.userEvents, (msg) => {
+    const e = userEventCodec.decode(msg.data);
+    gateway.deliverEvent(userAudience(e.userId), e.target, e.payload);
+  });
+  await announcer.start();
+  const port = await gateway.start();
+  log.info({ host: config.host, port, nodeId }, `tidings gateway node listening on http://${config.host}:${port}`);
+  return {
+    ready: () => gateway.ready && !bus.connection.isClosed(),
+    async stop() {
+      await gateway.stop();
+      nodeSub.unsubscribe();
+      eventSub.unsubscribe();
+      await announcer.stop();
+      await bus.close();
+    },
+  };
+}
