@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BusNotificationStore, StoreUnavailableError, isPermanentStoreError, subjects, type Notification, type NotificationStore } from "@tidings/contracts";
-import { TinyBus } from "../test/tiny-bus.js";
+import { MemoryBus } from "@tidings/bus";
 import { createStoreResponder } from "./responder.js";
 
 const now = new Date("2030-01-01T00:00:00.000Z");
@@ -33,14 +33,14 @@ function recordingStore(impl: Partial<NotificationStore> = {}): { store: Notific
 }
 
 /** Sends raw bytes to an op and returns the decoded answer. */
-async function raw(bus: TinyBus, op: string, body: string): Promise<unknown> {
+async function raw(bus: MemoryBus, op: string, body: string): Promise<unknown> {
   const msg = await bus.request(subjects.storeRequest(op), new TextEncoder().encode(body), { timeoutMs: 1000 });
   return JSON.parse(new TextDecoder().decode(msg.data));
 }
 
 describe("createStoreResponder with BusNotificationStore", () => {
   it("hands each operation's arguments to the store, dates as Dates, and returns its answers", async () => {
-    const bus = new TinyBus();
+    const bus = new MemoryBus();
     const page = { items: [], unreadCount: 2, nextCursor: "c" };
     const { store, calls } = recordingStore({
       save: async () => "stored",
@@ -75,7 +75,7 @@ describe("createStoreResponder with BusNotificationStore", () => {
   });
 
   it("answers a store failure as unavailable and a RangeError as an invalid request", async () => {
-    const bus = new TinyBus();
+    const bus = new MemoryBus();
     const { store } = recordingStore({
       save: async () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5432")),
       listForUser: async () => Promise.reject(new RangeError("cursor is not valid")),
@@ -88,7 +88,7 @@ describe("createStoreResponder with BusNotificationStore", () => {
   });
 
   it("tells a row the database refuses for good (SQLSTATE class 22/23) from a transient failure, so the router can dead-letter the one and hold the other", async () => {
-    const bus = new TinyBus();
+    const bus = new MemoryBus();
     const pgError = (code: string, message: string) => Object.assign(new Error(message), { code });
     const failures = [
       pgError("22P05", "unsupported Unicode escape sequence"),
@@ -117,7 +117,7 @@ describe("createStoreResponder with BusNotificationStore", () => {
   });
 
   it("answers ping with ok when the database answers, and unavailable when it does not", async () => {
-    const bus = new TinyBus();
+    const bus = new MemoryBus();
     let dbUp = false;
     const { store, calls } = recordingStore();
     createStoreResponder(bus, store, { ping: () => (dbUp ? Promise.resolve() : Promise.reject(new Error("connect ECONNREFUSED"))) });
@@ -129,7 +129,7 @@ describe("createStoreResponder with BusNotificationStore", () => {
   });
 
   it("answers malformed requests with invalid_request and never calls the store", async () => {
-    const bus = new TinyBus();
+    const bus = new MemoryBus();
     const { store, calls } = recordingStore();
     createStoreResponder(bus, store);
     const invalid = (error: string) => ({ error, code: "invalid_request" });
@@ -163,7 +163,7 @@ describe("createStoreResponder with BusNotificationStore", () => {
   });
 
   it("ignores a request without a reply subject, and close waits for requests in progress", async () => {
-    const bus = new TinyBus();
+    const bus = new MemoryBus();
     let finish!: (n: number) => void;
     const { store, calls } = recordingStore({ expire: () => new Promise<number>((r) => (finish = r)) });
     const responder = createStoreResponder(bus, store);

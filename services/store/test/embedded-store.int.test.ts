@@ -13,7 +13,7 @@ import { PostgresNotificationStore } from "../src/postgres-store.js";
 import { createStoreResponder } from "../src/responder.js";
 import { T0, note } from "./fixtures.js";
 import { describeStoreConformance, type OpenOptions, type StoreTarget } from "./store-conformance.js";
-import { TinyBus } from "./tiny-bus.js";
+import { MemoryBus } from "@tidings/bus";
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -49,7 +49,7 @@ describeStoreConformance("embedded PGlite", openEmbedded);
 
 describeStoreConformance("embedded PGlite behind the bus (BusNotificationStore → responder)", async (opts) => {
   const target = await openEmbedded(opts);
-  const bus = new TinyBus();
+  const bus = new MemoryBus();
   const responder = createStoreResponder(bus, target.store);
   return {
     ...target,
@@ -127,7 +127,7 @@ describe("embedded PGlite: the data directory", () => {
     const db = await startEmbeddedPostgres({ dataDir: await tempDir() });
     const sql = postgres(db.url, { max: 1, onnotice: () => {} });
     await migrate(sql);
-    const bus = new TinyBus();
+    const bus = new MemoryBus();
     const responder = createStoreResponder(bus, new PostgresNotificationStore(sql, { clock: () => T0 }));
     const store = new BusNotificationStore(bus, { timeoutMs: 10_000 });
     try {
