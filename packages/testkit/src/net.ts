@@ -19,28 +19,44 @@ export function freePort(): Promise<number> {
  */
 export class TcpProxy {
   #frozen = false;
+  #delayMs = 0;
   readonly #sockets = new Set<Socket>();
   private constructor(private readonly server: Server, readonly port: number) {}
 
   static async start(targetPort: number): Promise<TcpProxy> {
     const port = await freePort();
     const server: Server = createServer((client) => {
-      const upstream = connect(targetPort, "127.0.0.1");
-      proxy.#sockets.add(client).add(upstream);
-      client.on("data", (d) => upstream.write(d));
-      upstream.on("data", (d) => {
-        if (!proxy.#frozen) client.write(d);
-      });
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on("close", end).on("error", end);
-      upstream.on("close", end).on("error", end);
+      client.pause();
+      proxy.#sockets.add(client);
+      const delay = proxy.#delayMs;
+      setTimeout(() => {
+        if (client.destroyed) return;
+        proxy.#forward(client, connect(targetPort, "127.0.0.1"));
+      }, delay);
     });
     const proxy = new TcpProxy(server, port);
     await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     return proxy;
+  }
+
+  #forward(client: Socket, upstream: Socket): void {
+    this.#sockets.add(upstream);
+    client.resume();
+    client.on("data", (d) => upstream.write(d));
+    upstream.on("data", (d) => {
+      if (!this.#frozen) client.write(d);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("close", end).on("error", end);
+    upstream.on("close", end).on("error", end);
+  }
+
+  /** New client connections wait `ms` before they reach the server (a client that comes back late). */
+  delayNewConnections(ms: number): void {
+    this.#delayMs = ms;
   }
 
   freezeDownstream(): void {

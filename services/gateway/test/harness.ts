@@ -1,6 +1,6 @@
 import { loadConfig } from "@tidings/config";
 import type { Notification } from "@tidings/contracts";
-import { silentLogger } from "@tidings/observability";
+import { Registry, silentLogger } from "@tidings/observability";
 import { freePort, TEST_JWT_SECRET } from "@tidings/testkit";
 import { createGateway, type Gateway } from "../src/index.js";
 
@@ -10,6 +10,11 @@ export interface TestGateway {
   readonly gateway: Gateway;
   /** POST /api/notifications from loopback (no producer key configured unless env sets one) */
   publish(envelopes: unknown, headers?: Record<string, string>): Promise<Response>;
+  /**
+   * One sample of this node's metrics, e.g. `tidings_gateway_disconnects_total{reason="drain"}`, or, for a
+   * name without labels, the sum of all its samples; 0 when absent.
+   */
+  metric(sample: string): Promise<number>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -22,10 +27,12 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
     TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET,
     ...env,
   });
+  const registry = new Registry();
   const gateway: Gateway = createGateway({
     config,
     log: silentLogger(),
     nodeId: `test-${port}`,
+    registry,
     ingest: async (notifications: readonly Notification[], traceHeaders) => {
       for (const n of notifications) gateway.deliver(n, traceHeaders);
     },
@@ -42,6 +49,11 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
         headers: { "content-type": "application/json", ...headers },
         body: JSON.stringify(envelopes),
       }),
+    async metric(sample) {
+      const lines = (await registry.metrics()).split("\n");
+      const matches = sample.includes("{") ? lines.filter((l) => l.startsWith(`${sample} `)) : lines.filter((l) => l.startsWith(`${sample} `) || l.startsWith(`${sample}{`));
+      return matches.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    },
     [Symbol.asyncDispose]: () => gateway.stop(0),
   };
 }
