@@ -81,6 +81,7 @@ export class TcpProxy {
  */
 export class TcpBalancer {
   #next = 0;
+  #backends: readonly number[] = [];
   readonly #sockets = new Set<Socket>();
   private constructor(private readonly server: Server, readonly port: number) {}
 
@@ -88,12 +89,13 @@ export class TcpBalancer {
     const port = await freePort();
     const server: Server = createServer((client) => {
       client.pause();
+      const backends = balancer.#backends;
       const attempt = (tries: number): void => {
         if (tries === 0) {
           client.destroy();
           return;
         }
-        const target = backendPorts[balancer.#next++ % backendPorts.length]!;
+        const target = backends[balancer.#next++ % backends.length]!;
         const upstream = connect(target, "127.0.0.1");
         let connected = false;
         upstream.once("error", () => {
@@ -112,11 +114,17 @@ export class TcpBalancer {
           upstream.on("close", end).on("error", end);
         });
       };
-      attempt(backendPorts.length);
+      attempt(backends.length);
     });
     const balancer = new TcpBalancer(server, port);
+    balancer.#backends = backendPorts;
     await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     return balancer;
+  }
+
+  /** New client connections go to these backends from now on; established ones stay where they are. */
+  setBackends(backendPorts: readonly number[]): void {
+    this.#backends = backendPorts;
   }
 
   async close(): Promise<void> {

@@ -160,6 +160,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (reason === "slow_consumer") metrics.slowConsumers.inc();
       if (reason === "hub_call_flood") metrics.hubCallFloods.inc();
     },
+    lastPublishedTo: (connection) => fanout.lastPublishedTo(connection),
     onInvoked: (method, result) => metrics.invocations.inc({ method, result }),
     onThrottled: (reason) => metrics.hubCallsThrottled.inc({ reason }),
     // Its fan-out goes through JsTopics so that every message is numbered.

@@ -65,6 +65,8 @@ export interface ConnectionHost {
   readonly hub: HubDispatch;
   readonly limits: ConnectionLimits;
   readonly log: Logger;
+  /** When fan-out last wrote to a topic this connection is subscribed to (0: never); such writes bypass sendMessage. */
+  lastPublishedTo(connection: HubConnection): number;
   /** Runs once, right after the handshake succeeded. */
   onOpened(connection: HubConnection): void;
   /** Runs once per connection when it ends, whatever ended it. */
@@ -214,7 +216,8 @@ export class HubConnection {
     if (this.clientPinged && now - this.lastReceivedAt >= limits.clientTimeoutMs) {
       return this.close({ error: "Client timeout", allowReconnect: true });
     }
-    if (now - this.lastSentAt >= limits.keepaliveMs) {
+    // Any message sent resets the keep-alive timer, notifications published to the connection's topics included.
+    if (now - this.lastSentAt >= limits.keepaliveMs && now - this.host.lastPublishedTo(this) >= limits.keepaliveMs) {
       this.sendMessage(this.protocol.binary ? PING_MSGPACK : PING_JSON, now);
     }
   }

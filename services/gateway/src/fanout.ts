@@ -7,6 +7,8 @@ import type { Membership } from "./hub.js";
 import { TIMING_SAMPLE_EVERY, type GatewayMetrics } from "./metrics.js";
 
 const PROTOCOLS: readonly HubProtocol[] = [jsonProtocol, messagePackProtocol];
+/** How long a topic's last publish time is kept for keep-alive purposes (see Fanout#publishedAt). */
+const PUBLISHED_AT_HORIZON_MS = 5 * 60_000;
 
 /** A protocol with its counter children and the tallies not yet added to them (see Fanout#flushTallies). */
 interface PerProtocol {
@@ -62,6 +64,12 @@ export class Fanout implements Membership {
    * and no label hashing per notification.
    */
   readonly #perProtocol: ReadonlyArray<PerProtocol>;
+  /*
+   * When fan-out last published to each topic, in publish order (re-inserted on each publish), so a
+   * connection's keep-alive counts topic writes as sent messages. Entries older than
+   * PUBLISHED_AT_HORIZON_MS are dropped from the front: past that, a Ping is due under any sane keep-alive.
+   */
+  readonly #publishedAt = new Map<string, number>();
   readonly #delivered: { inc(n: number): void };
   readonly #duplicates: { inc(n: number): void };
   #deliveredTally = 0;
@@ -143,6 +151,7 @@ export class Fanout implements Membership {
         }
         if (bytes === null) continue;
         this.publisher.publish(topic, bytes, protocol.binary);
+        this.#published(topic, now);
         m.deliveries += receivers;
         m.sentBytes += receivers * bytes.byteLength;
       }
@@ -170,7 +179,25 @@ export class Fanout implements Membership {
       const receivers = this.publisher.numSubscribers(topic);
       if (receivers === 0) continue;
       this.publisher.publish(topic, m.protocol.encodeNotification(target, payload), m.protocol.binary);
+      this.#published(topic, Date.now());
       m.deliveries += receivers;
+    }
+  }
+
+  /** The last time fan-out published to a topic `connection` is subscribed to (0: not within the horizon). */
+  lastPublishedTo(connection: HubConnection): number {
+    if (connection.protocol === null) return 0;
+    let last = 0;
+    for (const key of connection.audiences) last = Math.max(last, this.#publishedAt.get(topicFor(connection.protocol.name, key)) ?? 0);
+    return last;
+  }
+
+  #published(topic: string, now: number): void {
+    this.#publishedAt.delete(topic);
+    this.#publishedAt.set(topic, now);
+    for (const [oldest, at] of this.#publishedAt) {
+      if (now - at < PUBLISHED_AT_HORIZON_MS) break;
+      this.#publishedAt.delete(oldest);
     }
   }
 
