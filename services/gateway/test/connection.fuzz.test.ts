@@ -202,14 +202,14 @@ async function runLongPolling(s: Script): Promise<Uint8Array> {
 }
 
 describe("connection-level fuzz against a live node", { timeout: fuzzTimeoutMs() }, () => {
-  it("answers every connection's generated handshake and frames with documented messages and errors only", async () => {
+  it("W-BAD-07 answers every connection's generated handshake and frames with documented messages and errors only", async () => {
     await fuzz("connections (WebSockets, long polling)", script, async (s) => {
       const output = s.transport === "WebSockets" ? await runWebSocket(s) : await runLongPolling(s);
       checkServerOutput(s.protocol, output);
     }, { share: 0.05, maxMsPerInput: 10_000, concurrency: 20 });
   });
 
-  it("keeps serving afterwards: /healthz answers and bystander clients of both protocols still get a notification", async () => {
+  it("W-BAD-07 keeps serving afterwards: /healthz answers and bystander clients of both protocols still get a notification", async () => {
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
     const marker = envelope(1, undefined, { type: "fuzz-marker" });
     expect((await gw.publish(marker)).status).toBe(202);

@@ -207,7 +207,7 @@ describe("per-connection hub call limits", () => {
     await other.stop();
   });
 
-  it("finding 5 (W-BAD-10): a stock client with automatic reconnect that floods gets Throttled errors, then is closed for good", async () => {
+  it("finding 5 (W-BAD-10, W-CLOSE-03): a stock client with automatic reconnect that floods gets Throttled errors, then is closed for good: no reconnect, onclose reports the server's error", async () => {
     await using node = await startNode({ TIDINGS_HUB_CALL_FLOOD_LIMIT: "200" });
     const client = buildClient(node.url, { token: await mintToken({ sub: "stock-flooder" }), protocol: "messagepack", automaticReconnect: true });
     let reconnecting = false;
@@ -217,7 +217,7 @@ describe("per-connection hub call limits", () => {
     const calls = Array.from({ length: 2000 }, () => client.invoke("Subscribe", { audienceType: 3, audienceValue: "stock-room" }));
     const outcomes = await Promise.allSettled(calls);
     const error = await closed;
-    expect(error?.message).toContain("Too many hub calls");
+    expect(error?.message).toBe("Server returned an error on close: Too many hub calls");
     const reasons = outcomes.flatMap((o) => (o.status === "rejected" ? [String((o.reason as Error).message)] : []));
     expect(reasons.filter((r) => r.includes("HubException: Throttled")).length).toBe(200);
     expect(outcomes.filter((o) => o.status === "fulfilled").length).toBeLessThanOrEqual(100);

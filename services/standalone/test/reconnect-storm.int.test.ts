@@ -1,4 +1,4 @@
-import type { HubConnection } from "@microsoft/signalr";
+import { HubConnectionState, type HubConnection } from "@microsoft/signalr";
 import { buildClient, mintToken, sleep, startNats, startPostgres, TcpBalancer, TEST_JWT_SECRET, waitFor, type HttpExchange, type NatsServer, type PostgresServer } from "@tidings/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTidings, type TidingsProcess } from "./process.js";
@@ -19,21 +19,21 @@ let gwC: TidingsProcess;
 let lb: TcpBalancer | undefined;
 const clients: HubConnection[] = [];
 
-const common = () => ({ TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1", TIDINGS_LOG_LEVEL: "warn" });
+const common = () => ({ TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1" });
 
 beforeAll(async () => {
   nats = await startNats({ jetstream: true });
   pg = await startPostgres();
   procs.push(
     ...(await Promise.all([
-      startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url, TIDINGS_LOG_LEVEL: "info" }, "store service answering"),
-      startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1", TIDINGS_LOG_LEVEL: "info" }, "router running"),
+      startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering"),
+      startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1" }, "router running"),
     ])),
   );
   [gwA, gwB, gwC] = await Promise.all(
-    ["storm-a", "storm-b", "storm-c"].map((node) => startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: node, TIDINGS_LOG_LEVEL: "info" })),
+    ["storm-a", "storm-b", "storm-c"].map((node) => startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: node })),
   );
-  procs.push(gwA!, gwB!, gwC!);
+  procs.push(gwA, gwB, gwC);
 }, 120_000);
 
 afterAll(async () => {
@@ -62,7 +62,7 @@ describe("automatic reconnect storm", () => {
       clients.push(client);
     }
     for (let i = 0; i < CLIENTS; i += 100) await Promise.all(clients.slice(i, i + 100).map((c) => c.start()));
-    expect(clients.every((c) => c.state === "Connected")).toBe(true);
+    expect(clients.every((c) => c.state === HubConnectionState.Connected)).toBe(true);
 
     // Idle past the HTTP client's 4 s keep-alive: no pooled negotiate connection to A is left to fail
     // with a network error when A dies (that would be the client's stale socket, not a node's answer).
