@@ -30,9 +30,8 @@ beforeAll(async () => {
       startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1" }, "router running"),
     ])),
   );
-  [gwA, gwB, gwC] = await Promise.all(
-    ["storm-a", "storm-b", "storm-c"].map((node) => startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: node })),
-  );
+  const gateway = (node: string) => startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: node });
+  [gwA, gwB, gwC] = await Promise.all([gateway("storm-a"), gateway("storm-b"), gateway("storm-c")]);
   procs.push(gwA, gwB, gwC);
 }, 120_000);
 
