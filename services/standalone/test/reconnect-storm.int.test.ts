@@ -26,14 +26,14 @@ beforeAll(async () => {
   pg = await startPostgres();
   procs.push(
     ...(await Promise.all([
-      startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering"),
-      startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1" }, "router running"),
+      startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering", 90_000),
+      startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1" }, "router running", 90_000),
     ])),
   );
-  const gateway = (node: string) => startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: node });
+  const gateway = (node: string) => startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: node }, "listening", 90_000);
   [gwA, gwB, gwC] = await Promise.all([gateway("storm-a"), gateway("storm-b"), gateway("storm-c")]);
   procs.push(gwA, gwB, gwC);
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.stop()));

@@ -16,11 +16,11 @@ async function rawSocket(port: number, protocol: "json" | "messagepack"): Promis
 }
 
 describe("SIGTERM", () => {
-  it("W-CLOSE-02 SIGTERM → every client gets Close with allowReconnect (JSON {\"type\":7,\"allowReconnect\":true}, MessagePack 04 93 07 C0 C3); JS with automatic reconnect reconnects to the other node; JS without it → onclose(undefined)", { timeout: 150_000 }, async () => {
+  it("W-CLOSE-02 SIGTERM → every client gets Close with allowReconnect (JSON {\"type\":7,\"allowReconnect\":true}, MessagePack 04 93 07 C0 C3); JS with automatic reconnect reconnects to the other node; JS without it → onclose(undefined)", { timeout: 240_000 }, async () => {
     // One after the other: each standalone node opens its own embedded store, which is slow on a busy machine.
-    const a = await startTidings();
+    const a = await startTidings({}, "listening", 90_000);
     procs.push(a);
-    const b = await startTidings();
+    const b = await startTidings({}, "listening", 90_000);
     procs.push(b);
     const lb = await TcpBalancer.start([a.port]);
     try {
