@@ -1,12 +1,21 @@
-import { buildClient, collect, RawWs, TcpBalancer, waitFor } from "@tidings/testkit";
+import { buildClient, collect, freePort, RawWs, TcpBalancer, waitFor } from "@tidings/testkit";
 import { afterAll, describe, expect, it } from "vitest";
-import { startTidings, type TidingsProcess } from "./process.js";
+import { spawnTidings } from "./process.js";
 
 const RS = "\x1e";
-const procs: TidingsProcess[] = [];
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop()));
+const procs: Array<ReturnType<typeof spawnTidings>> = [];
+afterAll(() => {
+  for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGKILL");
 });
+
+/** A standalone node started as `pnpm start` starts it. */
+async function startNode() {
+  const port = await freePort();
+  const proc = spawnTidings({ TIDINGS_PORT: String(port), TIDINGS_HOST: "127.0.0.1", TIDINGS_METRICS_PORT: "0", TIDINGS_DRAIN_SECONDS: "0.5" }, { cli: true });
+  procs.push(proc);
+  await waitFor(() => proc.output().includes("listening"), 90_000, "the listening log line");
+  return { ...proc, port, url: `http://127.0.0.1:${port}` };
+}
 
 async function rawSocket(port: number, protocol: "json" | "messagepack"): Promise<RawWs> {
   const ws = await RawWs.open(`ws://127.0.0.1:${port}/notifications`); // anonymous: --dev without auth settings
@@ -18,10 +27,8 @@ async function rawSocket(port: number, protocol: "json" | "messagepack"): Promis
 describe("SIGTERM", () => {
   it("W-CLOSE-02 SIGTERM → every client gets Close with allowReconnect (JSON {\"type\":7,\"allowReconnect\":true}, MessagePack 04 93 07 C0 C3); JS with automatic reconnect reconnects to the other node; JS without it → onclose(undefined)", { timeout: 240_000 }, async () => {
     // One after the other: each standalone node opens its own embedded store, which is slow on a busy machine.
-    const a = await startTidings({}, "listening", 90_000);
-    procs.push(a);
-    const b = await startTidings({}, "listening", 90_000);
-    procs.push(b);
+    const a = await startNode();
+    const b = await startNode();
     const lb = await TcpBalancer.start([a.port]);
     try {
       const json = await rawSocket(a.port, "json");
