@@ -24,13 +24,15 @@ export function benchId(i: number): string {
   return `n-${String(i).padStart(8, "0")}`;
 }
 
+/** The producer's envelope (what HTTP ingest takes), numbered `i`: Global, or to one user. */
+export function benchEnvelope(i: number, user?: string): Record<string, unknown> {
+  const routing = user === undefined ? { audienceType: 1 } : { audienceType: 4, audienceValue: user };
+  return { id: benchId(i), type: BENCH_TYPE, body: BENCH_BODY, routing, metadata: { producer: "bench" } };
+}
+
 /** A validated notification (what the gateway's `deliver` takes), numbered `i`: Global, or to one user. */
 export function benchNotification(i: number, now = new Date(), user?: string): Notification {
-  const routing = user === undefined ? { audienceType: 1 } : { audienceType: 4, audienceValue: user };
-  const result = validateEnvelope(
-    { id: benchId(i), type: BENCH_TYPE, body: BENCH_BODY, routing, metadata: { producer: "bench" } },
-    { now, defaultTtlSeconds: 1800, maxNotificationBytes: 65536 },
-  );
+  const result = validateEnvelope(benchEnvelope(i, user), { now, defaultTtlSeconds: 1800, maxNotificationBytes: 65536 });
   if (!result.ok) throw new Error(`bench envelope invalid: ${JSON.stringify(result.problems)}`);
   return result.notification;
 }

@@ -15,6 +15,7 @@ import { cpuPer, formatCount, median, perCore, ratio, significant } from "../sta
 import { split } from "../addresses.js";
 import { subjectOf } from "../client/subjects.js";
 import { centrifugoBinary } from "../server/centrifugo.js";
+import { HttpPoster } from "./http-poster.js";
 import { BENCH_SECRET, clientProcessesFor, currentLoad, dialectOf, type Harness, type RunContext, type ServerHandle } from "./context.js";
 
 export type Protocol = "json" | "msgpack";
@@ -25,6 +26,12 @@ export interface FanoutCase {
   connections: number;
   /** global: every notification to every connection; user: each notification to one connection (its own User audience) */
   audience?: "global" | "user";
+  /**
+   * Published over HTTP by the orchestrator, `perPost` notifications per POST (gateway: its real
+   * `/api/notifications` ingest; bare uWS: a handler that parses the body and publishes the frames),
+   * instead of in-process by the server.
+   */
+  ingest?: { perPost: number };
 }
 
 export interface FanoutMeasurement {
@@ -32,6 +39,8 @@ export interface FanoutMeasurement {
   protocol: Protocol;
   connections: number;
   audience: "global" | "user";
+  /** notifications per HTTP POST; absent: published in-process */
+  perPost?: number;
   clientProcesses: number;
   frameBytes: number;
   notifications: number;
@@ -72,6 +81,11 @@ function sizes(ctx: RunContext): number[] {
  * Centrifugo (~1.5 µs) gets the full count: its CPU is read in 10 ms clock ticks.
  */
 function notificationsFor(ctx: RunContext, c: FanoutCase): number {
+  if (c.audience === "user" && c.ingest !== undefined) {
+    // a POST per notification costs tens of µs on every server: fewer notifications, still seconds of CPU
+    const perSocket = c.ingest.perPost === 1 ? (ctx.opts.quick ? 10 : 30) : ctx.opts.quick ? 30 : 100;
+    return perSocket * c.connections;
+  }
   if (c.audience === "user") {
     // one delivery per notification, each ~20-40 µs on the gateway: a few seconds of CPU
     const perSocket = Math.max(10, Math.round((ctx.opts.quick ? 50_000 : 200_000) / c.connections));
@@ -105,7 +119,7 @@ function pacingFor(c: FanoutCase): Pacing {
  * Publishes `count` notifications in bursts while at most `window` are unacknowledged by the clients
  * (closed loop: the server never builds backpressure), until every client counted all.
  */
-async function drive(server: Child, clients: Child[], pacing: Pacing, count: number): Promise<number> {
+async function drive(publish: (n: number) => void, clients: Child[], pacing: Pacing, count: number): Promise<number> {
   const { receivers, burst, window } = pacing;
   const progress = clients.map(() => 0);
   let published = 0;
@@ -128,7 +142,7 @@ async function drive(server: Child, clients: Child[], pacing: Pacing, count: num
         if (got >= target) return finish();
         while (published < count && published * receivers - got <= (window - burst) * receivers) {
           const n = Math.min(burst, count - published);
-          server.tell("publish", { n });
+          publish(n);
           published += n;
         }
       };
@@ -150,12 +164,14 @@ async function drive(server: Child, clients: Child[], pacing: Pacing, count: num
 
 async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasurement> {
   const audience = c.audience ?? "global";
-  const label = `${audience === "user" ? "one" : "fanout"}-${c.kind}-${c.protocol}-${formatCount(c.connections)}`;
+  const via = c.ingest === undefined ? "" : c.ingest.perPost === 1 ? "http1-" : `http${c.ingest.perPost}-`;
+  const label = `${audience === "user" ? "one" : "fanout"}-${via}${c.kind}-${c.protocol}-${formatCount(c.connections)}`;
   const dialect: Dialect = c.kind === "socketio" ? "socketio" : c.kind === "centrifugo" ? "centrifugo" : dialectOf(c.protocol);
   const pacing = pacingFor(c);
   const token = audience === "user" ? { secret: BENCH_SECRET, subPrefix: "one-user-" } : null;
   let server: ServerHandle | null = null;
   let clients: Child[] = [];
+  let poster: HttpPoster | null = null;
   try {
     server = await ctx.startServer(label, { kind: c.kind, auth: token === null ? "anonymous" : "jwt", secret: BENCH_SECRET, perSocketTopic: token !== null });
     clients = await ctx.startClients(clientProcessesFor(c.connections), server.port);
@@ -169,16 +185,20 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
     const count = notificationsFor(ctx, c);
     const warmup = Math.max(pacing.burst * 4, Math.round(count / 10));
     await server.child.call("prepare", { count: warmup + count, ...(users === undefined ? {} : { users }) } satisfies PrepareArgs);
+    const srv = server.child;
+    if (c.ingest !== undefined) poster = new HttpPoster(server.port, c.kind === "gateway" ? "/api/notifications" : "/publish", c.ingest.perPost, users);
+    const publish = poster === null ? (n: number) => srv.tell("publish", { n }) : poster.post.bind(poster);
     ctx.log(`${label}: ${c.connections} connections in ${Math.round(opened.ms)} ms; warm-up ${warmup}, measuring ${count} notifications`);
-    await drive(server.child, clients, pacing, warmup);
+    await drive(publish, clients, pacing, warmup);
 
     await Promise.all(clients.map((cl) => cl.call("reset")));
     const clientCpuBefore = await ctx.reports(clients);
     await server.child.call("cpuStart");
     const wallStart = performance.now();
-    const received = await drive(server.child, clients, pacing, count);
+    const received = await drive(publish, clients, pacing, count);
     const wallMs = performance.now() - wallStart;
     const cpu = await server.child.call<CpuWindow>("cpuStop");
+    await poster?.settle();
     const after: Report[] = await ctx.reports(clients);
 
     const expected = count * pacing.receivers;
@@ -189,6 +209,7 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
       protocol: c.protocol,
       connections: c.connections,
       audience,
+      ...(c.ingest === undefined ? {} : { perPost: c.ingest.perPost }),
       clientProcesses: clients.length,
       frameBytes: benchFrame(c.protocol, users?.[0]).length,
       notifications: count,
@@ -217,12 +238,13 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
     );
     return m;
   } finally {
+    poster?.close();
     await ctx.teardown(server, clients);
   }
 }
 
 function cacheKey(c: FanoutCase): string {
-  return `fanout/${c.kind}/${c.protocol}/${c.connections}/${c.audience ?? "global"}`;
+  return `fanout/${c.kind}/${c.protocol}/${c.connections}/${c.audience ?? "global"}${c.ingest === undefined ? "" : `/http${c.ingest.perPost}`}`;
 }
 
 /**
@@ -467,3 +489,75 @@ export const fanoutOne: Harness = {
     });
   },
 };
+
+/** Notifications per POST of the batched HTTP-ingest cases (the single cases post one per request). */
+const BATCH_PER_POST = { global: BURST, user: 100 } as const;
+
+function ingestHarness(audience: "global" | "user"): Harness {
+  const one = audience === "user";
+  return {
+    name: one ? "ingest-http-one" : "ingest-http",
+    title: one
+      ? "HTTP ingest, one receiver per notification (User audiences): gateway vs bare uWS"
+      : "HTTP ingest broadcast: gateway behind /api/notifications vs bare uWS publishing from its HTTP handler",
+    async run(ctx) {
+      const startedAt = new Date();
+      const loadBefore = currentLoad();
+      const connections = 1000;
+      const modes = [
+        { perPost: BATCH_PER_POST[audience], text: `batched, ${BATCH_PER_POST[audience]} per POST` },
+        { perPost: 1, text: "single, 1 per POST" },
+      ];
+      const cases: FanoutCase[] = modes.flatMap((m) =>
+        (["uws", "gateway"] as const).map((kind) => ({ kind, protocol: "json" as const, connections, audience, ingest: { perPost: m.perPost } })),
+      );
+      const ms = await measureAll(ctx, cases);
+      const rows: ResultRow[] = [];
+      for (const m of modes) {
+        const at = (kind: ServerKind) => ms.get(cacheKey({ kind, protocol: "json", connections, audience, ingest: { perPost: m.perPost } }))!;
+        const gw = at("gateway");
+        const base = at("uws");
+        const kase = `JSON, ${formatCount(connections)} connections${one ? ", each notification to one user" : ""}, ${m.text}`;
+        rows.push(
+          {
+            metric: one ? "CPU per notification (1 receiver)" : "CPU per delivery",
+            case: kase,
+            unit: "µs",
+            value: gw.cpuUsPerDelivery,
+            baseline: { name: "bare uWS", value: base.cpuUsPerDelivery },
+            ratio: ratio(gw.cpuUsPerDelivery, base.cpuUsPerDelivery),
+            target: { op: "<=", value: one ? 2 : 1.3, on: "ratio" },
+          },
+          {
+            metric: "Deliveries lost",
+            case: kase,
+            unit: "",
+            value: gw.lost,
+            baseline: { name: "bare uWS", value: base.lost },
+            target: { op: "<=", value: 0, on: "value" },
+          },
+        );
+      }
+      return ctx.result(this.name, this.title, startedAt, loadBefore, {
+        params: { connections, modes: modes.map((m) => m.perPost), reps: ctx.opts.reps },
+        rows,
+        notes: [
+          "The orchestrator POSTs JSON arrays of producer envelopes over 8 keep-alive connections (fire and forget, every answer " +
+            "checked to be 202); its CPU is not counted. Gateway: its real `POST /api/notifications` (loopback, no producer key), " +
+            "the bench wiring's ingest delivering in-process as the standalone process does for non-persisted notifications " +
+            "(body read, JSON parse, envelope validation, tracing span, ingest metrics, fan-out, 202 answer). Bare uWS: a POST " +
+            "handler that reads the body, JSON.parses it and publishes the pre-encoded frames synchronously in its data callback, then answers 202.",
+          one
+            ? "Each notification goes to one user round robin (bare uWS: a one-subscriber topic per socket); at most 8 per socket unacknowledged."
+            : `Closed loop: ${BURST} notifications per pump (batched: one POST; single: ${BURST} POSTs), at most ${WINDOW} unacknowledged per socket.`,
+          `Repetitions: ${ctx.opts.reps}, interleaved; median run by CPU per delivery (all samples in the JSON).`,
+          lossNote(ms.values()),
+        ],
+        cases: [...ms.values()],
+      });
+    },
+  };
+}
+
+export const ingestHttp = ingestHarness("global");
+export const ingestHttpOne = ingestHarness("user");

@@ -7,13 +7,15 @@
 import { connectRate } from "./connect-rate.js";
 import type { Harness } from "./context.js";
 import { e2eLatency } from "./e2e-latency.js";
-import { fanoutCpu, fanoutOne, peers } from "./fanout.js";
+import { fanoutCpu, fanoutOne, ingestHttp, ingestHttpOne, peers } from "./fanout.js";
 import { idleRss } from "./idle-rss.js";
 
 export const HARNESSES: readonly Harness[] = [
   fanoutCpu,
   peers,
   fanoutOne,
+  ingestHttp,
+  ingestHttpOne,
   idleRss,
   connectRate,
   e2eLatency,

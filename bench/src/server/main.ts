@@ -151,32 +151,47 @@ async function startUws(): Promise<Impl> {
       if (ws.getUserData().handshaken) open--;
     },
   });
-  await new Promise<void>((resolve, reject) => {
-    app.listen("127.0.0.1", port, (socket) => (socket === false ? reject(new Error(`cannot listen on ${port}`)) : resolve()));
-  });
   let users = 0;
   let userFrame: Uint8Array = frames.json;
   let nextUser = 0;
+  const publish = (n: number) => {
+    if (users > 0) {
+      // one subscriber per topic (`u|1` … `u|N`, see `message` above), as a User audience on the gateway
+      for (let i = 0; i < n; i++) app.publish(`u|${(nextUser++ % users) + 1}`, userFrame, false);
+      return;
+    }
+    const json = app.numSubscribers("j|global") > 0;
+    const msgpack = app.numSubscribers("m|global") > 0;
+    for (let i = 0; i < n; i++) {
+      if (json) app.publish("j|global", frames.json, false);
+      if (msgpack) app.publish("m|global", frames.msgpack, true);
+    }
+  };
+  // The HTTP-ingest baseline: read the body, JSON.parse it (any ingest must), publish the pre-encoded
+  // frames synchronously in uWS's own data callback, answer 202.
+  app.post("/publish", (res) => {
+    const chunks: Buffer[] = [];
+    res.onAborted(() => undefined);
+    res.onData((chunk, isLast) => {
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (!isLast) return;
+      const n = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown[]).length;
+      publish(n);
+      res.writeStatus("202 Accepted").end(`{"accepted":${n}}`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    app.listen("127.0.0.1", port, (socket) => (socket === false ? reject(new Error(`cannot listen on ${port}`)) : resolve()));
+  });
   return {
     port,
     connections: () => open,
     prepare(a) {
       users = a.users?.length ?? 0;
+      nextUser = 0;
       if (a.users !== undefined && a.users.length > 0) userFrame = benchFrame("json", a.users[0]);
     },
-    publish(n) {
-      if (users > 0) {
-        // one subscriber per topic (`u|1` … `u|N`, see `message` above), as a User audience on the gateway
-        for (let i = 0; i < n; i++) app.publish(`u|${(nextUser++ % users) + 1}`, userFrame, false);
-        return;
-      }
-      const json = app.numSubscribers("j|global") > 0;
-      const msgpack = app.numSubscribers("m|global") > 0;
-      for (let i = 0; i < n; i++) {
-        if (json) app.publish("j|global", frames.json, false);
-        if (msgpack) app.publish("m|global", frames.msgpack, true);
-      }
-    },
+    publish,
   };
 }
 
