@@ -112,7 +112,10 @@ interface Pacing {
 
 function pacingFor(c: FanoutCase): Pacing {
   // user: one notification per socket per publish call, at most 8 per socket in flight
-  return c.audience === "user" ? { receivers: 1, burst: c.connections, window: 8 * c.connections } : { receivers: c.connections, burst: BURST, window: WINDOW };
+  if (c.audience === "user") return { receivers: 1, burst: c.connections, window: 8 * c.connections };
+  // a POST larger than the usual burst is one burst of its own, two in flight
+  const perPost = c.ingest?.perPost ?? 0;
+  return perPost > BURST ? { receivers: c.connections, burst: perPost, window: 2 * perPost } : { receivers: c.connections, burst: BURST, window: WINDOW };
 }
 
 /**
@@ -492,6 +495,8 @@ export const fanoutOne: Harness = {
 
 /** Notifications per POST of the batched HTTP-ingest cases (the single cases post one per request). */
 const BATCH_PER_POST = { global: BURST, user: 100 } as const;
+/** A producer's large batch (broadcast): one POST, every frame of it queued for every socket in one turn. */
+const LARGE_BATCH = 250;
 
 function ingestHarness(audience: "global" | "user"): Harness {
   const one = audience === "user";
@@ -506,6 +511,7 @@ function ingestHarness(audience: "global" | "user"): Harness {
       const connections = 1000;
       const modes = [
         { perPost: BATCH_PER_POST[audience], text: `batched, ${BATCH_PER_POST[audience]} per POST` },
+        ...(one ? [] : [{ perPost: LARGE_BATCH, text: `one batch of ${LARGE_BATCH} per POST` }]),
         { perPost: 1, text: "single, 1 per POST" },
       ];
       const cases: FanoutCase[] = modes.flatMap((m) =>
