@@ -3,6 +3,7 @@ import type { TidingsConfig } from "@tidings/config";
 import { validateEnvelopes, type Notification } from "@tidings/contracts";
 import { endSpan, startPublishSpan, traceHeaders, type Logger } from "@tidings/observability";
 import type { GatewayMetrics } from "../metrics.js";
+import { envelopeSizes } from "./envelope-sizes.js";
 import { ingestMediaType } from "./ingest-guard.js";
 import type { ProducerAuth } from "./producer-auth.js";
 import { BodyAbortedError, BodyTooLargeError, readBody, type Reply } from "./respond.js";
@@ -54,6 +55,7 @@ export function createIngestApi(deps: IngestApiDeps): (reply: Reply, req: Ingest
       throw err;
     }
     let parsed: unknown;
+    let sizes: number[] | undefined;
     if (format === "msgpack") {
       const decoded = decodeIngestBody(body, { "Content-Type": MSGPACK_CONTENT_TYPE });
       if (!decoded.ok) return reply.apiError(400, "invalid_msgpack", "The request body is not valid MessagePack.");
@@ -64,9 +66,11 @@ export function createIngestApi(deps: IngestApiDeps): (reply: Reply, req: Ingest
       } catch {
         return reply.apiError(400, "invalid_json", "The request body is not valid JSON.");
       }
+      sizes = envelopeSizes(body);
     }
     const result = validateEnvelopes(parsed, {
       now: new Date(),
+      ...(sizes === undefined ? {} : { sizes }),
       defaultTtlSeconds: config.defaultTtlSeconds,
       maxNotificationBytes: config.maxNotificationBytes,
     });

@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { fc } from "@tidings/fuzzing";
+import { envelopeSizes } from "./envelope-sizes.js";
+
+const bytes = (s: string) => Buffer.from(s, "utf8");
+
+describe("envelopeSizes: envelope sizes as received", () => {
+  it("measures each array element's span without the whitespace around it", () => {
+    expect(envelopeSizes(bytes(' [ {"a":1} ,\n {"b":[1,2,{"c":"]}"}]}\t] '))).toEqual([7, 22]);
+    expect(envelopeSizes(bytes("[]"))).toEqual([]);
+    expect(envelopeSizes(bytes("[ ]"))).toEqual([]);
+  });
+
+  it("measures a single envelope as the whole body, trimmed", () => {
+    expect(envelopeSizes(bytes('\n {"id":"x"} \r\n'))).toEqual([10]);
+  });
+
+  it("follows strings with escaped quotes, backslashes, brackets and commas, and counts UTF-8 bytes", () => {
+    const element = '{"s":"a\\"],[{\\\\","é":"€"}';
+    expect(envelopeSizes(bytes(`[${element},1,"x,y",null]`))).toEqual([Buffer.byteLength(element), 1, 5, 4]);
+  });
+
+  it("equals the UTF-8 length of JSON.stringify for every element of a compact JSON array", () => {
+    fc.assert(
+      fc.property(fc.array(fc.jsonValue(), { maxLength: 8 }), (values) => {
+        const text = JSON.stringify(values);
+        const elements = (JSON.parse(text) as unknown[]).map((v) => Buffer.byteLength(JSON.stringify(v)));
+        expect(envelopeSizes(bytes(text))).toEqual(elements);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
