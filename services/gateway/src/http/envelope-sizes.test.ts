@@ -20,6 +20,12 @@ describe("envelopeSizes: envelope sizes as received", () => {
     expect(envelopeSizes(bytes(`[${element},1,"x,y",null]`))).toEqual([Buffer.byteLength(element), 1, 5, 4]);
   });
 
+  it("counts the bytes as received, not as JSON.stringify would write them again", () => {
+    // spaces inside the element, a \u escape and an invalid UTF-8 byte (U+FFFD, 3 bytes, once decoded)
+    const element = Buffer.concat([bytes('{ "a" : "\\u00e9", "b": "'), Buffer.from([0xdd]), bytes('" }')]);
+    expect(envelopeSizes(Buffer.concat([bytes("["), element, bytes("]")]))).toEqual([element.length]);
+  });
+
   it("equals the UTF-8 length of JSON.stringify for every element of a compact JSON array", () => {
     fc.assert(
       fc.property(fc.array(fc.jsonValue(), { maxLength: 8 }), (values) => {
