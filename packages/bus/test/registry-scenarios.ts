@@ -3,7 +3,7 @@
  * over a real nats-server: start-up sync, live deltas, lost deltas, silent nodes, restarts.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import type { Bus } from "@tidings/contracts";
+import { subjects, type Bus } from "@tidings/contracts";
 import { sleep, waitFor } from "@tidings/testkit";
 import { MemoryAudienceRegistry, RegistryAnnouncer, RegistryTracker, registryDigest } from "../src/index.js";
 import { LossyBus, isDeltaOf } from "./lossy-bus.js";
@@ -26,7 +26,7 @@ export function describeRegistryScenarios(name: string, makeFactory: () => Promi
     const setup = async () => {
       const factory = await makeFactory();
       cleanups.push(() => factory.dispose());
-      const node = async (nodeId: string, opts: { heartbeatIntervalMs?: number; maxMessageBytes?: number } = {}) => {
+      const node = async (nodeId: string, opts: { heartbeatIntervalMs?: number; maxMessageBytes?: number; ackTimeoutMs?: number } = {}) => {
         const bus = new LossyBus(await factory.connect());
         const announcer = new RegistryAnnouncer({ bus, nodeId, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_MS, ...opts });
         cleanups.push(() => announcer.stop());
@@ -37,9 +37,9 @@ export function describeRegistryScenarios(name: string, makeFactory: () => Promi
         const registry = new MemoryAudienceRegistry();
         const tracker = new RegistryTracker({ bus, registry, heartbeatIntervalMs, syncWindowMs: 200, snapshotTimeoutMs: 1000 });
         cleanups.push(() => tracker.stop());
-        return { registry, tracker };
+        return { registry, tracker, bus };
       };
-      return { node, router };
+      return { node, router, connect: () => factory.connect() };
     };
 
     /** `key → sorted node ids` for the given keys, as the registry sees them. */
@@ -137,6 +137,43 @@ export function describeRegistryScenarios(name: string, makeFactory: () => Promi
       r.registry.applySnapshot({ kind: "snapshot", nodeId: "node-a", seq, keys: ["user:bogus"], digest: registryDigest(["user:bogus"]) });
       expect(r.registry.nodesFor("user:1").size).toBe(0);
       await waitFor(() => r.registry.nodesFor("user:1").size === 1 && r.registry.nodesFor("user:bogus").size === 0, 5000, "repair");
+    });
+
+    it("acknowledged() resolves only once every live router routes by the join, and a leaving router is not waited for", async () => {
+      const { node, router } = await setup();
+      const a = await node("node-a");
+      await a.announcer.start();
+      const routers = [await router(), await router()];
+      for (const r of routers) await r.tracker.start();
+      await waitFor(() => a.announcer.routerCount === 2, 5000, "both routers known to the node");
+      for (let i = 0; i < 50; i++) {
+        a.announcer.add(`group:ack${i}`);
+        expect(await a.announcer.acknowledged()).toBe(true);
+        // Checked synchronously after the resolution: no router may still be missing it.
+        for (const r of routers) expect([...r.registry.nodesFor(`group:ack${i}`)]).toEqual(["node-a"]);
+      }
+      await routers[1]!.tracker.stop();
+      await waitFor(() => a.announcer.routerCount === 1, 5000, "the stopped router forgotten");
+      a.announcer.add("group:after-leave");
+      const started = Date.now();
+      expect(await a.announcer.acknowledged()).toBe(true);
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(routers[0]!.registry.nodesFor("group:after-leave").size).toBe(1);
+    });
+
+    it("acknowledged() gives up after the ack timeout on a router that vanished, which is forgotten after three heartbeats", async () => {
+      const { node, connect } = await setup();
+      const a = await node("node-a", { ackTimeoutMs: 150 });
+      await a.announcer.start();
+      const ghost = await connect();
+      ghost.publish(subjects.registryAck("node-a"), new TextEncoder().encode(JSON.stringify({ kind: "ack", routerId: "ghost", seq: 0 })));
+      await waitFor(() => a.announcer.routerCount === 1, 5000, "the ghost router known");
+      a.announcer.add("group:unanswered");
+      const started = Date.now();
+      expect(await a.announcer.acknowledged()).toBe(false);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+      await waitFor(() => a.announcer.routerCount === 0, 5000, "the ghost forgotten");
+      expect(await a.announcer.acknowledged()).toBe(true);
     });
 
     it("drops a node after three missed heartbeats", async () => {

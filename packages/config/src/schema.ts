@@ -278,6 +278,11 @@ export const configSchema = defineConfig(
       above: 0,
       doc: "Interval of gateway registry heartbeats; a node silent for three intervals is dropped by the routers. Same value on every gateway and router.",
     }),
+    membershipAckTimeoutSeconds: seconds({
+      default: 2,
+      above: 0,
+      doc: "Cluster mode: longest time a Subscribe completion waits until every live router acknowledged the new membership; after it the call completes anyway (counted in tidings_gateway_membership_ack_timeouts_total) and the routers learn it moments later.",
+    }),
     routerAckWaitSeconds: seconds({
       default: 10,
       above: 0,

@@ -44,6 +44,14 @@ export const subjects = {
    * `registryDelta`, so the router learns every live node without waiting a heartbeat interval.
    */
   registrySync: "tidings.v1.registry.sync",
+  /**
+   * Router → one gateway node: `tidings.v1.registry.ack.<nodeId>`. Every router acknowledges each
+   * delta and heartbeat of the node once applied (and says when it leaves), so the node can hold a
+   * membership change back from its client until every live router routes by it.
+   */
+  registryAck(nodeId: string): string {
+    return "tidings.v1.registry.ack." + tokens("nodeId", nodeId);
+  },
   /** Read-state events for a user's devices, broadcast to every gateway node (each delivers to its local connections of that user). */
   userEvents: "tidings.v1.events.user",
   /** Request-reply: a node's full registry snapshot, `tidings.v1.registry.snapshot.<nodeId>`. */

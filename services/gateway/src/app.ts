@@ -53,8 +53,12 @@ export interface GatewayDeps {
    * connections only, which is complete in standalone mode.
    */
   publishUserEvent?: (userId: string, target: string, payload: unknown) => void;
-  /** Cluster registry announcer: told of this node's audience memberships (first join / last leave). */
-  membership?: MembershipListener;
+  /**
+   * Cluster registry announcer: told of this node's audience memberships (first join / last leave).
+   * With `acknowledged`, a Subscribe completes only once it resolves: true when every live router
+   * acknowledged the membership, false when its bounded wait ran out.
+   */
+  membership?: MembershipListener & { acknowledged?(): Promise<boolean> };
   /**
    * The cluster bus. Present: hub requests for connections owned by another node are forwarded to it,
    * and this node serves the requests forwarded to it (docs/protocol.md §12). Absent (standalone): every
@@ -114,9 +118,19 @@ export function createGateway(deps: GatewayDeps): Gateway {
     deps.membership,
   );
   const store = deps.store;
+  const announcer = deps.membership;
   const hub = new Hub({
     maxSubscriptions: config.maxSubscriptions,
     membership: fanout,
+    ...(announcer?.acknowledged === undefined
+      ? {}
+      : {
+          membershipAcknowledged: async () => {
+            const endTimer = metrics.membershipAckSeconds.startTimer();
+            if (!(await announcer.acknowledged!())) metrics.membershipAckTimeouts.inc();
+            endTimer();
+          },
+        }),
     tenantValidator: createTenantValidator(config),
     ...(store === undefined
       ? {}

@@ -24,6 +24,12 @@ export interface HubOptions {
   maxSubscriptions: number;
   membership: Membership;
   tenantValidator: TenantValidator;
+  /**
+   * Cluster mode: resolves once the routers route by this node's current memberships (bounded); a
+   * Subscribe completes only after it, so a notification accepted after the completion reaches the
+   * connection whichever node took it.
+   */
+  membershipAcknowledged?: () => Promise<void>;
   /** Runs after a successful Subscribe, before its completion: the replay of stored notifications (docs/contract.md §4). */
   onSubscribed?: (connection: HubConnection, key: string) => Promise<void>;
   /** Read state (docs/contract.md §4 MarkAs…); without a store those methods do not exist. */
@@ -97,7 +103,8 @@ export class Hub implements HubDispatch {
       throw new HubMethodError("Throttled", `a connection may join at most ${this.options.maxSubscriptions} audiences`);
     }
     this.options.membership.join(connection, request.key);
-    await this.options.onSubscribed?.(connection, request.key);
+    // The replay and the routers' acknowledgement overlap; the completion waits for both.
+    await Promise.all([this.options.membershipAcknowledged?.(), this.options.onSubscribed?.(connection, request.key)]);
     return undefined;
   }
 

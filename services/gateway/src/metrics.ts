@@ -75,6 +75,17 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
       buckets: LATENCY_BUCKETS,
       registers,
     }),
+    membershipAckSeconds: new Histogram({
+      name: "tidings_gateway_membership_ack_seconds",
+      help: "Cluster mode: time a Subscribe completion waited until every live router acknowledged the membership.",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    membershipAckTimeouts: new Counter({
+      name: "tidings_gateway_membership_ack_timeouts_total",
+      help: "Subscribe completions sent after TIDINGS_MEMBERSHIP_ACK_TIMEOUT_SECONDS without every router's acknowledgement of the membership.",
+      registers,
+    }),
     invocations: new Counter({ name: "tidings_gateway_hub_invocations_total", help: "Hub method calls by method and result.", labelNames: ["method", "result"] as const, registers }),
     hubCallsThrottled: preset(
       new Counter({

@@ -29,7 +29,12 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
   });
   const queue = await JetStreamIngestQueue.create(bus.connection, { ...nats.queue, onError: (err) => log.error({ err }, "ingest queue error") });
   const publish = createIngestPublisher(queue);
-  const announcer = new RegistryAnnouncer({ bus, nodeId, heartbeatIntervalMs: config.registryHeartbeatSeconds * 1000 });
+  const announcer = new RegistryAnnouncer({
+    bus,
+    nodeId,
+    heartbeatIntervalMs: config.registryHeartbeatSeconds * 1000,
+    ackTimeoutMs: config.membershipAckTimeoutSeconds * 1000,
+  });
   let gateway: Gateway;
   try {
     gateway = createGateway({

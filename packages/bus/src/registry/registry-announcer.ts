@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { GLOBAL_AUDIENCE, looksLikeSharedAudienceKey, subjects, type Bus, type BusMessage, type BusSubscription } from "@tidings/contracts";
 import { DigestAccumulator } from "./digest.js";
-import { REGISTRY_HEARTBEAT_MS, silentRegistryLogger, type RegistryLogger } from "./log.js";
-import { decodePageRequest, encodeJson, type SnapshotGone, type SnapshotPage } from "./wire.js";
+import { MISSED_HEARTBEATS, REGISTRY_HEARTBEAT_MS, silentRegistryLogger, type RegistryLogger } from "./log.js";
+import { decodePageRequest, decodeRegistryAck, encodeJson, type SnapshotGone, type SnapshotPage } from "./wire.js";
 
 export interface RegistryAnnouncerOptions {
   bus: Bus;
@@ -15,9 +15,20 @@ export interface RegistryAnnouncerOptions {
    * under the NATS payload limit (1 MiB by default), however many keys change at once.
    */
   maxMessageBytes?: number;
+  /**
+   * Longest wait of `acknowledged()` for the routers (default 2000 ms); after it the join completes
+   * anyway and the routers learn it moments later, as they would without the wait.
+   */
+  ackTimeoutMs?: number;
   /** How long a paged snapshot stays frozen for its requester to fetch the remaining pages (default 30 000 ms). */
   snapshotTtlMs?: number;
   log?: RegistryLogger;
+}
+
+interface AckWaiter {
+  readonly seq: number;
+  readonly resolve: (acknowledged: boolean) => void;
+  readonly timer: NodeJS.Timeout;
 }
 
 interface FrozenSnapshot {
@@ -37,6 +48,10 @@ interface FrozenSnapshot {
  * requests and router sync broadcasts are answered from the same announced set.
  *
  * Global and Connection audiences are ignored: routers resolve them without the registry.
+ *
+ * Routers acknowledge every delta and heartbeat once applied. The node learns the live routers from
+ * those acknowledgements (one silent for three heartbeat intervals, or that said it left, is
+ * forgotten), so `acknowledged()` can tell when every live router routes by the current membership.
  */
 export class RegistryAnnouncer {
   readonly nodeId: string;
@@ -53,6 +68,10 @@ export class RegistryAnnouncer {
   /** Keys whose membership may differ from the announced set. */
   readonly #dirty = new Set<string>();
   readonly #frozen = new Map<string, FrozenSnapshot>();
+  readonly #ackTimeoutMs: number;
+  /** Live routers → the last sequence number each acknowledged and when it was last heard. */
+  readonly #routers = new Map<string, { seq: number; lastSeenMs: number }>();
+  #waiters: AckWaiter[] = [];
   #subs: BusSubscription[] = [];
   #heartbeat: NodeJS.Timeout | null = null;
   #flushScheduled = false;
@@ -67,6 +86,7 @@ export class RegistryAnnouncer {
     this.#heartbeatIntervalMs = opts.heartbeatIntervalMs ?? REGISTRY_HEARTBEAT_MS;
     this.#maxMessageBytes = opts.maxMessageBytes ?? 256 * 1024;
     this.#snapshotTtlMs = opts.snapshotTtlMs ?? 30_000;
+    this.#ackTimeoutMs = opts.ackTimeoutMs ?? 2000;
     this.#log = opts.log ?? silentRegistryLogger;
   }
 
@@ -78,6 +98,34 @@ export class RegistryAnnouncer {
   /** Digest of the announced key set, as heartbeats carry it. */
   digest(): string {
     return this.#digest.value();
+  }
+
+  /** Routers currently known to this node (heard from within three heartbeat intervals). */
+  get routerCount(): number {
+    return this.#routers.size;
+  }
+
+  /**
+   * Announces pending changes now and resolves true once every live router has acknowledged them
+   * (at once when there is nothing to wait for), or false after the ack timeout. A join made before
+   * the call is then routed by every router for anything it takes from the ingest stream afterwards.
+   */
+  acknowledged(): Promise<boolean> {
+    if (!this.#running) return Promise.resolve(true);
+    this.flush();
+    const seq = this.#seq;
+    if (this.#allAcked(seq)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter: AckWaiter = {
+        seq,
+        resolve,
+        timer: setTimeout(() => {
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          resolve(false);
+        }, this.#ackTimeoutMs),
+      };
+      this.#waiters.push(waiter);
+    });
   }
 
   /** Keys with at least one local connection (announced or about to be). */
@@ -116,6 +164,7 @@ export class RegistryAnnouncer {
     this.#subs = [
       this.#bus.subscribe(subjects.registrySnapshot(this.nodeId), (m) => this.#answerSnapshot(m)),
       this.#bus.subscribe(subjects.registrySync, () => this.#sendHeartbeat()),
+      this.#bus.subscribe(subjects.registryAck(this.nodeId), (m) => this.#onAck(m.data)),
     ];
     await this.#bus.flush();
     this.#sendHeartbeat();
@@ -134,6 +183,8 @@ export class RegistryAnnouncer {
     this.#subs = [];
     for (const f of this.#frozen.values()) clearTimeout(f.timer);
     this.#frozen.clear();
+    this.#routers.clear();
+    this.#settleWaiters();
   }
 
   /** Publishes the pending changes now, as one or more deltas (each within the message budget). */
@@ -166,6 +217,47 @@ export class RegistryAnnouncer {
     if (added.length > 0 || removed.length > 0) this.#publishDelta(added, removed);
   }
 
+  #onAck(data: Uint8Array): void {
+    const ack = decodeRegistryAck(data);
+    if (ack === null) return;
+    if (ack.kind === "router-gone") this.#routers.delete(ack.routerId);
+    else this.#routers.set(ack.routerId, { seq: ack.seq, lastSeenMs: Date.now() });
+    this.#settleWaiters();
+  }
+
+  #allAcked(seq: number): boolean {
+    for (const r of this.#routers.values()) if (r.seq < seq) return false;
+    return true;
+  }
+
+  /** Resolves every waiter whose sequence every live router has acknowledged (all of them once stopped). */
+  #settleWaiters(): void {
+    if (this.#waiters.length === 0) return;
+    const waiting: AckWaiter[] = [];
+    for (const w of this.#waiters) {
+      if (this.#running && !this.#allAcked(w.seq)) {
+        waiting.push(w);
+        continue;
+      }
+      clearTimeout(w.timer);
+      w.resolve(true);
+    }
+    this.#waiters = waiting;
+  }
+
+  /** Forgets routers silent for three heartbeat intervals (they acknowledge every heartbeat). */
+  #forgetSilentRouters(): void {
+    const oldest = Date.now() - this.#heartbeatIntervalMs * MISSED_HEARTBEATS;
+    let forgot = false;
+    for (const [id, r] of this.#routers) {
+      if (r.lastSeenMs < oldest) {
+        this.#routers.delete(id);
+        forgot = true;
+      }
+    }
+    if (forgot) this.#settleWaiters();
+  }
+
   #markDirty(key: string): void {
     this.#dirty.add(key);
     if (this.#flushScheduled || !this.#running) return;
@@ -189,6 +281,7 @@ export class RegistryAnnouncer {
 
   #sendHeartbeat(): void {
     if (!this.#running) return;
+    this.#forgetSilentRouters();
     this.flush();
     try {
       this.#bus.publish(

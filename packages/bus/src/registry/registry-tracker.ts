@@ -1,7 +1,8 @@
+import { randomBytes } from "node:crypto";
 import { subjects, type AudienceRegistry, type Bus, type BusSubscription, type RegistryDelta, type RegistrySnapshot } from "@tidings/contracts";
 import { registryDigest } from "./digest.js";
 import { MISSED_HEARTBEATS, REGISTRY_HEARTBEAT_MS, silentRegistryLogger, type RegistryLogger } from "./log.js";
-import { decodeRegistryUpdate, decodeSnapshotAnswer, encodeJson } from "./wire.js";
+import { decodeRegistryUpdate, decodeSnapshotAnswer, encodeJson, type RegistryAck } from "./wire.js";
 
 export interface RegistryTrackerOptions {
   bus: Bus;
@@ -19,6 +20,8 @@ export interface RegistryTrackerOptions {
   snapshotTimeoutMs?: number;
   /** Snapshot fetches running at once, so a router start does not stampede a large fleet (default 8). */
   snapshotConcurrency?: number;
+  /** This router's id in its acknowledgements to the nodes (default: random). */
+  routerId?: string;
   /** Clock (epoch ms); default `Date.now`. */
   now?: () => number;
   log?: RegistryLogger;
@@ -37,6 +40,10 @@ type FetchOutcome = { ok: true; snapshot: RegistrySnapshot } | { ok: false; gone
  * - A snapshot whose digest does not match its keys is refused. A node that has no responder for
  *   its snapshot subject is gone and is dropped at once; one that misses `missedHeartbeats`
  *   heartbeats is dropped by the periodic sweep.
+ * - Every delta and heartbeat, once applied (for a node being re-synced: once its snapshot and the
+ *   buffered deltas are), is acknowledged to its node on `tidings.v1.registry.ack.<nodeId>` with the
+ *   node's sequence number now applied here; `stop()` tells every known node this router is gone. A
+ *   node uses these to complete a join only when every live router routes by it.
  * - `start()` subscribes, broadcasts a sync request (every node answers with a heartbeat), and
  *   resolves once the snapshots that triggered are in: only then is the view complete enough to
  *   route by.
@@ -51,6 +58,7 @@ export class RegistryTracker {
   readonly #concurrency: number;
   readonly #now: () => number;
   readonly #log: RegistryLogger;
+  readonly #routerId: string;
   /** Nodes with a snapshot fetch queued or running → deltas received meanwhile. */
   readonly #syncing = new Map<string, RegistryDelta[]>();
   readonly #queue: string[] = [];
@@ -72,6 +80,7 @@ export class RegistryTracker {
     this.#concurrency = Math.max(1, opts.snapshotConcurrency ?? 8);
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log ?? silentRegistryLogger;
+    this.#routerId = opts.routerId ?? randomBytes(9).toString("base64url");
   }
 
   /** True once the start-up sync has completed. */
@@ -100,6 +109,9 @@ export class RegistryTracker {
 
   /** Stops listening and sweeping; fetches already running finish (their results are discarded). */
   async stop(): Promise<void> {
+    if (!this.#stopped && this.#sub !== null) {
+      for (const nodeId of this.#registry.liveNodes()) this.#tell(nodeId, { kind: "router-gone", routerId: this.#routerId });
+    }
     this.#stopped = true;
     this.#sub?.unsubscribe();
     this.#sub = null;
@@ -125,14 +137,33 @@ export class RegistryTracker {
     }
     const pending = this.#syncing.get(update.nodeId);
     if (update.kind === "delta") {
-      if (pending !== undefined) pending.push(update);
-      else if (this.#registry.applyDelta(update) === "needs-snapshot") this.#requestSnapshot(update.nodeId, "delta out of sequence");
+      if (pending !== undefined) {
+        pending.push(update);
+        return;
+      }
+      if (this.#registry.applyDelta(update) === "needs-snapshot") this.#requestSnapshot(update.nodeId, "delta out of sequence");
+      else this.#ack(update.nodeId, update.seq);
       return;
     }
     // While its snapshot is being fetched a node's heartbeats say nothing new.
     if (pending !== undefined) return;
     if (this.#registry.applyHeartbeat(update, this.#now()) === "needs-snapshot") {
       this.#requestSnapshot(update.nodeId, "heartbeat disagrees");
+    } else {
+      this.#ack(update.nodeId, update.seq);
+    }
+  }
+
+  #ack(nodeId: string, seq: number): void {
+    this.#tell(nodeId, { kind: "ack", routerId: this.#routerId, seq });
+  }
+
+  #tell(nodeId: string, message: RegistryAck): void {
+    try {
+      this.#bus.publish(subjects.registryAck(nodeId), encodeJson(message));
+    } catch (error) {
+      // The node then waits out its bounded ack wait; the next heartbeat's ack catches up.
+      this.#log.warn({ err: error, nodeId }, "registry acknowledgement not published");
     }
   }
 
@@ -188,12 +219,15 @@ export class RegistryTracker {
     }
     this.#snapshotsFetched++;
     buffered.sort((a, b) => a.seq - b.seq);
+    let applied = outcome.snapshot.seq;
     for (const d of buffered) {
       if (this.#registry.applyDelta(d) === "needs-snapshot") {
         this.#requestSnapshot(nodeId, "gap after snapshot");
         return;
       }
+      applied = Math.max(applied, d.seq);
     }
+    this.#ack(nodeId, applied);
   }
 
   async #fetchSnapshot(nodeId: string): Promise<FetchOutcome> {

@@ -28,6 +28,12 @@ export interface SnapshotGone {
   nodeId: string;
 }
 
+/**
+ * A router's answer on `tidings.v1.registry.ack.<nodeId>`: `ack` once the node's updates up to `seq`
+ * are applied there; `router-gone` when that router stops (it acknowledges nothing more).
+ */
+export type RegistryAck = { kind: "ack"; routerId: string; seq: number } | { kind: "router-gone"; routerId: string };
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -86,4 +92,13 @@ export function decodePageRequest(data: Uint8Array): SnapshotPageRequest | null 
   const m = parse(data);
   if (m === null || typeof m["token"] !== "string" || !isSeq(m["part"])) return null;
   return { token: m["token"], part: m["part"] };
+}
+
+/** A router's acknowledgement, or null when malformed. */
+export function decodeRegistryAck(data: Uint8Array): RegistryAck | null {
+  const m = parse(data);
+  if (m === null || typeof m["routerId"] !== "string" || m["routerId"] === "") return null;
+  if (m["kind"] === "router-gone") return { kind: "router-gone", routerId: m["routerId"] };
+  if (m["kind"] === "ack" && isSeq(m["seq"])) return { kind: "ack", routerId: m["routerId"], seq: m["seq"] };
+  return null;
 }
