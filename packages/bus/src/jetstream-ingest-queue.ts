@@ -91,6 +91,8 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
   readonly #timeoutMs: number;
   readonly #onError: (error: unknown) => void;
   #consumerReady: Promise<void> | null = null;
+  /** The flush confirming the acks sent in this event-loop turn; null until the first of them. */
+  #ackBatch: Promise<void> | null = null;
 
   private constructor(
     readonly connection: NatsConnection,
@@ -232,13 +234,35 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
       data: m.data,
       headers: fromNatsHeaders(m.headers),
       deliveryCount: m.info.deliveryCount,
-      ack: async () => {
-        // ackAck waits for the server to confirm, so a resolved ack survives a crash.
-        await m.ackAck({ timeout: this.#timeoutMs });
-      },
+      ack: () => this.#ack(m),
       nak: (delayMs = 0) => m.nak(delayMs),
       working: () => m.working(),
     };
+  }
+
+  /**
+   * Acks in batches: each ack goes out at once as a plain ack, and the acks of one event-loop turn
+   * are confirmed together by one flush round trip (the server has read them when it answers), so a
+   * resolved ack survives a router crash without a request, an inbox reply and a timer per message.
+   * An ack lost with the server anyway only means a redelivery, which the store and the gateways'
+   * dedupe absorb.
+   */
+  #ack(m: JsMsg): Promise<void> {
+    m.ack();
+    this.#ackBatch ??= new Promise<void>((r) => setImmediate(r)).then(() => {
+      this.#ackBatch = null;
+      return this.#confirm();
+    });
+    return this.#ackBatch;
+  }
+
+  /** One flush round trip, rejecting with a `TimeoutError` after `timeoutMs`. */
+  #confirm(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`ack confirmation took longer than ${this.#timeoutMs} ms`), { name: "TimeoutError" })), this.#timeoutMs);
+    });
+    return Promise.race([this.connection.flush(), timeout]).finally(() => clearTimeout(timer));
   }
 
   async #ensureStream(streamSubjects: string[], opts: JetStreamIngestQueueOptions): Promise<void> {
