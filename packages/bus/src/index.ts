@@ -3,7 +3,7 @@ export { MemoryBus } from "./memory-bus.js";
 export type { BusErrorHandler, MemoryBusOptions } from "./memory-bus.js";
 export { NatsBus, connectNatsBus, natsSecurityOptions } from "./nats-bus.js";
 export type { ConnectNatsBusOptions, NatsBusOptions, NatsSecurity } from "./nats-bus.js";
-export { headerValue } from "./headers.js";
+export { headerValue, toNatsHeaders } from "./headers.js";
 export type { IngestBacklog } from "./ingest-backlog.js";
 export { MemoryIngestQueue } from "./memory-ingest-queue.js";
 export type { MemoryIngestQueueOptions } from "./memory-ingest-queue.js";

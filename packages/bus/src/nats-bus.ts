@@ -6,6 +6,7 @@ import {
   nkeyAuthenticator,
   type ConnectionOptions,
   type Msg,
+  type MsgHdrs,
   type NatsConnection,
   type Subscription,
 } from "@nats-io/nats-core";
@@ -68,6 +69,12 @@ export class NatsBus implements Bus {
   readonly #inflight = new Set<Promise<void>>();
   readonly #onError: BusErrorHandler;
   #closing: Promise<void> | null = null;
+  /**
+   * The NATS form of the last headers object published. The router publishes one notification to
+   * every owning node with the same (read-only) headers object, so they are converted and
+   * serialised once per notification, not once per node publish.
+   */
+  #lastHeaders: { from: BusHeaders; to: MsgHdrs } | null = null;
 
   constructor(readonly connection: NatsConnection, opts: NatsBusOptions = {}) {
     this.#onError = opts.onError ?? ((error, subject) => console.error(`NatsBus: handler for ${subject} failed`, error));
@@ -75,7 +82,18 @@ export class NatsBus implements Bus {
 
   publish(subject: string, data: Uint8Array, headers?: BusHeaders): void {
     this.#checkOpen();
-    this.connection.publish(subject, data, headers === undefined ? undefined : { headers: toNatsHeaders(headers) });
+    this.connection.publish(subject, data, headers === undefined ? undefined : { headers: this.#natsHeaders(headers) });
+  }
+
+  #natsHeaders(headers: BusHeaders): MsgHdrs {
+    if (this.#lastHeaders?.from !== headers) {
+      const to = toNatsHeaders(headers);
+      // nats.js serialises the headers on every publish; these bytes never change, so it gets them once.
+      const bytes = to.encode();
+      to.encode = () => bytes;
+      this.#lastHeaders = { from: headers, to };
+    }
+    return this.#lastHeaders.to;
   }
 
   subscribe(subject: string, handler: (msg: BusMessage) => void | Promise<void>, opts: BusSubscribeOptions = {}): BusSubscription {

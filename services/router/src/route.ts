@@ -53,3 +53,4 @@ export function createRoute(deps: RouteDeps): RouteFn {
     return count;
   };
 }
+
