@@ -87,8 +87,9 @@ export class NatsBus implements Bus {
 
   #natsHeaders(headers: BusHeaders): MsgHdrs {
     if (this.#lastHeaders?.from !== headers) {
-      const to = toNatsHeaders(headers);
-      // nats.js serialises the headers on every publish; these bytes never change, so it gets them once.
+      // nats.js serialises headers with their (untyped) `encode()` on every publish; these bytes never
+      // change, so it gets them computed once.
+      const to = toNatsHeaders(headers) as MsgHdrs & { encode(): Uint8Array };
       const bytes = to.encode();
       to.encode = () => bytes;
       this.#lastHeaders = { from: headers, to };

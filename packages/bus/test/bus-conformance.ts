@@ -152,6 +152,26 @@ export function describeBusConformance(name: string, makeCluster: () => Promise<
       expect(got[0]!.headers).toEqual(headers);
     });
 
+    it("one headers object published to several subjects, then another, reaches each with its own headers", async () => {
+      const [a, b] = [await cluster.connect(), await cluster.connect()];
+      const got: BusMessage[] = [];
+      b.subscribe("conf.same.*", (m) => void got.push(m));
+      await b.flush();
+      const first = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" };
+      const second = { traceparent: "00-11111111111111111111111111111111-2222222222222222-01", tracestate: "x=1" };
+      for (const node of ["n1", "n2", "n3"]) a.publish(`conf.same.${node}`, enc.encode(node), first);
+      a.publish("conf.same.n4", enc.encode("n4"), second);
+      a.publish("conf.same.n5", enc.encode("n5"));
+      await waitFor(() => got.length === 5, 5000, "five messages");
+      expect(got.map((m) => [m.subject, m.headers])).toEqual([
+        ["conf.same.n1", first],
+        ["conf.same.n2", first],
+        ["conf.same.n3", first],
+        ["conf.same.n4", second],
+        ["conf.same.n5", null],
+      ]);
+    });
+
     it("reports a throwing or rejecting handler and keeps the subscription", async () => {
       const failures: string[] = [];
       const bus = await cluster.connect({ onError: (e) => void failures.push((e as Error).message) });
