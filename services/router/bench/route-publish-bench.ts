@@ -75,9 +75,11 @@ const load = loadavg()[0]!;
 await round(routeBefore);
 await round(routeAfter);
 const totals = { before: { wallMs: 0, cpuMs: 0 }, after: { wallMs: 0, cpuMs: 0 } };
+const variants = { before: routeBefore, after: routeAfter };
 for (let r = 0; r < ROUNDS; r++) {
-  for (const [name, fn] of [r % 2 === 0 ? ["before", routeBefore] : ["after", routeAfter], r % 2 === 0 ? ["after", routeAfter] : ["before", routeBefore]] as const) {
-    const t = await round(fn);
+  const order: Array<keyof typeof variants> = r % 2 === 0 ? ["before", "after"] : ["after", "before"];
+  for (const name of order) {
+    const t = await round(variants[name]);
     totals[name].wallMs += t.wallMs;
     totals[name].cpuMs += t.cpuMs;
   }
