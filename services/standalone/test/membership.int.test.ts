@@ -21,6 +21,9 @@ const ITERATIONS = 1000;
 /** Clients subscribing side by side, each running its share of the iterations one after another. */
 const CLIENTS = 10;
 
+/** Start-up budget per process: five of them start on a shared, loaded box. */
+const START_MS = 90_000;
+
 const common = () => ({ TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1", TIDINGS_LOG_LEVEL: "warn" });
 
 beforeAll(async () => {
@@ -28,16 +31,16 @@ beforeAll(async () => {
   pg = await startPostgres();
   procs.push(
     ...(await Promise.all([
-      startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url, TIDINGS_LOG_LEVEL: "info" }, "store service answering"),
-      startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1", TIDINGS_LOG_LEVEL: "info" }, "router running"),
-      startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-2", TIDINGS_LOG_LEVEL: "info" }, "router running"),
+      startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url, TIDINGS_LOG_LEVEL: "info" }, "store service answering", START_MS),
+      startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1", TIDINGS_LOG_LEVEL: "info" }, "router running", START_MS),
+      startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-2", TIDINGS_LOG_LEVEL: "info" }, "router running", START_MS),
     ])),
   );
-  gwA = await startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-a", TIDINGS_LOG_LEVEL: "info" });
+  gwA = await startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-a", TIDINGS_LOG_LEVEL: "info" }, "listening", START_MS);
   metricsB = await freePort();
-  gwB = await startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-b", TIDINGS_LOG_LEVEL: "info", TIDINGS_METRICS_PORT: String(metricsB) });
+  gwB = await startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-b", TIDINGS_LOG_LEVEL: "info", TIDINGS_METRICS_PORT: String(metricsB) }, "listening", START_MS);
   procs.push(gwA, gwB);
-}, 120_000);
+}, 5 * START_MS);
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.stop()));
