@@ -4,8 +4,8 @@
  *
  * - before: the notification as `TextEncoder` bytes, and the trace headers converted to NATS headers
  *   and serialised by nats.js on every node publish (what the router did);
- * - after: `createRoute` on `NatsBus`: `Buffer.from` bytes, headers converted and serialised once per
- *   notification.
+ * - after: `createRoute` on `NatsBus`: the shared notification codec's bytes, headers converted and
+ *   serialised once per notification.
  *
  * Every notification goes to 8 owning nodes (the router bench's fleet averages 8.27) with a fresh
  * `traceparent` headers object, as the router passes one per notification. Nobody subscribes: this
@@ -113,7 +113,7 @@ ${count.toLocaleString("en-US")} notifications per variant, each to ${OWNERS} no
 | Variant | CPU µs / notification | Notifications / CPU-second |
 |---|---|---|
 | before: TextEncoder, headers built and serialised per node publish | ${result.before.cpuMicrosPerNotification} | ${result.before.notificationsPerCpuSecond.toLocaleString("en-US")} |
-| after: Buffer.from, headers once per notification | ${result.after.cpuMicrosPerNotification} | ${result.after.notificationsPerCpuSecond.toLocaleString("en-US")} |
+| after: createRoute on NatsBus, headers once per notification | ${result.after.cpuMicrosPerNotification} | ${result.after.notificationsPerCpuSecond.toLocaleString("en-US")} |
 
 CPU after / before: **${result.cpuRatioAfterToBefore}**. Process CPU time (user + system) of the router side only.
 `;

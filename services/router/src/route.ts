@@ -53,4 +53,3 @@ export function createRoute(deps: RouteDeps): RouteFn {
     return count;
   };
 }
-
