@@ -145,10 +145,12 @@ LABEL org.opencontainers.image.title="Tidings" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.base.name="${NODE_IMAGE}"
 # TIDINGS_DATA_DIR: where the embedded Postgres (standalone without TIDINGS_DATABASE_URL) writes; mount a
-# volume there to keep its data.
+# volume there to keep its data. TIDINGS_BUILD_*: the labels of tidings_build_info.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps \
-    TIDINGS_DATA_DIR=/data
+    TIDINGS_DATA_DIR=/data \
+    TIDINGS_BUILD_VERSION=${VERSION} \
+    TIDINGS_BUILD_REVISION=${REVISION}
 WORKDIR /app
 COPY --from=build --chmod=0755 /build/bin/tidings /usr/local/bin/tidings
 COPY --from=build /out/ /app/

@@ -33,14 +33,15 @@ const unknownIn = (names: string[]) => names.filter((n) => !isKnownMetric(n, KNO
 describe("metric catalogue (the services' exported metricNames() and process metrics)", () => {
   it("lists valid Tidings metric names from every service", () => {
     expect(KNOWN.size).toBeGreaterThan(30);
-    // tidings_unexpected_errors_total is registered by every role (observability), so it carries no role prefix.
-    for (const name of KNOWN) expect(name).toMatch(/^tidings_((gateway|router|store)_[a-z0-9_]+|unexpected_errors_total)$/);
-    for (const name of ["tidings_gateway_connections", "tidings_router_jetstream_pending", "tidings_store_replay_size"]) expect(KNOWN.has(name)).toBe(true);
+    for (const name of KNOWN) expect(name).toMatch(/^(tidings_(gateway|router|store)_[a-z0-9_]+|tidings_build_info|tidings_unexpected_errors_total|process_[a-z0-9_]+|nodejs_[a-z0-9_]+)$/);
+    for (const name of ["tidings_gateway_connections", "tidings_router_jetstream_pending", "tidings_store_replay_notifications", "process_cpu_seconds_total", "nodejs_eventloop_lag_p99_seconds", "tidings_build_info"]) {
+      expect(KNOWN.has(name), name).toBe(true);
+    }
   });
 
   it("expands histograms and summaries but not counters", () => {
     expect(isKnownMetric("tidings_gateway_delivery_latency_seconds_bucket", KNOWN)).toBe(true);
-    expect(isKnownMetric("tidings_store_replay_size_count", KNOWN)).toBe(true);
+    expect(isKnownMetric("tidings_store_replay_notifications_count", KNOWN)).toBe(true);
     expect(isKnownMetric("tidings_gateway_connects_total_bucket", KNOWN)).toBe(false);
     expect(isKnownMetric("tidings_gateway_conections", KNOWN)).toBe(false);
     expect(isKnownMetric("up", KNOWN)).toBe(true);
@@ -139,6 +140,10 @@ describe("alert rules with everything on (ci/full-values.yaml)", () => {
       expect.arrayContaining([
         "TidingsTargetDown",
         "TidingsGatewayUnavailable",
+        "TidingsRouterUnavailable",
+        "TidingsStoreUnavailable",
+        "TidingsIngestUnavailable",
+        "TidingsJetStreamBacklogUnknown",
         "TidingsSlowConsumerDisconnectsHigh",
         "TidingsJetStreamBacklog",
         "TidingsDeliveryLatencyHigh",
@@ -152,6 +157,29 @@ describe("alert rules with everything on (ci/full-values.yaml)", () => {
     expect(String(byName.get("TidingsDeliveryLatencyHigh")!.expr)).toMatch(/histogram_quantile\(0\.99, .*tidings_gateway_delivery_latency_seconds_bucket/);
     expect(String(byName.get("TidingsGatewayUnavailable")!.expr)).toMatch(/^absent\(up\{job="tidings-gateway-metrics"/);
     expect(byName.get("TidingsGatewayUnavailable")!.labels?.["severity"]).toBe("critical");
+  });
+
+  it("fire when every pod of a role is down, when producers get 503s, and when no router reports the backlog", () => {
+    for (const component of ["gateway", "router", "store"]) {
+      const rule = byName.get(`Tidings${component[0]!.toUpperCase()}${component.slice(1)}Unavailable`)!;
+      expect(String(rule.expr)).toBe(`absent(up{job="tidings-${component}-metrics",namespace="notify"} == 1)`);
+      expect(rule.labels?.["severity"]).toBe("critical");
+    }
+    expect(String(byName.get("TidingsIngestUnavailable")!.expr)).toMatch(/rate\(tidings_gateway_ingest_notifications_total\{[^}]*result="unavailable"[^}]*\}\[5m\]\)\) > 0$/);
+    expect(String(byName.get("TidingsJetStreamBacklogUnknown")!.expr)).toMatch(/^absent\(tidings_router_jetstream_pending\{job="tidings-router-metrics"/);
+  });
+
+  it("link every alert to its runbook in docs/runbooks", () => {
+    // The chart's own alerts; full-values.yaml adds one of its own through extraRules.
+    const extra = new Set(["TidingsNoConnections"]);
+    const own = rules.filter((x) => x.alert?.startsWith("Tidings") && !extra.has(x.alert));
+    expect(own.length).toBeGreaterThan(10);
+    for (const r of own) {
+      const url = r.annotations?.["runbook_url"];
+      expect(url, r.alert).toBe(`https://github.com/tidings/tidings/blob/main/docs/runbooks/${r.alert}.md`);
+      const runbook = readFileSync(join(CHART_DIR, "..", "..", "docs", "runbooks", `${r.alert}.md`), "utf8");
+      expect(runbook, r.alert).toMatch(new RegExp(`^# ${r.alert}\n`));
+    }
   });
 
   it("leave out disabled alerts and those of disabled components", () => {

@@ -5,10 +5,8 @@ import { metricNames as storeMetricNames } from "@tidings/store";
 /** Every metric name the services export: their `metricNames()` plus the process metrics of each prefix. */
 export function knownMetrics(): Set<string> {
   const names = new Set([...gatewayMetricNames(), ...routerMetricNames(), ...storeMetricNames()]);
-  // Node/process metrics (CPU, RSS, event-loop lag) each service registers under its own prefix.
-  for (const prefix of ["tidings_gateway_", "tidings_router_", "tidings_store_"]) {
-    for (const metric of createRegistry(prefix).getMetricsAsArray()) names.add(metric.name);
-  }
+  // Every process's registry: Node/process metrics under their standard names, build info, unexpected errors.
+  for (const metric of createRegistry({ node: "catalogue", build: { version: "dev", revision: "unknown" } }).getMetricsAsArray()) names.add(metric.name);
   return names;
 }
 

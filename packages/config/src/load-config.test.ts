@@ -36,6 +36,8 @@ describe("loadConfig defaults", () => {
       apiPort: 0,
       host: "0.0.0.0",
       metricsPort: 9464,
+      buildVersion: "dev",
+      buildRevision: "unknown",
       corsOrigins: [],
       authJwtSecret: undefined,
       authJwksUrl: undefined,

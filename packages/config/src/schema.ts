@@ -105,6 +105,16 @@ export const configSchema = defineConfig(
       max: 65535,
       doc: "Port of `/metrics` (Prometheus); `0` turns it off.",
     }),
+    buildVersion: str({
+      default: "dev",
+      max: 64,
+      doc: "Version shown in `tidings_build_info{version}`; the image sets it from its `VERSION` build argument.",
+    }),
+    buildRevision: str({
+      default: "unknown",
+      max: 64,
+      doc: "Source revision shown in `tidings_build_info{revision}`; the image sets it from its `REVISION` build argument.",
+    }),
     corsOrigins: list({
       default: [],
       check: checkOrigin,

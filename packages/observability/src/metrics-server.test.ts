@@ -9,7 +9,7 @@ afterEach(async () => {
 
 describe("metrics server", () => {
   it("serves the exposition, liveness and readiness with the reason", async () => {
-    const registry = createRegistry("tidings_test_");
+    const registry = createRegistry({ node: "n1", build: { version: "1.2.3", revision: "abc123" } });
     new Counter({ name: "tidings_test_things_total", help: "things", registers: [registry] }).inc(3);
     let ready = true;
     server = await startMetricsServer({
@@ -21,7 +21,12 @@ describe("metrics server", () => {
     const base = `http://127.0.0.1:${server.port}`;
     const text = await (await fetch(`${base}/metrics`)).text();
     expect(text).toContain("tidings_test_things_total 3");
-    expect(text).toContain("tidings_test_nodejs_eventloop_lag_p99_seconds");
+    // Process metrics under their standard names, so stock Node.js dashboards work.
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds /m);
+    expect(text).toMatch(/^process_cpu_seconds_total /m);
+    expect(text).toContain('tidings_build_info{version="1.2.3",revision="abc123",node="n1"} 1');
+    // Counters with a known label set are exported at 0 before their first event.
+    expect(text).toContain('tidings_unexpected_errors_total{source="unhandled_rejection"} 0');
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     ready = false;
     const notReady = await fetch(`${base}/readyz`);

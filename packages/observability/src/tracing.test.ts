@@ -1,6 +1,6 @@
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace";
 import { describe, expect, it } from "vitest";
-import { endSpan, startProcessSpan, startPublishSpan, startTracing, traceHeaders } from "./tracing.js";
+import { destinationTemplate, endSpan, startProcessSpan, startPublishSpan, startTracing, traceHeaders } from "./tracing.js";
 
 describe("tracing", () => {
   it("is off without configuration", () => {
@@ -18,9 +18,40 @@ describe("tracing", () => {
     endSpan(startProcessSpan("tidings.v1.node.a", headers, "n1"));
     await processor.forceFlush(); // export is asynchronous
     const spans = exporter.getFinishedSpans();
-    expect(spans.map((s) => s.name)).toEqual(["publish tidings.notify.http", "process tidings.v1.node.a"]);
+    expect(spans.map((s) => s.name)).toEqual(["publish tidings.notify.http", "process tidings.v1.node.{nodeId}"]);
     expect(spans[1]!.spanContext().traceId).toBe(spans[0]!.spanContext().traceId);
     expect(spans[1]!.parentSpanContext?.spanId).toBe(spans[0]!.spanContext().spanId);
     await tracing.shutdown();
+  });
+
+  it("names spans by operation and destination template (OTel messaging conventions), keeping the subject in an attribute", async () => {
+    const exporter = new InMemorySpanExporter();
+    const processor = new SimpleSpanProcessor({ exporter });
+    const tracing = startTracing({ serviceName: "t", env: {}, spanProcessors: [processor] })!;
+    endSpan(startProcessSpan("tidings.notify.billing.eu", undefined, "n2"));
+    endSpan(startPublishSpan("tidings.notify.http", 3));
+    await processor.forceFlush();
+    const [routed, published] = exporter.getFinishedSpans();
+    expect(routed!.name).toBe("process tidings.notify.{suffix}");
+    expect(routed!.attributes).toMatchObject({
+      "messaging.system": "nats",
+      "messaging.operation.name": "process",
+      "messaging.operation.type": "process",
+      "messaging.destination.name": "tidings.notify.billing.eu",
+      "messaging.destination.template": "tidings.notify.{suffix}",
+      "messaging.message.id": "n2",
+    });
+    expect(published!.name).toBe("publish tidings.notify.http");
+    expect(published!.attributes["messaging.operation.name"]).toBe("publish");
+    expect(published!.attributes["messaging.destination.template"]).toBeUndefined();
+    expect(published!.attributes["messaging.batch.message_count"]).toBe(3);
+    await tracing.shutdown();
+  });
+
+  it("maps only variable subjects to templates", () => {
+    expect(destinationTemplate("tidings.v1.node.gw-7")).toBe("tidings.v1.node.{nodeId}");
+    expect(destinationTemplate("tidings.notify.x")).toBe("tidings.notify.{suffix}");
+    expect(destinationTemplate("tidings.notify.http")).toBeUndefined();
+    expect(destinationTemplate("tidings.deadletter")).toBeUndefined();
   });
 });

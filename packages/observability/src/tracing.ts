@@ -47,29 +47,60 @@ export function contextFrom(headers: Readonly<Record<string, string>> | null | u
   return headers === null || headers === undefined ? context.active() : propagation.extract(context.active(), headers);
 }
 
+/**
+ * Subjects whose last tokens vary (a node id, a producer's suffix) by their template, for the
+ * low-cardinality span name and `messaging.destination.template`; the full subject stays in
+ * `messaging.destination.name`. Other subjects are fixed and name themselves.
+ */
+const DESTINATION_TEMPLATES: ReadonlyArray<readonly [prefix: string, template: string]> = [
+  ["tidings.v1.node.", "tidings.v1.node.{nodeId}"],
+  ["tidings.notify.", "tidings.notify.{suffix}"],
+];
+
+/** The template of `subject`, or undefined when the subject is fixed (`tidings.notify.http` is the HTTP ingest's own). */
+export function destinationTemplate(subject: string): string | undefined {
+  if (subject === HTTP_INGEST_SUBJECT) return undefined;
+  return DESTINATION_TEMPLATES.find(([prefix]) => subject.startsWith(prefix))?.[1];
+}
+
+const HTTP_INGEST_SUBJECT = "tidings.notify.http";
+
+/**
+ * A messaging span as the OTel conventions name it: `<operation> <template or fixed destination>`,
+ * with `messaging.operation.name` / `.type` and the destination's name and template.
+ */
+function messagingSpan(operation: "publish" | "process", kind: SpanKind, destination: string, attributes: Record<string, string | number>, parent?: Context): Span {
+  const template = destinationTemplate(destination);
+  return tracer().startSpan(
+    `${operation} ${template ?? destination}`,
+    {
+      kind,
+      attributes: {
+        "messaging.system": "nats",
+        "messaging.operation.name": operation,
+        "messaging.operation.type": operation,
+        "messaging.destination.name": destination,
+        ...(template === undefined ? {} : { "messaging.destination.template": template }),
+        ...attributes,
+      },
+    },
+    parent,
+  );
+}
+
 /** A `publish` span (producer side) for `destination`, e.g. `tidings.notify.http`. */
 export function startPublishSpan(destination: string, messageCount: number): Span {
-  return tracer().startSpan(`publish ${destination}`, {
-    kind: SpanKind.PRODUCER,
-    attributes: { "messaging.system": "nats", "messaging.operation.type": "publish", "messaging.destination.name": destination, "messaging.batch.message_count": messageCount },
-  });
+  return messagingSpan("publish", SpanKind.PRODUCER, destination, { "messaging.batch.message_count": messageCount });
 }
 
 /** A `process` span (consumer side) continuing the trace found in `headers`. */
 export function startProcessSpan(destination: string, headers: Readonly<Record<string, string>> | null | undefined, messageId?: string): Span {
-  return tracer().startSpan(
-    `process ${destination}`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        "messaging.system": "nats",
-        "messaging.operation.type": "process",
-        "messaging.destination.name": destination,
-        ...(messageId === undefined ? {} : { "messaging.message.id": messageId }),
-      },
-    },
-    contextFrom(headers),
-  );
+  return messagingSpan("process", SpanKind.CONSUMER, destination, messageId === undefined ? {} : { "messaging.message.id": messageId }, contextFrom(headers));
+}
+
+/** Runs `fn` with `span` active, so log lines written meanwhile carry its trace_id and span_id. */
+export function inSpan<T>(span: Span, fn: () => T): T {
+  return context.with(trace.setSpan(context.active(), span), fn);
 }
 
 /** Ends a span, marking it failed when `err` is given. */

@@ -2,7 +2,8 @@ import { Counter } from "prom-client";
 import type { Logger } from "./logger.js";
 
 /** Where an unexpected error was caught: a bounded label set. */
-export type UnexpectedSource = "http" | "websocket" | "replay" | "timer" | "uncaught_exception" | "unhandled_rejection";
+export const UNEXPECTED_SOURCES = ["http", "websocket", "replay", "timer", "uncaught_exception", "unhandled_rejection"] as const;
+export type UnexpectedSource = (typeof UNEXPECTED_SOURCES)[number];
 
 /**
  * Errors no code path expected (a bug, or a library throwing where it never did), process-wide.
@@ -14,6 +15,7 @@ export const unexpectedErrors = new Counter({
   labelNames: ["source"] as const,
   registers: [],
 });
+for (const source of UNEXPECTED_SOURCES) unexpectedErrors.inc({ source }, 0);
 
 /** Logs and counts an unexpected error; the caller has already answered or contained it. */
 export function reportUnexpected(log: Logger, err: unknown, source: UnexpectedSource): void {

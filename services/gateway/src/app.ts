@@ -24,6 +24,7 @@ import { createProducerAuth } from "./http/producer-auth.js";
 import { createReadApi } from "./http/read-api.js";
 import { createApiApp, listen, type Bound } from "./http/listeners.js";
 import { createRouter } from "./http/routes.js";
+import { createInboxPage, type InboxPageOptions } from "./http/inbox-page.js";
 import { Hub } from "./hub.js";
 import { createGatewayMetrics } from "./metrics.js";
 import { replayTo } from "./replay.js";
@@ -65,6 +66,8 @@ export interface GatewayDeps {
    * connection is local.
    */
   bus?: Bus;
+  /** The inbox page at `/inbox` (development: `pnpm start`); absent → not served. */
+  inbox?: InboxPageOptions;
 }
 
 export interface Gateway {
@@ -236,6 +239,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     draining: () => draining,
     reportUnexpected,
     separateApi,
+    inboxPage: deps.inbox === undefined ? null : createInboxPage(deps.inbox),
   });
   app.any("/*", (res, req) => route(res, req, "main"));
 

@@ -15,6 +15,7 @@ interface PerProtocol {
   readonly protocol: HubProtocol;
   readonly deliveriesCounter: { inc(n: number): void };
   readonly sentBytesCounter: { inc(n: number): void };
+  readonly encodeSeconds: { observe(seconds: number): void };
   deliveries: number;
   sentBytes: number;
 }
@@ -89,6 +90,7 @@ export class Fanout implements Membership {
       protocol,
       deliveriesCounter: metrics.deliveries.labels(protocol.name),
       sentBytesCounter: metrics.sentBytes.labels(protocol.name),
+      encodeSeconds: metrics.encodeSeconds.labels(protocol.name),
       deliveries: 0,
       sentBytes: 0,
     }));
@@ -145,7 +147,7 @@ export class Fanout implements Membership {
         if (timed) {
           const encodeStarted = performance.now();
           bytes = this.#encode(protocol, notification, delivered);
-          this.metrics.encodeSeconds.observe((performance.now() - encodeStarted) / 1000);
+          m.encodeSeconds.observe((performance.now() - encodeStarted) / 1000);
         } else {
           bytes = this.#encode(protocol, notification, delivered);
         }

@@ -1,18 +1,31 @@
 import { THROTTLE_REASONS } from "./call-limiter.js";
-import { Counter, FAST_BUCKETS, Gauge, Histogram, LATENCY_BUCKETS, Registry } from "@tidings/observability";
+import { Counter, FAST_BUCKETS, Gauge, Histogram, LATENCY_BUCKETS, presetLabels, Registry } from "@tidings/observability";
 
 /** Why a connection ended: a fixed, bounded label set. */
-export type DisconnectReason =
-  | "client_close"
-  | "transport_closed"
-  | "handshake_failed"
-  | "invalid_message"
-  | "message_too_large"
-  | "client_timeout"
-  | "slow_consumer"
-  | "hub_call_flood"
-  | "drain"
-  | "server_close";
+export const DISCONNECT_REASONS = [
+  "client_close",
+  "transport_closed",
+  "handshake_failed",
+  "invalid_message",
+  "message_too_large",
+  "client_timeout",
+  "slow_consumer",
+  "hub_call_flood",
+  "drain",
+  "server_close",
+] as const;
+export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
+
+/*
+ * Known label values. Counters over them are exported at 0 from the start, so rate(), increase() and
+ * alerts see every series before its first event (a series that appears with its first increment
+ * loses that increment to rate()).
+ */
+const TRANSPORT_LABELS = ["WebSockets", "ServerSentEvents", "LongPolling"] as const;
+const PROTOCOL_LABELS = ["json", "messagepack"] as const;
+/** The hub's client-callable methods, and `unknown` for a target that names none. */
+const HUB_METHOD_LABELS = ["Subscribe", "Unsubscribe", "MarkAsRead", "MarkAsUnread", "MarkAsDeleted", "unknown"] as const;
+const INVOCATION_RESULTS = ["ok", "refused", "binding_error", "not_found", "failed"] as const;
 
 /**
  * The encode and fan-out duration histograms observe 1 notification in TIMING_SAMPLE_EVERY (the 1st,
@@ -51,15 +64,31 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
         for (const c of sampleConnections()) this.inc({ transport: c.transport, protocol: c.protocol });
       },
     }),
-    connects: new Counter({ name: "tidings_gateway_connects_total", help: "Successful hub handshakes.", labelNames: ["transport", "protocol"] as const, registers }),
-    disconnects: new Counter({ name: "tidings_gateway_disconnects_total", help: "Ended connections by reason.", labelNames: ["reason"] as const, registers }),
+    connects: presetLabels(
+      new Counter({ name: "tidings_gateway_connects_total", help: "Successful hub handshakes.", labelNames: ["transport", "protocol"] as const, registers }),
+      { transport: TRANSPORT_LABELS, protocol: PROTOCOL_LABELS },
+    ),
+    disconnects: presetLabels(
+      new Counter({ name: "tidings_gateway_disconnects_total", help: "Ended connections by reason.", labelNames: ["reason"] as const, registers }),
+      { reason: DISCONNECT_REASONS },
+    ),
     slowConsumers: new Counter({ name: "tidings_gateway_slow_consumer_disconnects_total", help: "Connections closed because their outbound buffer exceeded TIDINGS_MAX_BACKPRESSURE_BYTES.", registers }),
-    notifications: new Counter({ name: "tidings_gateway_notifications_total", help: "Notifications handed to this node's fan-out, by result (delivered | duplicate).", labelNames: ["result"] as const, registers, collect: flushTallies }),
-    deliveries: new Counter({ name: "tidings_gateway_deliveries_total", help: "Per-socket deliveries (one notification to one connection).", labelNames: ["protocol"] as const, registers, collect: flushTallies }),
-    sentBytes: new Counter({ name: "tidings_gateway_sent_bytes_total", help: "Notification bytes written to sockets (frame payload × receivers).", labelNames: ["protocol"] as const, registers, collect: flushTallies }),
+    notifications: presetLabels(
+      new Counter({ name: "tidings_gateway_notifications_total", help: "Notifications handed to this node's fan-out, by result (delivered | duplicate).", labelNames: ["result"] as const, registers, collect: flushTallies }),
+      { result: ["delivered", "duplicate"] },
+    ),
+    deliveries: presetLabels(
+      new Counter({ name: "tidings_gateway_deliveries_total", help: "Per-socket deliveries (one notification to one connection).", labelNames: ["protocol"] as const, registers, collect: flushTallies }),
+      { protocol: PROTOCOL_LABELS },
+    ),
+    sentBytes: presetLabels(
+      new Counter({ name: "tidings_gateway_sent_bytes_total", help: "Notification bytes written to sockets (frame payload × receivers).", labelNames: ["protocol"] as const, registers, collect: flushTallies }),
+      { protocol: PROTOCOL_LABELS },
+    ),
     encodeSeconds: new Histogram({
       name: "tidings_gateway_encode_duration_seconds",
-      help: `Time to encode one notification for one protocol. Sampled: observed for 1 in ${TIMING_SAMPLE_EVERY} notifications (the first, the ${TIMING_SAMPLE_EVERY + 1}th, ...), so _count is not a notification count (see tidings_gateway_notifications_total).`,
+      labelNames: ["protocol"] as const,
+      help: `Time to encode one notification for one protocol, by protocol. Sampled: observed for 1 in ${TIMING_SAMPLE_EVERY} notifications (the first, the ${TIMING_SAMPLE_EVERY + 1}th, ...), so _count is not a notification count (see tidings_gateway_notifications_total).`,
       buckets: FAST_BUCKETS,
       registers,
     }),
@@ -86,15 +115,18 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
       help: "Subscribe completions sent after TIDINGS_MEMBERSHIP_ACK_TIMEOUT_SECONDS without every router's acknowledgement of the membership.",
       registers,
     }),
-    invocations: new Counter({ name: "tidings_gateway_hub_invocations_total", help: "Hub method calls by method and result.", labelNames: ["method", "result"] as const, registers }),
-    hubCallsThrottled: preset(
+    invocations: presetLabels(
+      new Counter({ name: "tidings_gateway_hub_invocations_total", help: "Hub method calls by method and result.", labelNames: ["method", "result"] as const, registers }),
+      { method: HUB_METHOD_LABELS, result: INVOCATION_RESULTS },
+    ),
+    hubCallsThrottled: presetLabels(
       new Counter({
         name: "tidings_gateway_hub_calls_throttled_total",
         help: "Hub calls refused with Throttled without running (non-blocking ones dropped unanswered), by reason: rate (TIDINGS_HUB_CALL_RATE/_BURST) or queue (TIDINGS_MAX_QUEUED_CALLS).",
         labelNames: ["reason"] as const,
         registers,
       }),
-      THROTTLE_REASONS,
+      { reason: THROTTLE_REASONS },
     ),
     hubCallFloods: new Counter({
       name: "tidings_gateway_hub_call_flood_disconnects_total",
@@ -102,20 +134,20 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
       registers,
     }),
     authFailures: new Counter({ name: "tidings_gateway_auth_failures_total", help: "Requests refused with 401.", registers }),
-    encodeFailures: new Counter({
-      name: "tidings_gateway_encode_failures_total",
-      help: "Notifications a hub protocol could not encode, per receiving protocol (live or replay); each was skipped for that protocol, its connections stayed open.",
-      labelNames: ["protocol"] as const,
-      registers,
-    }),
-    ingest: new Counter({ name: "tidings_gateway_ingest_notifications_total", help: "POST /api/notifications envelopes by result (accepted | rejected | unavailable).", labelNames: ["result"] as const, registers }),
+    encodeFailures: presetLabels(
+      new Counter({
+        name: "tidings_gateway_encode_failures_total",
+        help: "Notifications a hub protocol could not encode, per receiving protocol (live or replay); each was skipped for that protocol, its connections stayed open.",
+        labelNames: ["protocol"] as const,
+        registers,
+      }),
+      { protocol: PROTOCOL_LABELS },
+    ),
+    ingest: presetLabels(
+      new Counter({ name: "tidings_gateway_ingest_notifications_total", help: "POST /api/notifications envelopes by result (accepted | rejected | unavailable).", labelNames: ["result"] as const, registers }),
+      { result: ["accepted", "rejected", "unavailable"] },
+    ),
   };
-}
-
-/** Exports every known `reason` at 0 from the start, so rate() and alerts see the series before the first refusal. */
-function preset<C extends Counter<"reason">>(counter: C, reasons: readonly string[]): C {
-  for (const reason of reasons) counter.inc({ reason }, 0);
-  return counter;
 }
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

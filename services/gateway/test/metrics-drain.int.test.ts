@@ -26,6 +26,13 @@ describe("metrics", () => {
   it("counts connections, deliveries, bytes, disconnect reasons and hub calls in valid exposition format", async () => {
     const registry = new Registry();
     const { gateway, url } = await start(registry);
+    // Before the first event, every known label value of a counter is exported at 0 (rate() and alerts need the series).
+    const fresh = await registry.metrics();
+    expect(fresh).toContain('tidings_gateway_ingest_notifications_total{result="unavailable"} 0');
+    expect(fresh).toContain('tidings_gateway_disconnects_total{reason="slow_consumer"} 0');
+    expect(fresh).toContain('tidings_gateway_connects_total{transport="LongPolling",protocol="messagepack"} 0');
+    expect(fresh).toContain('tidings_gateway_hub_invocations_total{method="MarkAsRead",result="failed"} 0');
+    expect(fresh).toContain('tidings_gateway_encode_failures_total{protocol="json"} 0');
     const json = buildClient(url, { token: await mintToken({ sub: "m1" }) });
     const mp = buildClient(url, { token: await mintToken({ sub: "m2" }), protocol: "messagepack" });
     const sse = buildClient(url, { token: await mintToken({ sub: "m4" }), transport: "ServerSentEvents" });
@@ -56,6 +63,9 @@ describe("metrics", () => {
     expect(text).toContain('tidings_gateway_hub_invocations_total{method="Subscribe",result="ok"} 2');
     expect(text).toMatch(/tidings_gateway_sent_bytes_total\{protocol="json"\} [1-9]\d+/);
     expect(text).toMatch(/tidings_gateway_fanout_duration_seconds_count 1/);
+    // The encode histogram is per receiving protocol.
+    expect(text).toMatch(/tidings_gateway_encode_duration_seconds_count\{protocol="json"\} 1/);
+    expect(text).toMatch(/tidings_gateway_encode_duration_seconds_count\{protocol="messagepack"\} 1/);
     for (const name of metricNames()) expect(text).toContain(`# TYPE ${name} `);
 
     await json.stop();

@@ -13,7 +13,7 @@ import {
   type Notification,
   type NotificationStore,
 } from "@tidings/contracts";
-import { endSpan, startProcessSpan, traceHeaders as spanHeaders, type Logger } from "@tidings/observability";
+import { endSpan, inSpan, startProcessSpan, traceHeaders as spanHeaders, type Logger } from "@tidings/observability";
 import { KeyedSerial } from "./keyed-serial.js";
 import { DeadLetterReason, type RouterMetrics } from "./metrics.js";
 import { createRoute } from "./route.js";
@@ -173,9 +173,10 @@ export function createRouter(deps: RouterDeps): Router {
   /** Persists (when asked) and routes; false when it was not routed (nak'ed or dead-lettered instead). */
   const deliver = async (msg: IngestMessage, n: Notification): Promise<boolean> => {
     // The router's `process` span continues the producer's trace; the gateways' spans continue this one.
+    // Active while it runs, so its log lines carry the trace.
     const span = startProcessSpan(msg.subject, msg.headers, n.id);
     try {
-      const routed = await persistAndRoute(msg, n, span.isRecording() ? spanHeaders(span) : traceHeaders(msg.headers));
+      const routed = await inSpan(span, () => persistAndRoute(msg, n, span.isRecording() ? spanHeaders(span) : traceHeaders(msg.headers)));
       endSpan(span);
       return routed;
     } catch (err) {

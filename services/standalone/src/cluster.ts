@@ -19,7 +19,7 @@ interface Part {
  */
 export async function runCluster(config: TidingsConfig, nodeId: string, log: Logger): Promise<Running> {
   const tracing = startTracing({ serviceName: `tidings-${config.role}` });
-  const registry = createRegistry(`tidings_${config.role === "all" ? "gateway" : config.role}_`);
+  const registry = createRegistry({ node: nodeId, build: { version: config.buildVersion, revision: config.buildRevision } });
   const runs = (role: TidingsConfig["role"]) => config.role === role || config.role === "all";
   const parts: Part[] = [];
   try {

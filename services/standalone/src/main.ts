@@ -1,5 +1,8 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ConfigError, configWarnings, loadConfig, type TidingsConfig } from "@tidings/config";
 import { createLogger, installProcessGuards, type Logger } from "@tidings/observability";
 import { runCluster } from "./cluster.js";
@@ -13,19 +16,27 @@ function defaultNodeId(): string {
 
 /**
  * `--dev` (what `pnpm start` passes): with no authentication configured at all, allow anonymous
- * connections so a fresh clone works without a token. Any explicit auth setting wins.
+ * connections so a fresh clone works without a token, and verify tokens signed with a key made up
+ * for this run, which the inbox page's development sign-in mints (`devTokenSecret`). Any explicit
+ * auth setting wins, and then no token is minted.
  */
-function devDefaults(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+function devDefaults(env: NodeJS.ProcessEnv): { env: Record<string, string | undefined>; devTokenSecret?: string } {
   const unset = (k: string) => (env[k] ?? "") === "";
   if (unset("TIDINGS_AUTH_JWT_SECRET") && unset("TIDINGS_AUTH_JWKS_URL") && unset("TIDINGS_AUTH_ANONYMOUS")) {
-    return { ...env, TIDINGS_AUTH_ANONYMOUS: "true" };
+    const devTokenSecret = randomBytes(32).toString("hex");
+    return { env: { ...env, TIDINGS_AUTH_ANONYMOUS: "true", TIDINGS_AUTH_JWT_SECRET: devTokenSecret }, devTokenSecret };
   }
-  return env;
+  return { env };
 }
+
+const dev = process.argv.includes("--dev") ? devDefaults(process.env) : null;
+
+/** The inbox page's build (apps/inbox/dist, `pnpm start` builds it first); `pnpm start` serves it at /inbox. */
+const INBOX_DIR = fileURLToPath(new URL("../../../apps/inbox/dist", import.meta.url));
 
 function readConfig(): TidingsConfig {
   try {
-    return loadConfig(process.argv.includes("--dev") ? devDefaults(process.env) : process.env);
+    return loadConfig(dev?.env ?? process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`tidings: invalid configuration\n${err.message}\n`);
@@ -43,7 +54,9 @@ async function main(): Promise<void> {
   installProcessGuards(log);
   for (const warning of configWarnings(config)) log.warn(warning);
   // Without NATS there is no cluster: `all` runs standalone (the config check refuses other roles without NATS).
-  const running = config.natsUrl === undefined ? await runStandalone(config, nodeId, log) : await runCluster(config, nodeId, log);
+  const inbox = dev === null ? undefined : { dir: INBOX_DIR, ...(dev.devTokenSecret === undefined ? {} : { devTokenSecret: dev.devTokenSecret }) };
+  if (inbox !== undefined && !existsSync(join(INBOX_DIR, "index.html"))) log.warn("the inbox page is not built: run `pnpm --filter @tidings/inbox build` (pnpm start does)");
+  const running = config.natsUrl === undefined ? await runStandalone(config, nodeId, log, inbox) : await runCluster(config, nodeId, log);
 
   let stopping = false;
   const shutdown = (signal: string) => {

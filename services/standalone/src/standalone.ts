@@ -1,6 +1,6 @@
 import type { TidingsConfig } from "@tidings/config";
 import type { Notification } from "@tidings/contracts";
-import { createGateway, NativeUwsUnavailableError, type Gateway } from "@tidings/gateway";
+import { createGateway, NativeUwsUnavailableError, type Gateway, type InboxPageOptions } from "@tidings/gateway";
 import { createRegistry, startTracing, type Logger } from "@tidings/observability";
 import { createStore, startExpirySweeper, storeOptionsOf, watchStore } from "@tidings/store";
 import type { Running } from "./running.js";
@@ -10,10 +10,11 @@ import { startOpsServer } from "./ops.js";
  * One process: gateway + store (embedded PGlite unless TIDINGS_DATABASE_URL is set), with routing
  * in-process. Accepted (HTTP 202) means: every persisted notification of the batch is stored, then
  * the batch is delivered to local connections. A store failure answers 503 before anything is delivered.
+ * `inbox`: the inbox page served at /inbox (`pnpm start`).
  */
-export async function runStandalone(config: TidingsConfig, nodeId: string, log: Logger): Promise<Running> {
+export async function runStandalone(config: TidingsConfig, nodeId: string, log: Logger, inbox?: InboxPageOptions): Promise<Running> {
   const tracing = startTracing({ serviceName: "tidings" });
-  const registry = createRegistry("tidings_gateway_");
+  const registry = createRegistry({ node: nodeId, build: { version: config.buildVersion, revision: config.buildRevision } });
   const storeHandle = await createStore({ ...storeOptionsOf(config), registry, logger: log });
   log.info({ embedded: storeHandle.embedded, dataDir: storeHandle.embedded ? config.dataDir : undefined }, "notification store ready");
   const sweeper = startExpirySweeper(storeHandle.store, log);
@@ -26,6 +27,7 @@ export async function runStandalone(config: TidingsConfig, nodeId: string, log: 
       nodeId,
       registry,
       store: storeHandle.store,
+      ...(inbox === undefined ? {} : { inbox }),
       ingest: async (notifications: readonly Notification[], traceHeaders) => {
         for (const n of notifications) {
           if (n.metadata.isPersisted) await storeHandle.store.save(n);
@@ -45,7 +47,7 @@ export async function runStandalone(config: TidingsConfig, nodeId: string, log: 
     throw err;
   }
   const port = await gateway.start();
-  log.info({ host: config.host, port }, `tidings standalone listening on http://${config.host}:${port} (hub /notifications, ingest /api/notifications)`);
+  log.info({ host: config.host, port }, `tidings standalone listening on http://${config.host}:${port} (hub /notifications, ingest /api/notifications${inbox === undefined ? "" : ", inbox page /inbox"})`);
 
   const storeWatch = watchStore(storeHandle, log);
 

@@ -88,7 +88,7 @@ describe("process policy for unexpected errors", () => {
     const script = `
       import { createLogger, createRegistry, installProcessGuards } from "@tidings/observability";
       installProcessGuards(createLogger({ level: "info", service: "policy-test" }));
-      const registry = createRegistry("tidings_policy_test_");
+      const registry = createRegistry({ node: "policy-test", build: { version: "dev", revision: "unknown" } });
       setTimeout(() => { throw new Error("thrown from a timer"); }, 10);
       setTimeout(() => void Promise.reject(new Error("rejected, never caught")), 20);
       setTimeout(async () => {

@@ -40,7 +40,8 @@ describe("standalone - pnpm start", () => {
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toContain('tidings_gateway_connections{transport="WebSockets",protocol="json"} 1');
     expect(metrics).toContain('tidings_gateway_deliveries_total{protocol="json"} 1');
-    expect(metrics).toMatch(/^tidings_gateway_process_cpu_seconds_total \d/m);
+    expect(metrics).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(metrics).toMatch(/^tidings_build_info\{version="dev",revision="unknown",node="[^"]+"\} 1$/m);
     expect((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status).toBe(200);
 
     proc.child.kill("SIGTERM");

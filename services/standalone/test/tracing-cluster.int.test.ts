@@ -82,7 +82,7 @@ describe("tracing across processes", () => {
     const find = (name: string) => collector.spans.find((s) => s.name === name);
     const publish = await waitFor(() => find("publish tidings.notify.http"), 10_000, "the publish span");
     const routed = await waitFor(() => collector.spans.find((s) => s.name === "process tidings.notify.http" && s.traceId === publish.traceId), 10_000, "the router span");
-    const delivered = await waitFor(() => find("process tidings.v1.node.trace-gw"), 10_000, "the gateway span");
+    const delivered = await waitFor(() => find("process tidings.v1.node.{nodeId}"), 10_000, "the gateway span");
     expect(routed.parentSpanId).toBe(publish.spanId);
     expect(delivered.traceId).toBe(publish.traceId);
     expect(delivered.parentSpanId).toBe(routed.spanId);

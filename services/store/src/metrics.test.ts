@@ -35,11 +35,27 @@ describe("store metrics", () => {
       expect.arrayContaining([
         "tidings_store_query_duration_seconds",
         "tidings_store_saves_total",
-        "tidings_store_replay_size",
+        "tidings_store_replay_notifications",
         "tidings_store_swept_total",
         "tidings_store_state_changes_total",
       ]),
     );
+  });
+
+  it("exports every known label value of its counters at 0 before the first event", async () => {
+    const registry = new Registry();
+    createStoreMetrics(registry);
+    expect(await values(registry, "tidings_store_saves_total")).toEqual([
+      ["stored", 0],
+      ["duplicate", 0],
+      ["expired", 0],
+    ]);
+    expect((await values(registry, "tidings_store_errors_total")).map(([op]) => op)).toEqual(["save", "replay", "setState", "list", "expire"]);
+    expect(await values(registry, "tidings_store_state_changes_total")).toEqual([
+      ["read", 0],
+      ["unread", 0],
+      ["deleted", 0],
+    ]);
   });
 
   it("counts results, sizes, changes, sweeps and failures while passing results through", async () => {
@@ -54,8 +70,8 @@ describe("store metrics", () => {
     ]);
 
     expect(await store.replay({ userId: null, audiences: [], limit: 7, now })).toHaveLength(7);
-    const size = await registry.getSingleMetric("tidings_store_replay_size")!.get();
-    expect(size.values.find((v) => metricName(v) === "tidings_store_replay_size_sum")?.value).toBe(7);
+    const size = await registry.getSingleMetric("tidings_store_replay_notifications")!.get();
+    expect(size.values.find((v) => metricName(v) === "tidings_store_replay_notifications_sum")?.value).toBe(7);
 
     const base = { audienceId: "global", notificationId: "n", now };
     await store.setState({ ...base, userId: "u", read: true });
@@ -72,7 +88,13 @@ describe("store metrics", () => {
     expect(await values(registry, "tidings_store_swept_total")).toEqual([["", 9]]);
 
     await expect(store.listForUser({ userId: "u", audiences: [], unreadOnly: false, limit: 1, cursor: null, now })).rejects.toThrow("db down");
-    expect(await values(registry, "tidings_store_errors_total")).toEqual([["list", 1]]);
+    expect(await values(registry, "tidings_store_errors_total")).toEqual([
+      ["save", 0],
+      ["replay", 0],
+      ["setState", 0],
+      ["list", 1],
+      ["expire", 0],
+    ]);
 
     const duration = await registry.getSingleMetric("tidings_store_query_duration_seconds")!.get();
     const counts = duration.values.filter((v) => metricName(v) === "tidings_store_query_duration_seconds_count").map((v) => [v.labels["op"], v.value]);

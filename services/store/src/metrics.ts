@@ -1,3 +1,4 @@
+import { presetLabels } from "@tidings/observability";
 import { Counter, Histogram, type Registry } from "prom-client";
 import type {
   DeliveredNotification,
@@ -12,13 +13,14 @@ import type {
 } from "@tidings/contracts";
 
 /** The operations timed by `tidings_store_query_duration_seconds{op}`. */
-export type StoreOpLabel = "save" | "replay" | "setState" | "list" | "expire";
+const STORE_OPS = ["save", "replay", "setState", "list", "expire"] as const;
+export type StoreOpLabel = (typeof STORE_OPS)[number];
 
 const NAMES = {
   queryDuration: "tidings_store_query_duration_seconds",
   errors: "tidings_store_errors_total",
   saves: "tidings_store_saves_total",
-  replaySize: "tidings_store_replay_size",
+  replayNotifications: "tidings_store_replay_notifications",
   swept: "tidings_store_swept_total",
   stateChanges: "tidings_store_state_changes_total",
 } as const;
@@ -32,7 +34,7 @@ export interface StoreMetrics {
   queryDuration: Histogram<"op">;
   errors: Counter<"op">;
   saves: Counter<"result">;
-  replaySize: Histogram;
+  replayNotifications: Histogram;
   swept: Counter;
   stateChanges: Counter<"kind">;
 }
@@ -48,31 +50,41 @@ export function createStoreMetrics(registry: Registry): StoreMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
-    errors: new Counter({
-      name: NAMES.errors,
-      help: "Store operations that failed (database unreachable, query error, invalid arguments), by operation.",
-      labelNames: ["op"],
-      registers,
-    }),
-    saves: new Counter({
-      name: NAMES.saves,
-      help: "Saved notifications by result: stored, duplicate (same audience and id already stored) or expired (not stored).",
-      labelNames: ["result"],
-      registers,
-    }),
-    replaySize: new Histogram({
-      name: NAMES.replaySize,
+    // Counters over known label values start at 0 for each, so rate() and alerts see them from the start.
+    errors: presetLabels(
+      new Counter({
+        name: NAMES.errors,
+        help: "Store operations that failed (database unreachable, query error, invalid arguments), by operation.",
+        labelNames: ["op"],
+        registers,
+      }),
+      { op: STORE_OPS },
+    ),
+    saves: presetLabels(
+      new Counter({
+        name: NAMES.saves,
+        help: "Saved notifications by result: stored, duplicate (same audience and id already stored) or expired (not stored).",
+        labelNames: ["result"],
+        registers,
+      }),
+      { result: ["stored", "duplicate", "expired"] },
+    ),
+    replayNotifications: new Histogram({
+      name: NAMES.replayNotifications,
       help: "Notifications returned by one replay.",
       buckets: [0, 1, 5, 10, 25, 50, 100, 250, 500, 1000],
       registers,
     }),
     swept: new Counter({ name: NAMES.swept, help: "Expired notifications deleted by the sweeper.", registers }),
-    stateChanges: new Counter({
-      name: NAMES.stateChanges,
-      help: "Receipt changes that took effect (and so sent an event), by kind: read, unread or deleted.",
-      labelNames: ["kind"],
-      registers,
-    }),
+    stateChanges: presetLabels(
+      new Counter({
+        name: NAMES.stateChanges,
+        help: "Receipt changes that took effect (and so sent an event), by kind: read, unread or deleted.",
+        labelNames: ["kind"],
+        registers,
+      }),
+      { kind: ["read", "unread", "deleted"] },
+    ),
   };
 }
 
@@ -98,7 +110,7 @@ class InstrumentedStore implements NotificationStore {
 
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
     const items = await this.#timed("replay", () => this.#inner.replay(q));
-    this.#metrics.replaySize.observe(items.length);
+    this.#metrics.replayNotifications.observe(items.length);
     return items;
   }
 

@@ -1,7 +1,7 @@
 import { decodeIngestBody, MSGPACK_CONTENT_TYPE } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
 import { validateEnvelopes, type Notification } from "@tidings/contracts";
-import { endSpan, startPublishSpan, traceHeaders, type Logger } from "@tidings/observability";
+import { endSpan, inSpan, startPublishSpan, traceHeaders, type Logger } from "@tidings/observability";
 import type { GatewayMetrics } from "../metrics.js";
 import { envelopeSizes } from "./envelope-sizes.js";
 import { ingestMediaType } from "./ingest-guard.js";
@@ -85,7 +85,8 @@ export function createIngestApi(deps: IngestApiDeps): (reply: Reply, req: Ingest
     if (deps.ingest === undefined) return reply.apiError(503, "unavailable", "This node does not accept notifications.");
     const span = startPublishSpan("tidings.notify.http", notifications.length);
     try {
-      await deps.ingest(notifications, traceHeaders(span));
+      // Active while the sink runs, so its log lines carry the trace.
+      await inSpan(span, () => deps.ingest!(notifications, traceHeaders(span)));
       endSpan(span);
     } catch (err) {
       endSpan(span, err);

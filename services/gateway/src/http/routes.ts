@@ -4,6 +4,7 @@ import { readForwardedHeaders } from "../cluster/forward-codec.js";
 import type { Forwarder } from "../cluster/forwarding.js";
 import type { Cors } from "./cors.js";
 import type { HubRequestHandler } from "./hub-request.js";
+import type { InboxPage } from "./inbox-page.js";
 import type { IngestRequest } from "./ingest-api.js";
 import { wrongListener, type Listener } from "./listeners.js";
 import type { NegotiateHandler } from "./negotiate.js";
@@ -30,6 +31,8 @@ export interface RoutesDeps {
   reportUnexpected: (err: unknown, source: UnexpectedSource) => void;
   /** TIDINGS_API_PORT is set and differs from the main port: `/api/*` answers only on the API listener */
   separateApi: boolean;
+  /** `/inbox` and its files (development); null → not served */
+  inboxPage: InboxPage | null;
 }
 
 /**
@@ -41,6 +44,7 @@ export interface RoutesDeps {
  *   /api/me/notifications                 the caller's notifications (hub credential)
  *   /api/users/{userId}/notifications     a user's notifications (producer credential)
  *   /healthz, /readyz                     liveness, and readiness (false while draining)
+ *   /inbox, /inbox/*                      the inbox page (development only)
  * With a separate API port, `/api/*` answers only on the API listener and the rest only on the main one
  * (health on both).
  * A synchronous throw is answered 500 here (uWS must see a response or an abort handler before the
@@ -98,6 +102,7 @@ export function createRouter(deps: RoutesDeps): (res: HttpResponse, req: HttpReq
       }
       return void readApi.user(reply, method, query, userId).catch(fail);
     }
+    if (deps.inboxPage?.serve(reply, method, rawPath, query) === true) return;
     reply.apiError(404, "not_found", `No endpoint at ${rawPath}.`);
   }
 
