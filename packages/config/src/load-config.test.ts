@@ -32,6 +32,7 @@ describe("loadConfig defaults", () => {
       statefulBufferBytes: 100000,
       detailedErrors: false,
       forwardTimeoutSeconds: 5,
+      membershipAckTimeoutSeconds: 2,
       port: 8080,
       apiPort: 0,
       host: "0.0.0.0",
