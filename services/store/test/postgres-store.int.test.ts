@@ -104,6 +104,7 @@ describe("PostgreSQL server: migrations and createStore", () => {
       expect(saves.values.map((v) => [v.labels["result"], v.value])).toEqual([
         ["stored", 1],
         ["duplicate", 1],
+        ["expired", 0],
       ]);
     } finally {
       await handle.close();
