@@ -70,11 +70,14 @@ describe("automatic reconnect storm", () => {
     lb.setBackends([gwA.port, gwB.port, gwC.port]); // A refuses from now on: the balancer skips it
     gwA.child.kill("SIGKILL");
     await waitFor(() => reconnected.size + closed === CLIENTS, 90_000, `every client to reconnect (${reconnected.size} so far)`);
-    const negotiates = exchanges.slice(before).filter((x) => x.url.includes("/negotiate"));
+    // Status 0 is a transport error without any HTTP answer (a socket the balancer had paired with A
+    // as A died; a clean quiet-machine run saw 2 in 1,010): the client retries it. Every answer a node
+    // gave must be 200, and every client must have had one.
+    const answered = exchanges.slice(before).filter((x) => x.url.includes("/negotiate") && x.status !== 0);
     const statuses = new Map<number, number>();
-    for (const x of negotiates) statuses.set(x.status, (statuses.get(x.status) ?? 0) + 1);
-    expect(Object.fromEntries(statuses)).toEqual({ 200: negotiates.length });
-    expect(negotiates.length).toBeGreaterThanOrEqual(CLIENTS);
+    for (const x of answered) statuses.set(x.status, (statuses.get(x.status) ?? 0) + 1);
+    expect(Object.fromEntries(statuses)).toEqual({ 200: answered.length });
+    expect(answered.length).toBeGreaterThanOrEqual(CLIENTS);
     expect(closed).toBe(0);
     expect(reconnected.size).toBe(CLIENTS);
 
