@@ -20,6 +20,16 @@ export interface NatsBusOptions {
   onError?: BusErrorHandler;
 }
 
+/**
+ * Client pings: a connection whose server stopped answering (a half-open link) is declared dead
+ * after at most NATS_PING_INTERVAL_MS × (NATS_MAX_PINGS_OUT + 1), far sooner than the client's
+ * 2-minute default, so a gateway's catch-up after an outage looks back a bounded time.
+ */
+export const NATS_PING_INTERVAL_MS = 10_000;
+export const NATS_MAX_PINGS_OUT = 2;
+/** The longest a broken connection can go unnoticed with these pings. */
+export const NATS_DEAD_CONNECTION_DETECTION_MS = NATS_PING_INTERVAL_MS * (NATS_MAX_PINGS_OUT + 1);
+
 export interface ConnectNatsBusOptions extends NatsBusOptions {
   /** Client name shown by the server (`nats server report connections`). */
   name?: string;
@@ -181,6 +191,8 @@ export async function connectNatsBus(url: string, opts: ConnectNatsBusOptions = 
     servers: url,
     maxReconnectAttempts: -1,
     reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
+    pingInterval: NATS_PING_INTERVAL_MS,
+    maxPingOut: NATS_MAX_PINGS_OUT,
     ...(opts.name === undefined ? {} : { name: opts.name }),
     ...natsSecurityOptions(opts.security ?? {}),
   });

@@ -137,6 +137,11 @@ export interface ReplayQuery {
   limit: number;
   /** What "unexpired" is measured against. */
   now: Date;
+  /**
+   * Only notifications the store received at or after this instant (the store's clock); all when
+   * absent. A gateway catching up after its NATS connection broke asks only for what it may have missed.
+   */
+  since?: Date;
 }
 
 interface StateChangeBase {

@@ -16,7 +16,7 @@ export type StoreOp = (typeof STORE_OPS)[number];
 /** Request bodies by operation: the `NotificationStore` arguments with dates as ISO strings. */
 export interface StoreRequests {
   save: { notification: Notification };
-  replay: { userId: string | null; audiences: readonly string[]; limit: number; now: string };
+  replay: { userId: string | null; audiences: readonly string[]; limit: number; now: string; since?: string };
   setState:
     | { userId: string; audienceId: string; notificationId: string; now: string; read: boolean }
     | { userId: string; audienceId: string; notificationId: string; now: string; deleted: true };
@@ -105,7 +105,13 @@ export class BusNotificationStore implements NotificationStore {
   }
 
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
-    const reply = await this.#call("replay", { userId: q.userId, audiences: q.audiences, limit: q.limit, now: q.now.toISOString() });
+    const reply = await this.#call("replay", {
+      userId: q.userId,
+      audiences: q.audiences,
+      limit: q.limit,
+      now: q.now.toISOString(),
+      ...(q.since === undefined ? {} : { since: q.since.toISOString() }),
+    });
     const items = reply["items"];
     if (!Array.isArray(items)) throw malformed("replay");
     return items as DeliveredNotification[];

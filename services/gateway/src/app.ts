@@ -27,6 +27,7 @@ import { createRouter } from "./http/routes.js";
 import { createInboxPage, type InboxPageOptions } from "./http/inbox-page.js";
 import { Hub } from "./hub.js";
 import { createGatewayMetrics } from "./metrics.js";
+import { BusCatchUp } from "./catch-up.js";
 import { replayTo } from "./replay.js";
 import { createTenantValidator } from "./tenant-validation.js";
 import { JsTopics } from "./transport/js-topics.js";
@@ -66,6 +67,11 @@ export interface GatewayDeps {
    * connection is local.
    */
   bus?: Bus;
+  /**
+   * Catch-up after a NATS outage asks the store for what it received from this long before the
+   * disconnect was noticed (the bus's dead-connection detection time plus clock skew). Default 0.
+   */
+  busLookBackMs?: number;
   /** The inbox page at `/inbox` (development: `pnpm start`); absent → not served. */
   inbox?: InboxPageOptions;
 }
@@ -86,6 +92,12 @@ export interface Gateway {
    * then the listener closes. Resolves when every connection has ended or `drainMs` + 2 s passed.
    */
   stop(drainMs?: number): Promise<void>;
+  /**
+   * The node's NATS connection broke (`disconnected`) or is back (`reconnected`): once back, every open
+   * connection gets the persisted notifications the outage may have cost it (catch-up.ts). No-op without a store.
+   */
+  busDisconnected(): void;
+  busReconnected(): Promise<void>;
   /** false while draining */
   readonly ready: boolean;
   readonly connectionCount: number;
@@ -121,6 +133,18 @@ export function createGateway(deps: GatewayDeps): Gateway {
     deps.membership,
   );
   const store = deps.store;
+  const catchUp =
+    store === undefined
+      ? null
+      : new BusCatchUp({
+          store,
+          connections: () => table.values(),
+          replay: (connection, audiences, since, skip) => replayTo(store, connection, audiences, config.replayLimit, log, encodeFailures, { since, skip }),
+          deliveredLive: (audienceId, id) => fanout.delivered(audienceId, id),
+          lookBackMs: deps.busLookBackMs ?? 0,
+          log,
+          onCaughtUp: (_connections, sent) => metrics.catchUpNotifications.inc(sent),
+        });
   const announcer = deps.membership;
   const hub = new Hub({
     maxSubscriptions: config.maxSubscriptions,
@@ -303,6 +327,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
       await new Promise((r) => setTimeout(r, 50)); // let uWS flush the last Close frames
     },
     deliverEvent: (key, target, payload) => fanout.deliverEvent(key, target, payload),
+    busDisconnected: () => catchUp?.disconnected(),
+    busReconnected: async () => {
+      await catchUp?.reconnected();
+    },
     get ready() {
       return !draining;
     },

@@ -165,6 +165,11 @@ export class Fanout implements Membership {
     return true;
   }
 
+  /** True when `id` to audience `audienceId` went through `deliver` within the de-duplication window. */
+  delivered(audienceId: string, id: string): boolean {
+    return this.#recent.has(audienceId + "\n" + id);
+  }
+
   /** A closed connection leaves every audience (uWS drops its topic subscriptions by itself). */
   forget(connection: HubConnection): void {
     if (this.membershipListener !== undefined) for (const key of connection.audiences) this.membershipListener.remove(key);

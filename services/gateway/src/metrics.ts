@@ -134,6 +134,11 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
       registers,
     }),
     authFailures: new Counter({ name: "tidings_gateway_auth_failures_total", help: "Requests refused with 401.", registers }),
+    catchUpNotifications: new Counter({
+      name: "tidings_gateway_catchup_notifications_total",
+      help: "Stored notifications sent to connections by the catch-up after this node's NATS connection came back (what the outage cost them live).",
+      registers,
+    }),
     encodeFailures: presetLabels(
       new Counter({
         name: "tidings_gateway_encode_failures_total",

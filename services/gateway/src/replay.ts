@@ -1,4 +1,4 @@
-import type { NotificationStore } from "@tidings/contracts";
+import type { DeliveredNotification, NotificationStore } from "@tidings/contracts";
 import type { Logger } from "@tidings/observability";
 import type { HubConnection } from "./connection.js";
 import type { EncodeFailures } from "./encode-failures.js";
@@ -9,6 +9,7 @@ import type { EncodeFailures } from "./encode-failures.js";
  * At-least-once: a notification may also arrive live during the replay; clients de-duplicate by id.
  * Never rejects: a store failure is logged and skips the replay; a notification the connection's
  * protocol cannot encode is reported and skipped. Neither ends the connection.
+ * `since` asks only for what the store received from then on; `skip` drops items before they are sent.
  */
 export async function replayTo(
   store: NotificationStore,
@@ -17,11 +18,12 @@ export async function replayTo(
   limit: number,
   log: Logger,
   encodeFailures: EncodeFailures,
+  opts: { since?: Date; skip?: (n: DeliveredNotification) => boolean } = {},
 ): Promise<number> {
   if (limit === 0 || audiences.length === 0) return 0;
   let items;
   try {
-    items = await store.replay({ userId: connection.identity.userId, audiences, limit, now: new Date() });
+    items = await store.replay({ userId: connection.identity.userId, audiences, limit, now: new Date(), ...(opts.since === undefined ? {} : { since: opts.since }) });
   } catch (err) {
     log.warn({ err, connectionId: connection.id }, "replay failed; continuing without it");
     return 0;
@@ -31,6 +33,7 @@ export async function replayTo(
   const now = Date.now();
   let sent = 0;
   for (const n of items) {
+    if (opts.skip?.(n) === true) continue;
     let bytes: Uint8Array;
     try {
       bytes = protocol.encodeNotification(n.type, n);

@@ -1,8 +1,11 @@
-import { connectNatsBus, createIngestPublisher, JetStreamIngestQueue, natsOptionsOf, RegistryAnnouncer } from "@tidings/bus";
+import { connectNatsBus, createIngestPublisher, JetStreamIngestQueue, NATS_DEAD_CONNECTION_DETECTION_MS, natsOptionsOf, RegistryAnnouncer } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
 import { BusNotificationStore, notificationCodec, subjects, userAudience, userEventCodec } from "@tidings/contracts";
 import type { Logger, Registry } from "@tidings/observability";
 import { createGateway, type Gateway } from "./app.js";
+
+/** Clock difference between a node and the store's database that the catch-up still covers. */
+const CLOCK_SKEW_ALLOWANCE_MS = 10_000;
 
 export interface RunningGateway {
   /** False while draining or when the NATS connection is closed. */
@@ -15,17 +18,24 @@ export interface RunningGateway {
  * A gateway node (`TIDINGS_ROLE=gateway`): announces its audience memberships to the routers,
  * receives on `tidings.v1.node.<nodeId>` only what its connections need, publishes HTTP ingest to
  * JetStream (202 after the stream acked), reaches the store by request-reply, and forwards hub requests
- * to the node owning their connection (serving `tidings.v1.forward.<nodeId>` for its own).
+ * to the node owning their connection (serving `tidings.v1.forward.<nodeId>` for its own). When its
+ * NATS connection comes back after an outage, its connections are caught up from the store.
  * Throws `NativeUwsUnavailableError` when uWebSockets.js cannot load, with nothing left open.
  */
 export async function runGateway(config: TidingsConfig, nodeId: string, log: Logger, registry: Registry): Promise<RunningGateway> {
   if (config.natsUrl === undefined) throw new Error("a gateway node needs TIDINGS_NATS_URL");
   const nats = natsOptionsOf(config);
+  let gateway: Gateway | undefined;
   const bus = await connectNatsBus(config.natsUrl, {
     name: `tidings-gateway-${nodeId}`,
     security: nats.security,
     onError: (err, subject) => log.error({ err, subject }, "bus handler failed"),
-    onConnectionChange: (status, server) => log.warn({ status, server }, `NATS ${status}`),
+    onConnectionChange: (status, server) => {
+      log.warn({ status, server }, `NATS ${status}`);
+      if (status === "disconnect") gateway?.busDisconnected();
+      // busReconnected never rejects (each replay logs its own failure); the catch keeps that true.
+      else void gateway?.busReconnected().catch((err: unknown) => log.error({ err }, "catch-up after the NATS outage failed"));
+    },
   });
   const queue = await JetStreamIngestQueue.create(bus.connection, { ...nats.queue, onError: (err) => log.error({ err }, "ingest queue error") });
   const publish = createIngestPublisher(queue);
@@ -35,7 +45,6 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
     heartbeatIntervalMs: config.registryHeartbeatSeconds * 1000,
     ackTimeoutMs: config.membershipAckTimeoutSeconds * 1000,
   });
-  let gateway: Gateway;
   try {
     gateway = createGateway({
       config,
@@ -47,6 +56,8 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
       bus, // hub requests for connections of other nodes are forwarded to their owners: no sticky sessions
       ingest: async (notifications, traceHeaders) => void (await publish(notifications, traceHeaders)),
       publishUserEvent: (userId, target, payload) => bus.publish(subjects.userEvents, userEventCodec.encode({ userId, target, payload })),
+      // Clock skew between this node and the store's database, on top of the detection time.
+      busLookBackMs: NATS_DEAD_CONNECTION_DETECTION_MS + CLOCK_SKEW_ALLOWANCE_MS,
     });
   } catch (err) {
     await bus.close();

@@ -84,7 +84,7 @@ export class PostgresNotificationStore implements NotificationStore {
     // (null) user matches no receipt, so nothing is skipped and nothing is read.
     const rows = await this.#sql<NotificationRow[]>`
       SELECT n.*
-      ${this.#newestVisible(audiences, q.userId, q.now, limit, this.#sql``)}
+      ${this.#newestVisible(audiences, q.userId, q.now, limit, q.since === undefined ? this.#sql`` : this.#sql`AND n.created_at >= ${validDate(q.since, "since")}`)}
       ORDER BY n.time_stamp, n.id, n.audience_id`;
     return rows.map(delivered);
   }

@@ -120,6 +120,7 @@ async function serve(store: NotificationStore, op: Exclude<StoreOp, "ping">, bod
           audiences: stringArray(body, "audiences"),
           limit: integer(body, "limit"),
           now: date(body, "now"),
+          ...(body["since"] === undefined ? {} : { since: date(body, "since") }),
         }),
       };
     case "setState": {

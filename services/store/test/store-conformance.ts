@@ -115,6 +115,16 @@ export function describeStoreConformance(name: string, open: OpenTarget): void {
         expect(await replay(null, ["group:g"], 0)).toEqual([]);
       });
 
+      it("with `since`, returns only what the store received at or after it (catch-up after a bus outage)", async () => {
+        for (const [id, ago] of [["old", 60], ["edge", 30], ["new", 1]] as const) {
+          await store.save(note("user:u1", id, { ts: -ago }));
+          await sql`UPDATE notifications SET created_at = ${new Date(T0.getTime() - ago * 1000)} WHERE id = ${id}`;
+        }
+        const since = new Date(T0.getTime() - 30_000);
+        expect(ids(await store.replay({ userId: "u1", audiences: ["user:u1"], limit: 100, now: T0, since }))).toEqual(["user:u1/edge", "user:u1/new"]);
+        expect(ids(await replay("u1", ["user:u1"]))).toEqual(["user:u1/old", "user:u1/edge", "user:u1/new"]);
+      });
+
       it("skips what the user deleted, before applying the limit; other users and anonymous still get it", async () => {
         for (let i = 0; i < 4; i++) await store.save(note("global", `n${i}`, { ts: i }));
         expect((await remove("u1", note("global", "n3"))).changed).toBe(true);
