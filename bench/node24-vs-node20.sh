@@ -11,7 +11,9 @@ args=("$@")
 work="$(mktemp -d)"
 cp -r "$here/results" "$work/saved"
 restore() { rm -rf "$here/results" && cp -r "$work/saved" "$here/results"; }
-trap 'restore; rm -rf "$work"' EXIT
+# The comparison is written into the work directory and copied last, so restoring results/ keeps it.
+keep_compare() { for ext in json md; do [ ! -f "$work/compare.$ext" ] || cp "$work/compare.$ext" "$here/results/node24-vs-node20.$ext"; done; }
+trap 'restore; keep_compare; rm -rf "$work"' EXIT
 
 cd "$here"
 for runtime in node20 node24; do
@@ -21,4 +23,4 @@ for runtime in node20 node24; do
   for f in "$here"/results/*.json; do cmp -s "$f" "$work/saved/$(basename "$f")" || cp "$f" "$work/$runtime/"; done
 done
 restore
-npx tsx src/node-compare.ts "$work/node20" "$work/node24" "$here/results/node24-vs-node20" "pnpm bench ${args[*]}"
+npx tsx src/node-compare.ts "$work/node20" "$work/node24" "$work/compare" "pnpm bench ${args[*]}"

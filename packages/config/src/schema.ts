@@ -291,7 +291,7 @@ export const configSchema = defineConfig(
     membershipAckTimeoutSeconds: seconds({
       default: 2,
       above: 0,
-      doc: "Cluster mode: longest time a Subscribe completion waits until every live router acknowledged the new membership; after it the call completes anyway (counted in tidings_gateway_membership_ack_timeouts_total) and the routers learn it moments later.",
+      doc: "Cluster mode: longest time a Subscribe completion or a new connection's handshake answer waits until every live router acknowledged the new membership; after it the call completes anyway (counted in tidings_gateway_membership_ack_timeouts_total) and the routers learn it moments later.",
     }),
     routerAckWaitSeconds: seconds({
       default: 10,

@@ -56,7 +56,11 @@ export interface HubMethod {
 
 /** The hub as a connection sees it; the hub depends on connections, never the reverse. */
 export interface HubDispatch {
-  onConnected(connection: HubConnection): void;
+  /**
+   * Joins the connection's automatic audiences. Null: done. A promise: the handshake answer must wait
+   * for it (the cluster's routers acknowledging the membership); it never rejects.
+   */
+  onConnected(connection: HubConnection): Promise<void> | null;
   find(target: string): HubMethod | undefined;
 }
 
@@ -103,6 +107,8 @@ export class HubConnection {
   /** set when stateful reconnect is active; then it is also `#transport` */
   #stateful: StatefulTransport | null = null;
   #handshake: ReturnType<typeof createHandshakeParser> | null = null;
+  /** Between a valid handshake request and its answer while the membership is acknowledged: the client's bytes meanwhile. */
+  #joining: Uint8Array[] | null = null;
   #decoder: FrameDecoder | null = null;
   #invocations: Promise<void> = Promise.resolve();
   readonly #calls: CallLimiter;
@@ -148,6 +154,7 @@ export class HubConnection {
     if (this.state === "closed") return;
     this.lastReceivedAt = now;
     if (this.state === "handshake") {
+      if (this.#joining !== null) return void this.#joining.push(chunk);
       const outcome = this.#handshake!.push(chunk);
       if (outcome.status === "incomplete") return;
       if (outcome.status === "error") return this.#failHandshake(outcome.error);
@@ -157,19 +164,22 @@ export class HubConnection {
         return this.#failHandshake(HandshakeErrors.binaryOnTextTransport(outcome.protocol));
       }
       this.#handshake = null;
-      this.handshakeDeadline = 0;
       this.protocol = getProtocol(outcome.protocol);
       this.#decoder = this.protocol.createDecoder(this.host.limits.maxMessageBytes);
-      this.state = "open";
       const socket = this.#transport!;
       // Stateful reconnect needs all four conditions of docs/protocol.md §7; version 2 alone never turns it on.
       if (this.statefulOffered && outcome.version >= 2 && socket.capabilities.canBeStateful) this.#stateful = this.host.statefulTransport(this, socket);
       if (this.#stateful !== null) this.#transport = this.#stateful;
-      // Membership takes effect before the client learns it is connected (docs/contract.md §3).
-      this.host.hub.onConnected(this);
-      socket.send(HANDSHAKE_OK, this.protocol.binary); // on the socket itself: the handshake answer is never numbered
-      this.lastSentAt = now;
-      this.host.onOpened(this);
+      // Membership takes effect before the client learns it is connected (docs/contract.md §3). In a cluster
+      // that means every live router routes by it, so the answer waits (bounded) with the client's bytes held;
+      // the handshake timeout still applies meanwhile.
+      const joined = this.host.hub.onConnected(this);
+      if (joined !== null) {
+        this.#joining = outcome.rest.length === 0 ? [] : [outcome.rest];
+        void joined.then(() => this.#finishJoin(socket));
+        return;
+      }
+      this.#open(socket, now);
       if (outcome.rest.length === 0) return;
       chunk = outcome.rest;
     }
@@ -254,6 +264,23 @@ export class HubConnection {
     if (this.state === "closed") return;
     this.state = "closed";
     this.host.onClosed(this, reason);
+  }
+
+  /** The handshake answer; from here on the connection is open. */
+  #open(socket: Transport, now: number): void {
+    this.handshakeDeadline = 0;
+    this.state = "open";
+    socket.send(HANDSHAKE_OK, this.protocol!.binary); // on the socket itself: the handshake answer is never numbered
+    this.lastSentAt = now;
+    this.host.onOpened(this);
+  }
+
+  #finishJoin(socket: Transport): void {
+    const held = this.#joining!;
+    this.#joining = null;
+    if (this.state !== "handshake") return; // closed (or timed out) while waiting
+    this.#open(socket, Date.now());
+    for (const chunk of held) this.receive(chunk, Date.now());
   }
 
   #failHandshake(error: string): void {

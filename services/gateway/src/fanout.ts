@@ -99,11 +99,15 @@ export class Fanout implements Membership {
     metrics.addTallyFlush(() => this.#flushTallies());
   }
 
-  join(connection: HubConnection, key: string): void {
+  join(connection: HubConnection, key: string, subscribeTopic = true): void {
     if (connection.audiences.has(key)) return;
     connection.audiences.add(key);
     this.membershipListener?.add(key);
-    connection.transport?.subscribe(topicFor(connection.protocol!.name, key));
+    if (subscribeTopic) connection.transport?.subscribe(topicFor(connection.protocol!.name, key));
+  }
+
+  subscribeTopics(connection: HubConnection): void {
+    for (const key of connection.audiences) connection.transport?.subscribe(topicFor(connection.protocol!.name, key));
   }
 
   leave(connection: HubConnection, key: string): void {

@@ -16,8 +16,11 @@ type ParamType = "object" | "string";
 
 /** Audience membership on this node: the fan-out layer turns joins into topic subscriptions. */
 export interface Membership {
-  join(connection: HubConnection, key: string): void;
+  /** Adds the connection to audience `key`; with `subscribeTopic` false its transport subscribes only at `subscribeTopics`. */
+  join(connection: HubConnection, key: string, subscribeTopic?: boolean): void;
   leave(connection: HubConnection, key: string): void;
+  /** Subscribes the connection's transport to the topics of every audience it has joined. */
+  subscribeTopics(connection: HubConnection): void;
 }
 
 export interface HubOptions {
@@ -89,10 +92,21 @@ export class Hub implements HubDispatch {
     return this.#methods.get(target.toLowerCase());
   }
 
-  /** Automatic audiences: Global, the user's own, and the connection itself (delivered by id, no topic). */
-  onConnected(connection: HubConnection): void {
-    this.options.membership.join(connection, GLOBAL_AUDIENCE);
-    if (connection.identity.userId !== null) this.options.membership.join(connection, userAudience(connection.identity.userId));
+  /**
+   * Automatic audiences: Global, the user's own, and the connection itself (delivered by id, no topic).
+   * In a cluster, resolves once the routers acknowledged them; only then does the transport subscribe to
+   * their topics, in the same turn as the handshake answer, so nothing reaches the client before it.
+   */
+  onConnected(connection: HubConnection): Promise<void> | null {
+    const acknowledged = this.options.membershipAcknowledged;
+    const membership = this.options.membership;
+    const now = acknowledged === undefined;
+    membership.join(connection, GLOBAL_AUDIENCE, now);
+    if (connection.identity.userId !== null) membership.join(connection, userAudience(connection.identity.userId), now);
+    if (now) return null;
+    const subscribe = () => membership.subscribeTopics(connection);
+    // A failed wait completes the join as a timed-out one does: the routers learn it moments later.
+    return acknowledged().then(subscribe, subscribe);
   }
 
   async #subscribe(connection: HubConnection, arg: unknown, now: number): Promise<undefined> {

@@ -7,7 +7,8 @@ import { startTidings, type TidingsProcess } from "./process.js";
  * Membership before completion, cluster-wide: separate processes (nats-server with JetStream,
  * PostgreSQL, a store, two routers, gateways A and B). A client on B subscribes to a fresh audience
  * and, the moment the Subscribe completes, a notification to it is published through A's HTTP
- * ingest; every one of them must reach the client.
+ * ingest; every one of them must reach the client. The same for a new user's connection: the moment its
+ * handshake completes, a notification to that user is published through A.
  */
 let nats: NatsServer;
 let pg: PostgresServer;
@@ -18,6 +19,8 @@ let metricsB: number;
 const clients: HubConnection[] = [];
 
 const ITERATIONS = 1000;
+/** Connections of new users (each one a fresh user key the routers must learn before the handshake answer). */
+const CONNECTS = 300;
 /** Clients subscribing side by side, each running its share of the iterations one after another. */
 const CLIENTS = 10;
 
@@ -61,6 +64,32 @@ async function metric(port: number, name: string): Promise<number> {
 }
 
 describe("cluster - membership before completion", () => {
+  it(`${CONNECTS} times "a new user's connection to gateway B completes → publish at once via gateway A" reaches it`, async () => {
+    const run = `c-${process.pid}`;
+    const missing = new Set<string>();
+    const before = await metric(metricsB, "tidings_gateway_membership_ack_seconds_count");
+    const worker = async (w: number) => {
+      for (let i = w; i < CONNECTS; i += CLIENTS) {
+        const user = `connect-${run}-${i}`;
+        const c = buildClient(gwB.url, { token: await mintToken({ sub: user }), skipNegotiation: true });
+        clients.push(c);
+        const notes = collect<{ id: string }>(c, "note");
+        await c.start();
+        const id = `n-${run}-${i}`;
+        missing.add(id);
+        await publish(gwA, { id, type: "note", body: { i }, routing: { audienceType: 4, audienceValue: user }, metadata: { producer: "membership-test", isPersisted: false } });
+        await waitFor(() => notes.some((n) => n.id === id), 5000, id).catch(() => undefined);
+        if (notes.some((n) => n.id === id)) missing.delete(id);
+        await c.stop();
+      }
+    };
+    await Promise.all(Array.from({ length: CLIENTS }, (_, w) => worker(w)));
+    expect([...missing].slice(0, 10), `${missing.size} of ${CONNECTS} missed`).toEqual([]);
+    // Every handshake of a new user waited for the routers' acknowledgement, and none ran out.
+    expect(await metric(metricsB, "tidings_gateway_membership_ack_timeouts_total")).toBe(0);
+    expect((await metric(metricsB, "tidings_gateway_membership_ack_seconds_count")) - before).toBeGreaterThanOrEqual(CONNECTS);
+  }, 600_000);
+
   for (const persisted of [false, true]) {
     it(`${ITERATIONS} times "Subscribe on gateway B completes → publish at once via gateway A" reaches the client (persisted: ${persisted})`, async () => {
       const run = `${persisted ? "p" : "l"}-${process.pid}`;
