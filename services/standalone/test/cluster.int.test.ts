@@ -191,7 +191,9 @@ describe("cluster - owning-node delivery (3 gateways, 2 routers, store)", () => 
     } finally {
       await handle.close();
     }
-    await waitFor(() => d.ids().has(lost.id), 15_000, "the notification lost in flight, caught up from the store");
+    await waitFor(() => d.ids().has(lost.id), 15_000, "the notification lost in flight, caught up from the store").catch((err: unknown) => {
+      throw new Error(`${String(err)}\ngateway A's log:\n${gateways.a.output().slice(-4000)}`);
+    });
     await sleep(500);
     expect(d.notes.filter((n) => n.id === live.id)).toHaveLength(1);
   });
