@@ -67,8 +67,10 @@ export type {
   StateChangeResult,
 } from "./interfaces.js";
 export { isValidNodeId, mintId, ownerOf } from "./connection-id.js";
-export { BusNotificationStore, STORE_OPS, StoreRefusedError, StoreUnavailableError, isPermanentStoreError } from "./store-client.js";
-export type { BusNotificationStoreOptions, StoreErrorReply, StoreOp, StoreReplies, StoreRequests } from "./store-client.js";
+export { BusNotificationStore, StoreRefusedError, StoreUnavailableError, isPermanentStoreError } from "./store-client.js";
+export type { BusNotificationStoreOptions } from "./store-client.js";
+export { STORE_OPS, storeCodecs } from "./store-messages.js";
+export type { StoreAnswer, StoreArgs, StoreErrorReply, StoreOp, StoreOpCodecs, StoreResults } from "./store-messages.js";
 
 export { notificationCodec, userEventCodec } from "./node-messages.js";
 export type { Codec, UserEvent } from "./node-messages.js";

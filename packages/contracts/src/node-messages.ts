@@ -1,4 +1,5 @@
 import type { Notification } from "./envelope.js";
+import { encodeJson, isObject, parseJsonObject } from "./json-wire.js";
 
 /** The wire form of one kind of cross-node message; publisher and subscriber use the same codec. */
 export interface Codec<T> {
@@ -7,22 +8,8 @@ export interface Codec<T> {
   decode(data: Uint8Array): T;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function parse(data: Uint8Array, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(decoder.decode(data));
-  } catch (err) {
-    throw new TypeError(`${what}: not JSON`, { cause: err });
-  }
-  if (!isObject(value)) throw new TypeError(`${what}: not a JSON object`);
-  return value;
+  return parseJsonObject(data, `${what}: not JSON`, `${what}: not a JSON object`);
 }
 
 /**
@@ -31,7 +18,7 @@ function parse(data: Uint8Array, what: string): Record<string, unknown> {
  * validation, so decoding checks the shape the gateway relies on (id, type, routing, metadata), not every rule.
  */
 export const notificationCodec: Codec<Notification> = {
-  encode: (n) => encoder.encode(JSON.stringify(n)),
+  encode: (n) => encodeJson(n),
   decode(data) {
     const n = parse(data, "notification");
     if (typeof n["id"] !== "string" || typeof n["type"] !== "string" || !isObject(n["routing"]) || !isObject(n["metadata"])) {
@@ -53,7 +40,7 @@ export interface UserEvent {
 
 /** `UserEvent` as UTF-8 JSON `{"userId","target","payload"}`. */
 export const userEventCodec: Codec<UserEvent> = {
-  encode: ({ userId, target, payload }) => encoder.encode(JSON.stringify({ userId, target, payload })),
+  encode: ({ userId, target, payload }) => encodeJson({ userId, target, payload }),
   decode(data) {
     const e = parse(data, "user event");
     if (typeof e["userId"] !== "string" || typeof e["target"] !== "string") throw new TypeError("user event: userId and target must be strings");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Bus, BusHeaders, BusMessage, BusSubscription } from "./interfaces.js";
 import type { Notification } from "./envelope.js";
+import { toDelivered } from "./delivered.js";
 import { BusNotificationStore, StoreUnavailableError } from "./store-client.js";
 import { subjects } from "./subjects.js";
 
@@ -82,8 +83,8 @@ describe("BusNotificationStore", () => {
     expect(await store.save(notification)).toBe("duplicate");
     expect(saves).toEqual([{ notification }]);
 
-    const replays = respond(bus, "replay", () => ({ items: [{ id: "n1" }] }));
-    expect(await store.replay({ userId: null, audiences: ["global"], limit: 5, now })).toEqual([{ id: "n1" }]);
+    const replays = respond(bus, "replay", () => ({ items: [toDelivered(notification, false)] }));
+    expect(await store.replay({ userId: null, audiences: ["global"], limit: 5, now })).toEqual([toDelivered(notification, false)]);
     expect(replays).toEqual([{ userId: null, audiences: ["global"], limit: 5, now: now.toISOString() }]);
 
     const states = respond(bus, "setState", () => ({ found: true, changed: true, changedAt: now.toISOString() }));

@@ -2,12 +2,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { RegistryAnnouncer, connectNatsBus, type NatsBus } from "@tidings/bus";
-import { StoreRefusedError, subjects, type Bus, type BusMessage, type BusSubscription, type Notification, type StoreErrorReply, type StoreReplies, type StoreRequests } from "@tidings/contracts";
+import { StoreRefusedError, notificationCodec, storeCodecs, subjects, type Bus, type BusMessage, type BusSubscription, type Notification, type StoreAnswer } from "@tidings/contracts";
 import { CountingStore } from "./memory-store.js";
 
 const ROUTER = fileURLToPath(new URL("./fixtures/router-process.ts", import.meta.url));
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 export interface RouterProcess {
   readonly child: ChildProcess;
@@ -70,7 +68,7 @@ export class SimNode {
   static async start(natsUrl: string, nodeId: string, keys: string[], heartbeatMs: number): Promise<SimNode> {
     const bus = await connectNatsBus(natsUrl, { name: nodeId });
     const received: Notification[] = [];
-    const sub = bus.subscribe(subjects.node(nodeId), (m: BusMessage) => void received.push(JSON.parse(dec.decode(m.data)) as Notification));
+    const sub = bus.subscribe(subjects.node(nodeId), (m: BusMessage) => void received.push(notificationCodec.decode(m.data)));
     const announcer = new RegistryAnnouncer({ bus, nodeId, heartbeatIntervalMs: heartbeatMs });
     for (const k of keys) announcer.add(k);
     await announcer.start();
@@ -97,14 +95,13 @@ export function serveStore(bus: Bus, store: CountingStore): { unsubscribe(): voi
     subjects.storeRequest("save"),
     async (m) => {
       if (m.reply === null) return;
-      let answer: StoreReplies["save"] | StoreErrorReply;
+      let answer: StoreAnswer<"save">;
       try {
-        const request = JSON.parse(dec.decode(m.data)) as StoreRequests["save"];
-        answer = { result: await store.save(request.notification) };
+        answer = { ok: true, value: await store.save(storeCodecs.save.request.decode(m.data)) };
       } catch (error) {
-        answer = { error: (error as Error).message, code: error instanceof StoreRefusedError ? "refused" : "unavailable" };
+        answer = { ok: false, error: (error as Error).message, code: error instanceof StoreRefusedError ? "refused" : "unavailable" };
       }
-      bus.publish(m.reply, enc.encode(JSON.stringify(answer)));
+      bus.publish(m.reply, storeCodecs.save.answer.encode(answer));
     },
     { queue: "store" },
   );
@@ -112,8 +109,8 @@ export function serveStore(bus: Bus, store: CountingStore): { unsubscribe(): voi
     subjects.storeRequest("ping"),
     (m) => {
       if (m.reply === null) return;
-      const answer: StoreReplies["ping"] | StoreErrorReply = store.down ? { error: "store down (test)", code: "unavailable" } : { ok: true };
-      bus.publish(m.reply, enc.encode(JSON.stringify(answer)));
+      const answer: StoreAnswer<"ping"> = store.down ? { ok: false, error: "store down (test)", code: "unavailable" } : { ok: true, value: true };
+      bus.publish(m.reply, storeCodecs.ping.answer.encode(answer));
     },
     { queue: "store" },
   );

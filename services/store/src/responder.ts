@@ -1,14 +1,18 @@
 import {
   STORE_OPS,
   StoreRefusedError,
+  storeCodecs,
   subjects,
   type Bus,
   type BusMessage,
   type BusSubscription,
-  type Notification,
   type NotificationStore,
+  type StoreAnswer,
+  type StoreArgs,
   type StoreErrorReply,
   type StoreOp,
+  type StoreOpCodecs,
+  type StoreResults,
 } from "@tidings/contracts";
 import type { Logger } from "@tidings/observability";
 
@@ -34,9 +38,6 @@ export const STORE_QUEUE = "tidings-store";
 
 /** A request that cannot be served as sent; answered with code `invalid_request`. */
 class InvalidRequest extends Error {}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /**
  * Serves `store` on `subjects.storeRequest(op)` for every op of `STORE_OPS` (the protocol of
@@ -87,154 +88,42 @@ function errorCode(err: unknown): StoreErrorReply["code"] {
   return isRefusedByDatabase(err) ? "refused" : "unavailable";
 }
 
-async function respond(bus: Bus, store: NotificationStore, op: StoreOp, msg: BusMessage, opts: StoreResponderOptions): Promise<void> {
+async function respond<Op extends StoreOp>(bus: Bus, store: NotificationStore, op: Op, msg: BusMessage, opts: StoreResponderOptions): Promise<void> {
   if (msg.reply === null) return;
   const logger = opts.logger;
-  let reply: unknown;
+  const codecs: StoreOpCodecs<Op> = storeCodecs[op];
+  let answer: StoreAnswer<Op>;
   try {
-    const body = parseBody(msg.data);
-    reply = op === "ping" ? (await opts.ping?.(), { ok: true }) : await serve(store, op, body);
+    let args: StoreArgs[Op];
+    try {
+      args = codecs.request.decode(msg.data);
+    } catch (err) {
+      throw new InvalidRequest((err as Error).message, { cause: err });
+    }
+    answer = { ok: true, value: await SERVE[op](store, args, opts) };
   } catch (err) {
     const code = errorCode(err);
-    const error: StoreErrorReply = { error: err instanceof Error ? err.message : String(err), code };
     if (code === "unavailable") logger?.warn({ err, op }, "store request failed");
     else if (code === "refused") logger?.warn({ err, op }, "the database refused the data");
-    reply = error;
+    answer = { ok: false, error: err instanceof Error ? err.message : String(err), code };
   }
   try {
-    bus.publish(msg.reply, encoder.encode(JSON.stringify(reply)));
+    bus.publish(msg.reply, codecs.answer.encode(answer));
   } catch (err) {
     // The bus is closing: the requester times out, as it would had this replica died.
     logger?.warn({ err, op }, "store reply not sent");
   }
 }
 
-async function serve(store: NotificationStore, op: Exclude<StoreOp, "ping">, body: Record<string, unknown>): Promise<unknown> {
-  switch (op) {
-    case "save":
-      return { result: await store.save(notificationField(body)) };
-    case "replay":
-      return {
-        items: await store.replay({
-          userId: nullableString(body, "userId"),
-          audiences: stringArray(body, "audiences"),
-          limit: integer(body, "limit"),
-          now: date(body, "now"),
-          ...(body["since"] === undefined ? {} : { since: date(body, "since") }),
-        }),
-      };
-    case "setState": {
-      const base = {
-        userId: string(body, "userId"),
-        audienceId: string(body, "audienceId"),
-        notificationId: string(body, "notificationId"),
-        now: date(body, "now"),
-      };
-      if (body["deleted"] === true) {
-        if (body["read"] !== undefined) throw new InvalidRequest("setState takes either read or deleted, not both");
-        return store.setState({ ...base, deleted: true });
-      }
-      if (body["deleted"] !== undefined) throw new InvalidRequest("deleted must be true when given");
-      return store.setState({ ...base, read: boolean(body, "read") });
-    }
-    case "list":
-      return store.listForUser({
-        userId: string(body, "userId"),
-        audiences: stringArray(body, "audiences"),
-        unreadOnly: boolean(body, "unreadOnly"),
-        limit: integer(body, "limit"),
-        cursor: nullableString(body, "cursor"),
-        now: date(body, "now"),
-      });
-    case "expire":
-      return { count: await store.expire(date(body, "now"), integer(body, "batch")) };
-  }
-}
-
-function parseBody(data: Uint8Array): Record<string, unknown> {
-  let body: unknown;
-  try {
-    body = JSON.parse(decoder.decode(data));
-  } catch {
-    throw new InvalidRequest("the request body is not JSON");
-  }
-  if (!isObject(body)) throw new InvalidRequest("the request body must be a JSON object");
-  return body;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function string(body: Record<string, unknown>, key: string): string {
-  const value = body[key];
-  if (typeof value !== "string") throw new InvalidRequest(`${key} must be a string`);
-  return value;
-}
-
-function nullableString(body: Record<string, unknown>, key: string): string | null {
-  const value = body[key];
-  if (value === null) return null;
-  if (typeof value !== "string") throw new InvalidRequest(`${key} must be a string or null`);
-  return value;
-}
-
-function boolean(body: Record<string, unknown>, key: string): boolean {
-  const value = body[key];
-  if (typeof value !== "boolean") throw new InvalidRequest(`${key} must be true or false`);
-  return value;
-}
-
-function integer(body: Record<string, unknown>, key: string): number {
-  const value = body[key];
-  if (typeof value !== "number" || !Number.isSafeInteger(value)) throw new InvalidRequest(`${key} must be an integer`);
-  return value;
-}
-
-function stringArray(body: Record<string, unknown>, key: string): string[] {
-  const value = body[key];
-  if (!Array.isArray(value) || !value.every((x) => typeof x === "string")) throw new InvalidRequest(`${key} must be an array of strings`);
-  return value;
-}
-
-function date(body: Record<string, unknown>, key: string): Date {
-  const value = body[key];
-  const parsed = typeof value === "string" ? new Date(value) : null;
-  if (parsed === null || Number.isNaN(parsed.getTime())) throw new InvalidRequest(`${key} must be an ISO-8601 date-time`);
-  return parsed;
-}
-
-/**
- * The `notification` field, checked field by field against `Notification` (the router validated
- * the envelope; this guards the database from a malformed or foreign request).
- */
-function notificationField(body: Record<string, unknown>): Notification {
-  const n = body["notification"];
-  if (!isObject(n)) throw new InvalidRequest("notification must be a JSON object");
-  const routing = n["routing"];
-  const metadata = n["metadata"];
-  if (!isObject(routing)) throw new InvalidRequest("notification.routing must be a JSON object");
-  if (!isObject(metadata)) throw new InvalidRequest("notification.metadata must be a JSON object");
-  const audienceType = routing["audienceType"];
-  if (audienceType !== 1 && audienceType !== 2 && audienceType !== 3 && audienceType !== 4 && audienceType !== 5) {
-    throw new InvalidRequest("notification.routing.audienceType must be an integer from 1 to 5");
-  }
-  if (metadata["isPersisted"] !== true) throw new InvalidRequest("notification.metadata.isPersisted must be true");
-  return {
-    id: string(n, "id"),
-    type: string(n, "type"),
-    body: n["body"] ?? null,
-    routing: {
-      audienceType,
-      audienceValue: string(routing, "audienceValue"),
-      tenantId: nullableString(routing, "tenantId"),
-      audienceId: string(routing, "audienceId"),
-    },
-    metadata: {
-      producer: string(metadata, "producer"),
-      timeStamp: date(metadata, "timeStamp").toISOString(),
-      isPersisted: true,
-      persistedTTL: date(metadata, "persistedTTL").toISOString(),
-    },
-  };
-}
+/** Each operation against the store, typed by operation so a request and its result always match. */
+const SERVE: { readonly [Op in StoreOp]: (store: NotificationStore, args: StoreArgs[Op], opts: StoreResponderOptions) => Promise<StoreResults[Op]> } = {
+  save: (store, n) => store.save(n),
+  replay: (store, q) => store.replay(q),
+  setState: (store, q) => store.setState(q),
+  list: (store, q) => store.listForUser(q),
+  expire: (store, { now, batch }) => store.expire(now, batch),
+  ping: async (_store, _args, opts) => {
+    await opts.ping?.();
+    return true;
+  },
+};
