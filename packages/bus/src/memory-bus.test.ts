@@ -1,5 +1,5 @@
 import { MemoryBus } from "./memory-bus.js";
-import { describeBusConformance } from "../test/bus-conformance.js";
+import { describeBusConformance } from "@tidings/testkit/conformance";
 
 describeBusConformance("MemoryBus", async () => {
   const buses: MemoryBus[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryIngestQueue } from "./memory-ingest-queue.js";
-import { describeIngestConformance } from "../test/ingest-conformance.js";
+import { describeIngestConformance } from "@tidings/testkit/conformance";
 
 describeIngestConformance("MemoryIngestQueue", async (count, { ackWaitMs }) => {
   const queue = new MemoryIngestQueue({ ackWaitMs, onError: () => undefined });

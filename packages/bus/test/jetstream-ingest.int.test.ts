@@ -4,7 +4,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { sleep, startNats, type NatsServer } from "@tidings/testkit";
 import { JetStreamIngestQueue } from "../src/index.js";
-import { describeIngestConformance } from "./ingest-conformance.js";
+import { describeIngestConformance } from "@tidings/testkit/conformance";
 
 let server: NatsServer;
 beforeAll(async () => {

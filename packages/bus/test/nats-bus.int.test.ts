@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from "vitest";
 import { startNats, type NatsServer } from "@tidings/testkit";
 import { connectNatsBus, type NatsBus } from "../src/index.js";
-import { describeBusConformance } from "./bus-conformance.js";
+import { describeBusConformance } from "@tidings/testkit/conformance";
 
 let server: NatsServer;
 beforeAll(async () => {

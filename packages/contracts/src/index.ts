@@ -74,3 +74,6 @@ export type { StoreAnswer, StoreArgs, StoreErrorReply, StoreOp, StoreOpCodecs, S
 
 export { notificationCodec, userEventCodec } from "./node-messages.js";
 export type { Codec, UserEvent } from "./node-messages.js";
+
+export { MemoryNotificationStore } from "./memory-store.js";
+export type { MemoryNotificationStoreOptions } from "./memory-store.js";

@@ -12,3 +12,5 @@ export { freePort, TcpBalancer, TcpProxy } from "./net.js";
 export { natsServerBinary, startNats, startNatsCluster, type NatsCluster, type NatsServer, type NatsServerOptions } from "./nats.js";
 export { postgresBinDir, startPostgres, type PostgresServer } from "./postgres.js";
 export { CHROMIUM_PATH, launchChromium, startSignalrPage } from "./browser.js";
+export { STORE_T0, afterT0, storedNote } from "./store-fixtures.js";
+export { FaultyStore } from "./faulty-store.js";

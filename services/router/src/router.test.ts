@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Registry } from "prom-client";
 import { MemoryAudienceRegistry, MemoryBus, MemoryIngestQueue, createIngestPublisher, encodeIngestBody, registryDigest } from "@tidings/bus";
-import { mintId, subjects, type BusMessage, type Notification } from "@tidings/contracts";
+import { MemoryNotificationStore, mintId, subjects, type BusMessage, type Notification } from "@tidings/contracts";
 import { silentLogger } from "@tidings/observability";
-import { sleep, waitFor } from "@tidings/testkit";
-import { CountingStore } from "../test/memory-store.js";
+import { FaultyStore, sleep, waitFor } from "@tidings/testkit";
 import { createRouterMetrics, metricNames } from "./metrics.js";
 import { createRouter, type Router } from "./router.js";
 
@@ -13,7 +12,7 @@ const dec = new TextDecoder();
 interface Harness {
   bus: MemoryBus;
   queue: MemoryIngestQueue;
-  store: CountingStore;
+  store: FaultyStore<MemoryNotificationStore>;
   registry: MemoryAudienceRegistry;
   metrics: Registry;
   router: Router;
@@ -38,7 +37,7 @@ let msgIds = 0;
 async function harness(nodes: Record<string, string[]> = {}): Promise<Harness> {
   const bus = new MemoryBus();
   const queue = new MemoryIngestQueue({ ackWaitMs: 2000 });
-  const store = new CountingStore();
+  const store = new FaultyStore(new MemoryNotificationStore());
   const registry = new MemoryAudienceRegistry();
   for (const [nodeId, keys] of Object.entries(nodes)) {
     registry.applySnapshot({ kind: "snapshot", nodeId, seq: 0, keys, digest: registryDigest(keys) });
@@ -238,8 +237,8 @@ describe("router - persistence", () => {
     await h.publish(envelope("live1", 4, "p"));
     await waitFor(() => h.received("node-a").length === 2, 5000, "deliveries");
     expect(order.filter((o) => o.endsWith("p1"))).toEqual(["save:p1", "publish:p1"]);
-    expect([...h.store.stored.keys()]).toEqual([CountingStore.key({ id: "p1", routing: { audienceId: "user:p" } as Notification["routing"] })]);
-    expect(h.store.stored.get(CountingStore.key(h.received("node-a")[0]!))?.metadata.persistedTTL).not.toBeNull();
+    expect(h.store.inner.size).toBe(1);
+    expect(h.store.inner.get("user:p", "p1")?.metadata.persistedTTL).not.toBeNull();
   });
 
   it("holds persisted notifications while the store is down without hammering it, and releases them in order within a probe of its return", async () => {
@@ -263,7 +262,7 @@ describe("router - persistence", () => {
     await waitFor(() => h.received("node-a").length === 11, 5000, "held notifications delivered");
     expect(Date.now() - back).toBeLessThan(1000);
     expect(h.received("node-a").slice(1).map((n) => n.id)).toEqual(Array.from({ length: 10 }, (_, k) => `s${k}`));
-    expect(h.store.stored.size).toBe(10);
+    expect(h.store.inner.size).toBe(10);
     expect(await counterValue(h.metrics, "tidings_router_held_notifications")).toBe(0);
     expect(await counterValue(h.metrics, "tidings_router_held_oldest_age_seconds")).toBe(0);
     await sleep(100);
@@ -292,7 +291,7 @@ describe("router - persistence", () => {
     expect(dl.headers?.["Tidings-Error"]).toBe("store_refused: store save: the database refuses poison (test)");
     expect(dl.headers?.["Nats-Msg-Id"]).toBe("poison-1");
     expect((JSON.parse(dec.decode(dl.data)) as { id: string }).id).toBe("poison");
-    expect(h.store.calls.get(CountingStore.key({ id: "poison", routing: { audienceId: "user:r" } as Notification["routing"] }))).toBeUndefined();
+    expect(h.store.inner.has("user:r", "poison")).toBe(false);
     expect(h.store.saves).toBe(4);
     await waitFor(() => h.received("node-a").length === 1, 5000, "the other one delivered");
     await sleep(300);
@@ -310,7 +309,7 @@ describe("router - persistence", () => {
     await waitFor(() => h.store.saves === 1, 5000, "save started");
     await h.router.stop();
     expect(h.router.ready).toBe(false);
-    expect(h.store.stored.size).toBe(1);
+    expect(h.store.inner.size).toBe(1);
     await h.bus.flush();
     expect(h.received("node-a")).toHaveLength(1);
     expect(await h.queue.pending()).toBe(0);

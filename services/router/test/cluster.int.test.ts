@@ -4,17 +4,16 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { JetStreamIngestQueue, connectNatsBus, encodeIngestBody, type NatsBus } from "@tidings/bus";
-import { subjects, type BusMessage } from "@tidings/contracts";
+import { MemoryNotificationStore, subjects, type BusMessage } from "@tidings/contracts";
 import { sleep, startNats, waitFor, type NatsServer } from "@tidings/testkit";
 import { SimNode, serveStore, startRouterProcess, type RouterProcess } from "./cluster.js";
-import { CountingStore } from "./memory-store.js";
 
 const HEARTBEAT_MS = 250;
 
 let server: NatsServer;
 let bus: NatsBus;
 let producer: JetStreamIngestQueue;
-let store: CountingStore;
+let store: MemoryNotificationStore;
 let routers: RouterProcess[] = [];
 let nodes: Record<"a" | "b" | "c", SimNode>;
 const deadLetters: BusMessage[] = [];
@@ -23,7 +22,7 @@ let published = 0;
 beforeAll(async () => {
   server = await startNats({ jetstream: true });
   bus = await connectNatsBus(server.url);
-  store = new CountingStore();
+  store = new MemoryNotificationStore();
   serveStore(bus, store);
   bus.subscribe(subjects.deadLetter, (m) => void deadLetters.push(m));
   await bus.flush();
@@ -76,7 +75,7 @@ describe("cluster - owning-node delivery", () => {
     expect(nodes.b.ids()).toEqual(["u-bob-1"]);
     expect(nodes.a.received).toHaveLength(0);
     expect(nodes.c.received).toHaveLength(0);
-    expect(store.stored.has(CountingStore.key(nodes.b.received[0]!))).toBe(true);
+    expect(store.has(nodes.b.received[0]!.routing.audienceId, nodes.b.received[0]!.id)).toBe(true);
   });
 
   it("publishes Global to every node once", async () => {

@@ -2,8 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { RegistryAnnouncer, connectNatsBus, type NatsBus } from "@tidings/bus";
-import { StoreRefusedError, notificationCodec, storeCodecs, subjects, type Bus, type BusMessage, type BusSubscription, type Notification, type StoreAnswer } from "@tidings/contracts";
-import { CountingStore } from "./memory-store.js";
+import { StoreRefusedError, notificationCodec, storeCodecs, subjects, type Bus, type BusMessage, type BusSubscription, type Notification, type NotificationStore, type StoreAnswer } from "@tidings/contracts";
 
 const ROUTER = fileURLToPath(new URL("./fixtures/router-process.ts", import.meta.url));
 
@@ -87,10 +86,10 @@ export class SimNode {
 }
 
 /**
- * Answers the store's `save` and `ping` requests (the `BusNotificationStore` protocol) from a
- * `CountingStore`: `ping` fails while `store.down`, a refused id is answered with code `refused`.
+ * Answers the store's `save` and `ping` requests (the `BusNotificationStore` protocol) from `store`,
+ * as the store service would: a `StoreRefusedError` is answered with code `refused`.
  */
-export function serveStore(bus: Bus, store: CountingStore): { unsubscribe(): void } {
+export function serveStore(bus: Bus, store: NotificationStore): { unsubscribe(): void } {
   const save = bus.subscribe(
     subjects.storeRequest("save"),
     async (m) => {
@@ -108,9 +107,7 @@ export function serveStore(bus: Bus, store: CountingStore): { unsubscribe(): voi
   const ping = bus.subscribe(
     subjects.storeRequest("ping"),
     (m) => {
-      if (m.reply === null) return;
-      const answer: StoreAnswer<"ping"> = store.down ? { ok: false, error: "store down (test)", code: "unavailable" } : { ok: true, value: true };
-      bus.publish(m.reply, storeCodecs.ping.answer.encode(answer));
+      if (m.reply !== null) bus.publish(m.reply, storeCodecs.ping.answer.encode({ ok: true, value: true }));
     },
     { queue: "store" },
   );

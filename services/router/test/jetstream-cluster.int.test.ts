@@ -5,9 +5,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { JetStreamIngestQueue, connectNatsBus, createIngestPublisher, type NatsBus } from "@tidings/bus";
+import { MemoryNotificationStore } from "@tidings/contracts";
 import { sleep, startNatsCluster, waitFor, type NatsCluster } from "@tidings/testkit";
 import { SimNode, serveStore, startRouterProcess } from "./cluster.js";
-import { CountingStore } from "./memory-store.js";
 
 const HEARTBEAT_MS = 500;
 const TOTAL = 3000;
@@ -33,7 +33,7 @@ describe("JetStream cluster of three servers", () => {
 
     const storeBus = await connectNatsBus(cluster.url);
     cleanups.push(() => storeBus.close());
-    const store = new CountingStore();
+    const store = new MemoryNotificationStore();
     serveStore(storeBus, store);
     await storeBus.flush();
     const node = await SimNode.start(cluster.url, "node-a", ["user:c"], HEARTBEAT_MS);
@@ -93,16 +93,16 @@ describe("JetStream cluster of three servers", () => {
     await loop;
     const publishedMs = Date.now() - started;
 
-    await waitFor(() => store.stored.size === TOTAL, 90_000, `all ${TOTAL} accepted notifications stored (have ${store.stored.size})`);
+    await waitFor(() => store.size === TOTAL, 90_000, `all ${TOTAL} accepted notifications stored (have ${store.size})`);
     await waitFor(() => new Set(node.ids()).size === TOTAL, 30_000, `all ${TOTAL} delivered to the gateway node (have ${new Set(node.ids()).size})`);
-    const lost = [...acked].filter((id) => !store.stored.has(`user:c\u0000${id}`));
+    const lost = [...acked].filter((id) => !store.has("user:c", id));
     const afterKill = ackTimes.filter((t) => t > killedAt).sort((a, b) => a - b);
     const longestStallMs = Math.max(...afterKill.map((t, i) => t - (i === 0 ? killedAt : afterKill[i - 1]!)));
     console.log(
       JSON.stringify({
         accepted: acked.size,
         delivered: new Set(node.ids()).size,
-        stored: store.stored.size,
+        stored: store.size,
         lost: lost.length,
         ingestErrors,
         acceptedBeforeKill: ackedAtKill,

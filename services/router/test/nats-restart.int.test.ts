@@ -4,9 +4,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { JetStreamIngestQueue, connectNatsBus, createIngestPublisher, type NatsBus } from "@tidings/bus";
+import { MemoryNotificationStore } from "@tidings/contracts";
 import { sleep, startNats, waitFor, type NatsServer } from "@tidings/testkit";
 import { SimNode, serveStore, startRouterProcess, type RouterProcess } from "./cluster.js";
-import { CountingStore } from "./memory-store.js";
 
 const HEARTBEAT_MS = 500;
 const TOTAL = 2000;
@@ -22,7 +22,7 @@ async function scenario(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
   cleanups.push(() => server.stop());
   const storeBus: NatsBus = await connectNatsBus(server.url);
   cleanups.push(() => storeBus.close());
-  const store = new CountingStore();
+  const store = new MemoryNotificationStore();
   serveStore(storeBus, store);
   await storeBus.flush();
   const node = await SimNode.start(server.url, "node-a", ["user:r"], HEARTBEAT_MS);
@@ -65,8 +65,8 @@ async function scenario(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
 
   expect(acked.size).toBe(TOTAL);
   expect(failures).toBeGreaterThan(0);
-  await waitFor(() => store.stored.size === TOTAL, 90_000, `all ${TOTAL} acked notifications stored (have ${store.stored.size})`);
-  for (const id of acked) expect(store.stored.has(`user:r\u0000${id}`)).toBe(true);
+  await waitFor(() => store.size === TOTAL, 90_000, `all ${TOTAL} acked notifications stored (have ${store.size})`);
+  for (const id of acked) expect(store.has("user:r", id)).toBe(true);
 }
 
 describe("nats-server restart during a publish loop", () => {

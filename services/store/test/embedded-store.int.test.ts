@@ -11,8 +11,8 @@ import { EMBEDDED_MAX_CONNECTIONS, startEmbeddedPostgres } from "../src/embedded
 import { migrate } from "../src/migrate.js";
 import { PostgresNotificationStore } from "../src/postgres-store.js";
 import { createStoreResponder } from "../src/responder.js";
-import { T0, note } from "./fixtures.js";
-import { describeStoreConformance, type OpenOptions, type StoreTarget } from "./store-conformance.js";
+import { STORE_T0 as T0, storedNote as note } from "@tidings/testkit";
+import { describePostgresStore, type OpenOptions, type StoreTarget } from "./postgres-suite.js";
 import { MemoryBus } from "@tidings/bus";
 
 const dirs: string[] = [];
@@ -45,9 +45,9 @@ async function openEmbedded({ onQuery }: OpenOptions): Promise<StoreTarget> {
   };
 }
 
-describeStoreConformance("embedded PGlite", openEmbedded);
+describePostgresStore("embedded PGlite", openEmbedded);
 
-describeStoreConformance("embedded PGlite behind the bus (BusNotificationStore → responder)", async (opts) => {
+describePostgresStore("embedded PGlite behind the bus (BusNotificationStore → responder)", async (opts) => {
   const target = await openEmbedded(opts);
   const bus = new MemoryBus();
   const responder = createStoreResponder(bus, target.store);

@@ -5,10 +5,10 @@ import { startPostgres, type PostgresServer } from "@tidings/testkit";
 import { createStore } from "../src/create-store.js";
 import { MIGRATION_LOCK_KEY, migrate } from "../src/migrate.js";
 import { PostgresNotificationStore } from "../src/postgres-store.js";
-import { T0, note } from "./fixtures.js";
-import { describeStoreConformance } from "./store-conformance.js";
+import { STORE_T0 as T0, storedNote as note } from "@tidings/testkit";
+import { describePostgresStore } from "./postgres-suite.js";
 
-describeStoreConformance("PostgreSQL server", async ({ onQuery }) => {
+describePostgresStore("PostgreSQL server", async ({ onQuery }) => {
   // A server per target: the "database is gone" test stops it.
   const pg = await startPostgres();
   const sql = postgres(pg.url, { max: 10, onnotice: () => {}, debug: (_conn, query, params) => onQuery(query, [...(params as unknown[])]) });

@@ -4,7 +4,7 @@
  * with SIGKILL, so nothing is closed or flushed on the way out.
  */
 import { createStore } from "../src/create-store.js";
-import { T0, note } from "./fixtures.js";
+import { STORE_T0 as T0, storedNote as note } from "@tidings/testkit";
 
 const dataDir = process.argv[2];
 if (dataDir === undefined) throw new Error("usage: save-then-crash.ts <dataDir>");

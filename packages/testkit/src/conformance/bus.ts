@@ -4,15 +4,14 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Bus, BusMessage } from "@tidings/contracts";
-import { sleep, waitFor } from "@tidings/testkit";
-import type { BusErrorHandler } from "../src/index.js";
+import { sleep, waitFor } from "../wait.js";
 
 export interface BusCluster {
   /**
    * A bus attached to the same message space as every other one from this cluster (for NATS: a
    * new connection to the same server; in memory: the same bus).
    */
-  connect(opts?: { onError?: BusErrorHandler }): Promise<Bus>;
+  connect(opts?: { onError?: (error: unknown, subject: string) => void }): Promise<Bus>;
   /** Closes everything `connect` returned. */
   dispose(): Promise<void>;
 }

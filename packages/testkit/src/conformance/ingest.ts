@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import type { IngestConsumer, IngestMessage, IngestQueue } from "@tidings/contracts";
-import { sleep, waitFor } from "@tidings/testkit";
+import { sleep, waitFor } from "../wait.js";
 
 export interface IngestFixture {
   /** `count` handles on one durable queue (for JetStream: separate connections), as competing consumers. */
