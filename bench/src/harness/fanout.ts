@@ -9,7 +9,7 @@ import type { Child } from "../proc.js";
 import type { Report } from "../client/main.js";
 import type { Dialect } from "../client/frames.js";
 import { benchFrame } from "../payload.js";
-import type { ResultRow } from "../results.js";
+import type { ResultRow, Target } from "../results.js";
 import type { CpuWindow, MemorySample, PrepareArgs, ServerKind } from "../server/main.js";
 import { cpuPer, formatCount, median, perCore, ratio, significant } from "../stats.js";
 import { split } from "../addresses.js";
@@ -70,6 +70,36 @@ export interface FanoutMeasurement {
 }
 
 const KIND_NAMES: Record<ServerKind, string> = { gateway: "Tidings gateway", uws: "bare uWS", ws: "ws", socketio: "Socket.IO", centrifugo: "Centrifugo" };
+
+/** The compared figures of a measurement and their units. */
+const UNITS = { cpuUsPerDelivery: "µs", perCoreDeliveriesPerSec: "/s", deliveriesPerSec: "/s", lost: "" } as const;
+
+/**
+ * One result row: the gateway's `field` against the same field of `base` (named `baseName`).
+ * Lost deliveries are a count to keep at zero, not a ratio.
+ */
+function versus(
+  metric: string,
+  kase: string,
+  field: keyof typeof UNITS,
+  gw: FanoutMeasurement,
+  base: FanoutMeasurement,
+  extra: { baseName?: string; target?: Target } = {},
+): ResultRow {
+  const row: ResultRow = {
+    metric,
+    case: kase,
+    unit: UNITS[field],
+    value: gw[field],
+    baseline: { name: extra.baseName ?? KIND_NAMES.uws, value: base[field] },
+  };
+  if (field !== "lost") row.ratio = ratio(gw[field], base[field]);
+  if (extra.target !== undefined) row.target = extra.target;
+  return row;
+}
+
+/** No delivery may be lost. */
+const NONE_LOST: Target = { op: "<=", value: 0, on: "value" };
 
 function sizes(ctx: RunContext): number[] {
   return ctx.opts.quick ? [1000] : [1000, 10_000];
@@ -326,40 +356,10 @@ export const fanoutCpu: Harness = {
         const base = ms.get(cacheKey({ kind: "uws", protocol, connections }))!;
         const kase = caseText(protocol, connections);
         rows.push(
-          {
-            metric: "CPU per delivery",
-            case: kase,
-            unit: "µs",
-            value: gw.cpuUsPerDelivery,
-            baseline: { name: "bare uWS", value: base.cpuUsPerDelivery },
-            ratio: ratio(gw.cpuUsPerDelivery, base.cpuUsPerDelivery),
-            target: { op: "<=", value: 1.3, on: "ratio" },
-          },
-          {
-            metric: "Deliveries/s per core",
-            case: kase,
-            unit: "/s",
-            value: gw.perCoreDeliveriesPerSec,
-            baseline: { name: "bare uWS", value: base.perCoreDeliveriesPerSec },
-            ratio: ratio(gw.perCoreDeliveriesPerSec, base.perCoreDeliveriesPerSec),
-            target: { op: ">=", value: 250_000, on: "value" },
-          },
-          {
-            metric: "Deliveries/s achieved (shared cores)",
-            case: kase,
-            unit: "/s",
-            value: gw.deliveriesPerSec,
-            baseline: { name: "bare uWS", value: base.deliveriesPerSec },
-            ratio: ratio(gw.deliveriesPerSec, base.deliveriesPerSec),
-          },
-          {
-            metric: "Deliveries lost",
-            case: kase,
-            unit: "",
-            value: gw.lost,
-            baseline: { name: "bare uWS", value: base.lost },
-            target: { op: "<=", value: 0, on: "value" },
-          },
+          versus("CPU per delivery", kase, "cpuUsPerDelivery", gw, base, { target: { op: "<=", value: 1.3, on: "ratio" } }),
+          versus("Deliveries/s per core", kase, "perCoreDeliveriesPerSec", gw, base, { target: { op: ">=", value: 250_000, on: "value" } }),
+          versus("Deliveries/s achieved (shared cores)", kase, "deliveriesPerSec", gw, base),
+          versus("Deliveries lost", kase, "lost", gw, base, { target: NONE_LOST }),
         );
       }
     }
@@ -388,27 +388,11 @@ export const peers: Harness = {
     const rows: ResultRow[] = [];
     for (const connections of sizes(ctx)) {
       const gw = ms.get(cacheKey({ kind: "gateway", protocol: "json", connections }))!;
+      const kase = `JSON, ${formatCount(connections)} connections`;
+      const peer = (kind: ServerKind) => ms.get(cacheKey({ kind, protocol: "json", connections }))!;
+      for (const kind of peerKinds) rows.push(versus("CPU per delivery", kase, "cpuUsPerDelivery", gw, peer(kind), { baseName: KIND_NAMES[kind] }));
       for (const kind of peerKinds) {
-        const peer = ms.get(cacheKey({ kind, protocol: "json", connections }))!;
-        rows.push({
-          metric: "CPU per delivery",
-          case: `JSON, ${formatCount(connections)} connections`,
-          unit: "µs",
-          value: gw.cpuUsPerDelivery,
-          baseline: { name: KIND_NAMES[kind], value: peer.cpuUsPerDelivery },
-          ratio: ratio(gw.cpuUsPerDelivery, peer.cpuUsPerDelivery),
-        });
-      }
-      for (const kind of peerKinds) {
-        const peer = ms.get(cacheKey({ kind, protocol: "json", connections }))!;
-        rows.push({
-          metric: "Deliveries/s per core",
-          case: `JSON, ${formatCount(connections)} connections`,
-          unit: "/s",
-          value: gw.perCoreDeliveriesPerSec,
-          baseline: { name: KIND_NAMES[kind], value: peer.perCoreDeliveriesPerSec },
-          ratio: ratio(gw.perCoreDeliveriesPerSec, peer.perCoreDeliveriesPerSec),
-        });
+        rows.push(versus("Deliveries/s per core", kase, "perCoreDeliveriesPerSec", gw, peer(kind), { baseName: KIND_NAMES[kind] }));
       }
     }
     return ctx.result(this.name, this.title, startedAt, loadBefore, {
@@ -452,30 +436,9 @@ export const fanoutOne: Harness = {
     const gw = ms.get(cacheKey(cases[1]!))!;
     const kase = `JSON, ${formatCount(connections)} connections, each notification to one user`;
     const rows: ResultRow[] = [
-      {
-        metric: "CPU per notification (1 receiver)",
-        case: kase,
-        unit: "µs",
-        value: gw.cpuUsPerDelivery,
-        baseline: { name: "bare uWS", value: base.cpuUsPerDelivery },
-        ratio: ratio(gw.cpuUsPerDelivery, base.cpuUsPerDelivery),
-      },
-      {
-        metric: "Notifications/s per core (1 receiver)",
-        case: kase,
-        unit: "/s",
-        value: gw.perCoreDeliveriesPerSec,
-        baseline: { name: "bare uWS", value: base.perCoreDeliveriesPerSec },
-        ratio: ratio(gw.perCoreDeliveriesPerSec, base.perCoreDeliveriesPerSec),
-      },
-      {
-        metric: "Deliveries lost",
-        case: kase,
-        unit: "",
-        value: gw.lost,
-        baseline: { name: "bare uWS", value: base.lost },
-        target: { op: "<=", value: 0, on: "value" },
-      },
+      versus("CPU per notification (1 receiver)", kase, "cpuUsPerDelivery", gw, base),
+      versus("Notifications/s per core (1 receiver)", kase, "perCoreDeliveriesPerSec", gw, base),
+      versus("Deliveries lost", kase, "lost", gw, base, { target: NONE_LOST }),
     ];
     return ctx.result(this.name, this.title, startedAt, loadBefore, {
       params: { connections, reps: ctx.opts.reps },
@@ -525,23 +488,10 @@ function ingestHarness(audience: "global" | "user"): Harness {
         const base = at("uws");
         const kase = `JSON, ${formatCount(connections)} connections${one ? ", each notification to one user" : ""}, ${m.text}`;
         rows.push(
-          {
-            metric: one ? "CPU per notification (1 receiver)" : "CPU per delivery",
-            case: kase,
-            unit: "µs",
-            value: gw.cpuUsPerDelivery,
-            baseline: { name: "bare uWS", value: base.cpuUsPerDelivery },
-            ratio: ratio(gw.cpuUsPerDelivery, base.cpuUsPerDelivery),
+          versus(one ? "CPU per notification (1 receiver)" : "CPU per delivery", kase, "cpuUsPerDelivery", gw, base, {
             target: { op: "<=", value: one ? 2 : 1.3, on: "ratio" },
-          },
-          {
-            metric: "Deliveries lost",
-            case: kase,
-            unit: "",
-            value: gw.lost,
-            baseline: { name: "bare uWS", value: base.lost },
-            target: { op: "<=", value: 0, on: "value" },
-          },
+          }),
+          versus("Deliveries lost", kase, "lost", gw, base, { target: NONE_LOST }),
         );
       }
       return ctx.result(this.name, this.title, startedAt, loadBefore, {

@@ -76,4 +76,6 @@ export { notificationCodec, userEventCodec } from "./node-messages.js";
 export type { Codec, UserEvent } from "./node-messages.js";
 
 export { MemoryNotificationStore } from "./memory-store.js";
+export { storeArguments } from "./store-arguments.js";
+export type { ListCursor } from "./store-arguments.js";
 export type { MemoryNotificationStoreOptions } from "./memory-store.js";

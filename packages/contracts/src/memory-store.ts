@@ -8,6 +8,7 @@
 import { toDelivered, type DeliveredNotification } from "./delivered.js";
 import type { Notification } from "./envelope.js";
 import type { ListPage, ListQuery, NotificationStore, ReplayQuery, SaveResult, StateChange, StateChangeResult } from "./interfaces.js";
+import { storeArguments, type ListCursor } from "./store-arguments.js";
 
 export interface MemoryNotificationStoreOptions {
   /** The store's clock, against which `save` decides "expired". Default: the system clock. */
@@ -21,7 +22,7 @@ interface Receipt {
   deletedAt: Date | null;
 }
 
-/** Where a row sorts: by (timeStamp, id, audienceId). A list cursor names one. */
+/** Where a row sorts: by (timeStamp, id, audienceId), the time in ms. */
 interface SortKey {
   readonly timeStamp: number;
   readonly id: string;
@@ -44,17 +45,6 @@ function compareText(a: string, b: string): number {
 /** Oldest first by (timeStamp, id, audienceId): the replay order. */
 function compareRows(a: SortKey, b: SortKey): number {
   return a.timeStamp - b.timeStamp || compareText(a.id, b.id) || compareText(a.audienceId, b.audienceId);
-}
-
-function validDate(value: string | Date, what: string): Date {
-  const date = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(date.getTime())) throw new RangeError(`${what} is not a valid date`);
-  return date;
-}
-
-function nonNegativeInteger(value: number, what: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a whole number, 0 or more`);
-  return value;
 }
 
 export class MemoryNotificationStore implements NotificationStore {
@@ -89,10 +79,7 @@ export class MemoryNotificationStore implements NotificationStore {
   }
 
   async save(n: Notification): Promise<SaveResult> {
-    const ttl = n.metadata.persistedTTL;
-    if (!n.metadata.isPersisted || ttl === null) throw new RangeError(`notification ${n.id} is not persisted: nothing to save`);
-    const expiresAt = validDate(ttl, "metadata.persistedTTL");
-    const timeStamp = validDate(n.metadata.timeStamp, "metadata.timeStamp");
+    const { timeStamp, expiresAt } = storeArguments.persisted(n);
     if (expiresAt.getTime() <= this.#clock().getTime()) return "expired";
     const key = n.routing.audienceId;
     const rows = this.#audiences.get(key) ?? new Map<string, Row>();
@@ -117,13 +104,13 @@ export class MemoryNotificationStore implements NotificationStore {
   }
 
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
-    const limit = nonNegativeInteger(q.limit, "limit");
+    const limit = storeArguments.count(q.limit, "limit");
     const rows = [...new Set(q.audiences)].flatMap((key) => this.#newestVisible(key, q.userId, q.now, limit, () => true));
     return rows.sort(compareRows).map((row) => delivered(row, q.userId));
   }
 
   async setState(q: StateChange): Promise<StateChangeResult> {
-    const now = validDate(q.now, "now");
+    const now = storeArguments.date(q.now, "now");
     const row = this.#audiences.get(q.audienceId)?.get(q.notificationId);
     if (row === undefined || row.expiresAt <= now.getTime()) return { found: false, changed: false, changedAt: now.toISOString() };
     // No await from here on: the check and the change are one step, so of two identical
@@ -144,9 +131,8 @@ export class MemoryNotificationStore implements NotificationStore {
   }
 
   async listForUser(q: ListQuery): Promise<ListPage> {
-    const limit = nonNegativeInteger(q.limit, "limit");
-    if (limit < 1) throw new RangeError("limit must be 1 or more");
-    const cursor = q.cursor === null ? null : decodeCursor(q.cursor);
+    const limit = storeArguments.positive(q.limit, "limit");
+    const cursor = q.cursor === null ? null : sortKeyOf(storeArguments.decodeCursor(q.cursor));
     const audiences = [...new Set(q.audiences)];
     const isRead = (row: Row) => row.receipts.get(q.userId)?.isRead ?? false;
     // Strictly after the cursor in the newest-first order.
@@ -163,14 +149,13 @@ export class MemoryNotificationStore implements NotificationStore {
     return {
       items: page.map((row) => delivered(row, q.userId)),
       unreadCount,
-      nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last) : null,
+      nextCursor: rows.length > limit && last !== undefined ? storeArguments.encodeCursor({ timeStamp: new Date(last.timeStamp), id: last.id, audienceId: last.audienceId }) : null,
     };
   }
 
   async expire(now: Date, batch: number): Promise<number> {
-    const at = validDate(now, "now").getTime();
-    const size = nonNegativeInteger(batch, "batch");
-    if (size < 1) throw new RangeError("batch must be 1 or more");
+    const at = storeArguments.date(now, "now").getTime();
+    const size = storeArguments.positive(batch, "batch");
     const expired = [...this.#audiences.values()]
       .flatMap((rows) => [...rows.values()])
       .filter((row) => row.expiresAt <= at)
@@ -198,21 +183,6 @@ function delivered(row: Row, userId: string | null): DeliveredNotification {
   return toDelivered(copy, userId === null ? false : (row.receipts.get(userId)?.isRead ?? false));
 }
 
-/** Opaque to callers: base64url of JSON `[timeStamp, id, audienceId]` of the page's last item. */
-function encodeCursor(key: SortKey): string {
-  return Buffer.from(JSON.stringify([key.timeStamp, key.id, key.audienceId]), "utf8").toString("base64url");
-}
-
-function decodeCursor(text: string): SortKey {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
-  } catch {
-    throw new RangeError("cursor is not valid");
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || !Number.isSafeInteger(parsed[0]) || typeof parsed[1] !== "string" || typeof parsed[2] !== "string") {
-    throw new RangeError("cursor is not valid");
-  }
-  const [timeStamp, id, audienceId] = parsed as [number, string, string];
-  return { timeStamp, id, audienceId };
+function sortKeyOf(c: ListCursor): SortKey {
+  return { timeStamp: c.timeStamp.getTime(), id: c.id, audienceId: c.audienceId };
 }

@@ -19,15 +19,8 @@ export function record(json: string): Uint8Array {
   return utf8(`${json}\u001e`);
 }
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+/** Joins byte arrays (the fuzzing package's helper, so there is one). */
+export { concatBytes as concat } from "@tidings/fuzzing";
 
 export function text(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);

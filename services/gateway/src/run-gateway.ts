@@ -2,7 +2,7 @@ import { connectNatsBus, createIngestPublisher, JetStreamIngestQueue, NATS_DEAD_
 import type { TidingsConfig } from "@tidings/config";
 import { BusNotificationStore, notificationCodec, subjects, userAudience, userEventCodec } from "@tidings/contracts";
 import type { Logger, Registry } from "@tidings/observability";
-import { createGateway, type Gateway } from "./app.js";
+import { createGateway, type Gateway, type GatewayDeps } from "./app.js";
 
 /** Clock difference between a node and the store's database that the catch-up still covers. */
 const CLOCK_SKEW_ALLOWANCE_MS = 10_000;
@@ -12,6 +12,19 @@ export interface RunningGateway {
   ready(): boolean;
   /** Drains the sockets, then leaves the registry and closes the NATS connection. */
   stop(): Promise<void>;
+}
+
+/**
+ * `createGateway(deps)` for a role runner that opened resources for it: when creating the gateway
+ * throws (uWebSockets.js cannot load, a bad setting), `release` closes them before the error goes on.
+ */
+export async function createGatewayOrRelease(deps: GatewayDeps, release: () => Promise<void>): Promise<Gateway> {
+  try {
+    return createGateway(deps);
+  } catch (err) {
+    await release();
+    throw err;
+  }
 }
 
 /**
@@ -45,8 +58,8 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
     heartbeatIntervalMs: config.registryHeartbeatSeconds * 1000,
     ackTimeoutMs: config.membershipAckTimeoutSeconds * 1000,
   });
-  try {
-    gateway = createGateway({
+  gateway = await createGatewayOrRelease(
+    {
       config,
       log,
       nodeId,
@@ -58,11 +71,9 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
       publishUserEvent: (userId, target, payload) => bus.publish(subjects.userEvents, userEventCodec.encode({ userId, target, payload })),
       // Clock skew between this node and the store's database, on top of the detection time.
       busLookBackMs: NATS_DEAD_CONNECTION_DETECTION_MS + CLOCK_SKEW_ALLOWANCE_MS,
-    });
-  } catch (err) {
-    await bus.close();
-    throw err;
-  }
+    },
+    () => bus.close(),
+  );
   const nodeSub = bus.subscribe(subjects.node(nodeId), (msg) => {
     gateway.deliver(notificationCodec.decode(msg.data), msg.headers);
   });

@@ -1,6 +1,6 @@
 import type { TidingsConfig } from "@tidings/config";
 import type { Notification } from "@tidings/contracts";
-import { createGateway, NativeUwsUnavailableError, type Gateway, type InboxPageOptions } from "@tidings/gateway";
+import { createGatewayOrRelease, NativeUwsUnavailableError, type InboxPageOptions } from "@tidings/gateway";
 import { createRegistry, startTracing, type Logger } from "@tidings/observability";
 import { createStore, startExpirySweeper, storeOptionsOf, watchStore } from "@tidings/store";
 import type { Running } from "./running.js";
@@ -19,9 +19,12 @@ export async function runStandalone(config: TidingsConfig, nodeId: string, log: 
   log.info({ embedded: storeHandle.embedded, dataDir: storeHandle.embedded ? config.dataDir : undefined }, "notification store ready");
   const sweeper = startExpirySweeper(storeHandle.store, log);
 
-  let gateway: Gateway;
-  try {
-    gateway = createGateway({
+  const release = async () => {
+    await sweeper.stop();
+    await storeHandle.close();
+  };
+  const gateway = await createGatewayOrRelease(
+    {
       config,
       log,
       nodeId,
@@ -36,16 +39,15 @@ export async function runStandalone(config: TidingsConfig, nodeId: string, log: 
         // retry after a crash between save and delivery must still reach online clients.
         for (const n of notifications) gateway.deliver(n, traceHeaders);
       },
-    });
-  } catch (err) {
-    await sweeper.stop();
-    await storeHandle.close();
+    },
+    release,
+  ).catch((err: unknown) => {
     if (err instanceof NativeUwsUnavailableError) {
       log.fatal(err.message);
       process.exit(1);
     }
     throw err;
-  }
+  });
   const port = await gateway.start();
   log.info({ host: config.host, port }, `tidings standalone listening on http://${config.host}:${port} (hub /notifications, ingest /api/notifications${inbox === undefined ? "" : ", inbox page /inbox"})`);
 

@@ -1,5 +1,6 @@
 import type { Sql, JSONValue } from "postgres";
 import {
+  storeArguments,
   toDelivered,
   type AudienceTypeValue,
   type DeliveredNotification,
@@ -33,13 +34,6 @@ interface NotificationRow {
   is_read: boolean;
 }
 
-/** Where a page of `listForUser` ended: the last item's sort key. */
-interface Cursor {
-  timeStamp: Date;
-  id: string;
-  audienceId: string;
-}
-
 /**
  * `NotificationStore` on PostgreSQL through the `postgres` driver. The same SQL runs on a real
  * server and on embedded PGlite. The schema is `migrations/`; run `migrate` first. The store does
@@ -58,10 +52,7 @@ export class PostgresNotificationStore implements NotificationStore {
   }
 
   async save(n: Notification): Promise<SaveResult> {
-    const ttl = n.metadata.persistedTTL;
-    if (!n.metadata.isPersisted || ttl === null) throw new RangeError(`notification ${n.id} is not persisted: nothing to save`);
-    const expiresAt = validDate(ttl, "metadata.persistedTTL");
-    const timeStamp = validDate(n.metadata.timeStamp, "metadata.timeStamp");
+    const { timeStamp, expiresAt } = storeArguments.persisted(n);
     if (expiresAt.getTime() <= this.#clock().getTime()) return "expired";
     const r = n.routing;
     // The insert commits before the promise resolves (autocommit), so "stored" means durable.
@@ -77,14 +68,14 @@ export class PostgresNotificationStore implements NotificationStore {
 
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
     const audiences = [...new Set(q.audiences)];
-    const limit = nonNegativeInteger(q.limit, "limit");
+    const limit = storeArguments.count(q.limit, "limit");
     if (audiences.length === 0 || limit === 0) return [];
     // Per audience: a backward scan of notifications_replay_idx that stops after `limit` rows the
     // user has not deleted; then the small merged set is sorted oldest first. An anonymous
     // (null) user matches no receipt, so nothing is skipped and nothing is read.
     const rows = await this.#sql<NotificationRow[]>`
       SELECT n.*
-      ${this.#newestVisible(audiences, q.userId, q.now, limit, q.since === undefined ? this.#sql`` : this.#sql`AND n.created_at >= ${validDate(q.since, "since")}`)}
+      ${this.#newestVisible(audiences, q.userId, q.now, limit, q.since === undefined ? this.#sql`` : this.#sql`AND n.created_at >= ${storeArguments.date(q.since, "since")}`)}
       ORDER BY n.time_stamp, n.id, n.audience_id`;
     return rows.map(delivered);
   }
@@ -114,7 +105,7 @@ export class PostgresNotificationStore implements NotificationStore {
 
   async setState(q: StateChange): Promise<StateChangeResult> {
     const now = q.now;
-    validDate(now, "now");
+    storeArguments.date(now, "now");
     return this.#sql.begin(async (tx) => {
       // FOR KEY SHARE holds off the sweeper (its FOR UPDATE SKIP LOCKED passes this row by) until
       // the receipt is written, so a receipt is never written for a row being deleted.
@@ -164,9 +155,8 @@ export class PostgresNotificationStore implements NotificationStore {
   }
 
   async listForUser(q: ListQuery): Promise<ListPage> {
-    const limit = nonNegativeInteger(q.limit, "limit");
-    if (limit < 1) throw new RangeError("limit must be 1 or more");
-    const cursor = q.cursor === null ? null : decodeCursor(q.cursor);
+    const limit = storeArguments.positive(q.limit, "limit");
+    const cursor = q.cursor === null ? null : storeArguments.decodeCursor(q.cursor);
     const audiences = [...new Set(q.audiences)];
     if (audiences.length === 0) return { items: [], unreadCount: 0, nextCursor: null };
     const sql = this.#sql;
@@ -201,14 +191,13 @@ export class PostgresNotificationStore implements NotificationStore {
     return {
       items: page.map(delivered),
       unreadCount: count[0]?.unread ?? 0,
-      nextCursor: more && last !== undefined ? encodeCursor({ timeStamp: last.time_stamp, id: last.id, audienceId: last.audience_id }) : null,
+      nextCursor: more && last !== undefined ? storeArguments.encodeCursor({ timeStamp: last.time_stamp, id: last.id, audienceId: last.audience_id }) : null,
     };
   }
 
   async expire(now: Date, batch: number): Promise<number> {
-    validDate(now, "now");
-    const size = nonNegativeInteger(batch, "batch");
-    if (size < 1) throw new RangeError("batch must be 1 or more");
+    storeArguments.date(now, "now");
+    const size = storeArguments.positive(batch, "batch");
     // One short statement per batch: it locks only the rows it deletes (and their receipts, by
     // cascade), and SKIP LOCKED passes over rows a concurrent setState or another replica's
     // sweeper holds, so no one waits on the sweeper.
@@ -248,36 +237,4 @@ function delivered(row: NotificationRow): DeliveredNotification {
     },
     row.is_read,
   );
-}
-
-function validDate(value: string | Date, what: string): Date {
-  const date = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(date.getTime())) throw new RangeError(`${what} is not a valid date`);
-  return date;
-}
-
-function nonNegativeInteger(value: number, what: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a whole number, 0 or more`);
-  return value;
-}
-
-/** Opaque to callers: base64url of JSON `[timeStamp, id, audienceId]`. */
-function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify([c.timeStamp.toISOString(), c.id, c.audienceId]), "utf8").toString("base64url");
-}
-
-function decodeCursor(text: string): Cursor {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
-  } catch {
-    throw new RangeError("cursor is not valid");
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || !parsed.every((x) => typeof x === "string")) {
-    throw new RangeError("cursor is not valid");
-  }
-  const [timeStamp, id, audienceId] = parsed as [string, string, string];
-  const date = new Date(timeStamp);
-  if (Number.isNaN(date.getTime())) throw new RangeError("cursor is not valid");
-  return { timeStamp: date, id, audienceId };
 }

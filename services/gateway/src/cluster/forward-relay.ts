@@ -1,11 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { subjects, type Bus, type BusMessage } from "@tidings/contracts";
-import { BodyAbortedError, BodyTooLargeError, type ResponseSink } from "../http/respond.js";
+import { BodyAbortedError, BodyTooLargeError, NO_CONNECTION, type ResponseSink } from "../http/respond.js";
 import { decodeFrame, encodeFrame, type AnswerMessage, type ForwardMessage } from "./forward-codec.js";
 import { IdleTimer } from "./idle-timer.js";
 import { SocketRelay } from "./socket-relay.js";
-
-const NO_CONNECTION = "No Connection with that ID";
 
 export interface ForwardRelayOptions {
   bus: Bus;

@@ -7,9 +7,8 @@ import { isPolled } from "../transport/transport.js";
 import { SseTransport } from "../transport/sse-transport.js";
 import type { Admission } from "./admission.js";
 import { parseQuery } from "./query.js";
-import { BodyAbortedError, BodyTooLargeError, type ResponseSink } from "./respond.js";
+import { BodyAbortedError, BodyTooLargeError, NO_CONNECTION, type ResponseSink } from "./respond.js";
 
-const NO_CONNECTION = "No Connection with that ID";
 const NO_CACHE_204: ReadonlyArray<readonly [string, string]> = [
   ["Content-Type", "text/plain"],
   ["Cache-Control", "no-cache, no-store"],

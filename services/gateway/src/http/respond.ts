@@ -190,6 +190,9 @@ export function isLoopback(res: HttpResponse): boolean {
 
 export const INTERNAL_ERROR_MESSAGE = "An unexpected error occurred.";
 
+/** The 404 body for a connection id this cluster does not know (or no longer serves), as ASP.NET Core SignalR words it. */
+export const NO_CONNECTION = "No Connection with that ID";
+
 /**
  * Best-effort 500 on a response that may already be answered or aborted: empty on hub paths (as ASP.NET
  * answers), else with the /api error body.

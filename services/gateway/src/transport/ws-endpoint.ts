@@ -10,12 +10,11 @@ import type { DisconnectReason } from "../metrics.js";
 import type { Admission } from "../http/admission.js";
 import type { Cors } from "../http/cors.js";
 import { normalisePath, parseQuery } from "../http/query.js";
-import { answerInternalError, Reply, type ResponseSink } from "../http/respond.js";
+import { answerInternalError, NO_CONNECTION, Reply, type ResponseSink } from "../http/respond.js";
 import type { JsTopics } from "./js-topics.js";
 import { RelayedWsTransport, type SocketLink } from "./relayed-ws-transport.js";
 import { UwsTransport } from "./ws-transport.js";
 
-const NO_CONNECTION = "No Connection with that ID";
 const NOT_SERVED = "WebSockets transport not supported by this end point type";
 const SHUTTING_DOWN = "Server is shutting down";
 /** Close error of a connection ended by an unexpected server error. */
