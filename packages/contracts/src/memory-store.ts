@@ -33,6 +33,8 @@ interface Row extends SortKey {
   /** Normalised as the database returns it: dates in ISO-8601 UTC, body as JSON. */
   readonly n: Notification;
   readonly expiresAt: number;
+  /** When this store saved it, by its clock (what `since` is measured against). */
+  readonly receivedAt: number;
   /** By user id. */
   readonly receipts: Map<string, Receipt>;
 }
@@ -80,7 +82,8 @@ export class MemoryNotificationStore implements NotificationStore {
 
   async save(n: Notification): Promise<SaveResult> {
     const { timeStamp, expiresAt } = storeArguments.persisted(n);
-    if (expiresAt.getTime() <= this.#clock().getTime()) return "expired";
+    const receivedAt = this.#clock().getTime();
+    if (expiresAt.getTime() <= receivedAt) return "expired";
     const key = n.routing.audienceId;
     const rows = this.#audiences.get(key) ?? new Map<string, Row>();
     this.#audiences.set(key, rows);
@@ -98,6 +101,7 @@ export class MemoryNotificationStore implements NotificationStore {
       id: n.id,
       audienceId: key,
       expiresAt: expiresAt.getTime(),
+      receivedAt,
       receipts: new Map(),
     });
     return "stored";
@@ -105,7 +109,8 @@ export class MemoryNotificationStore implements NotificationStore {
 
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
     const limit = storeArguments.count(q.limit, "limit");
-    const rows = [...new Set(q.audiences)].flatMap((key) => this.#newestVisible(key, q.userId, q.now, limit, () => true));
+    const since = q.since === undefined ? null : storeArguments.date(q.since, "since").getTime();
+    const rows = [...new Set(q.audiences)].flatMap((key) => this.#newestVisible(key, q.userId, q.now, limit, (row) => since === null || row.receivedAt >= since));
     return rows.sort(compareRows).map((row) => delivered(row, q.userId));
   }
 

@@ -38,7 +38,8 @@ export async function createGatewayOrRelease(deps: GatewayDeps, release: () => P
 export async function runGateway(config: TidingsConfig, nodeId: string, log: Logger, registry: Registry): Promise<RunningGateway> {
   if (config.natsUrl === undefined) throw new Error("a gateway node needs TIDINGS_NATS_URL");
   const nats = natsOptionsOf(config);
-  let gateway: Gateway | undefined;
+  // Undefined until created below; the NATS status callback may run before that.
+  let gateway: Gateway | undefined = undefined;
   const bus = await connectNatsBus(config.natsUrl, {
     name: `tidings-gateway-${nodeId}`,
     security: nats.security,

@@ -27,6 +27,8 @@ export interface OpenOptions {
   onQuery: (query: string, params: unknown[]) => void;
 }
 
+const ids = (items: readonly DeliveredNotification[]) => items.map((n) => `${n.audienceId}/${n.id}`);
+
 /** Opens a fresh, empty target on its own database. */
 export type OpenTarget = (opts: OpenOptions) => Promise<StoreTarget>;
 
@@ -86,6 +88,16 @@ export function describePostgresStore(name: string, open: OpenTarget): void {
       const plan = JSON.stringify(row);
       expect(plan).toContain('"Index Name":"notifications_replay_idx"');
       expect(plan).not.toMatch(/"Seq Scan"[^}]*"Relation Name":"notifications"/);
+    });
+
+  it("with `since`, replay returns only rows created at or after it, to the millisecond", async () => {
+      for (const [id, ago] of [["old", 60], ["edge", 30], ["new", 1]] as const) {
+        await store.save(note("user:u1", id, { ts: -ago }));
+        await sql`UPDATE notifications SET created_at = ${new Date(T0.getTime() - ago * 1000)} WHERE id = ${id}`;
+      }
+      const since = new Date(T0.getTime() - 30_000);
+      expect(ids(await store.replay({ userId: "u1", audiences: ["user:u1"], limit: 100, now: T0, since }))).toEqual(["user:u1/edge", "user:u1/new"]);
+      expect(ids(await store.replay({ userId: "u1", audiences: ["user:u1"], limit: 100, now: T0 }))).toEqual(["user:u1/old", "user:u1/edge", "user:u1/new"]);
     });
 
     it("expire deletes the rows and their receipts", async () => {
