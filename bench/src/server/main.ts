@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { loadConfig } from "@tidings/config";
-import type { Notification } from "@tidings/contracts";
+import { notificationCodec, type Notification } from "@tidings/contracts";
 import { createGateway, loadNativeUws, type Gateway } from "@tidings/gateway";
 import { silentLogger } from "@tidings/observability";
 import { HANDSHAKE_OK } from "@tidings/protocol";
@@ -56,6 +56,8 @@ export interface PrepareArgs {
   count: number;
   /** one-receiver mode: notifications go to these users round robin (gateway: User audiences; bare uWS: one topic per socket) */
   users?: string[];
+  /** gateway: deliver each notification with its node-message bytes, as a cluster gateway node does */
+  wire?: boolean;
 }
 
 interface Impl {
@@ -91,17 +93,25 @@ async function startGateway(): Promise<Impl> {
   });
   await gateway.start();
   let notifications: Notification[] = [];
+  let wires: Uint8Array[] | null = null;
   let next = 0;
   return {
     port,
     connections: () => gateway.connectionCount,
-    prepare({ count, users }) {
+    prepare({ count, users, wire }) {
       notifications = benchNotifications(count, users);
+      wires = null;
+      if (wire === true) {
+        // what a router publishes to a gateway node, and what the node decodes from it
+        wires = notifications.map((n) => notificationCodec.encode(n));
+        notifications = wires.map((w) => notificationCodec.decode(w));
+      }
       next = 0;
     },
     publish(n) {
       if (next + n > notifications.length) throw new Error(`only ${notifications.length} notifications prepared`);
-      for (let i = 0; i < n; i++) gateway.deliver(notifications[next++]!);
+      if (wires === null) for (let i = 0; i < n; i++) gateway.deliver(notifications[next++]!);
+      else for (let i = 0; i < n; i++, next++) gateway.deliver(notifications[next]!, null, wires[next]);
     },
   };
 }

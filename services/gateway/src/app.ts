@@ -81,9 +81,11 @@ export interface Gateway {
   start(): Promise<number>;
   /**
    * Delivers a notification to local connections (once per audience and id within the dedupe window).
-   * `traceHeaders` (W3C traceparent) links the `process` span to the producer's trace.
+   * `traceHeaders` (W3C traceparent) links the `process` span to the producer's trace. `wire`: the
+   * notification as `notificationCodec` encoded it, when it arrived that way (a router's node message);
+   * JSON frames are then built from those bytes instead of serialising the notification again.
    */
-  deliver(notification: Notification, traceHeaders?: Readonly<Record<string, string>> | null): boolean;
+  deliver(notification: Notification, traceHeaders?: Readonly<Record<string, string>> | null, wire?: Uint8Array): boolean;
   /** Sends a hub event (read-state change) to this node's connections in audience `key`. */
   deliverEvent(key: string, target: string, payload: unknown): void;
   /**
@@ -122,9 +124,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     {
       publish: (topic, bytes, binary) => {
         app.publish(topic, bytes, binary);
-        jsTopics.publish(topic, bytes);
+        if (!jsTopics.empty) jsTopics.publish(topic, bytes);
       },
-      numSubscribers: (topic) => app.numSubscribers(topic) + jsTopics.numSubscribers(topic),
+      numSubscribers: (topic) => app.numSubscribers(topic) + (jsTopics.empty ? 0 : jsTopics.numSubscribers(topic)),
     },
     table,
     config.dedupeWindowSeconds * 1000,
@@ -215,6 +217,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       }),
   };
   const disconnectTimeoutMs = config.disconnectTimeoutSeconds * 1000;
+  const nodeSubject = `tidings.v1.node.${nodeId}`;
   const reportUnexpected = (err: unknown, source: UnexpectedSource) => report(log, err, source);
   let draining = false;
   let listeners: Bound[] = [];
@@ -300,9 +303,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
       ticker.unref();
       return main.port;
     },
-    deliver(notification, headers) {
-      const span = startProcessSpan(`tidings.v1.node.${nodeId}`, headers, notification.id);
-      const delivered = fanout.deliver(notification, Date.now());
+    deliver(notification, headers, wire) {
+      const span = startProcessSpan(nodeSubject, headers, notification.id);
+      const delivered = fanout.deliver(notification, Date.now(), wire);
       span.setAttribute("tidings.duplicate", !delivered);
       endSpan(span);
       return delivered;

@@ -2,6 +2,7 @@ import { AUDIENCE_KINDS, toDelivered, type Notification } from "@tidings/contrac
 import { jsonProtocol, messagePackProtocol, type HubProtocol, type ProtocolName } from "@tidings/protocol";
 import type { HubConnection } from "./connection.js";
 import type { ConnectionTable } from "./connection-table.js";
+import { deliveredJsonFrame } from "./delivered-frame.js";
 import type { EncodeFailures } from "./encode-failures.js";
 import type { Membership } from "./hub.js";
 import { TIMING_SAMPLE_EVERY, type GatewayMetrics } from "./metrics.js";
@@ -16,6 +17,8 @@ interface PerProtocol {
   readonly deliveriesCounter: { inc(n: number): void };
   readonly sentBytesCounter: { inc(n: number): void };
   readonly encodeSeconds: { observe(seconds: number): void };
+  /** (connection, audience) memberships of this protocol's connections: 0 means no topic of it has subscribers */
+  members: number;
   deliveries: number;
   sentBytes: number;
 }
@@ -66,11 +69,12 @@ export class Fanout implements Membership {
    */
   readonly #perProtocol: ReadonlyArray<PerProtocol>;
   /*
-   * When fan-out last published to each topic, in publish order (re-inserted on each publish), so a
-   * connection's keep-alive counts topic writes as sent messages. Entries older than
-   * PUBLISHED_AT_HORIZON_MS are dropped from the front: past that, a Ping is due under any sane keep-alive.
+   * When fan-out last published to each topic, so a connection's keep-alive counts topic writes as sent
+   * messages. Entries older than PUBLISHED_AT_HORIZON_MS are swept: past that, a Ping is due under any
+   * sane keep-alive.
    */
   readonly #publishedAt = new Map<string, number>();
+  #sweptPublishedAt = 0;
   readonly #delivered: { inc(n: number): void };
   readonly #duplicates: { inc(n: number): void };
   #deliveredTally = 0;
@@ -91,6 +95,7 @@ export class Fanout implements Membership {
       deliveriesCounter: metrics.deliveries.labels(protocol.name),
       sentBytesCounter: metrics.sentBytes.labels(protocol.name),
       encodeSeconds: metrics.encodeSeconds.labels(protocol.name),
+      members: 0,
       deliveries: 0,
       sentBytes: 0,
     }));
@@ -102,6 +107,7 @@ export class Fanout implements Membership {
   join(connection: HubConnection, key: string, subscribeTopic = true): void {
     if (connection.audiences.has(key)) return;
     connection.audiences.add(key);
+    this.#of(connection).members++;
     this.membershipListener?.add(key);
     if (subscribeTopic) connection.transport?.subscribe(topicFor(connection.protocol!.name, key));
   }
@@ -112,15 +118,18 @@ export class Fanout implements Membership {
 
   leave(connection: HubConnection, key: string): void {
     if (!connection.audiences.delete(key)) return;
+    this.#of(connection).members--;
     this.membershipListener?.remove(key);
     connection.transport?.unsubscribe(topicFor(connection.protocol!.name, key));
   }
 
   /**
    * Sends a notification to every local connection in its audience, once per (audience, id) within the
-   * de-duplication window. Returns false when it was a duplicate.
+   * de-duplication window. Returns false when it was a duplicate. `wire`, when given, is the notification
+   * as `notificationCodec` encoded it (how a gateway node receives it): JSON frames are then spliced from
+   * those bytes instead of serialising the notification again (delivered-frame.ts).
    */
-  deliver(notification: Notification, now: number): boolean {
+  deliver(notification: Notification, now: number, wire?: Uint8Array): boolean {
     const key = notification.routing.audienceId;
     if (this.#isDuplicate(key + "\n" + notification.id, now)) {
       this.#duplicatesTally++;
@@ -129,20 +138,21 @@ export class Fanout implements Membership {
     // Encode/fan-out timing for a sample only (metrics.ts TIMING_SAMPLE_EVERY); the first notification is in it.
     const timed = (this.#deliveredCount++ & (TIMING_SAMPLE_EVERY - 1)) === 0;
     const started = timed ? performance.now() : 0;
-    const delivered = toDelivered(notification, false);
     if (AUDIENCE_KINDS[notification.routing.audienceType].byConnectionId) {
       const connection = this.table.byConnectionId(key);
       if (connection?.state === "open") {
-        const bytes = this.#encode(connection.protocol!, notification, delivered);
+        const bytes = this.#encode(connection.protocol!, notification, wire);
         if (bytes !== null) {
           connection.sendMessage(bytes, now);
-          const m = this.#perProtocol.find((p) => p.protocol === connection.protocol)!;
+          const m = this.#of(connection);
           m.deliveries += 1;
           m.sentBytes += bytes.byteLength;
         }
       }
     } else {
       for (const m of this.#perProtocol) {
+        // No connection of this protocol is in any audience here: skip its topic lookups.
+        if (m.members === 0) continue;
         const protocol = m.protocol;
         const topic = topicFor(protocol.name, key);
         const receivers = this.publisher.numSubscribers(topic);
@@ -150,10 +160,10 @@ export class Fanout implements Membership {
         let bytes: Uint8Array | null;
         if (timed) {
           const encodeStarted = performance.now();
-          bytes = this.#encode(protocol, notification, delivered);
+          bytes = this.#encode(protocol, notification, wire);
           m.encodeSeconds.observe((performance.now() - encodeStarted) / 1000);
         } else {
-          bytes = this.#encode(protocol, notification, delivered);
+          bytes = this.#encode(protocol, notification, wire);
         }
         if (bytes === null) continue;
         this.publisher.publish(topic, bytes, protocol.binary);
@@ -177,6 +187,7 @@ export class Fanout implements Membership {
   /** A closed connection leaves every audience (uWS drops its topic subscriptions by itself). */
   forget(connection: HubConnection): void {
     if (this.membershipListener !== undefined) for (const key of connection.audiences) this.membershipListener.remove(key);
+    if (connection.protocol !== null) this.#of(connection).members -= connection.audiences.size;
     connection.audiences.clear();
   }
 
@@ -204,18 +215,26 @@ export class Fanout implements Membership {
   }
 
   #published(topic: string, now: number): void {
-    this.#publishedAt.delete(topic);
     this.#publishedAt.set(topic, now);
-    for (const [oldest, at] of this.#publishedAt) {
-      if (now - at < PUBLISHED_AT_HORIZON_MS) break;
-      this.#publishedAt.delete(oldest);
-    }
+    // One sweep per horizon, over every entry: amortised O(1) per publish, and the map holds at most the
+    // topics published within two horizons.
+    if (now - this.#sweptPublishedAt < PUBLISHED_AT_HORIZON_MS) return;
+    this.#sweptPublishedAt = now;
+    for (const [topic, at] of this.#publishedAt) if (now - at >= PUBLISHED_AT_HORIZON_MS) this.#publishedAt.delete(topic);
+  }
+
+  #of(connection: HubConnection): PerProtocol {
+    return this.#perProtocol[0]!.protocol === connection.protocol ? this.#perProtocol[0]! : this.#perProtocol[1]!;
   }
 
   /** The notification's frame in `protocol`, or null (reported) when that protocol cannot encode it. */
-  #encode(protocol: HubProtocol, notification: Notification, delivered: unknown): Uint8Array | null {
+  #encode(protocol: HubProtocol, notification: Notification, wire: Uint8Array | undefined): Uint8Array | null {
     try {
-      return protocol.encodeNotification(notification.type, delivered);
+      if (wire !== undefined && protocol === jsonProtocol) {
+        const frame = deliveredJsonFrame(notification, wire);
+        if (frame !== null) return frame;
+      }
+      return protocol.encodeNotification(notification.type, toDelivered(notification, false));
     } catch (err) {
       this.encodeFailures.report(notification, protocol.name, err);
       return null;
@@ -236,8 +255,9 @@ export class Fanout implements Membership {
 
   #isDuplicate(dedupeKey: string, now: number): boolean {
     if (this.#queueHead < this.#queueExpiry.length && this.#queueExpiry[this.#queueHead]! <= now) this.#sweep(now);
-    if (this.#recent.has(dedupeKey)) return true;
-    this.#recent.add(dedupeKey);
+    // One hash lookup: add, then see whether the set grew.
+    const size = this.#recent.size;
+    if (this.#recent.add(dedupeKey).size === size) return true;
     this.#queueKeys.push(dedupeKey);
     this.#queueExpiry.push(now + this.dedupeWindowMs);
     return false;

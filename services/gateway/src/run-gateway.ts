@@ -76,7 +76,7 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
     () => bus.close(),
   );
   const nodeSub = bus.subscribe(subjects.node(nodeId), (msg) => {
-    gateway.deliver(notificationCodec.decode(msg.data), msg.headers);
+    gateway.deliver(notificationCodec.decode(msg.data), msg.headers, msg.data);
   });
   const eventSub = bus.subscribe(subjects.userEvents, (msg) => {
     const e = userEventCodec.decode(msg.data);

@@ -35,6 +35,11 @@ export class JsTopics {
   numSubscribers(topic: string): number {
     return this.#topics.get(topic)?.size ?? 0;
   }
+
+  /** True while no topic has a subscriber (no SSE or long-polling connection is in an audience). */
+  get empty(): boolean {
+    return this.#topics.size === 0;
+  }
 }
 
 /**

@@ -1,0 +1,88 @@
+import type { Notification } from "@tidings/contracts";
+
+/** The keys of a notification as `notificationCodec` writes them, in order. */
+const WIRE_KEYS = ["id", "type", "body", "routing", "metadata"] as const;
+const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const BODY_KEY = ascii(`"body":`);
+const HEAD = ascii(`{"type":1,"target":`);
+const ARGUMENTS = ascii(`,"arguments":[`);
+const AUDIENCE_ID = ascii(`"audienceId":`);
+const IS_READ = ascii(`,"isRead":false,`);
+const TAIL = ascii(`]}\u001e`);
+
+/**
+ * The JSON hub frame of a live delivery (`isRead` false) of `n`, built from `wire`: the notification's
+ * JSON as a gateway node receives it (`notificationCodec`, `{"id":…,"type":…,"body":…,"routing":…,"metadata":…}`),
+ * `n` being its decoded form. The delivered object has the same members with `"audienceId":…,"isRead":false,`
+ * before `"body"`, so the frame is the invocation head, the wire up to `"body":`, that insert, the rest of
+ * the wire and the tail: body, routing and metadata are copied as bytes, not serialised again, and no
+ * string is built. For wire that `JSON.stringify` wrote the frame is byte for byte what
+ * `jsonProtocol.encodeNotification` makes of `toDelivered(n, false)`, at a fraction of its cost (the
+ * body's serialisation was most of a one-receiver delivery). Null when `n` has other members or another
+ * order: the caller encodes the object instead.
+ */
+export function deliveredJsonFrame(n: Notification, wire: Uint8Array): Uint8Array | null {
+  let k = 0;
+  for (const key in n) if (key !== WIRE_KEYS[k++]) return null;
+  if (k !== WIRE_KEYS.length) return null;
+  // A raw `"` only delimits strings in JSON (inside one it is escaped), and id and type are strings before
+  // body: so the first `"body":` is body's key.
+  const split = indexOfBodyKey(wire);
+  if (split === -1) return null;
+  const target = n.type;
+  const audienceId = n.routing.audienceId;
+  const targetBytes = jsonStringBytes(target);
+  const audienceIdBytes = jsonStringBytes(audienceId);
+  const insertBytes = AUDIENCE_ID.length + audienceIdBytes + IS_READ.length;
+  const headBytes = HEAD.length + targetBytes + ARGUMENTS.length;
+  // allocUnsafe takes small frames from Node's shared pool; the frame is never mutated after this.
+  const frame = Buffer.allocUnsafe(headBytes + wire.byteLength + insertBytes + TAIL.length);
+  frame.set(HEAD, 0);
+  writeJsonString(frame, target, targetBytes, HEAD.length);
+  frame.set(ARGUMENTS, HEAD.length + targetBytes);
+  // The whole wire after the head and the gap for the insert, then its part before `"body":` moved down.
+  frame.set(wire, headBytes + insertBytes);
+  frame.copyWithin(headBytes, headBytes + insertBytes, headBytes + insertBytes + split);
+  let at = headBytes + split;
+  frame.set(AUDIENCE_ID, at);
+  at += AUDIENCE_ID.length;
+  writeJsonString(frame, audienceId, audienceIdBytes, at);
+  frame.set(IS_READ, at + audienceIdBytes);
+  frame.set(TAIL, frame.length - TAIL.length);
+  return new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
+}
+
+/** True when JSON writes `s` as its characters in quotes: printable ASCII other than `"` and `\`. */
+function isPlain(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/** UTF-8 length of `s` as a JSON string (quotes included). */
+function jsonStringBytes(s: string): number {
+  return isPlain(s) ? s.length + 2 : Buffer.byteLength(JSON.stringify(s));
+}
+
+/** Writes `s` as a JSON string (`bytes` long, from jsonStringBytes) at `at`: plain ones char by char, others escaped by JSON.stringify. */
+function writeJsonString(frame: Buffer, s: string, bytes: number, at: number): void {
+  if (bytes !== s.length + 2) {
+    frame.write(JSON.stringify(s), at);
+    return;
+  }
+  frame[at] = 0x22;
+  for (let i = 0; i < s.length; i++) frame[at + 1 + i] = s.charCodeAt(i);
+  frame[at + bytes - 1] = 0x22;
+}
+
+function indexOfBodyKey(wire: Uint8Array): number {
+  const last = wire.byteLength - BODY_KEY.length;
+  outer: for (let i = 0; i <= last; i++) {
+    if (wire[i] !== 0x22) continue;
+    for (let j = 1; j < BODY_KEY.length; j++) if (wire[i + j] !== BODY_KEY[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
