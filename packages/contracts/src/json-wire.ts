@@ -1,10 +1,12 @@
 /** UTF-8 JSON helpers shared by the codecs of cross-node messages. */
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export function encodeJson(value: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(value));
+  // Buffer.from takes small results from Node's shared pool instead of allocating an ArrayBuffer per
+  // message as TextEncoder does (a router encodes every notification it routes). The bytes are never mutated.
+  const bytes = Buffer.from(JSON.stringify(value), "utf8");
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 export function isObject(value: unknown): value is Record<string, unknown> {

@@ -16,9 +16,8 @@ import { runInNewContext } from "node:vm";
 import { MemoryAudienceRegistry, MemoryBus, registryDigest } from "@tidings/bus";
 import { validateEnvelope, type Notification } from "@tidings/contracts";
 import { createRoute } from "../src/index.js";
+import { NODES, buildFleet, nodeIds, rng } from "./fleet.js";
 
-const KEYS = Number(process.env["BENCH_KEYS"] ?? 1_000_000);
-const NODES = Number(process.env["BENCH_NODES"] ?? 100);
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 2);
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "bench", "results");
 
@@ -29,44 +28,6 @@ const gc = runInNewContext("gc") as () => void;
 function heapAfterGc(): number {
   for (let i = 0; i < 3; i++) gc();
   return process.memoryUsage().heapUsed;
-}
-
-/** Deterministic pseudo-random numbers (xorshift32), so every run builds the same fleet. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
-
-const nodeIds = Array.from({ length: NODES }, (_, i) => `gw-${i.toString(36).padStart(3, "0")}-a1b2c3`);
-
-/**
- * The simulated fleet: 90 % user keys (85 % of users on one node, 15 % on two: a second device),
- * 9 % group keys on 1–8 nodes, 1 % tenant keys on 5–40 nodes. Keys are built as fresh strings, the
- * way a snapshot's JSON parse creates them.
- */
-function buildFleet(): { perNode: string[][]; memberships: number } {
-  const random = rng(42);
-  const perNode: string[][] = nodeIds.map(() => []);
-  let memberships = 0;
-  const place = (key: string, copies: number) => {
-    const first = Math.floor(random() * NODES);
-    for (let c = 0; c < copies; c++) perNode[(first + c * 7) % NODES]!.push(c === 0 ? key : (JSON.parse(JSON.stringify(key)) as string));
-    memberships += copies;
-  };
-  const users = Math.floor(KEYS * 0.9);
-  const groups = Math.floor(KEYS * 0.09);
-  const tenants = KEYS - users - groups;
-  for (let i = 0; i < users; i++) place(`user:${(1_000_000_007 + i * 7919).toString(36)}-${i}`, random() < 0.15 ? 2 : 1);
-  for (let i = 0; i < groups; i++) place(`group:team-${i}`, 1 + Math.floor(random() * 8));
-  for (let i = 0; i < tenants; i++) place(`tenant:t${i}`, 5 + Math.floor(random() * 36));
-  return { perNode, memberships };
 }
 
 function timeLoop(seconds: number, batch: number, body: (i: number) => void): { ops: number; opsPerSec: number } {

@@ -21,6 +21,11 @@ export class KeyedSerial {
     return result;
   }
 
+  /** True while a task of `key` is queued or running (a task started now would wait for it). */
+  busy(key: string): boolean {
+    return this.#tails.has(key);
+  }
+
   /** Keys with a task queued or running. */
   get size(): number {
     return this.#tails.size;

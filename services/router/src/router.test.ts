@@ -164,6 +164,18 @@ describe("router - routing to owning nodes", () => {
     await waitFor(() => h.received("node-a").length === 20, 10_000, "20 deliveries");
     expect(h.received("node-a").map((n) => n.id)).toEqual(Array.from({ length: 20 }, (_, k) => `o${k}`));
   });
+  it("routes a live notification fetched behind a persisted one of its audience after it, not at once", async () => {
+    const h = await harness({ "node-a": ["user:m"] });
+    const save = h.store.save.bind(h.store);
+    h.store.save = async (n) => {
+      await sleep(15);
+      return save(n);
+    };
+    // persisted, live, persisted, live…: each live one finds the audience busy with the save before it
+    for (let k = 0; k < 20; k++) await h.publish(envelope(`m${k}`, 4, "m", k % 2 === 0 ? { isPersisted: true } : {}));
+    await waitFor(() => h.received("node-a").length === 20, 10_000, "20 deliveries");
+    expect(h.received("node-a").map((n) => n.id)).toEqual(Array.from({ length: 20 }, (_, k) => `m${k}`));
+  });
 });
 
 describe("router - invalid input", () => {

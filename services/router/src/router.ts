@@ -15,7 +15,7 @@ import {
 } from "@tidings/contracts";
 import { endSpan, inSpan, startProcessSpan, traceHeaders as spanHeaders, type Logger } from "@tidings/observability";
 import { KeyedSerial } from "./keyed-serial.js";
-import { DeadLetterReason, type RouterMetrics } from "./metrics.js";
+import { DeadLetterReason, PROCESS_TIMING_SAMPLE_EVERY, type RouterMetrics } from "./metrics.js";
 import { createRoute } from "./route.js";
 import { StoreGate } from "./store-gate.js";
 
@@ -120,20 +120,26 @@ export function createRouter(deps: RouterDeps): Router {
     },
   });
 
+  /** Messages being handled; each one's ack-wait timer is restarted every `heartbeatMs` by one shared ticker. */
+  const working = new Set<IngestMessage>();
+  let ticker: NodeJS.Timeout | null = null;
+
   /**
    * Runs `task` with the message's ack-wait timer restarted every `heartbeatMs`, whether it waits
    * for the store or behind an earlier message of its audience, so only a dead router's messages
-   * are redelivered. A persisted message counts as held meanwhile.
+   * are redelivered. A persisted message counts as held meanwhile. One ticker serves every message
+   * (a timer per message cost more than routing it); a message may get its first `working()` sooner
+   * than `heartbeatMs` after it started, never later.
    */
   const keepAlive = async <T>(msg: IngestMessage, persisted: boolean, task: () => Promise<T>): Promise<T> => {
-    const entry = { since: Date.now() };
-    if (persisted) held.add(entry);
-    const beat = setInterval(() => msg.working(), heartbeatMs);
+    const entry = persisted ? { since: Date.now() } : null;
+    if (entry !== null) held.add(entry);
+    working.add(msg);
     try {
       return await task();
     } finally {
-      clearInterval(beat);
-      held.delete(entry);
+      working.delete(msg);
+      if (entry !== null) held.delete(entry);
     }
   };
 
@@ -185,6 +191,18 @@ export function createRouter(deps: RouterDeps): Router {
     }
   };
 
+  /** Routes a live notification synchronously, in its own `process` span (as `deliver`). */
+  const routeNow = (msg: IngestMessage, n: Notification): void => {
+    const span = startProcessSpan(msg.subject, msg.headers, n.id);
+    try {
+      inSpan(span, () => route(n, span.isRecording() ? spanHeaders(span) : traceHeaders(msg.headers)));
+      endSpan(span);
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+  };
+
   const persistAndRoute = async (msg: IngestMessage, n: Notification, outgoingTrace: BusHeaders | undefined): Promise<boolean> => {
     if (n.metadata.isPersisted) {
       const saved = await save(n);
@@ -208,8 +226,11 @@ export function createRouter(deps: RouterDeps): Router {
     return true;
   };
 
+  /** Messages handled so far; picks the 1 in PROCESS_TIMING_SAMPLE_EVERY whose duration is observed. */
+  let handled = 0;
   const handle = async (msg: IngestMessage): Promise<void> => {
-    const endTimer = metrics.processDuration.startTimer();
+    const timed = (handled++ & (PROCESS_TIMING_SAMPLE_EVERY - 1)) === 0;
+    const started = timed ? performance.now() : 0;
     try {
       if (msg.deliveryCount > 1) metrics.redeliveries.inc();
       const decoded = decodeIngestBody(msg.data, msg.headers);
@@ -231,13 +252,21 @@ export function createRouter(deps: RouterDeps): Router {
       const n = result.notification;
       // Only publishing is serialised per audience (that is what orders delivery); the ack, a NATS
       // round trip, runs outside it, so one busy audience is not capped at one ack round trip per message.
+      // A live notification whose audience has nothing queued is routed at once, as serial.run would
+      // start it, without the promises of the queued path.
+      if (!n.metadata.isPersisted && !serial.busy(n.routing.audienceId)) {
+        routeNow(msg, n);
+        await msg.ack();
+        metrics.routed.inc();
+        return;
+      }
       const run = () => serial.run(n.routing.audienceId, () => deliver(msg, n));
       if (await keepAlive(msg, n.metadata.isPersisted, run)) {
         await msg.ack();
         metrics.routed.inc();
       }
     } finally {
-      endTimer();
+      if (timed) metrics.processDuration.observe((performance.now() - started) / 1000);
     }
   };
 
@@ -257,6 +286,10 @@ export function createRouter(deps: RouterDeps): Router {
       tracker = new RegistryTracker({ bus, registry, log, ...options.registry });
       await tracker.start();
       if (stopping !== null) return;
+      ticker = setInterval(() => {
+        for (const msg of working) msg.working();
+      }, heartbeatMs);
+      ticker.unref();
       consumer = queue.consume(handle, { maxInFlight });
       ready = true;
       log.info({ nodes: registry.liveNodes().size, maxInFlight }, "router consuming");
@@ -267,6 +300,7 @@ export function createRouter(deps: RouterDeps): Router {
         // Held messages are nak'ed at once, so the consumer's stop does not wait for the store.
         gate.close();
         await consumer?.stop();
+        if (ticker !== null) clearInterval(ticker);
         await tracker?.stop();
         log.info("router stopped");
       })();
