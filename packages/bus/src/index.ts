@@ -24,3 +24,8 @@ export { createIngestPublisher, HTTP_INGEST_SUBJECT, ingestMsgId } from "./inges
 export type { IngestPublisher } from "./ingest-publisher.js";
 export { natsOptionsOf } from "./nats-options.js";
 export type { NatsSettings } from "./nats-options.js";
+export { ShardMap, hash32, partitionOf, rendezvousOwner } from "./shard/shard-map.js";
+export { RouterRoster } from "./shard/router-roster.js";
+export type { RouterInfo, RouterRosterOptions } from "./shard/router-roster.js";
+export { ShardedAudienceRegistry } from "./shard/sharded-audience-registry.js";
+export type { ShardedAudienceRegistryOptions } from "./shard/sharded-audience-registry.js";

@@ -29,6 +29,8 @@ export interface JetStreamIngestQueueOptions {
   subjects?: string[];
   /** Durable consumer name (default `tidings-router`). */
   durable?: string;
+  /** The durable consumer takes only messages on this subject (default: every subject of the stream). */
+  filterSubject?: string;
   /** JetStream duplicate window for `Nats-Msg-Id` (default 120 000 ms). */
   duplicateWindowMs?: number;
   /** A delivery not acked within this time is redelivered (default 30 000 ms). */
@@ -85,6 +87,7 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
   readonly #js: JetStreamClient;
   readonly #stream: string;
   readonly #durable: string;
+  readonly #filterSubject: string | undefined;
   readonly #ackWaitMs: number;
   readonly #maxDeliver: number;
   readonly #maxAckPending: number;
@@ -102,6 +105,7 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
     this.#js = jetstream(connection, { timeout: opts.timeoutMs ?? 5000 });
     this.#stream = opts.stream ?? subjects.stream;
     this.#durable = opts.durable ?? ROUTER_CONSUMER;
+    this.#filterSubject = opts.filterSubject;
     this.#ackWaitMs = opts.ackWaitMs ?? 30_000;
     this.#maxDeliver = opts.maxDeliver ?? -1;
     this.#maxAckPending = opts.maxAckPending ?? 1000;
@@ -332,6 +336,7 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
       durable_name: this.#durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
+      ...(this.#filterSubject === undefined ? {} : { filter_subject: this.#filterSubject }),
       ...wanted,
     });
   }

@@ -80,6 +80,7 @@ describe("loadConfig defaults", () => {
       jetstreamMaxAgeSeconds: 86400,
       nodeId: undefined,
       registryHeartbeatSeconds: 5,
+      registryPartitions: 1,
       routerAckWaitSeconds: 10,
       logLevel: "info",
     });

@@ -288,6 +288,12 @@ export const configSchema = defineConfig(
       above: 0,
       doc: "Interval of gateway registry heartbeats; a node silent for three intervals is dropped by the routers. Same value on every gateway and router.",
     }),
+    registryPartitions: int({
+      default: 1,
+      min: 1,
+      max: 4096,
+      doc: "Cluster mode: partitions of the audience registry and of ingest. `1`: every router holds every audience key and all routers share one consumer. Above 1: each router holds and routes only the partitions it owns (rendezvous hashing over the live routers), ingest is republished per partition to stream `TIDINGS_PARTS`, and one consumer per partition runs on its owner. Same value on every router; changing it needs the `TIDINGS_PARTS` backlog drained first.",
+    }),
     membershipAckTimeoutSeconds: seconds({
       default: 2,
       above: 0,

@@ -15,6 +15,10 @@ describe("subjects - names", () => {
     expect(subjects.storeRequest("replay")).toBe("tidings.v1.store.replay");
     expect(subjects.forward("gw-1")).toBe("tidings.v1.forward.gw-1");
     expect(subjects.relayStream("gw-1", "s7")).toBe("tidings.v1.relay.gw-1.s7");
+    expect(subjects.routers).toBe("tidings.v1.routers");
+    expect(subjects.partition(7)).toBe("tidings.v1.part.7");
+    expect(subjects.partitionWildcard).toBe("tidings.v1.part.>");
+    expect(subjects.partitionStream).toBe("TIDINGS_PARTS");
   });
 
   it("refuses tokens that would change the subject's meaning", () => {
@@ -25,5 +29,7 @@ describe("subjects - names", () => {
     expect(() => subjects.storeRequest("a.b")).toThrow(RangeError);
     expect(() => subjects.forward("a b")).toThrow(RangeError);
     expect(() => subjects.relayStream("gw-1", "a.b")).toThrow(RangeError);
+    expect(() => subjects.partition(-1)).toThrow(RangeError);
+    expect(() => subjects.partition(1.5)).toThrow(RangeError);
   });
 });

@@ -52,6 +52,21 @@ export const subjects = {
   registryAck(nodeId: string): string {
     return "tidings.v1.registry.ack." + tokens("nodeId", nodeId);
   },
+  /**
+   * Router roster, router → routers and gateways: each router's heartbeat (id, whether it has loaded
+   * its partitions, the partitions it consumes) and its leave message. Every process derives the same
+   * shard map from it.
+   */
+  routers: "tidings.v1.routers",
+  /** Internal partitioned ingest: `tidings.v1.part.<p>`, one subject per registry partition. */
+  partition(p: number): string {
+    if (!Number.isSafeInteger(p) || p < 0) throw new RangeError(`Invalid partition: ${p}`);
+    return "tidings.v1.part." + p;
+  },
+  /** Every partition subject; what stream `TIDINGS_PARTS` captures. */
+  partitionWildcard: "tidings.v1.part.>",
+  /** The JetStream stream of partitioned ingest (only with more than one registry partition). */
+  partitionStream: "TIDINGS_PARTS",
   /** Read-state events for a user's devices, broadcast to every gateway node (each delivers to its local connections of that user). */
   userEvents: "tidings.v1.events.user",
   /** Request-reply: a node's full registry snapshot, `tidings.v1.registry.snapshot.<nodeId>`. */
