@@ -18,7 +18,7 @@ export interface RouterProcess {
 export async function startRouterProcess(
   natsUrl: string,
   id: string,
-  tuning: { ackWaitMs: number; heartbeatMs: number; maxInFlight?: number },
+  tuning: { ackWaitMs: number; heartbeatMs: number; maxInFlight?: number; partitions?: number },
 ): Promise<RouterProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", ROUTER], {
     env: {
@@ -32,6 +32,7 @@ export async function startRouterProcess(
       ROUTER_ACK_WAIT_MS: String(tuning.ackWaitMs),
       ROUTER_HEARTBEAT_MS: String(tuning.heartbeatMs),
       ROUTER_MAX_IN_FLIGHT: String(tuning.maxInFlight ?? 64),
+      TIDINGS_REGISTRY_PARTITIONS: String(tuning.partitions ?? 1),
     },
     stdio: ["ignore", "pipe", "inherit"],
   });

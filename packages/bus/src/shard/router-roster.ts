@@ -96,12 +96,12 @@ export class RouterRoster {
     await this.#bus.flush().catch(() => undefined);
   }
 
-  /** Updates and announces this router's readiness and served partitions. */
+  /** Updates and announces this router's readiness and served partitions (`onChange` is for the other routers' changes). */
   setState(ready: boolean, serving: Iterable<number>): void {
     this.#ready = ready;
     this.#serving = [...serving].sort((a, b) => a - b);
+    this.#map = null;
     this.#announce();
-    this.#changed();
   }
 
   /** Routers heard from (this one included), by id. */
