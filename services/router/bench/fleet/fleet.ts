@@ -119,7 +119,7 @@ class RouterChild {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`router ${id} not ready within 10 minutes`)), 600_000);
       child.once("exit", (code) => reject(new Error(`router ${id} exited during start (${code})`)));
-      child.stdout!.on("data", (d: Buffer) => {
+      child.stdout.on("data", (d: Buffer) => {
         if (d.toString().includes("ready")) {
           clearTimeout(timer);
           resolve();
