@@ -1,10 +1,14 @@
 import { notificationCodec, subjects, type IngestPublishResult, type IngestQueue, type Notification } from "@tidings/contracts";
+import { partitionOf } from "./shard/shard-map.js";
 
 /** Publishes validated notifications durably; resolves once every one is stored (or was already). */
 export type IngestPublisher = (notifications: readonly Notification[], headers?: Readonly<Record<string, string>>) => Promise<IngestPublishResult[]>;
 
 /** Where HTTP ingest publishes: `tidings.notify.http`. */
 export const HTTP_INGEST_SUBJECT = subjects.notify("http");
+
+/** Header of a partitioned ingest message: the producer subject it stands for. */
+export const INGEST_SUBJECT_HEADER = "Tidings-Subject";
 
 /**
  * The JetStream de-duplication id of a notification published by Tidings itself:
@@ -27,5 +31,23 @@ export function createIngestPublisher(queue: IngestQueue, subject: string = HTTP
   return (notifications, headers) =>
     Promise.all(
       notifications.map((n) => queue.publish(subject, notificationCodec.encode(n), { msgId: ingestMsgId(n), ...(headers === undefined ? {} : { headers }) })),
+    );
+}
+
+/**
+ * HTTP ingest with a partitioned registry (`TIDINGS_REGISTRY_PARTITIONS` above 1): each notification
+ * goes straight to the partition of its audience on `tidings.v1.part.<p>` (stream `TIDINGS_PARTS`),
+ * skipping the partitioning step, with the same id the partitioning step would give it and header
+ * `Tidings-Subject: tidings.notify.http`.
+ */
+export function createPartitionedIngestPublisher(queue: IngestQueue, partitions: number): IngestPublisher {
+  return (notifications, headers) =>
+    Promise.all(
+      notifications.map((n) =>
+        queue.publish(subjects.partition(partitionOf(n.routing.audienceId, partitions)), notificationCodec.encode(n), {
+          msgId: ingestMsgId(n),
+          headers: { ...headers, [INGEST_SUBJECT_HEADER]: HTTP_INGEST_SUBJECT },
+        }),
+      ),
     );
 }

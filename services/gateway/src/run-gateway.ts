@@ -1,4 +1,4 @@
-import { connectNatsBus, createIngestPublisher, JetStreamIngestQueue, NATS_DEAD_CONNECTION_DETECTION_MS, natsOptionsOf, RegistryAnnouncer } from "@tidings/bus";
+import { connectNatsBus, createIngestPublisher, createPartitionedIngestPublisher, JetStreamIngestQueue, NATS_DEAD_CONNECTION_DETECTION_MS, natsOptionsOf, RegistryAnnouncer } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
 import { BusNotificationStore, notificationCodec, subjects, userAudience, userEventCodec } from "@tidings/contracts";
 import type { Logger, Registry } from "@tidings/observability";
@@ -51,8 +51,15 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
       else void gateway?.busReconnected().catch((err: unknown) => log.error({ err }, "catch-up after the NATS outage failed"));
     },
   });
-  const queue = await JetStreamIngestQueue.create(bus.connection, { ...nats.queue, onError: (err) => log.error({ err }, "ingest queue error") });
-  const publish = createIngestPublisher(queue);
+  const queueOptions = { ...nats.queue, onError: (err: unknown) => log.error({ err }, "ingest queue error") };
+  // With a partitioned registry, HTTP ingest goes straight to the partition of each audience.
+  const publish =
+    config.registryPartitions > 1
+      ? createPartitionedIngestPublisher(
+          await JetStreamIngestQueue.create(bus.connection, { ...queueOptions, stream: subjects.partitionStream, subjects: [subjects.partitionWildcard] }),
+          config.registryPartitions,
+        )
+      : createIngestPublisher(await JetStreamIngestQueue.create(bus.connection, queueOptions));
   const announcer = new RegistryAnnouncer({
     bus,
     nodeId,

@@ -1,10 +1,7 @@
 import { createHash } from "node:crypto";
-import { decodeIngestBody, headerValue, ingestMsgId, partitionOf } from "@tidings/bus";
+import { INGEST_SUBJECT_HEADER, decodeIngestBody, headerValue, ingestMsgId, partitionOf } from "@tidings/bus";
 import { subjects, validateEnvelope, type IngestMessage, type IngestQueue } from "@tidings/contracts";
 import { KeyedSerial } from "./keyed-serial.js";
-
-/** Header of a partitioned message: the subject the producer published on. */
-export const INGEST_SUBJECT_HEADER = "Tidings-Subject";
 
 export interface PartitionerOptions {
   /** Where partitioned messages go (stream `TIDINGS_PARTS`). */

@@ -1,6 +1,5 @@
-import { RouterRoster, headerValue, type IngestBacklog, type RegistryLogger, type ShardedAudienceRegistry } from "@tidings/bus";
+import { INGEST_SUBJECT_HEADER, RouterRoster, headerValue, type IngestBacklog, type RegistryLogger, type ShardedAudienceRegistry } from "@tidings/bus";
 import { subjects, type Bus, type BusHeaders, type IngestConsumer, type IngestMessage, type IngestPublishResult, type IngestQueue } from "@tidings/contracts";
-import { INGEST_SUBJECT_HEADER } from "./partitioner.js";
 
 export interface ShardedIngestOptions {
   bus: Bus;

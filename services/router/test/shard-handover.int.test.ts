@@ -5,8 +5,8 @@
  * partition and the map every process computes agrees.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JetStreamIngestQueue, RouterRoster, connectNatsBus, type NatsBus } from "@tidings/bus";
-import { subjects } from "@tidings/contracts";
+import { JetStreamIngestQueue, RouterRoster, connectNatsBus, createPartitionedIngestPublisher, type NatsBus } from "@tidings/bus";
+import { subjects, validateEnvelope, type Notification } from "@tidings/contracts";
 import { startNats, waitFor, type NatsServer } from "@tidings/testkit";
 import { SimNode, startRouterProcess, type RouterProcess } from "./cluster.js";
 
@@ -91,6 +91,30 @@ describe("sharded registry handover", () => {
     const stats = await producer.stats();
     expect(stats.pending + stats.ackPending).toBe(0);
     await watcher.stop();
+  });
+
+  it("routes HTTP ingest published straight to the partition subjects, de-duplicated by id", async () => {
+    routers.push(await start("router-d"));
+    const parts = await JetStreamIngestQueue.create(bus.connection, { stream: subjects.partitionStream, subjects: [subjects.partitionWildcard] });
+    const publish = createPartitionedIngestPublisher(parts, PARTITIONS);
+    const notifications = Array.from({ length: 100 }, (_, i) => {
+      const r = validateEnvelope(
+        { id: `h${i}`, type: "t", body: {}, routing: { audienceType: 4, audienceValue: `u${i}` }, metadata: { producer: "http" } },
+        { now: new Date(), defaultTtlSeconds: 60, maxNotificationBytes: 65536 },
+      );
+      if (!r.ok) throw new Error("invalid test envelope");
+      return r.notification;
+    });
+    const results = await publish(notifications);
+    expect(results.every((r) => !r.duplicate)).toBe(true);
+    // The same ids again: de-duplicated by the partition stream.
+    expect((await publish(notifications)).every((r) => r.duplicate)).toBe(true);
+    const delivered = (n: number) => nodes[n]!.received.filter((x: Notification) => x.id.startsWith("h"));
+    await waitFor(() => nodes.every((_, n) => delivered(n).length >= 25), 20_000, "every HTTP notification delivered");
+    for (const [n] of nodes.entries()) {
+      expect(new Set(delivered(n).map((x) => x.id)).size).toBe(25);
+      for (const x of delivered(n)) expect(Number(x.routing.audienceValue.slice(1)) % NODES).toBe(n);
+    }
   });
 });
 
