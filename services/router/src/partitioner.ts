@@ -3,6 +3,9 @@ import { INGEST_SUBJECT_HEADER, decodeIngestBody, headerValue, ingestMsgId, part
 import { subjects, validateEnvelope, type IngestMessage, type IngestQueue } from "@tidings/contracts";
 import { KeyedSerial } from "./keyed-serial.js";
 
+/** Redelivery delay of a message whose partition copy could not be stored. */
+const RETRY_MS = 250;
+
 export interface PartitionerOptions {
   /** Where partitioned messages go (stream `TIDINGS_PARTS`). */
   target: IngestQueue;
@@ -59,7 +62,13 @@ export function createPartitioner(opts: PartitionerOptions): (msg: IngestMessage
       // JetStream's own headers (the id among them) are set anew by the partition stream.
       if (!name.toLowerCase().startsWith("nats-")) headers[name] = value;
     }
-    await serial.run(target.orderKey, () => opts.target.publish(subjects.partition(target.partition), msg.data, { msgId: target.msgId, headers }));
+    try {
+      await serial.run(target.orderKey, () => opts.target.publish(subjects.partition(target.partition), msg.data, { msgId: target.msgId, headers }));
+    } catch {
+      // Not stored (the partition stream is electing a leader, or away): redelivered after a pause, not at once.
+      msg.nak(RETRY_MS);
+      return;
+    }
     await msg.ack();
   };
 }

@@ -21,6 +21,9 @@ export interface ShardedIngestOptions {
   log: RegistryLogger & { error(obj: object, msg: string): void };
 }
 
+/** Pause before a failed handover step is tried again. */
+const RETRY_MS = 500;
+
 /**
  * Ingest and registry ownership of a router when the registry has more than one partition. It is
  * the router's `IngestQueue`: `consume` runs the partitioner on stream `TIDINGS` and, for each
@@ -120,7 +123,9 @@ export class ShardedIngest implements IngestQueue, IngestBacklog {
         try {
           await this.#reconcile();
         } catch (error) {
-          this.#opts.log.error({ err: error }, "partition handover step failed; retrying at the next roster change");
+          // JetStream may be electing a leader (a server lost): try again shortly, not only at the next roster change.
+          this.#opts.log.error({ err: error }, "partition handover step failed; retrying");
+          setTimeout(() => this.#schedule(), RETRY_MS).unref();
         }
       } while (this.#again && !this.#stopped);
       this.#busy = false;

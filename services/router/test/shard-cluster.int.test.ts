@@ -29,9 +29,12 @@ describe("sharded routers on a JetStream cluster of three servers", () => {
     cleanups.push(() => bus.close());
     const store = new CountingStore();
     serveStore(bus, store);
+    // The gateway nodes stay on server 2, which is never the one killed: delivery to a node is at most
+    // once (a real gateway replays from the store what its broken connection missed).
+    const nodeUrl = cluster.servers[2]!.url;
     const nodes = [
-      await SimNode.start(cluster.url, "node-a", Array.from({ length: USERS / 2 }, (_, i) => `user:u${2 * i}`), HEARTBEAT_MS),
-      await SimNode.start(cluster.url, "node-b", Array.from({ length: USERS / 2 }, (_, i) => `user:u${2 * i + 1}`), HEARTBEAT_MS),
+      await SimNode.start(nodeUrl, "node-a", Array.from({ length: USERS / 2 }, (_, i) => `user:u${2 * i}`), HEARTBEAT_MS),
+      await SimNode.start(nodeUrl, "node-b", Array.from({ length: USERS / 2 }, (_, i) => `user:u${2 * i + 1}`), HEARTBEAT_MS),
     ];
     for (const n of nodes) cleanups.push(() => n.stop());
     const tuning = { ackWaitMs: 2000, heartbeatMs: HEARTBEAT_MS, partitions: PARTITIONS };
@@ -69,10 +72,26 @@ describe("sharded routers on a JetStream cluster of three servers", () => {
         await sleep(5);
       }
     };
+    // Both streams' followers are current before a server is lost (a just-created stream's are not yet).
+    for (const stream of [subjects.stream, subjects.partitionStream]) {
+      for (let i = 0; ((await parts.manager.streams.info(stream)).cluster?.replicas ?? []).filter((r) => r.current).length < 2; i++) {
+        if (i > 150) throw new Error(`the followers of ${stream} did not catch up`);
+        await sleep(200);
+      }
+    }
     const loop = Promise.all(Array.from({ length: WORKERS }, worker));
     await waitFor(() => acked.size >= TOTAL / 4, 60_000, "a quarter accepted");
-    const leader = (await parts.manager.streams.info(subjects.partitionStream)).cluster!.leader!;
-    await cluster.servers[Number(leader.slice(leader.lastIndexOf("-") + 1))]!.stop();
+    const leaderIndex = async () => {
+      const leader = (await parts.manager.streams.info(subjects.partitionStream)).cluster!.leader!;
+      return Number(leader.slice(leader.lastIndexOf("-") + 1));
+    };
+    // The partition stream's leader moves off server 2 first, so the server lost is its leader.
+    for (let i = 0; (await leaderIndex()) === 2; i++) {
+      if (i > 20) throw new Error("the partition stream's leader stayed on server 2");
+      await bus.request(`$JS.API.STREAM.LEADER.STEPDOWN.${subjects.partitionStream}`, new Uint8Array(0), { timeoutMs: 2000 }).catch(() => undefined);
+      await sleep(500);
+    }
+    await cluster.servers[await leaderIndex()]!.stop();
     await waitFor(() => acked.size >= TOTAL / 2, 60_000, "half accepted");
     await routerA.kill();
     await loop;
