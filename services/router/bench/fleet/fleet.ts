@@ -522,9 +522,11 @@ async function main(): Promise<void> {
     misrouted: cases.reduce((a, c) => a + c.misrouted, 0),
     missed: cases.reduce((a, c) => a + c.missed, 0),
     convergence: {
+      killServedMs: Math.max(...cases.map((c) => c.convergence.killServedMs)),
       killMs: Math.max(...cases.map((c) => c.convergence.killDeliveredMs)),
       addMs: Math.max(...cases.map((c) => c.convergence.addServedMs)),
       atKeys: biggest.keys,
+      killServedMsAtBiggest: biggest.convergence.killServedMs,
       killMsAtBiggest: biggest.convergence.killDeliveredMs,
       addMsAtBiggest: biggest.convergence.addServedMs,
     },
