@@ -5,10 +5,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { JetStreamIngestQueue, connectNatsBus, type NatsBus } from "@tidings/bus";
-import { subjects } from "@tidings/contracts";
+import { MemoryNotificationStore, subjects } from "@tidings/contracts";
 import { sleep, startNatsCluster, waitFor, type NatsCluster } from "@tidings/testkit";
 import { SimNode, serveStore, startRouterProcess } from "./cluster.js";
-import { CountingStore } from "./memory-store.js";
 
 const HEARTBEAT_MS = 500;
 const PARTITIONS = 8;
@@ -27,7 +26,7 @@ describe("sharded routers on a JetStream cluster of three servers", () => {
     cleanups.push(() => cluster.stop());
     const bus: NatsBus = await connectNatsBus(cluster.url);
     cleanups.push(() => bus.close());
-    const store = new CountingStore();
+    const store = new MemoryNotificationStore();
     serveStore(bus, store);
     // The gateway nodes stay on server 2, which is never the one killed: delivery to a node is at most
     // once (a real gateway replays from the store what its broken connection missed).
@@ -96,11 +95,11 @@ describe("sharded routers on a JetStream cluster of three servers", () => {
     await routerA.kill();
     await loop;
 
-    await waitFor(() => store.stored.size === TOTAL, 120_000, `all ${TOTAL} stored (have ${store.stored.size})`);
+    await waitFor(() => store.size === TOTAL, 120_000, `all ${TOTAL} stored (have ${store.size})`);
     const delivered = () => nodes.reduce((a, n) => a + new Set(n.ids()).size, 0);
     await waitFor(() => delivered() === TOTAL, 60_000, `all ${TOTAL} delivered (have ${delivered()})`);
     expect(acked.size).toBe(TOTAL);
-    for (let i = 0; i < TOTAL; i++) expect(store.stored.has(`user:u${i % USERS}\u0000s${i}`), `s${i} stored`).toBe(true);
+    for (let i = 0; i < TOTAL; i++) expect(store.has(`user:u${i % USERS}`, `s${i}`), `s${i} stored`).toBe(true);
     for (const [idx, node] of nodes.entries()) {
       for (const n of node.received) expect(Number(n.routing.audienceValue.slice(1)) % 2, `${n.id} on node ${idx}`).toBe(idx);
     }
