@@ -18,12 +18,22 @@ export interface TidingsProcess {
   stop(): Promise<number | null>;
 }
 
+/** SIGKILLs a `cli: true` process with the node behind it (its whole group); a no-op once it is gone. */
+export function killGroup(child: ChildProcessWithoutNullStreams): void {
+  try {
+    process.kill(-child.pid!, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
 export const freshDataDir = () => mkdtempSync(join(tmpdir(), "tidings-data-"));
 
 /**
  * Starts `src/main.ts --dev` with only the given TIDINGS_* settings. By default as ONE process
  * (`node --import tsx`), so SIGKILL really kills the node; `cli: true` runs exactly what `pnpm start`
- * runs (the tsx CLI, which relays signals to its child).
+ * runs (the tsx CLI, which relays signals to its child), in a process group of its own so that
+ * `process.kill(-child.pid, "SIGKILL")` ends the node behind the CLI too (SIGKILL cannot be relayed).
  */
 export function spawnTidings(
   env: Record<string, string>,
@@ -31,7 +41,7 @@ export function spawnTidings(
 ): { child: ChildProcessWithoutNullStreams; exited: Promise<number | null>; output: () => string } {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TIDINGS_")));
   const [command, args] = opts.cli === true ? [tsxCli, ["src/main.ts", "--dev"]] : [process.execPath, ["--import", "tsx", "src/main.ts", "--dev"]];
-  const child = spawn(command, args, { cwd: root, env: { ...clean, TIDINGS_DATA_DIR: freshDataDir(), ...env } });
+  const child = spawn(command, args, { cwd: root, env: { ...clean, TIDINGS_DATA_DIR: freshDataDir(), ...env }, detached: opts.cli === true });
   let output = "";
   child.stdout.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr.on("data", (d: Buffer) => (output += d.toString()));

@@ -1,11 +1,12 @@
 import { buildClient, collect, freePort, RawWs, TcpBalancer, waitFor } from "@tidings/testkit";
 import { afterAll, describe, expect, it } from "vitest";
-import { spawnTidings } from "./process.js";
+import { killGroup, spawnTidings } from "./process.js";
 
 const RS = "\x1e";
 const procs: Array<ReturnType<typeof spawnTidings>> = [];
 afterAll(() => {
-  for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGKILL");
+  // The node that was not stopped, with the node process behind its tsx CLI.
+  for (const p of procs) killGroup(p.child);
 });
 
 /** A standalone node started as `pnpm start` starts it. */

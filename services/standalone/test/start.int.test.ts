@@ -1,7 +1,7 @@
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { buildClient, collect, freePort, waitFor } from "@tidings/testkit";
 import { afterEach, describe, expect, it } from "vitest";
-import { freshDataDir, spawnTidings } from "./process.js";
+import { freshDataDir, killGroup, spawnTidings } from "./process.js";
 
 const children: ChildProcessWithoutNullStreams[] = [];
 
@@ -13,7 +13,8 @@ function start(env: Record<string, string>) {
 }
 
 afterEach(() => {
-  for (const c of children.splice(0)) c.kill("SIGKILL");
+  // The whole group: the tsx CLI and the node process it runs (a failed test must not leave Tidings running).
+  for (const c of children.splice(0)) killGroup(c);
 });
 
 describe("standalone - pnpm start", () => {
