@@ -48,12 +48,18 @@ export interface OpenArgs {
   token: TokenSpec | null;
   /** connection attempts in flight */
   concurrency: number;
+  /** server ports, used round robin (default: the process's `port`) */
+  ports?: number[];
+  /** a refused TCP connect is tried again up to this many times, 250 ms apart (default 0) */
+  retries?: number;
 }
 
 export interface OpenResult {
   opened: number;
   failed: number;
   errors: string[];
+  /** connects tried again after ECONNREFUSED (counted per attempt) */
+  retried: number;
   ms: number;
 }
 
@@ -71,6 +77,18 @@ export interface Report {
   cpuUserUs: number;
   cpuSystemUs: number;
   rss: number;
+}
+
+/** What arrived since the last `reset`, for timing one broadcast across client processes. */
+export interface Tally {
+  open: number;
+  notifications: number;
+  /** open sockets that received fewer than `want` notifications (misses) and more (duplicates) */
+  short: number;
+  extra: number;
+  /** wall-clock receipt times (`performance.timeOrigin + performance.now()`, ms) of the first and the last notification; 0: none */
+  firstAt: number;
+  lastAt: number;
 }
 
 export interface StormArgs {
@@ -114,6 +132,14 @@ const HEADER_END = Buffer.from("\r\n\r\n");
 
 /** Totals of this process, kept alongside the per-connection counts so progress costs nothing. */
 const totals: Counts = newCounts();
+/** wall-clock receipt times of the first and the last notification since the last reset (0: none yet) */
+let firstAt = 0;
+let lastAt = 0;
+
+function noteReceipt(): void {
+  lastAt = performance.timeOrigin + performance.now();
+  if (firstAt === 0) firstAt = lastAt;
+}
 
 const State = { Upgrading: 0, Handshaking: 1, Open: 2, Closed: 3 } as const;
 type StateValue = (typeof State)[keyof typeof State];
@@ -131,6 +157,7 @@ class Conn {
   constructor(
     readonly dialect: Dialect,
     addr: string,
+    port: number,
     token: string | null,
     private readonly onOpen: (c: Conn) => void,
     private readonly onFail: (c: Conn, why: string) => void,
@@ -139,9 +166,9 @@ class Conn {
     const path = PATHS[dialect];
     const query = token === null ? "" : `${path.includes("?") ? "&" : "?"}access_token=${token}`;
     const request =
-      `GET ${path}${query} HTTP/1.1\r\nHost: 127.0.0.1:${args.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `GET ${path}${query} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    this.socket = connect({ host: "127.0.0.1", port: args.port, localAddress: addr, noDelay: true });
+    this.socket = connect({ host: "127.0.0.1", port, localAddress: addr, noDelay: true });
     this.socket.once("connect", () => this.socket.write(request));
     this.socket.on("data", (chunk: Buffer) => this.#data(chunk));
     this.socket.on("error", (err) => this.#fail(err.message));
@@ -201,7 +228,10 @@ class Conn {
       const o = c.other;
       if (this.dialect === "signalr-json") countJsonRecords(buf, start, end, c);
       else countMsgpackRecords(buf, start, end, c);
-      totals.notifications += c.notifications - n;
+      if (c.notifications !== n) {
+        totals.notifications += c.notifications - n;
+        noteReceipt();
+      }
       totals.pings += c.pings - p;
       totals.other += c.other - o;
     } else if (opcode === OPCODE_PING) {
@@ -289,31 +319,38 @@ async function open(a: OpenArgs): Promise<OpenResult> {
   const errors = new Set<string>();
   let opened = 0;
   let failed = 0;
+  let retried = 0;
   let launched = 0;
   let settled = 0;
   await new Promise<void>((resolve) => {
+    const attempt = (i: number, tries: number) => {
+      const conn = new Conn(
+        a.dialect,
+        a.addrs[i % a.addrs.length]!,
+        a.ports === undefined ? args.port : a.ports[i % a.ports.length]!,
+        tokens === null ? null : tokens[i]!,
+        () => {
+          opened++;
+          settle();
+        },
+        (_c, why) => {
+          if (why.includes("ECONNREFUSED") && tries < (a.retries ?? 0)) {
+            retried++;
+            setTimeout(() => attempt(i, tries + 1), 250);
+            return;
+          }
+          failed++;
+          if (errors.size < 5) errors.add(why);
+          settle();
+        },
+        (c) => {
+          if (c.everOpen && !c.closedByUs) lost++;
+        },
+      );
+      conns.push(conn);
+    };
     const launch = () => {
-      while (launched < a.count && launched - settled < a.concurrency) {
-        const i = launched++;
-        const conn = new Conn(
-          a.dialect,
-          a.addrs[i % a.addrs.length]!,
-          tokens === null ? null : tokens[i]!,
-          () => {
-            opened++;
-            settle();
-          },
-          (_c, why) => {
-            failed++;
-            if (errors.size < 5) errors.add(why);
-            settle();
-          },
-          (c) => {
-            if (c.everOpen && !c.closedByUs) lost++;
-          },
-        );
-        conns.push(conn);
-      }
+      while (launched < a.count && launched - settled < a.concurrency) attempt(launched++, 0);
     };
     const settle = () => {
       settled++;
@@ -323,7 +360,7 @@ async function open(a: OpenArgs): Promise<OpenResult> {
     if (a.count === 0) resolve();
     else launch();
   });
-  return { opened, failed, errors: [...errors], ms: performance.now() - started };
+  return { opened, failed, errors: [...errors], retried, ms: performance.now() - started };
 }
 
 function reset(): void {
@@ -335,6 +372,43 @@ function reset(): void {
   totals.notifications = 0;
   totals.pings = 0;
   totals.other = 0;
+  firstAt = 0;
+  lastAt = 0;
+}
+
+function tally(want: number): Tally {
+  let open = 0;
+  let short = 0;
+  let extra = 0;
+  for (const c of conns) {
+    if (c.state !== State.Open) continue;
+    open++;
+    if (c.counts.notifications < want) short++;
+    else if (c.counts.notifications > want) extra++;
+  }
+  return { open, notifications: totals.notifications, short, extra, firstAt, lastAt };
+}
+
+const SIGNALR_PING = clientFrame(Buffer.from('{"type":6}\x1e'));
+const KEEPALIVE_TICK_MS = 100;
+let keepaliveTimer: NodeJS.Timeout | null = null;
+
+/**
+ * Sends a SignalR Ping on every open SignalR JSON connection once per `intervalMs`, as stock clients do,
+ * so idle connections outlive the server's client timeout. A slice of the connections each tick
+ * keeps the pings spread out instead of in bursts.
+ */
+function keepalive(intervalMs: number): void {
+  if (keepaliveTimer !== null) clearInterval(keepaliveTimer);
+  const ticks = Math.max(1, Math.round(intervalMs / KEEPALIVE_TICK_MS));
+  let tick = 0;
+  keepaliveTimer = setInterval(() => {
+    const phase = tick++ % ticks;
+    for (let i = phase; i < conns.length; i += ticks) {
+      const c = conns[i]!;
+      if (c.state === State.Open && c.dialect === "signalr-json") c.socket.write(SIGNALR_PING);
+    }
+  }, KEEPALIVE_TICK_MS);
 }
 
 let watcher: NodeJS.Timeout | null = null;
@@ -377,6 +451,8 @@ function report(): Report {
 }
 
 async function closeAll(): Promise<void> {
+  if (keepaliveTimer !== null) clearInterval(keepaliveTimer);
+  keepaliveTimer = null;
   const closing = conns.filter((c) => !c.socket.destroyed).map((c) => new Promise<void>((r) => c.socket.once("close", () => r())));
   for (const c of conns) c.close();
   await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, 5000))]);
@@ -403,6 +479,7 @@ async function storm(a: StormArgs): Promise<StormResult> {
         new Conn(
           a.dialect,
           a.addrs[i % a.addrs.length]!,
+          args.port,
           tokens === null ? null : tokens[i % tokens.length]!,
           (c) => {
             histogram.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
@@ -446,6 +523,8 @@ async function storm(a: StormArgs): Promise<StormResult> {
 serve({
   open: (a) => open(a as OpenArgs),
   reset: () => reset(),
+  tally: (a) => tally((a as { want: number }).want),
+  keepalive: (a) => keepalive((a as { intervalMs: number }).intervalMs),
   watch: (a) => watch((a as { intervalMs: number }).intervalMs),
   unwatch: () => {
     if (watcher !== null) clearInterval(watcher);

@@ -97,6 +97,8 @@ export interface Target {
   natsUrl: string | null;
   /** process ids, for the record */
   pids: Record<string, number>;
+  /** the Tidings processes, in start order */
+  processes: TidingsProcess[];
   stop(): Promise<void>;
 }
 
@@ -110,14 +112,14 @@ const COMMON = {
 export async function startStandalone(): Promise<Target> {
   const port = await freePort();
   const p = await startTidings("standalone", { ...COMMON, TIDINGS_ROLE: "all", TIDINGS_PORT: String(port) }, "listening");
-  return { label: "standalone", ports: [port], natsUrl: null, pids: { standalone: p.pid }, stop: () => p.stop() };
+  return { label: "standalone", ports: [port], natsUrl: null, pids: { standalone: p.pid }, processes: [p], stop: () => p.stop() };
 }
 
 /**
  * The cluster: nats-server with JetStream, one store service (embedded PGlite), one router and
- * `gateways` gateway nodes, each its own OS process.
+ * `gateways` gateway nodes, each its own OS process; `gatewayEnv` adds to the gateways' environment.
  */
-export async function startCluster(gateways: number): Promise<Target> {
+export async function startCluster(gateways: number, gatewayEnv: Record<string, string> = {}): Promise<Target> {
   let nats: NatsServer | null = null;
   const procs: TidingsProcess[] = [];
   const stop = async () => {
@@ -135,12 +137,12 @@ export async function startCluster(gateways: number): Promise<Target> {
       const port = await freePort();
       ports.push(port);
       procs.push(
-        await startTidings(`gateway-${i + 1}`, { ...COMMON, ...bus, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `bench-gw-${i + 1}`, TIDINGS_PORT: String(port) }, "listening"),
+        await startTidings(`gateway-${i + 1}`, { ...COMMON, ...bus, ...gatewayEnv, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `bench-gw-${i + 1}`, TIDINGS_PORT: String(port) }, "listening"),
       );
     }
     const pids: Record<string, number> = { nats: nats.pid };
     for (const p of procs) pids[p.label] = p.pid;
-    return { label: "cluster", ports, natsUrl: nats.url, pids, stop };
+    return { label: "cluster", ports, natsUrl: nats.url, pids, processes: procs, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -97,6 +97,7 @@ export class RunContext {
       opened: results.reduce((s, r) => s + r.opened, 0),
       failed: results.reduce((s, r) => s + r.failed, 0),
       errors: [...new Set(results.flatMap((r) => r.errors))],
+      retried: results.reduce((s, r) => s + r.retried, 0),
       ms: Math.max(...results.map((r) => r.ms)),
     };
     if (merged.failed > 0) throw new Error(`${merged.failed} of ${total} connections failed: ${merged.errors.join("; ")}`);

@@ -5,6 +5,7 @@
  * `bench/results/<name>.json`; the summary includes that file when it exists.
  */
 import { connectRate } from "./connect-rate.js";
+import { connections100k } from "./connections-100k.js";
 import type { Harness } from "./context.js";
 import { e2eLatency } from "./e2e-latency.js";
 import { fanoutCpu, fanoutOne, ingestHttp, ingestHttpOne, peers } from "./fanout.js";
@@ -19,6 +20,7 @@ export const HARNESSES: readonly Harness[] = [
   idleRss,
   connectRate,
   e2eLatency,
+  connections100k,
   {
     name: "router",
     title: "Router throughput with a registry of 1,000,000 audience keys",
