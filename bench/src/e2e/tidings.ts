@@ -32,7 +32,8 @@ process.once("exit", killAllTidings);
 
 /**
  * Starts one Tidings process with the given TIDINGS_* settings (nothing else of the parent's
- * TIDINGS_* environment) and resolves once its output contains `readyLine`.
+ * TIDINGS_* environment) and resolves once its output contains `readyLine`. The line must be the
+ * process's own: Node prints "Debugger listening on …" under `--inspect` before the app listens.
  */
 export async function startTidings(label: string, env: Record<string, string>, readyLine: string, timeoutMs = 60_000): Promise<TidingsProcess> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TIDINGS_")));
@@ -111,7 +112,7 @@ const COMMON = {
 /** One standalone process (`TIDINGS_ROLE=all`, no NATS): in-process routing. */
 export async function startStandalone(): Promise<Target> {
   const port = await freePort();
-  const p = await startTidings("standalone", { ...COMMON, TIDINGS_ROLE: "all", TIDINGS_PORT: String(port) }, "listening");
+  const p = await startTidings("standalone", { ...COMMON, TIDINGS_ROLE: "all", TIDINGS_PORT: String(port) }, "standalone listening");
   return { label: "standalone", ports: [port], natsUrl: null, pids: { standalone: p.pid }, processes: [p], stop: () => p.stop() };
 }
 
@@ -137,7 +138,7 @@ export async function startCluster(gateways: number, gatewayEnv: Record<string, 
       const port = await freePort();
       ports.push(port);
       procs.push(
-        await startTidings(`gateway-${i + 1}`, { ...COMMON, ...bus, ...gatewayEnv, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `bench-gw-${i + 1}`, TIDINGS_PORT: String(port) }, "listening"),
+        await startTidings(`gateway-${i + 1}`, { ...COMMON, ...bus, ...gatewayEnv, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `bench-gw-${i + 1}`, TIDINGS_PORT: String(port) }, "gateway node listening"),
       );
     }
     const pids: Record<string, number> = { nats: nats.pid };

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { split } from "../addresses.js";
 import { broadcastSample, bytesPerConnection, summarizeBroadcasts, type BroadcastSample } from "../broadcast.js";
 import type { OpenArgs, OpenResult, Tally } from "../client/main.js";
-import { collectGarbage, inspectorUrl } from "../e2e/inspector.js";
+import { inspectorUrl, memoryAfterGc, type MemoryUsage } from "../e2e/inspector.js";
 import { startCluster, type Target } from "../e2e/tidings.js";
 import type { Child } from "../proc.js";
 import type { HarnessResult, ResultRow } from "../results.js";
@@ -32,11 +32,13 @@ interface Sizes {
   concurrency: number;
   /** idle time after the ramp, longer than the server's client timeout (30 s) in the full run */
   idleS: number;
+  /** least idle time of the fresh cluster before the baseline memory reading (see `measure`) */
+  settleS: number;
   broadcasts: number;
 }
 
-const FULL: Sizes = { connections: 100_000, gateways: 6, clientProcesses: 8, steps: 10, concurrency: 64, idleS: 40, broadcasts: 10 };
-const QUICK: Sizes = { connections: 10_000, gateways: 3, clientProcesses: 2, steps: 2, concurrency: 64, idleS: 5, broadcasts: 5 };
+const FULL: Sizes = { connections: 100_000, gateways: 6, clientProcesses: 8, steps: 10, concurrency: 64, idleS: 40, settleS: 20, broadcasts: 10 };
+const QUICK: Sizes = { connections: 10_000, gateways: 3, clientProcesses: 2, steps: 2, concurrency: 64, idleS: 15, settleS: 15, broadcasts: 5 };
 
 /** the file-descriptor limit of one process on this box; a gateway needs some besides its sockets */
 const FD_LIMIT = 20_000;
@@ -44,6 +46,8 @@ const GATEWAY_FD_RESERVE = 200;
 /** stock SignalR clients ping every 15 s when they sent nothing else */
 const CLIENT_PING_MS = 15_000;
 const STEP_TIMEOUT_MS = 180_000;
+/** connections each gateway takes and drops before the baseline memory reading */
+const WARMUP_PER_GATEWAY = 1000;
 /** a refused connect is tried again, as a reconnecting client would; every retry is counted and reported */
 const CONNECT_RETRIES = 5;
 /** a broadcast is given up when nothing new arrived for this long, or after BROADCAST_MAX_MS */
@@ -68,11 +72,22 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   }
 }
 
-/** Resident set size of a process in bytes (VmRSS). */
-function rssOf(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (m === null) throw new Error(`no VmRSS for pid ${pid}`);
+/** A kB field of /proc/<pid>/status in bytes. */
+function statusBytes(pid: number, field: "VmRSS" | "RssAnon"): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (m === null) throw new Error(`no ${field} for pid ${pid}`);
   return Number(m[1]) * 1024;
+}
+
+/** Resident set size of a process in bytes. */
+function rssOf(pid: number): number {
+  return statusBytes(pid, "VmRSS");
+}
+
+/** Gateway memory after full GCs: `process.memoryUsage()` and the anonymous part of its RSS. */
+interface GatewayMemory extends MemoryUsage {
+  /** RssAnon: private memory, without file-backed pages (the node binary's text), which the kernel may drop and fault back in at will */
+  anon: number;
 }
 
 /** CPU time (user + system) a process used so far, in µs; the kernel counts it in 10 ms ticks. */
@@ -116,12 +131,16 @@ export interface Connections100kCase {
   rampMs: number;
   connectsPerS: number;
   steps: RampStep[];
-  /** RSS of each gateway after three full GCs: before any connection, after the first ramp step, after the idle time; and after the idle time without a GC */
-  perGateway: Array<{ label: string; pid: number; rssBefore: number; rssAfterFirstStep: number; rssAfterIdle: number; rssAfterIdleNoGc: number }>;
-  /** Σ gateway RSS growth after GC / connections */
+  /** `process.memoryUsage()` of each gateway after three full GCs, before any connection and after the idle time; RSS after the idle time without a GC */
+  perGateway: Array<{ label: string; pid: number; before: GatewayMemory; afterIdle: GatewayMemory; rssAfterIdleNoGc: number }>;
+  /** Σ gateway anonymous RSS growth after GC / connections */
+  anonPerConnection: number;
+  /** the same with VmRSS (includes file-backed pages) */
   rssPerConnection: number;
-  /** from after the first ramp step to after the idle time: without one-time costs (JIT, heap growth, lazy init) */
-  marginalRssPerConnection: number;
+  /** anonymous RSS growth less the V8 heap that is committed but unused (young-generation slack the GC keeps) */
+  retainedPerConnection: number;
+  /** JS heap used per connection */
+  heapPerConnection: number;
   /** the same as rssPerConnection, read before forcing a GC */
   rssPerConnectionNoGc: number;
   /**
@@ -179,19 +198,45 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
     const gateways = cluster.processes.filter((p) => p.label.startsWith("gateway-"));
     const gatewayPids = gateways.map((p) => p.pid);
     const inspectors = gateways.map((p) => inspectorUrl(p.output()));
-    const rssAfterGc = async () => {
-      await Promise.all(inspectors.map((url) => collectGarbage(url)));
-      return gatewayPids.map(rssOf);
-    };
+    const memory = () => Promise.all(inspectors.map(async (url, i): Promise<GatewayMemory> => ({ ...(await memoryAfterGc(url)), anon: statusBytes(gatewayPids[i]!, "RssAnon") })));
+    const retained = (m: GatewayMemory) => m.anon - (m.heapTotal - m.heapUsed);
     ctx.log(`cluster up: ${Object.entries(cluster.pids).map(([k, v]) => `${k} ${v}`).join(", ")}; gateway ports ${cluster.ports.join(", ")}`);
     clients = await ctx.startClients(sizes.clientProcesses, cluster.ports[0]!);
-    await Promise.all(clients.map((c) => c.call("keepalive", { intervalMs: CLIENT_PING_MS })));
     // one source address per 10,000 sockets (at least two) and client process, well inside the ~28k ports of one address
     const addrs = shares.map((n) => ctx.addresses.takeMany(Math.max(2, Math.ceil(n / 10_000))));
     // client k starts its round robin at gateway k, so every gateway gets an equal share
     const ports = clients.map((_, k) => cluster.ports.map((_, g) => cluster.ports[(g + k) % cluster.ports.length]!));
-    await sleep(2000);
-    const rssBefore = await rssAfterGc();
+    // Measured: a fresh gateway gives ~40 MB of anonymous memory from its start back only some time
+    // later (about a minute in, forced GCs or not), so the baseline is read once that has happened:
+    // every gateway first takes and drops WARMUP_PER_GATEWAY connections (compiling the connection
+    // path), then the cluster settles until its GC'd readings stop moving.
+    const warmup = await Promise.all(
+      clients.map((c, k) =>
+        c.call<OpenResult>("open", {
+          dialect: "signalr-json",
+          count: Math.ceil((WARMUP_PER_GATEWAY * sizes.gateways) / clients.length),
+          addrs: [ctx.addresses.take()],
+          ports: ports[k]!,
+          token: null,
+          concurrency: sizes.concurrency,
+          retries: CONNECT_RETRIES,
+        } satisfies OpenArgs),
+      ),
+    );
+    if (warmup.some((r) => r.failed > 0)) throw new Error(`warm-up connects failed: ${warmup.flatMap((r) => r.errors).join("; ")}`);
+    await Promise.all(clients.map((c) => c.call("closeAll")));
+    await Promise.all(clients.map((c) => c.call("keepalive", { intervalMs: CLIENT_PING_MS })));
+    // GC'd readings every 15 s, for at least `settleS`, until no gateway's anonymous memory moved by 2 MiB since the previous one
+    let memBefore = await memory();
+    const settleStart = Date.now();
+    for (;;) {
+      await sleep(15_000);
+      const m = await memory();
+      const moved = m.some((x, i) => Math.abs(x.anon - memBefore[i]!.anon) > 2 * 2 ** 20);
+      ctx.log(`settling: gateway anonymous RSS ${m.map((x) => Math.round(x.anon / 2 ** 20)).join(" / ")} MiB`);
+      memBefore = m;
+      if ((!moved && Date.now() - settleStart >= sizes.settleS * 1000) || Date.now() - settleStart > 180_000) break;
+    }
     const clientRssBefore = (await ctx.reports(clients)).map((r) => r.rss);
     const kernelBefore = tcpSockstat();
 
@@ -202,9 +247,6 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
     let opened = 0;
     let limit: string | null = null;
     const rampStart = performance.now();
-    let rssAfterFirstStep: number[] = [];
-    /** time spent forcing GCs during the ramp, not counted in the ramp time */
-    let pausedMs = 0;
     for (let s = 0; s < sizes.steps; s++) {
       const results = await within(
         Promise.all(
@@ -222,13 +264,8 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
         retried += r.retried;
         for (const e of r.errors) errors.add(e);
       }
-      const step: RampStep = { connections: opened, elapsedMs: Math.round(performance.now() - rampStart - pausedMs), gatewayRss: gatewayPids.map(rssOf), load: load() };
+      const step: RampStep = { connections: opened, elapsedMs: Math.round(performance.now() - rampStart), gatewayRss: gatewayPids.map(rssOf), load: load() };
       steps.push(step);
-      if (s === 0) {
-        const pause = performance.now();
-        rssAfterFirstStep = await rssAfterGc();
-        pausedMs += performance.now() - pause;
-      }
       ctx.log(`ramp ${s + 1}/${sizes.steps}: ${formatCount(opened)} open after ${(step.elapsedMs / 1000).toFixed(1)} s, gateway RSS ${Math.round(step.gatewayRss.reduce((a, b) => a + b, 0) / 2 ** 20)} MiB, ${retried} refused connects retried so far, load ${step.load}`);
       if (failed > 0) {
         const dead = cluster.processes.filter((p) => !existsSync(`/proc/${p.pid}`));
@@ -239,7 +276,7 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
         break;
       }
     }
-    const rampMs = performance.now() - rampStart - pausedMs;
+    const rampMs = performance.now() - rampStart;
     const loadAfterRamp = load();
 
     ctx.log(`idle ${sizes.idleS} s with ${formatCount(opened)} connections (clients ping every ${CLIENT_PING_MS / 1000} s)`);
@@ -259,17 +296,19 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
     const afterIdle = await tallies(clients, 0);
     const reportsIdle = await ctx.reports(clients);
     const rssAfterIdleNoGc = gatewayPids.map(rssOf);
-    const rssAfterIdle = await rssAfterGc();
+    const memAfterIdle = await memory();
     const kernelAfterIdle = tcpSockstat();
     const openAfter = afterIdle.reduce((s, t) => s + t.open, 0);
     const lostDuringIdle = reportsIdle.reduce((s, r) => s + r.lost, 0);
     const idleLoad = load();
-    const rssPerConnection = bytesPerConnection(rssBefore, rssAfterIdle, openAfter);
-    const rssPerConnectionNoGc = bytesPerConnection(rssBefore, rssAfterIdleNoGc, openAfter);
+    const anonPerConnection = bytesPerConnection(memBefore.map((m) => m.anon), memAfterIdle.map((m) => m.anon), openAfter);
+    const rssPerConnection = bytesPerConnection(memBefore.map((m) => m.rss), memAfterIdle.map((m) => m.rss), openAfter);
+    const retainedPerConnection = bytesPerConnection(memBefore.map(retained), memAfterIdle.map(retained), openAfter);
+    const heapPerConnection = bytesPerConnection(memBefore.map((m) => m.heapUsed), memAfterIdle.map((m) => m.heapUsed), openAfter);
+    const rssPerConnectionNoGc = bytesPerConnection(memBefore.map((m) => m.rss), rssAfterIdleNoGc, openAfter);
     const clientRssPerConnection = bytesPerConnection(clientRssBefore, reportsIdle.map((r) => r.rss), openAfter);
-    ctx.log(`after idle: ${formatCount(openAfter)} open, ${lostDuringIdle} closed by the server; gateway RSS ${rssPerConnection} B per connection; load ${idleLoad}`);
+    ctx.log(`after idle: ${formatCount(openAfter)} open, ${lostDuringIdle} closed by the server; gateway anonymous RSS ${anonPerConnection} B per connection; load ${idleLoad}`);
 
-    const marginalRssPerConnection = bytesPerConnection(rssAfterFirstStep, rssAfterIdle, openAfter - steps[0]!.connections);
     /** CPU used from just before each POST to its last receipt, summed over the broadcasts */
     const busy = { gateway: 0, client: 0, seconds: 0 };
     const poster = new HttpPoster(cluster.ports[0]!, "/api/notifications", 1);
@@ -316,13 +355,14 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
       perGateway: gatewayPids.map((pid, i) => ({
         label: `gateway-${i + 1}`,
         pid,
-        rssBefore: rssBefore[i]!,
-        rssAfterFirstStep: rssAfterFirstStep[i]!,
-        rssAfterIdle: rssAfterIdle[i]!,
+        before: memBefore[i]!,
+        afterIdle: memAfterIdle[i]!,
         rssAfterIdleNoGc: rssAfterIdleNoGc[i]!,
       })),
+      anonPerConnection,
       rssPerConnection,
-      marginalRssPerConnection,
+      retainedPerConnection,
+      heapPerConnection,
       rssPerConnectionNoGc,
       cpu: {
         gatewayUsPerDelivery: significant(Math.max(0, busy.gateway - idleGatewayUsPerS * busy.seconds) / Math.max(1, deliveries), 3),
@@ -353,13 +393,14 @@ function rows(c: Connections100kCase): ResultRow[] {
     { metric: "Concurrent connections held", case: layout, unit: "", value: c.connections, target: { op: ">=", value: c.sizes.connections, on: "value" } },
     { metric: "Ramp time", case: `${formatCount(c.connections)} connects, ${c.sizes.concurrency} in flight per client process`, unit: "s", value: significant(c.rampMs / 1000, 3) },
     { metric: "Connects/s during the ramp", case: "WS upgrade + SignalR JSON handshake, anonymous", unit: "/s", value: c.connectsPerS },
-    { metric: "Gateway RSS per idle connection", case: `after ${c.idle.seconds} s idle and full GCs, summed over the gateways`, unit: "B", value: c.rssPerConnection, target: { op: "<=", value: 4096, on: "value" } },
+    { metric: "Gateway RSS per idle connection", case: `anonymous RSS after ${c.idle.seconds} s idle and full GCs, summed over the gateways`, unit: "B", value: c.anonPerConnection, target: { op: "<=", value: 4096, on: "value" } },
     {
-      metric: "Gateway RSS per idle connection, marginal",
-      case: `after the first ${formatCount(c.steps[0]?.connections ?? 0)}`,
+      metric: "Gateway RSS per idle connection, less unused V8 heap",
+      case: "anonymous RSS − (heapTotal − heapUsed), same readings",
       unit: "B",
-      value: c.marginalRssPerConnection,
+      value: c.retainedPerConnection,
     },
+    { metric: "Gateway JS heap per idle connection", case: "heapUsed, same readings", unit: "B", value: c.heapPerConnection },
     { metric: "Broadcast to all, completion p50", case: `POST → last receipt, ${c.broadcasts.length} broadcasts`, unit: "ms", value: s?.completionMs.p50 ?? null },
     { metric: "Broadcast to all, completion max", case: `POST → last receipt, ${c.broadcasts.length} broadcasts`, unit: "ms", value: s?.completionMs.max ?? null },
     { metric: "Broadcast deliveries/s", case: "receivers / median completion time", unit: "/s", value: s?.deliveriesPerS ?? null },
@@ -379,10 +420,12 @@ function notes(c: Connections100kCase): string[] {
       `${formatCount(c.connections)} open in ${(c.rampMs / 1000).toFixed(1)} s (${formatCount(c.connectsPerS)}/s); ${c.failedConnects} failed; ` +
       `${c.refusedConnects} connect attempts were refused (ECONNREFUSED) and tried again after 250 ms (up to ${CONNECT_RETRIES} times).` +
       (c.limit === null ? "" : ` Stopped short: ${c.limit}`),
-    `Memory: gateway RSS (VmRSS, each read after three full GCs forced through the gateway's inspector, 200 ms apart) before the first connection and after ${c.idle.seconds} s idle: ` +
-      c.perGateway.map((g) => `${g.label} ${mib(g.rssBefore)} → ${mib(g.rssAfterIdle)}`).join(", ") +
-      `; (Σ after − Σ before) / connections = ${formatCount(c.rssPerConnection)} B; marginal (from after the first ramp step, leaving out one-time costs) ${formatCount(c.marginalRssPerConnection)} B; ` +
-      `read before the GCs ${formatCount(c.rssPerConnectionNoGc)} B. Client processes: ${formatCount(c.clientRssPerConnection)} B per socket. ` +
+    `Memory: each gateway's \`process.memoryUsage()\`, read through its inspector after three full GCs 200 ms apart, after each gateway took and dropped ${formatCount(WARMUP_PER_GATEWAY)} connections and the cluster's readings, 15 s apart, stopped moving ` +
+      `(a fresh gateway gives ~40 MB of start-up memory back only about a minute in) and again after the ${c.idle.seconds} s idle with every connection open, with the anonymous part of RSS (RssAnon in /proc/<pid>/status: ` +
+      `file-backed pages such as the node binary's text come and go with the box's memory pressure); anonymous RSS ` +
+      c.perGateway.map((g) => `${g.label} ${mib(g.before.anon)} → ${mib(g.afterIdle.anon)}`).join(", ") +
+      `; (Σ after − Σ before) / connections = ${formatCount(c.anonPerConnection)} B (whole VmRSS: ${formatCount(c.rssPerConnection)} B); less the V8 heap committed but unused (young-generation slack, which the idle memory reducer hands back at its own pace) ${formatCount(c.retainedPerConnection)} B; ` +
+      `JS heap used ${formatCount(c.heapPerConnection)} B; RSS read before the GCs ${formatCount(c.rssPerConnectionNoGc)} B. Client processes: ${formatCount(c.clientRssPerConnection)} B per socket. ` +
       `Kernel TCP buffer memory (box-wide /proc/net/sockstat, not in any RSS): ${mib(c.kernel.before.memBytes)} → ${mib(c.kernel.afterIdle.memBytes)}, TCP sockets in use ${formatCount(c.kernel.before.inuse)} → ${formatCount(c.kernel.afterIdle.inuse)}.`,
     `Idle: clients send a SignalR Ping every ${CLIENT_PING_MS / 1000} s as stock clients do, the gateways every 15 s; ${c.idle.lostDuringIdle} connections were closed by the server while idle, ${c.lostAtEnd} by the end of the broadcasts.`,
     `Broadcast: one Global notification per \`POST /api/notifications\` to gateway-1 (202 after the JetStream ack), so it travels ingest → JetStream → router → every gateway → every socket; ` +
