@@ -394,18 +394,23 @@ const KEEPALIVE_TICK_MS = 100;
 let keepaliveTimer: NodeJS.Timeout | null = null;
 
 /**
- * Sends a SignalR Ping on every open SignalR JSON connection once per `intervalMs`, as stock clients do,
- * so idle connections outlive the server's client timeout. A slice of the connections each tick
- * keeps the pings spread out instead of in bursts.
+ * Sends a SignalR Ping on every open SignalR JSON connection once per `intervalMs`, as stock clients
+ * do, so idle connections outlive the server's client timeout. Spread over small ticks and paced by
+ * the clock, not by the tick count, so a process that is busy (timers late) catches up instead of
+ * stretching the interval past the server's timeout.
  */
 function keepalive(intervalMs: number): void {
   if (keepaliveTimer !== null) clearInterval(keepaliveTimer);
-  const ticks = Math.max(1, Math.round(intervalMs / KEEPALIVE_TICK_MS));
-  let tick = 0;
+  let last = performance.now();
+  let due = 0; // pings owed: n per interval, accrued by elapsed time
+  let next = 0; // connection (next % n) is pinged next
   keepaliveTimer = setInterval(() => {
-    const phase = tick++ % ticks;
-    for (let i = phase; i < conns.length; i += ticks) {
-      const c = conns[i]!;
+    const now = performance.now();
+    const n = conns.length;
+    due = Math.min(due + ((now - last) / intervalMs) * n, n);
+    last = now;
+    for (; due >= 1; due--) {
+      const c = conns[next++ % n]!;
       if (c.state === State.Open && c.dialect === "signalr-json") c.socket.write(SIGNALR_PING);
     }
   }, KEEPALIVE_TICK_MS);
