@@ -74,6 +74,8 @@ export interface Report {
   other: number;
   /** sockets that were closed by the server or the network, not by us */
   lost: number;
+  /** the first few SignalR Close messages received (why the server closed) */
+  closeReasons: string[];
   cpuUserUs: number;
   cpuSystemUs: number;
   rss: number;
@@ -153,6 +155,8 @@ class Conn {
   readonly #reader = new FrameReader();
   #head: Buffer | null = null;
   closedByUs = false;
+  /** when this client last sent a hub message (the handshake counts), for keep-alive pings */
+  lastSentAt = 0;
 
   constructor(
     readonly dialect: Dialect,
@@ -205,6 +209,7 @@ class Conn {
       this.state = State.Handshaking;
       const hs = HANDSHAKES[this.dialect];
       if (hs !== null) this.socket.write(hs);
+      this.lastSentAt = performance.now();
       chunk = head.subarray(end + 4);
       if (chunk.length === 0) return;
     }
@@ -226,8 +231,12 @@ class Conn {
       const n = c.notifications;
       const p = c.pings;
       const o = c.other;
-      if (this.dialect === "signalr-json") countJsonRecords(buf, start, end, c);
-      else countMsgpackRecords(buf, start, end, c);
+      if (this.dialect === "signalr-json") {
+        countJsonRecords(buf, start, end, c);
+        // a SignalR Close message says why the server ends the connection
+        const close = closeReasons.size < 5 ? buf.indexOf('"type":7', start) : -1;
+        if (close !== -1 && close < end) closeReasons.add(buf.toString("utf8", start, Math.min(end, start + 200)));
+      } else countMsgpackRecords(buf, start, end, c);
       if (c.notifications !== n) {
         totals.notifications += c.notifications - n;
         noteReceipt();
@@ -296,6 +305,8 @@ class Conn {
 
 const conns: Conn[] = [];
 let lost = 0;
+/** the first few SignalR Close messages the server sent */
+const closeReasons = new Set<string>();
 
 async function mintTokens(spec: TokenSpec, from: number, count: number): Promise<string[]> {
   const key = new TextEncoder().encode(spec.secret);
@@ -394,24 +405,19 @@ const KEEPALIVE_TICK_MS = 100;
 let keepaliveTimer: NodeJS.Timeout | null = null;
 
 /**
- * Sends a SignalR Ping on every open SignalR JSON connection once per `intervalMs`, as stock clients
- * do, so idle connections outlive the server's client timeout. Spread over small ticks and paced by
- * the clock, not by the tick count, so a process that is busy (timers late) catches up instead of
- * stretching the interval past the server's timeout.
+ * Sends a SignalR Ping on every open SignalR JSON connection that sent nothing for `intervalMs`, as
+ * stock clients do, so idle connections outlive the server's client timeout. Checked by the clock
+ * every tick, so a busy process (timers late) pings late, never skips a connection.
  */
 function keepalive(intervalMs: number): void {
   if (keepaliveTimer !== null) clearInterval(keepaliveTimer);
-  let last = performance.now();
-  let due = 0; // pings owed: n per interval, accrued by elapsed time
-  let next = 0; // connection (next % n) is pinged next
   keepaliveTimer = setInterval(() => {
     const now = performance.now();
-    const n = conns.length;
-    due = Math.min(due + ((now - last) / intervalMs) * n, n);
-    last = now;
-    for (; due >= 1; due--) {
-      const c = conns[next++ % n]!;
-      if (c.state === State.Open && c.dialect === "signalr-json") c.socket.write(SIGNALR_PING);
+    for (const c of conns) {
+      if (c.state === State.Open && c.dialect === "signalr-json" && now - c.lastSentAt >= intervalMs) {
+        c.socket.write(SIGNALR_PING);
+        c.lastSentAt = now;
+      }
     }
   }, KEEPALIVE_TICK_MS);
 }
@@ -449,6 +455,7 @@ function report(): Report {
     pings: totals.pings,
     other: totals.other,
     lost,
+    closeReasons: [...closeReasons],
     cpuUserUs: cpu.user,
     cpuSystemUs: cpu.system,
     rss: process.memoryUsage().rss,

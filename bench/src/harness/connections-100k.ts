@@ -152,6 +152,8 @@ export interface Connections100kCase {
   clientRssPerConnection: number;
   kernel: { before: { inuse: number; memBytes: number }; afterIdle: { inuse: number; memBytes: number } };
   idle: { seconds: number; openAfter: number; lostDuringIdle: number; load: string };
+  /** SignalR Close messages the clients received (first few per process) */
+  closeReasons: string[];
   broadcasts: BroadcastSample[];
   summary: ReturnType<typeof summarizeBroadcasts> | null;
   lostAtEnd: number;
@@ -377,6 +379,7 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
       broadcasts,
       summary: broadcasts.some((b) => b.completionMs !== null) ? summarizeBroadcasts(broadcasts) : null,
       lostAtEnd,
+      closeReasons: [...new Set(reportsEnd.flatMap((r) => r.closeReasons))],
       closeMs: Math.round(closeMs),
       load: { start: loadStart, afterRamp: loadAfterRamp, afterBroadcasts: loadAfterBroadcasts },
     };
@@ -427,7 +430,8 @@ function notes(c: Connections100kCase): string[] {
       `; (Σ after − Σ before) / connections = ${formatCount(c.anonPerConnection)} B (whole VmRSS: ${formatCount(c.rssPerConnection)} B); less the V8 heap committed but unused (young-generation slack, which the idle memory reducer hands back at its own pace) ${formatCount(c.retainedPerConnection)} B; ` +
       `JS heap used ${formatCount(c.heapPerConnection)} B; RSS read before the GCs ${formatCount(c.rssPerConnectionNoGc)} B. Client processes: ${formatCount(c.clientRssPerConnection)} B per socket. ` +
       `Kernel TCP buffer memory (box-wide /proc/net/sockstat, not in any RSS): ${mib(c.kernel.before.memBytes)} → ${mib(c.kernel.afterIdle.memBytes)}, TCP sockets in use ${formatCount(c.kernel.before.inuse)} → ${formatCount(c.kernel.afterIdle.inuse)}.`,
-    `Idle: clients send a SignalR Ping every ${CLIENT_PING_MS / 1000} s as stock clients do, the gateways every 15 s; ${c.idle.lostDuringIdle} connections were closed by the server while idle, ${c.lostAtEnd} by the end of the broadcasts.`,
+    `Idle: clients send a SignalR Ping every ${CLIENT_PING_MS / 1000} s as stock clients do, the gateways every 15 s; ${c.idle.lostDuringIdle} connections were closed by the server while idle, ${c.lostAtEnd} by the end of the broadcasts` +
+      (c.closeReasons.length === 0 ? "." : `; Close messages received: ${c.closeReasons.map((r) => `\`${r}\``).join(", ")}.`),
     `Broadcast: one Global notification per \`POST /api/notifications\` to gateway-1 (202 after the JetStream ack), so it travels ingest → JetStream → router → every gateway → every socket; ` +
       `timed from just before the POST to the last receipt in any client process (client processes stamp receipts with \`performance.timeOrigin + performance.now()\`, same host), ${BROADCAST_GAP_MS / 1000} s apart. ` +
       (s === null
