@@ -109,6 +109,7 @@ export class HubConnection {
   #handshake: ReturnType<typeof createHandshakeParser> | null = null;
   /** Between a valid handshake request and its answer while the membership is acknowledged: the client's bytes meanwhile. */
   #joining: Uint8Array[] | null = null;
+  #joiningBytes = 0;
   #decoder: FrameDecoder | null = null;
   #invocations: Promise<void> = Promise.resolve();
   readonly #calls: CallLimiter;
@@ -154,7 +155,12 @@ export class HubConnection {
     if (this.state === "closed") return;
     this.lastReceivedAt = now;
     if (this.state === "handshake") {
-      if (this.#joining !== null) return void this.#joining.push(chunk);
+      if (this.#joining !== null) {
+        // Held like a decoder's partial message: at most maxMessageBytes until the answer is out.
+        this.#joiningBytes += chunk.length;
+        if (this.#joiningBytes > this.host.limits.maxMessageBytes) return this.#failHandshake("Message too large");
+        return void this.#joining.push(chunk);
+      }
       const outcome = this.#handshake!.push(chunk);
       if (outcome.status === "incomplete") return;
       if (outcome.status === "error") return this.#failHandshake(outcome.error);
@@ -176,6 +182,7 @@ export class HubConnection {
       const joined = this.host.hub.onConnected(this);
       if (joined !== null) {
         this.#joining = outcome.rest.length === 0 ? [] : [outcome.rest];
+        this.#joiningBytes = outcome.rest.length;
         void joined.then(() => this.#finishJoin(socket));
         return;
       }
