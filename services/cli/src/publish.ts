@@ -1,10 +1,14 @@
+/*
+ * `tidings publish`: the envelopes the flags or a file describe, validated, in batches under the
+ * ingest limits, handed to a sink (publish-sinks.ts: HTTP ingest or JetStream).
+ */
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import { encodeIngestBody, JetStreamIngestQueue, connectNatsBus } from "@tidings/bus";
 import { AudienceType, MAX_ENVELOPES_PER_BATCH, subjects, validateEnvelope, type EnvelopeProblem } from "@tidings/contracts";
-import { Failure, UsageError, causeOf, unreachable } from "./errors.js";
+import { Failure, UsageError, causeOf } from "./errors.js";
 import { Progress } from "./progress.js";
+import { httpSink, natsSink } from "./publish-sinks.js";
 
 /** Under the gateway's 4 MiB body limit, leaving room for the array's brackets and commas. */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024;
@@ -39,13 +43,6 @@ export interface PublishIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WriteStream;
   key: string | undefined;
-}
-
-/** Sends batches somewhere and reports each answer on stdout. */
-interface Sink {
-  readonly target: string;
-  send(batch: unknown[]): Promise<void>;
-  close(): Promise<void>;
 }
 
 export async function publish(opts: PublishOptions, io: PublishIo): Promise<void> {
@@ -233,72 +230,4 @@ function refused(problems: EnvelopeProblem[], what: string): Failure {
   const lines = problems.slice(0, MAX_PROBLEMS_SHOWN).map((p) => `  envelope ${p.index}: ${p.path || "(envelope)"}: ${p.message}`);
   if (problems.length > MAX_PROBLEMS_SHOWN) lines.push(`  … and ${problems.length - MAX_PROBLEMS_SHOWN} more`);
   return new Failure(`invalid envelopes, ${what}:\n${lines.join("\n")}`);
-}
-
-/** POST /api/notifications, one array per batch (JSON or MessagePack); prints each `202` answer as one JSON line. */
-function httpSink(base: string, msgpack: boolean, io: PublishIo): Sink {
-  let endpoint: string;
-  try {
-    endpoint = new URL("/api/notifications", base).href;
-  } catch {
-    throw new UsageError(`--http ${base} is not a URL`);
-  }
-  return {
-    target: endpoint,
-    async send(batch) {
-      const { data, headers } = encodeIngestBody(batch, msgpack ? "msgpack" : "json");
-      let res: Response;
-      try {
-        res = await fetch(endpoint, {
-          method: "POST",
-          headers: { ...headers, ...(io.key === undefined ? {} : { authorization: `Bearer ${io.key}` }) },
-          body: data,
-        });
-      } catch (err) {
-        throw unreachable(endpoint, err);
-      }
-      const text = await res.text();
-      if (res.status !== 202) throw new Failure(`POST ${endpoint} answered ${res.status}: ${text.trim()}`);
-      io.stdout.write(`${text.trim()}\n`);
-    },
-    async close() {},
-  };
-}
-
-/** JetStream publish with Nats-Msg-Id = id, so a retried publish is dropped as a duplicate; one JSON line per envelope. */
-async function natsSink(url: string, subject: string, msgpack: boolean, io: PublishIo): Promise<Sink> {
-  let bus: Awaited<ReturnType<typeof connectNatsBus>>;
-  let queue: JetStreamIngestQueue;
-  try {
-    bus = await connectNatsBus(url, { name: "tidings-cli" });
-  } catch (err) {
-    throw unreachable(url, err);
-  }
-  try {
-    queue = await JetStreamIngestQueue.create(bus.connection);
-  } catch (err) {
-    await bus.close();
-    throw new Failure(`JetStream at ${url}: ${causeOf(err)}`);
-  }
-  return {
-    target: `${url} (${subject})`,
-    async send(batch) {
-      const results = await Promise.all(
-        batch.map(async (envelope) => {
-          const { data, headers } = encodeIngestBody(envelope, msgpack ? "msgpack" : "json");
-          const id = (envelope as { id: string }).id;
-          try {
-            const r = await queue.publish(subject, data, { msgId: id, headers });
-            return { id, seq: r.seq, duplicate: r.duplicate };
-          } catch (err) {
-            throw new Failure(`publish to ${subject} at ${url}: ${causeOf(err)}`);
-          }
-        }),
-      );
-      io.stdout.write(results.map((r) => JSON.stringify(r)).join("\n") + "\n");
-    },
-    async close() {
-      await bus.close();
-    },
-  };
 }

@@ -2,16 +2,18 @@
  * The gateway's composition and lifecycle: builds its parts and wires them together, listens, runs the
  * once-a-second tick and drains. The layers themselves live in http/ (routes, negotiate, ingest and read
  * APIs, HTTP transports' requests), transport/ (the WebSocket endpoint and the transports) and cluster/
- * (forwarding); docs/architecture.md §1.2 maps them.
+ * (forwarding); what each connection is given is built in connection-host.ts, and how connections end in
+ * a drain is drain.ts. docs/architecture.md §1.2 maps them.
  */
 import type { TidingsConfig } from "@tidings/config";
-import { GLOBAL_AUDIENCE, isValidNodeId, userAudience, type Bus, type Notification, type NotificationStore } from "@tidings/contracts";
+import { isValidNodeId, userAudience, type Bus, type Notification, type NotificationStore } from "@tidings/contracts";
 import { endSpan, Registry, reportUnexpected as report, startProcessSpan, type Logger, type UnexpectedSource } from "@tidings/observability";
 import type { TransportName } from "@tidings/protocol";
 import type { TemplatedApp } from "uWebSockets.js";
 import { createAuthenticator } from "./auth.js";
 import { Forwarder } from "./cluster/forwarding.js";
-import type { ConnectionHost, ConnectionLimits, HubConnection } from "./connection.js";
+import type { HubConnection } from "./connection.js";
+import { createConnectionHost } from "./connection-host.js";
 import { ConnectionTable } from "./connection-table.js";
 import { EncodeFailures } from "./encode-failures.js";
 import { Fanout, type MembershipListener } from "./fanout.js";
@@ -29,9 +31,9 @@ import { Hub } from "./hub.js";
 import { createGatewayMetrics } from "./metrics.js";
 import { BusCatchUp } from "./catch-up.js";
 import { replayTo } from "./replay.js";
+import { drainConnections } from "./drain.js";
 import { createTenantValidator } from "./tenant-validation.js";
 import { JsTopics } from "./transport/js-topics.js";
-import { StatefulTransport } from "./transport/stateful-transport.js";
 import { loadNativeUws } from "./transport/uws.js";
 import { mountWsEndpoint } from "./transport/ws-endpoint.js";
 
@@ -169,53 +171,6 @@ export function createGateway(deps: GatewayDeps): Gateway {
           publishUserEvent: deps.publishUserEvent ?? ((userId, target, payload) => fanout.deliverEvent(userAudience(userId), target, payload)),
         }),
   });
-  const limits: ConnectionLimits = {
-    maxMessageBytes: config.maxMessageBytes,
-    maxBackpressureBytes: config.maxBackpressureBytes,
-    handshakeTimeoutMs: config.handshakeTimeoutSeconds * 1000,
-    keepaliveMs: config.keepaliveSeconds * 1000,
-    clientTimeoutMs: config.clientTimeoutSeconds * 1000,
-    detailedErrors: config.detailedErrors,
-    calls: {
-      ratePerSecond: config.hubCallRate,
-      burst: config.hubCallBurst,
-      maxQueued: config.maxQueuedCalls,
-      floodLimit: config.hubCallFloodLimit,
-      floodWindowMs: config.hubCallFloodWindowSeconds * 1000,
-    },
-  };
-  const host: ConnectionHost = {
-    hub,
-    limits,
-    log,
-    onOpened: (connection) => {
-      metrics.connects.inc({ transport: connection.transport!.kind, protocol: connection.protocol!.name });
-      if (store === undefined) return;
-      const userId = connection.identity.userId;
-      const audiences = userId === null ? [GLOBAL_AUDIENCE] : [GLOBAL_AUDIENCE, userAudience(userId)];
-      // replayTo never rejects; the catch keeps that true of any later change to it.
-      replayTo(store, connection, audiences, config.replayLimit, log, encodeFailures).catch((err: unknown) => reportUnexpected(err, "replay"));
-    },
-    onClosed: (connection, reason) => {
-      table.remove(connection);
-      fanout.forget(connection);
-      metrics.disconnects.inc({ reason });
-      if (reason === "slow_consumer") metrics.slowConsumers.inc();
-      if (reason === "hub_call_flood") metrics.hubCallFloods.inc();
-    },
-    lastPublishedTo: (connection) => fanout.lastPublishedTo(connection),
-    onInvoked: (method, result) => metrics.invocations.inc({ method, result }),
-    onThrottled: (reason) => metrics.hubCallsThrottled.inc({ reason }),
-    // Its fan-out goes through JsTopics so that every message is numbered.
-    statefulTransport: (connection, socket) =>
-      new StatefulTransport(socket, {
-        protocol: connection.protocol!,
-        topics: jsTopics,
-        sink: (bytes) => connection.sendMessage(bytes, Date.now()),
-        bufferBytes: config.statefulBufferBytes,
-        reattachWindowMs: disconnectTimeoutMs,
-      }),
-  };
   const disconnectTimeoutMs = config.disconnectTimeoutSeconds * 1000;
   const nodeSubject = `tidings.v1.node.${nodeId}`;
   const reportUnexpected = (err: unknown, source: UnexpectedSource) => report(log, err, source);
@@ -223,6 +178,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let listeners: Bound[] = [];
   const separateApi = config.apiPort !== 0 && config.apiPort !== config.port;
   let ticker: NodeJS.Timeout | null = null;
+  const host = createConnectionHost({ config, log, hub, table, fanout, metrics, encodeFailures, jsTopics, store, reportUnexpected });
 
   const onUnauthorized = () => metrics.authFailures.inc();
   const admission = createAdmission({ authenticate, onUnauthorized, table, nodeId, host, maxConnectionsPerUser: config.maxConnectionsPerUser });
@@ -313,16 +269,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     async stop(drainMs = config.drainSeconds * 1000) {
       if (draining) return;
       draining = true;
-      log.info({ connections: table.size, drainMs }, "draining");
-      const closers: NodeJS.Timeout[] = [];
-      for (const connection of table.values()) {
-        if (connection.state === "negotiated") table.remove(connection);
-        else closers.push(setTimeout(() => connection.close({ allowReconnect: true }), Math.random() * drainMs));
-      }
-      const deadline = Date.now() + drainMs + 2000;
-      while (table.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      for (const t of closers) clearTimeout(t);
-      for (const connection of table.values()) connection.close({ allowReconnect: true });
+      await drainConnections(table, drainMs, log);
       forwarder?.close();
       if (ticker !== null) clearInterval(ticker);
       for (const l of listeners) l.close();
