@@ -1,6 +1,7 @@
 export { BusClosedError, NoRespondersError, TimeoutError, errors } from "./errors.js";
 export { MemoryBus } from "./memory-bus.js";
-export type { BusErrorHandler, MemoryBusOptions } from "./memory-bus.js";
+export type { BusErrorHandler } from "./handler-runs.js";
+export type { MemoryBusOptions } from "./memory-bus.js";
 export { NATS_DEAD_CONNECTION_DETECTION_MS, NatsBus, connectNatsBus, natsSecurityOptions } from "./nats-bus.js";
 export type { ConnectNatsBusOptions, NatsBusOptions, NatsSecurity } from "./nats-bus.js";
 export { headerValue, toNatsHeaders } from "./headers.js";

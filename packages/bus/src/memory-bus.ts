@@ -1,10 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Bus, BusHeaders, BusMessage, BusSubscribeOptions, BusSubscription } from "@tidings/contracts";
 import { BusClosedError, NoRespondersError, TimeoutError } from "./errors.js";
+import { HandlerRuns, type BusErrorHandler } from "./handler-runs.js";
 import { checkPattern, checkSubject, hasWildcard, tokensMatch } from "./subject-match.js";
-
-/** Called with whatever a subscription handler threw or rejected with. */
-export type BusErrorHandler = (error: unknown, subject: string) => void;
 
 export interface MemoryBusOptions {
   /** Receives handler failures (default: `console.error`). */
@@ -34,8 +32,7 @@ const NO_SUBS: readonly MemorySub[] = [];
 export class MemoryBus implements Bus {
   readonly #exact = new Map<string, MemorySub[]>();
   readonly #wildcard: MemorySub[] = [];
-  readonly #inflight = new Set<Promise<void>>();
-  readonly #onError: BusErrorHandler;
+  readonly #handlers: HandlerRuns;
   /** Deliveries waiting for the next turn, flattened as subscription, message, subscription, message … */
   #pending: Array<MemorySub | BusMessage> = [];
   readonly #checkedSubjects = new Set<string>();
@@ -46,7 +43,7 @@ export class MemoryBus implements Bus {
   #closing: Promise<void> | null = null;
 
   constructor(opts: MemoryBusOptions = {}) {
-    this.#onError = opts.onError ?? ((error, subject) => console.error(`MemoryBus: handler for ${subject} failed`, error));
+    this.#handlers = new HandlerRuns(opts.onError ?? ((error, subject) => console.error(`MemoryBus: handler for ${subject} failed`, error)));
   }
 
   publish(subject: string, data: Uint8Array, headers?: BusHeaders): void {
@@ -107,9 +104,9 @@ export class MemoryBus implements Bus {
     this.#state = "draining";
     // Messages already published reach their handlers, and handlers already called may still
     // publish (a reply, say); only then is the bus closed.
-    while (this.#scheduled || this.#inflight.size > 0) {
+    while (this.#scheduled || this.#handlers.size > 0) {
       await this.flush();
-      await Promise.allSettled([...this.#inflight]);
+      await this.#handlers.settled();
     }
     for (const list of this.#exact.values()) for (const s of list) s.active = false;
     for (const s of this.#wildcard) s.active = false;
@@ -165,12 +162,7 @@ export class MemoryBus implements Bus {
     for (let i = 0; i < batch.length; i += 2) {
       const sub = batch[i] as MemorySub;
       if (!sub.active) continue;
-      try {
-        const result = sub.handler(batch[i + 1] as BusMessage);
-        if (result instanceof Promise) this.#track(result, sub.pattern);
-      } catch (error) {
-        this.#onError(error, sub.pattern);
-      }
+      this.#handlers.call(sub.handler, batch[i + 1] as BusMessage, sub.pattern);
     }
     if (this.#pending.length > 0 && !this.#scheduled) {
       this.#scheduled = true;
@@ -181,15 +173,6 @@ export class MemoryBus implements Bus {
       this.#flushWaiters = [];
       for (const w of waiters) w();
     }
-  }
-
-  #track(result: Promise<void>, pattern: string): void {
-    const settled = result.then(
-      () => undefined,
-      (error: unknown) => this.#onError(error, pattern),
-    );
-    this.#inflight.add(settled);
-    void settled.finally(() => this.#inflight.delete(settled));
   }
 
   #matching(subject: string): MemorySub[] {

@@ -13,7 +13,7 @@ import {
 import type { Bus, BusHeaders, BusMessage, BusSubscribeOptions, BusSubscription } from "@tidings/contracts";
 import { BusClosedError, NoRespondersError, TimeoutError } from "./errors.js";
 import { fromNatsHeaders, toNatsHeaders } from "./headers.js";
-import type { BusErrorHandler } from "./memory-bus.js";
+import { HandlerRuns, type BusErrorHandler } from "./handler-runs.js";
 
 export interface NatsBusOptions {
   /** Receives handler failures and subscription errors (default: `console.error`). */
@@ -76,8 +76,7 @@ export function natsSecurityOptions(s: NatsSecurity): Partial<ConnectionOptions>
  */
 export class NatsBus implements Bus {
   readonly #subs = new Set<Subscription>();
-  readonly #inflight = new Set<Promise<void>>();
-  readonly #onError: BusErrorHandler;
+  readonly #handlers: HandlerRuns;
   #closing: Promise<void> | null = null;
   /**
    * The NATS form of the last headers object published. The router publishes one notification to
@@ -87,7 +86,7 @@ export class NatsBus implements Bus {
   #lastHeaders: { from: BusHeaders; to: MsgHdrs } | null = null;
 
   constructor(readonly connection: NatsConnection, opts: NatsBusOptions = {}) {
-    this.#onError = opts.onError ?? ((error, subject) => console.error(`NatsBus: handler for ${subject} failed`, error));
+    this.#handlers = new HandlerRuns(opts.onError ?? ((error, subject) => console.error(`NatsBus: handler for ${subject} failed`, error)));
   }
 
   publish(subject: string, data: Uint8Array, headers?: BusHeaders): void {
@@ -113,15 +112,10 @@ export class NatsBus implements Bus {
       ...(opts.queue === undefined ? {} : { queue: opts.queue }),
       callback: (err: Error | null, msg: Msg) => {
         if (err !== null) {
-          this.#onError(err, subject);
+          this.#handlers.onError(err, subject);
           return;
         }
-        try {
-          const result = handler(toBusMessage(msg));
-          if (result instanceof Promise) this.#track(result, subject);
-        } catch (error) {
-          this.#onError(error, subject);
-        }
+        this.#handlers.call(handler, toBusMessage(msg), subject);
       },
     });
     this.#subs.add(sub);
@@ -167,21 +161,12 @@ export class NatsBus implements Bus {
     // handlers' own promises, which may still publish, then the connection: pending publishes are
     // flushed and it closes.
     await Promise.allSettled([...this.#subs].map((s) => s.drain()));
-    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    while (this.#handlers.size > 0) await this.#handlers.settled();
     if (!this.connection.isClosed() && !this.connection.isDraining()) await this.connection.drain();
   }
 
   #checkOpen(): void {
     if (this.connection.isClosed()) throw new BusClosedError();
-  }
-
-  #track(result: Promise<void>, subject: string): void {
-    const settled = result.then(
-      () => undefined,
-      (error: unknown) => this.#onError(error, subject),
-    );
-    this.#inflight.add(settled);
-    void settled.finally(() => this.#inflight.delete(settled));
   }
 }
 
