@@ -3,11 +3,12 @@
  * bound to one of the given 127.0.0.x source addresses, and counts what arrives with a few byte
  * checks per frame (no JSON.parse, no per-message events). Also the connect-storm driver.
  */
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import * as hdr from "hdr-histogram-js";
 import { SignJWT } from "jose";
 import { childArgs, emit, serve } from "../proc.js";
 import { subjectOf } from "./subjects.js";
+import { UpgradeReader, connectUpgrade } from "./upgrade.js";
 import {
   FrameReader,
   OPCODE_BINARY,
@@ -130,7 +131,6 @@ const CF_SUBSCRIBE = clientFrame(Buffer.from(`{"id":2,"subscribe":{"channel":"${
 const CF_PONG = clientFrame(Buffer.from("{}"));
 const SIO_CONNECT = clientFrame(Buffer.from("40"));
 const SIO_PONG = clientFrame(Buffer.from("3"));
-const HEADER_END = Buffer.from("\r\n\r\n");
 
 /** Totals of this process, kept alongside the per-connection counts so progress costs nothing. */
 const totals: Counts = newCounts();
@@ -153,7 +153,7 @@ class Conn {
   readonly counts = newCounts();
   readonly socket: Socket;
   readonly #reader = new FrameReader();
-  #head: Buffer | null = null;
+  readonly #upgrade = new UpgradeReader();
   closedByUs = false;
   /** when this client last sent a hub message (the handshake counts), for keep-alive pings */
   lastSentAt = 0;
@@ -169,11 +169,7 @@ class Conn {
   ) {
     const path = PATHS[dialect];
     const query = token === null ? "" : `${path.includes("?") ? "&" : "?"}access_token=${token}`;
-    const request =
-      `GET ${path}${query} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    this.socket = connect({ host: "127.0.0.1", port, localAddress: addr, noDelay: true });
-    this.socket.once("connect", () => this.socket.write(request));
+    this.socket = connectUpgrade(port, addr, `${path}${query}`);
     this.socket.on("data", (chunk: Buffer) => this.#data(chunk));
     this.socket.on("error", (err) => this.#fail(err.message));
     this.socket.once("close", () => {
@@ -197,20 +193,14 @@ class Conn {
 
   #data(chunk: Buffer): void {
     if (this.state === State.Upgrading) {
-      const head = this.#head === null ? chunk : Buffer.concat([this.#head, chunk]);
-      const end = head.indexOf(HEADER_END);
-      if (end === -1) {
-        this.#head = head;
-        return;
-      }
-      this.#head = null;
-      const statusLine = head.subarray(0, head.indexOf("\r\n")).toString("latin1");
-      if (!statusLine.startsWith("HTTP/1.1 101")) return this.#fail(statusLine);
+      const answer = this.#upgrade.push(chunk);
+      if (answer === undefined) return;
+      if (!answer.switched) return this.#fail(answer.status);
       this.state = State.Handshaking;
       const hs = HANDSHAKES[this.dialect];
       if (hs !== null) this.socket.write(hs);
       this.lastSentAt = performance.now();
-      chunk = head.subarray(end + 4);
+      chunk = answer.rest;
       if (chunk.length === 0) return;
     }
     this.#reader.push(chunk, this.#frame);

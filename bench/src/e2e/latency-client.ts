@@ -5,10 +5,11 @@
  * (receipt − send, both `performance.timeOrigin + performance.now()` on the same host) goes into an
  * HDR histogram in microseconds; receipts are counted per sequence for loss and duplicates.
  */
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import * as hdr from "hdr-histogram-js";
 import { childArgs, emit, serve } from "../proc.js";
 import { FrameReader, OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT, clientFrame } from "../client/frames.js";
+import { UpgradeReader, connectUpgrade } from "../client/upgrade.js";
 import { readBenchFields } from "./payload.js";
 
 export interface LatencyClientArgs {
@@ -65,7 +66,6 @@ export interface LatencyReport {
 const args = childArgs<LatencyClientArgs>();
 const HANDSHAKE = clientFrame(Buffer.from('{"protocol":"json","version":1}\x1e'));
 const PING = clientFrame(Buffer.from('{"type":6}\x1e'));
-const HEADER_END = Buffer.from("\r\n\r\n");
 const RS = 0x1e;
 const TYPE_DIGIT = 8; // {"type":N
 
@@ -95,7 +95,7 @@ class Conn {
   subscribed = false;
   readonly socket: Socket;
   readonly #reader = new FrameReader();
-  #head: Buffer | null = null;
+  readonly #upgrade = new UpgradeReader();
   #upgraded = false;
   #handshaken = false;
 
@@ -105,11 +105,7 @@ class Conn {
     readonly group: string | null,
     private readonly done: (ok: boolean, why?: string) => void,
   ) {
-    const request =
-      `GET /notifications HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    this.socket = connect({ host: "127.0.0.1", port, localAddress: addr, noDelay: true });
-    this.socket.once("connect", () => this.socket.write(request));
+    this.socket = connectUpgrade(port, addr, "/notifications");
     this.socket.on("data", (chunk: Buffer) => this.#data(chunk));
     this.socket.on("error", (err) => this.#settle(false, err.message));
     this.socket.once("close", () => {
@@ -130,18 +126,12 @@ class Conn {
 
   #data(chunk: Buffer): void {
     if (!this.#upgraded) {
-      const head = this.#head === null ? chunk : Buffer.concat([this.#head, chunk]);
-      const end = head.indexOf(HEADER_END);
-      if (end === -1) {
-        this.#head = head;
-        return;
-      }
-      this.#head = null;
-      const status = head.subarray(0, head.indexOf("\r\n")).toString("latin1");
-      if (!status.startsWith("HTTP/1.1 101")) return this.#settle(false, status);
+      const answer = this.#upgrade.push(chunk);
+      if (answer === undefined) return;
+      if (!answer.switched) return this.#settle(false, answer.status);
       this.#upgraded = true;
       this.socket.write(HANDSHAKE);
-      chunk = head.subarray(end + 4);
+      chunk = answer.rest;
       if (chunk.length === 0) return;
     }
     const now = performance.timeOrigin + performance.now();
