@@ -48,6 +48,23 @@ describe("tracing", () => {
     await tracing.shutdown();
   });
 
+  it("without a started SDK, spans are non-recording with an invalid context (nothing to propagate), before and after a run", async () => {
+    const off = () => {
+      const span = startProcessSpan("tidings.v1.node.a", { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, "n1");
+      return { recording: span.isRecording(), traceId: span.spanContext().traceId, headers: traceHeaders(span) };
+    };
+    const expected = { recording: false, traceId: "00000000000000000000000000000000", headers: {} };
+    expect(off()).toEqual(expected);
+    expect(startPublishSpan("tidings.notify.http", 1).isRecording()).toBe(false);
+    const tracing = startTracing({ serviceName: "t", env: {}, spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })] })!;
+    const on = startProcessSpan("tidings.v1.node.a", { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, "n1");
+    expect(on.isRecording()).toBe(true);
+    expect(on.spanContext().traceId).toBe("0af7651916cd43dd8448eb211c80319c");
+    endSpan(on);
+    await tracing.shutdown();
+    expect(off()).toEqual(expected);
+  });
+
   it("maps only variable subjects to templates", () => {
     expect(destinationTemplate("tidings.v1.node.gw-7")).toBe("tidings.v1.node.{nodeId}");
     expect(destinationTemplate("tidings.notify.x")).toBe("tidings.notify.{suffix}");

@@ -1,4 +1,4 @@
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Context, type Span } from "@opentelemetry/api";
+import { context, INVALID_SPAN_CONTEXT, propagation, SpanKind, SpanStatusCode, trace, type Context, type Span } from "@opentelemetry/api";
 import { NodeSDK } from "@opentelemetry/sdk-node";
 
 type SpanProcessors = NonNullable<ConstructorParameters<typeof NodeSDK>[0]>["spanProcessors"];
@@ -6,6 +6,14 @@ type SpanProcessors = NonNullable<ConstructorParameters<typeof NodeSDK>[0]>["spa
 export interface Tracing {
   shutdown(): Promise<void>;
 }
+
+/**
+ * True while an SDK started by startTracing runs. Off, every span below is one shared non-recording
+ * span: what the API's no-op tracer would return, without the tracer lookup, context extraction and
+ * attribute object per span (a gateway starts one per delivered notification).
+ */
+let tracingOn = false;
+const OFF_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /**
  * Starts OpenTelemetry tracing (W3C trace context, OTLP exporter configured by the standard
@@ -22,8 +30,10 @@ export function startTracing(opts: { serviceName: string; env?: NodeJS.ProcessEn
     instrumentations: [],
   });
   sdk.start();
+  tracingOn = true;
   return {
     async shutdown() {
+      tracingOn = false;
       await sdk.shutdown();
       // Unregister the globals so a later start (tests, restarts in-process) begins clean.
       trace.disable();
@@ -70,6 +80,7 @@ const HTTP_INGEST_SUBJECT = "tidings.notify.http";
  * with `messaging.operation.name` / `.type` and the destination's name and template.
  */
 function messagingSpan(operation: "publish" | "process", kind: SpanKind, destination: string, attributes: Record<string, string | number>, parent?: Context): Span {
+  if (!tracingOn) return OFF_SPAN;
   const template = destinationTemplate(destination);
   return tracer().startSpan(
     `${operation} ${template ?? destination}`,
@@ -95,6 +106,7 @@ export function startPublishSpan(destination: string, messageCount: number): Spa
 
 /** A `process` span (consumer side) continuing the trace found in `headers`. */
 export function startProcessSpan(destination: string, headers: Readonly<Record<string, string>> | null | undefined, messageId?: string): Span {
+  if (!tracingOn) return OFF_SPAN;
   return messagingSpan("process", SpanKind.CONSUMER, destination, messageId === undefined ? {} : { "messaging.message.id": messageId }, contextFrom(headers));
 }
 

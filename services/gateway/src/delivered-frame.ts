@@ -4,6 +4,8 @@ import type { Notification } from "@tidings/contracts";
 const WIRE_KEYS = ["id", "type", "body", "routing", "metadata"] as const;
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const BODY_KEY = ascii(`"body":`);
+const ID_KEY_BYTES = `{"id":`.length;
+const TYPE_KEY_BYTES = `,"type":`.length;
 const HEAD = ascii(`{"type":1,"target":`);
 const ARGUMENTS = ascii(`,"arguments":[`);
 const AUDIENCE_ID = ascii(`"audienceId":`);
@@ -25,31 +27,72 @@ export function deliveredJsonFrame(n: Notification, wire: Uint8Array): Uint8Arra
   let k = 0;
   for (const key in n) if (key !== WIRE_KEYS[k++]) return null;
   if (k !== WIRE_KEYS.length) return null;
-  // A raw `"` only delimits strings in JSON (inside one it is escaped), and id and type are strings before
-  // body: so the first `"body":` is body's key.
-  const split = indexOfBodyKey(wire);
-  if (split === -1) return null;
   const target = n.type;
   const audienceId = n.routing.audienceId;
+  // Common case, without a pass to measure the strings first: id, type and audience id plain (JSON
+  // writes each as its characters in quotes). Then `"body":` follows `{"id":<id>,"type":<type>,`.
+  const split = ID_KEY_BYTES + n.id.length + 2 + TYPE_KEY_BYTES + target.length + 2 + 1;
+  if (isBodyKeyAt(wire, split)) {
+    const frame = assemble(wire, split, target.length + 2, audienceId.length + 2);
+    if (writePlain(frame, target, HEAD.length) && writePlain(frame, audienceId, HEAD.length + target.length + 2 + ARGUMENTS.length + split + AUDIENCE_ID.length)) {
+      return frame;
+    }
+  }
+  // A raw `"` only delimits strings in JSON (inside one it is escaped), and id and type are strings before
+  // body: so the first `"body":` is body's key.
+  const found = indexOfBodyKey(wire);
+  if (found === -1) return null;
   const targetBytes = jsonStringBytes(target);
   const audienceIdBytes = jsonStringBytes(audienceId);
+  const frame = assemble(wire, found, targetBytes, audienceIdBytes);
+  writeJsonString(frame, target, targetBytes, HEAD.length);
+  writeJsonString(frame, audienceId, audienceIdBytes, HEAD.length + targetBytes + ARGUMENTS.length + found + AUDIENCE_ID.length);
+  return frame;
+}
+
+/**
+ * The frame with everything but the target and the audience id (`targetBytes` / `audienceIdBytes` long
+ * as JSON strings), whose places the caller fills.
+ */
+function assemble(wire: Uint8Array, split: number, targetBytes: number, audienceIdBytes: number): Buffer {
   const insertBytes = AUDIENCE_ID.length + audienceIdBytes + IS_READ.length;
   const headBytes = HEAD.length + targetBytes + ARGUMENTS.length;
-  // allocUnsafe takes small frames from Node's shared pool; the frame is never mutated after this.
+  // allocUnsafe takes small frames from Node's shared pool; the frame is never mutated once returned.
   const frame = Buffer.allocUnsafe(headBytes + wire.byteLength + insertBytes + TAIL.length);
-  frame.set(HEAD, 0);
-  writeJsonString(frame, target, targetBytes, HEAD.length);
-  frame.set(ARGUMENTS, HEAD.length + targetBytes);
-  // The whole wire after the head and the gap for the insert, then its part before `"body":` moved down.
+  // The wire after the head and the gap for the insert (its first `split` bytes are overwritten below),
+  // then the rest front to back. Short parts are copied byte by byte: cheaper than a builtin call each.
   frame.set(wire, headBytes + insertBytes);
-  frame.copyWithin(headBytes, headBytes + insertBytes, headBytes + insertBytes + split);
-  let at = headBytes + split;
-  frame.set(AUDIENCE_ID, at);
-  at += AUDIENCE_ID.length;
-  writeJsonString(frame, audienceId, audienceIdBytes, at);
-  frame.set(IS_READ, at + audienceIdBytes);
-  frame.set(TAIL, frame.length - TAIL.length);
-  return new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
+  copyInto(frame, HEAD, 0);
+  let at = copyInto(frame, ARGUMENTS, HEAD.length + targetBytes);
+  for (let i = 0; i < split; i++) frame[at + i] = wire[i]!;
+  at = copyInto(frame, AUDIENCE_ID, at + split);
+  copyInto(frame, IS_READ, at + audienceIdBytes);
+  copyInto(frame, TAIL, frame.length - TAIL.length);
+  return frame;
+}
+
+/** Copies `part` into `frame` at `at`; returns the index after it. */
+function copyInto(frame: Uint8Array, part: Uint8Array, at: number): number {
+  for (let i = 0; i < part.length; i++) frame[at + i] = part[i]!;
+  return at + part.length;
+}
+
+function isBodyKeyAt(wire: Uint8Array, at: number): boolean {
+  if (at + BODY_KEY.length > wire.byteLength) return false;
+  for (let j = 0; j < BODY_KEY.length; j++) if (wire[at + j] !== BODY_KEY[j]) return false;
+  return true;
+}
+
+/** Writes `s` in quotes at `at` when JSON writes it as its characters; false (frame unusable) otherwise. */
+function writePlain(frame: Buffer, s: string, at: number): boolean {
+  frame[at] = 0x22;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+    frame[at + 1 + i] = c;
+  }
+  frame[at + 1 + s.length] = 0x22;
+  return true;
 }
 
 /** True when JSON writes `s` as its characters in quotes: printable ASCII other than `"` and `\`. */

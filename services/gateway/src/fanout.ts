@@ -8,8 +8,6 @@ import type { Membership } from "./hub.js";
 import { TIMING_SAMPLE_EVERY, type GatewayMetrics } from "./metrics.js";
 
 const PROTOCOLS: readonly HubProtocol[] = [jsonProtocol, messagePackProtocol];
-/** How long a topic's last publish time is kept for keep-alive purposes (see Fanout#publishedAt). */
-const PUBLISHED_AT_HORIZON_MS = 5 * 60_000;
 
 /** A protocol with its counter children and the tallies not yet added to them (see Fanout#flushTallies). */
 interface PerProtocol {
@@ -17,10 +15,22 @@ interface PerProtocol {
   readonly deliveriesCounter: { inc(n: number): void };
   readonly sentBytesCounter: { inc(n: number): void };
   readonly encodeSeconds: { observe(seconds: number): void };
-  /** (connection, audience) memberships of this protocol's connections: 0 means no topic of it has subscribers */
-  members: number;
   deliveries: number;
   sentBytes: number;
+}
+
+/**
+ * An audience with at least one connection on this node; each array is indexed like PROTOCOLS. Built
+ * once per audience, so a delivery finds its topic strings and member counts with one lookup by the
+ * audience id instead of building and hashing a topic string per protocol.
+ */
+interface LocalAudience {
+  /** the audience's uWS topic per protocol */
+  readonly topics: readonly string[];
+  /** member connections per protocol: 0 means that protocol's topic has no subscriber */
+  readonly members: number[];
+  /** when fan-out last published to the topic (ms, 0: never), which keep-alive counts as a message sent */
+  readonly publishedAt: number[];
 }
 
 /** uWS topic of an audience for one protocol: a topic's subscribers all take the same bytes. */
@@ -47,17 +57,22 @@ export interface TopicPublisher {
  */
 export class Fanout implements Membership {
   /*
-   * De-duplication: `#recent` holds `audience\nid` of every notification delivered within the window;
-   * `#queueKeys[i]` / `#queueExpiry[i]` (from `#queueHead`) are the same keys in insertion order with their
-   * expiry (ms). The window is fixed, so insertion order is expiry order and only the front can be due:
-   * each call compares one number, and the sweep deletes due keys by value. (Sweeping by iterating the
-   * Set/Map instead walks over every slot deleted since its last rehash, on every call: tens of µs per
-   * notification once entries start expiring.) Set + queue also hold no boxed expiry per entry.
+   * De-duplication: `#recent` maps the id of every notification delivered within the window to its
+   * audience (or audiences, oldest first, in the rare case of one id sent to several audiences here).
+   * Keyed by the id string as decoded: no key string is built, flattened and hashed per notification.
+   * `#queueIds[i]` / `#queueExpiry[i]` (from `#queueHead`) are the deliveries in order with their expiry
+   * (ms). The window is fixed, so insertion order is expiry order and only the front can be due: each
+   * call compares one number, and the sweep forgets due deliveries by id (an id's audiences were added
+   * in queue order, so the first is the due one). (Sweeping by iterating the Map instead walks over every
+   * slot deleted since its last rehash, on every call: tens of µs per notification once entries start
+   * expiring.) Map + queue also hold no boxed expiry per entry.
    */
-  readonly #recent = new Set<string>();
-  #queueKeys: string[] = [];
+  readonly #recent = new Map<string, string | string[]>();
+  #queueIds: string[] = [];
   #queueExpiry: number[] = [];
   #queueHead = 0;
+  /** audiences with members on this node, by audience id */
+  readonly #audiences = new Map<string, LocalAudience>();
 
   /** notifications delivered so far; picks the 1 in TIMING_SAMPLE_EVERY whose timings are observed */
   #deliveredCount = 0;
@@ -68,13 +83,6 @@ export class Fanout implements Membership {
    * and no label hashing per notification.
    */
   readonly #perProtocol: ReadonlyArray<PerProtocol>;
-  /*
-   * When fan-out last published to each topic, so a connection's keep-alive counts topic writes as sent
-   * messages. Entries older than PUBLISHED_AT_HORIZON_MS are swept: past that, a Ping is due under any
-   * sane keep-alive.
-   */
-  readonly #publishedAt = new Map<string, number>();
-  #sweptPublishedAt = 0;
   readonly #delivered: { inc(n: number): void };
   readonly #duplicates: { inc(n: number): void };
   #deliveredTally = 0;
@@ -95,7 +103,6 @@ export class Fanout implements Membership {
       deliveriesCounter: metrics.deliveries.labels(protocol.name),
       sentBytesCounter: metrics.sentBytes.labels(protocol.name),
       encodeSeconds: metrics.encodeSeconds.labels(protocol.name),
-      members: 0,
       deliveries: 0,
       sentBytes: 0,
     }));
@@ -107,7 +114,12 @@ export class Fanout implements Membership {
   join(connection: HubConnection, key: string, subscribeTopic = true): void {
     if (connection.audiences.has(key)) return;
     connection.audiences.add(key);
-    this.#of(connection).members++;
+    let local = this.#audiences.get(key);
+    if (local === undefined) {
+      local = { topics: PROTOCOLS.map((p) => topicFor(p.name, key)), members: PROTOCOLS.map(() => 0), publishedAt: PROTOCOLS.map(() => 0) };
+      this.#audiences.set(key, local);
+    }
+    local.members[this.#indexOf(connection)]!++;
     this.membershipListener?.add(key);
     if (subscribeTopic) connection.transport?.subscribe(topicFor(connection.protocol!.name, key));
   }
@@ -118,7 +130,7 @@ export class Fanout implements Membership {
 
   leave(connection: HubConnection, key: string): void {
     if (!connection.audiences.delete(key)) return;
-    this.#of(connection).members--;
+    this.#left(key, this.#indexOf(connection));
     this.membershipListener?.remove(key);
     connection.transport?.unsubscribe(topicFor(connection.protocol!.name, key));
   }
@@ -131,11 +143,11 @@ export class Fanout implements Membership {
    */
   deliver(notification: Notification, now: number, wire?: Uint8Array): boolean {
     const key = notification.routing.audienceId;
-    if (this.#isDuplicate(key + "\n" + notification.id, now)) {
+    if (this.#isDuplicate(notification.id, key, now)) {
       this.#duplicatesTally++;
       return false;
     }
-    // Encode/fan-out timing for a sample only (metrics.ts TIMING_SAMPLE_EVERY); the first notification is in it.
+    // Encode/fan-out timings and delivery latency for a sample only (metrics.ts TIMING_SAMPLE_EVERY); the first notification is in it.
     const timed = (this.#deliveredCount++ & (TIMING_SAMPLE_EVERY - 1)) === 0;
     const started = timed ? performance.now() : 0;
     if (AUDIENCE_KINDS[notification.routing.audienceType].byConnectionId) {
@@ -144,50 +156,64 @@ export class Fanout implements Membership {
         const bytes = this.#encode(connection.protocol!, notification, wire);
         if (bytes !== null) {
           connection.sendMessage(bytes, now);
-          const m = this.#of(connection);
+          const m = this.#perProtocol[this.#indexOf(connection)]!;
           m.deliveries += 1;
           m.sentBytes += bytes.byteLength;
         }
       }
     } else {
-      for (const m of this.#perProtocol) {
-        // No connection of this protocol is in any audience here: skip its topic lookups.
-        if (m.members === 0) continue;
-        const protocol = m.protocol;
-        const topic = topicFor(protocol.name, key);
-        const receivers = this.publisher.numSubscribers(topic);
-        if (receivers === 0) continue;
-        let bytes: Uint8Array | null;
-        if (timed) {
-          const encodeStarted = performance.now();
-          bytes = this.#encode(protocol, notification, wire);
-          m.encodeSeconds.observe((performance.now() - encodeStarted) / 1000);
-        } else {
-          bytes = this.#encode(protocol, notification, wire);
-        }
-        if (bytes === null) continue;
-        this.publisher.publish(topic, bytes, protocol.binary);
-        this.#published(topic, now);
-        m.deliveries += receivers;
-        m.sentBytes += receivers * bytes.byteLength;
-      }
+      // No connection here is in the audience: nothing to encode or publish.
+      const local = this.#audiences.get(key);
+      if (local !== undefined) this.#publishToTopics(local, notification, now, timed, wire);
     }
-    if (timed) this.metrics.fanoutSeconds.observe((performance.now() - started) / 1000);
+    if (timed) {
+      this.metrics.fanoutSeconds.observe((performance.now() - started) / 1000);
+      const acceptedAt = Date.parse(notification.metadata.timeStamp);
+      if (acceptedAt <= now) this.metrics.deliveryLatency.observe((now - acceptedAt) / 1000);
+    }
     this.#deliveredTally++;
-    const acceptedAt = Date.parse(notification.metadata.timeStamp);
-    if (acceptedAt <= now) this.metrics.deliveryLatency.observe((now - acceptedAt) / 1000);
     return true;
+  }
+
+  /** Publishes to the audience's topic of each protocol with members, encoding once per such protocol. */
+  #publishToTopics(local: LocalAudience, notification: Notification, now: number, timed: boolean, wire: Uint8Array | undefined): void {
+    for (let i = 0; i < PROTOCOLS.length; i++) {
+      // No connection of this protocol is in the audience: skip its topic.
+      if (local.members[i] === 0) continue;
+      const m = this.#perProtocol[i]!;
+      const protocol = m.protocol;
+      const topic = local.topics[i]!;
+      const receivers = this.publisher.numSubscribers(topic);
+      if (receivers === 0) continue;
+      let bytes: Uint8Array | null;
+      if (timed) {
+        const encodeStarted = performance.now();
+        bytes = this.#encode(protocol, notification, wire);
+        m.encodeSeconds.observe((performance.now() - encodeStarted) / 1000);
+      } else {
+        bytes = this.#encode(protocol, notification, wire);
+      }
+      if (bytes === null) continue;
+      this.publisher.publish(topic, bytes, protocol.binary);
+      local.publishedAt[i] = now;
+      m.deliveries += receivers;
+      m.sentBytes += receivers * bytes.byteLength;
+    }
   }
 
   /** True when `id` to audience `audienceId` went through `deliver` within the de-duplication window. */
   delivered(audienceId: string, id: string): boolean {
-    return this.#recent.has(audienceId + "\n" + id);
+    const prior = this.#recent.get(id);
+    return prior === audienceId || (Array.isArray(prior) && prior.includes(audienceId));
   }
 
   /** A closed connection leaves every audience (uWS drops its topic subscriptions by itself). */
   forget(connection: HubConnection): void {
     if (this.membershipListener !== undefined) for (const key of connection.audiences) this.membershipListener.remove(key);
-    if (connection.protocol !== null) this.#of(connection).members -= connection.audiences.size;
+    if (connection.protocol !== null) {
+      const index = this.#indexOf(connection);
+      for (const key of connection.audiences) this.#left(key, index);
+    }
     connection.audiences.clear();
   }
 
@@ -196,35 +222,39 @@ export class Fanout implements Membership {
    * are not de-duplicated: each is a distinct state change.
    */
   deliverEvent(key: string, target: string, payload: unknown): void {
-    for (const m of this.#perProtocol) {
-      const topic = topicFor(m.protocol.name, key);
+    const local = this.#audiences.get(key);
+    if (local === undefined) return;
+    for (let i = 0; i < PROTOCOLS.length; i++) {
+      if (local.members[i] === 0) continue;
+      const m = this.#perProtocol[i]!;
+      const topic = local.topics[i]!;
       const receivers = this.publisher.numSubscribers(topic);
       if (receivers === 0) continue;
       this.publisher.publish(topic, m.protocol.encodeNotification(target, payload), m.protocol.binary);
-      this.#published(topic, Date.now());
+      local.publishedAt[i] = Date.now();
       m.deliveries += receivers;
     }
   }
 
-  /** The last time fan-out published to a topic `connection` is subscribed to (0: not within the horizon). */
+  /** The last time fan-out published to a topic `connection` is subscribed to (0: never). */
   lastPublishedTo(connection: HubConnection): number {
     if (connection.protocol === null) return 0;
+    const index = this.#indexOf(connection);
     let last = 0;
-    for (const key of connection.audiences) last = Math.max(last, this.#publishedAt.get(topicFor(connection.protocol.name, key)) ?? 0);
+    for (const key of connection.audiences) last = Math.max(last, this.#audiences.get(key)?.publishedAt[index] ?? 0);
     return last;
   }
 
-  #published(topic: string, now: number): void {
-    this.#publishedAt.set(topic, now);
-    // One sweep per horizon, over every entry: amortised O(1) per publish, and the map holds at most the
-    // topics published within two horizons.
-    if (now - this.#sweptPublishedAt < PUBLISHED_AT_HORIZON_MS) return;
-    this.#sweptPublishedAt = now;
-    for (const [topic, at] of this.#publishedAt) if (now - at >= PUBLISHED_AT_HORIZON_MS) this.#publishedAt.delete(topic);
+  /** One connection of protocol `index` left audience `key`; the audience is forgotten with its last member. */
+  #left(key: string, index: number): void {
+    const local = this.#audiences.get(key);
+    if (local === undefined) return;
+    local.members[index]!--;
+    if (local.members.every((n) => n === 0)) this.#audiences.delete(key);
   }
 
-  #of(connection: HubConnection): PerProtocol {
-    return this.#perProtocol[0]!.protocol === connection.protocol ? this.#perProtocol[0]! : this.#perProtocol[1]!;
+  #indexOf(connection: HubConnection): number {
+    return this.#perProtocol[0]!.protocol === connection.protocol ? 0 : 1;
   }
 
   /** The notification's frame in `protocol`, or null (reported) when that protocol cannot encode it. */
@@ -253,25 +283,36 @@ export class Fanout implements Membership {
     }
   }
 
-  #isDuplicate(dedupeKey: string, now: number): boolean {
+  #isDuplicate(id: string, audienceId: string, now: number): boolean {
     if (this.#queueHead < this.#queueExpiry.length && this.#queueExpiry[this.#queueHead]! <= now) this.#sweep(now);
-    // One hash lookup: add, then see whether the set grew.
-    const size = this.#recent.size;
-    if (this.#recent.add(dedupeKey).size === size) return true;
-    this.#queueKeys.push(dedupeKey);
+    const prior = this.#recent.get(id);
+    if (prior === undefined) this.#recent.set(id, audienceId);
+    else if (prior === audienceId) return true;
+    else if (typeof prior === "string") this.#recent.set(id, [prior, audienceId]);
+    else if (prior.includes(audienceId)) return true;
+    else prior.push(audienceId);
+    this.#queueIds.push(id);
     this.#queueExpiry.push(now + this.dedupeWindowMs);
     return false;
   }
 
-  /** Forgets the keys at the front of the queue whose expiry is <= now (stops at the first later one). */
+  /** Forgets the deliveries at the front of the queue whose expiry is <= now (stops at the first later one). */
   #sweep(now: number): void {
-    const keys = this.#queueKeys;
+    const ids = this.#queueIds;
     const expiry = this.#queueExpiry;
     let head = this.#queueHead;
-    while (head < expiry.length && expiry[head]! <= now) this.#recent.delete(keys[head++]!);
+    while (head < expiry.length && expiry[head]! <= now) {
+      const id = ids[head++]!;
+      const prior = this.#recent.get(id);
+      if (typeof prior === "string") this.#recent.delete(id);
+      else if (prior !== undefined) {
+        prior.shift();
+        if (prior.length === 1) this.#recent.set(id, prior[0]!);
+      }
+    }
     // Drop the consumed front once it is at least half the queue: each entry is copied O(1) times on average.
     if (head >= 1024 && head * 2 >= expiry.length) {
-      this.#queueKeys = keys.slice(head);
+      this.#queueIds = ids.slice(head);
       this.#queueExpiry = expiry.slice(head);
       head = 0;
     }
