@@ -156,10 +156,11 @@ export class HubConnection {
     this.lastReceivedAt = now;
     if (this.state === "handshake") {
       if (this.#joining !== null) {
-        // Held like a decoder's partial message: at most maxMessageBytes until the answer is out.
+        // Held like a decoder's partial message: at most maxMessageBytes until the answer is out. A copy,
+        // since a transport may reuse the chunk's memory once this call returns (uWS does).
         this.#joiningBytes += chunk.length;
         if (this.#joiningBytes > this.host.limits.maxMessageBytes) return this.#failHandshake("Message too large");
-        return void this.#joining.push(chunk);
+        return void this.#joining.push(chunk.slice());
       }
       const outcome = this.#handshake!.push(chunk);
       if (outcome.status === "incomplete") return;

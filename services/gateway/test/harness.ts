@@ -2,7 +2,7 @@ import { loadConfig } from "@tidings/config";
 import type { Notification } from "@tidings/contracts";
 import { Registry, silentLogger } from "@tidings/observability";
 import { freePort, TEST_JWT_SECRET } from "@tidings/testkit";
-import { createGateway, type Gateway } from "../src/index.js";
+import { createGateway, type Gateway, type GatewayDeps } from "../src/index.js";
 
 export interface TestGateway {
   readonly url: string;
@@ -18,8 +18,11 @@ export interface TestGateway {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** A real gateway on a real loopback port, standalone wiring (ingest → local fan-out). */
-export async function startGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+/**
+ * A real gateway on a real loopback port, standalone wiring (ingest → local fan-out). `membership`
+ * stands in for the cluster registry announcer: with `acknowledged`, the gateway runs in cluster mode.
+ */
+export async function startGateway(env: Record<string, string> = {}, deps: Pick<GatewayDeps, "membership"> = {}): Promise<TestGateway> {
   const port = await freePort();
   const config = loadConfig({
     TIDINGS_PORT: String(port),
@@ -33,6 +36,7 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
     log: silentLogger(),
     nodeId: `test-${port}`,
     registry,
+    ...deps,
     ingest: async (notifications: readonly Notification[], traceHeaders) => {
       for (const n of notifications) gateway.deliver(n, traceHeaders);
     },
