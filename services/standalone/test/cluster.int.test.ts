@@ -21,8 +21,7 @@ const clients: HubConnection[] = [];
 const common = () => ({ TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1", TIDINGS_LOG_LEVEL: "info" });
 
 beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  pg = await startPostgres();
+  [nats, pg] = await Promise.all([startNats({ jetstream: true }), startPostgres()]);
   bus = await connectNatsBus(nats.url, { name: "test-observer" });
   bus.subscribe("tidings.v1.node.*", (msg) => void perNode.set(msg.subject, (perNode.get(msg.subject) ?? 0) + 1));
   const started = await Promise.all([
@@ -31,11 +30,11 @@ beforeAll(async () => {
     startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-2" }, "router running"),
   ]);
   procs.push(...started);
-  for (const id of ["a", "b", "c"] as const) {
-    gateways[id] = await startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `gw-${id}`, TIDINGS_DRAIN_SECONDS: "1" });
-    procs.push(gateways[id]);
-  }
-}, 120_000);
+  const ids = ["a", "b", "c"] as const;
+  const started2 = await Promise.all(ids.map((id) => startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `gw-${id}`, TIDINGS_DRAIN_SECONDS: "1" }, "listening", 90_000)));
+  ids.forEach((id, i) => (gateways[id] = started2[i]!));
+  procs.push(...started2);
+}, 180_000);
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.stop()));

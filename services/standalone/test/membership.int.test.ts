@@ -30,8 +30,7 @@ const START_MS = 90_000;
 const common = () => ({ TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1", TIDINGS_LOG_LEVEL: "warn" });
 
 beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  pg = await startPostgres();
+  [nats, pg] = await Promise.all([startNats({ jetstream: true }), startPostgres()]);
   procs.push(
     ...(await Promise.all([
       startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url, TIDINGS_LOG_LEVEL: "info" }, "store service answering", START_MS),
@@ -39,9 +38,11 @@ beforeAll(async () => {
       startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-2", TIDINGS_LOG_LEVEL: "info" }, "router running", START_MS),
     ])),
   );
-  gwA = await startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-a", TIDINGS_LOG_LEVEL: "info" }, "listening", START_MS);
   metricsB = await freePort();
-  gwB = await startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-b", TIDINGS_LOG_LEVEL: "info", TIDINGS_METRICS_PORT: String(metricsB) }, "listening", START_MS);
+  [gwA, gwB] = await Promise.all([
+    startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-a", TIDINGS_LOG_LEVEL: "info" }, "listening", START_MS),
+    startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-b", TIDINGS_LOG_LEVEL: "info", TIDINGS_METRICS_PORT: String(metricsB) }, "listening", START_MS),
+  ]);
   procs.push(gwA, gwB);
 }, 5 * START_MS);
 

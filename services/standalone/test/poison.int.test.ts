@@ -25,8 +25,7 @@ let client: HubConnection | null = null;
 const common = () => ({ TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1" });
 
 beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  pg = await startPostgres();
+  [nats, pg] = await Promise.all([startNats({ jetstream: true }), startPostgres()]);
   bus = await connectNatsBus(nats.url, { name: "test-observer" });
   procs.push(await startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering"));
   // Migrations are applied once the store answers; now make the database refuse one kind of row.

@@ -15,6 +15,8 @@ import { startTidings, type TidingsProcess } from "./process.js";
 
 const RUNS = 20;
 const NODES = 3;
+/** Start-up budget per process on a shared, loaded machine. */
+const START_MS = 90_000;
 const TENANTS = ["ta", "tb", "tc"] as const;
 const GROUPS = ["g1", "g2"] as const;
 
@@ -24,15 +26,18 @@ const procs: TidingsProcess[] = [];
 const gateways: TidingsProcess[] = [];
 
 beforeAll(async () => {
-  nats = await startNats({ jetstream: true });
-  pg = await startPostgres();
+  [nats, pg] = await Promise.all([startNats({ jetstream: true }), startPostgres()]);
   const common = { TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1" };
-  // One at a time: on a busy machine, processes starting together can each miss the start-up deadline.
-  procs.push(await startTidings({ ...common, TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering"));
-  procs.push(await startTidings({ ...common, TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-iso" }, "router running"));
-  for (let i = 0; i < NODES; i++) gateways.push(await startTidings({ ...common, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `gw-iso-${i}`, TIDINGS_DRAIN_SECONDS: "1" }));
+  // Started side by side, each with a start-up budget for a busy machine (starting together makes each slower).
+  procs.push(
+    ...(await Promise.all([
+      startTidings({ ...common, TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering", START_MS),
+      startTidings({ ...common, TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-iso" }, "router running", START_MS),
+    ])),
+  );
+  gateways.push(...(await Promise.all(Array.from({ length: NODES }, (_, i) => startTidings({ ...common, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `gw-iso-${i}`, TIDINGS_DRAIN_SECONDS: "1" }, "listening", START_MS)))));
   procs.push(...gateways);
-}, 180_000);
+}, 3 * START_MS);
 
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));

@@ -53,10 +53,14 @@ beforeAll(async () => {
     OTEL_LOGS_EXPORTER: "none",
   };
   const common = { TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, ...otel };
-  procs.push(await startTidings({ ...common, TIDINGS_ROLE: "store" }, "store service answering"));
-  procs.push(await startTidings({ ...common, TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "trace-router" }, "router running"));
-  procs.push(await startTidings({ ...common, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "trace-gw" }));
-}, 120_000);
+  procs.push(
+    ...(await Promise.all([
+      startTidings({ ...common, TIDINGS_ROLE: "store" }, "store service answering", 90_000),
+      startTidings({ ...common, TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "trace-router" }, "router running", 90_000),
+    ])),
+  );
+  procs.push(await startTidings({ ...common, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "trace-gw" }, "listening", 90_000));
+}, 200_000);
 
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
