@@ -25,7 +25,7 @@ describe("logger - bindings", () => {
 describe("logger - fields for log pipelines", () => {
   it("writes string levels, and trace_id/span_id of the active span", async () => {
     const exporter = new InMemorySpanExporter();
-    const tracing = startTracing({ serviceName: "t", env: {}, spanProcessors: [new SimpleSpanProcessor({ exporter })] })!;
+    const tracing = (await startTracing({ serviceName: "t", env: {}, spanProcessors: [new SimpleSpanProcessor({ exporter })] }))!;
     try {
       const span = startProcessSpan("tidings.v1.node.a", undefined);
       const out = sink();

@@ -3,14 +3,14 @@ import { describe, expect, it } from "vitest";
 import { destinationTemplate, endSpan, startProcessSpan, startPublishSpan, startTracing, traceHeaders } from "./tracing.js";
 
 describe("tracing", () => {
-  it("is off without configuration", () => {
-    expect(startTracing({ serviceName: "t", env: {} })).toBeNull();
+  it("is off without configuration", async () => {
+    expect(await startTracing({ serviceName: "t", env: {} })).toBeNull();
   });
 
   it("links publish → process through traceparent headers", async () => {
     const exporter = new InMemorySpanExporter();
     const processor = new SimpleSpanProcessor({ exporter });
-    const tracing = startTracing({ serviceName: "t", env: {}, spanProcessors: [processor] })!;
+    const tracing = (await startTracing({ serviceName: "t", env: {}, spanProcessors: [processor] }))!;
     const publish = startPublishSpan("tidings.notify.http", 1);
     const headers = traceHeaders(publish);
     expect(headers["traceparent"]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
@@ -27,7 +27,7 @@ describe("tracing", () => {
   it("names spans by operation and destination template (OTel messaging conventions), keeping the subject in an attribute", async () => {
     const exporter = new InMemorySpanExporter();
     const processor = new SimpleSpanProcessor({ exporter });
-    const tracing = startTracing({ serviceName: "t", env: {}, spanProcessors: [processor] })!;
+    const tracing = (await startTracing({ serviceName: "t", env: {}, spanProcessors: [processor] }))!;
     endSpan(startProcessSpan("tidings.notify.billing.eu", undefined, "n2"));
     endSpan(startPublishSpan("tidings.notify.http", 3));
     await processor.forceFlush();
@@ -56,7 +56,7 @@ describe("tracing", () => {
     const expected = { recording: false, traceId: "00000000000000000000000000000000", headers: {} };
     expect(off()).toEqual(expected);
     expect(startPublishSpan("tidings.notify.http", 1).isRecording()).toBe(false);
-    const tracing = startTracing({ serviceName: "t", env: {}, spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })] })!;
+    const tracing = (await startTracing({ serviceName: "t", env: {}, spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })] }))!;
     const on = startProcessSpan("tidings.v1.node.a", { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, "n1");
     expect(on.isRecording()).toBe(true);
     expect(on.spanContext().traceId).toBe("0af7651916cd43dd8448eb211c80319c");

@@ -1,5 +1,5 @@
 import { context, INVALID_SPAN_CONTEXT, propagation, SpanKind, SpanStatusCode, trace, type Context, type Span } from "@opentelemetry/api";
-import { NodeSDK } from "@opentelemetry/sdk-node";
+import type { NodeSDK } from "@opentelemetry/sdk-node";
 
 type SpanProcessors = NonNullable<ConstructorParameters<typeof NodeSDK>[0]>["spanProcessors"];
 
@@ -18,12 +18,14 @@ const OFF_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 /**
  * Starts OpenTelemetry tracing (W3C trace context, OTLP exporter configured by the standard
  * `OTEL_*` variables). Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
- * is set or span processors are passed (tests): without it every span below is a no-op.
+ * is set or span processors are passed (tests): without it every span below is a no-op, and the SDK
+ * (about half a second of CPU to load) is not loaded at all.
  */
-export function startTracing(opts: { serviceName: string; env?: NodeJS.ProcessEnv; spanProcessors?: SpanProcessors }): Tracing | null {
+export async function startTracing(opts: { serviceName: string; env?: NodeJS.ProcessEnv; spanProcessors?: SpanProcessors }): Promise<Tracing | null> {
   const env = opts.env ?? process.env;
   const configured = (env["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? "") !== "";
   if (!configured && opts.spanProcessors === undefined) return null;
+  const { NodeSDK } = await import("@opentelemetry/sdk-node");
   const sdk = new NodeSDK({
     serviceName: opts.serviceName,
     ...(opts.spanProcessors === undefined ? {} : { spanProcessors: opts.spanProcessors }),

@@ -8,7 +8,7 @@ describe("tracing", () => {
   it("one trace runs from HTTP ingest (publish) to the socket write (process)", async () => {
     const exporter = new InMemorySpanExporter();
     const processor = new SimpleSpanProcessor({ exporter });
-    const tracing = startTracing({ serviceName: "gateway-test", env: {}, spanProcessors: [processor] })!;
+    const tracing = (await startTracing({ serviceName: "gateway-test", env: {}, spanProcessors: [processor] }))!;
     const gw = await startGateway();
     try {
       const client = buildClient(gw.url, { token: await mintToken({ sub: "tr" }) });

@@ -18,7 +18,7 @@ interface Part {
  * Each service owns its runner; this only chooses which run, in dependency order.
  */
 export async function runCluster(config: TidingsConfig, nodeId: string, log: Logger): Promise<Running> {
-  const tracing = startTracing({ serviceName: `tidings-${config.role}` });
+  const tracing = await startTracing({ serviceName: `tidings-${config.role}` });
   const registry = createRegistry({ node: nodeId, build: { version: config.buildVersion, revision: config.buildRevision } });
   const runs = (role: TidingsConfig["role"]) => config.role === role || config.role === "all";
   const parts: Part[] = [];

@@ -13,7 +13,7 @@ import { startOpsServer } from "./ops.js";
  * `inbox`: the inbox page served at /inbox (`pnpm start`).
  */
 export async function runStandalone(config: TidingsConfig, nodeId: string, log: Logger, inbox?: InboxPageOptions): Promise<Running> {
-  const tracing = startTracing({ serviceName: "tidings" });
+  const tracing = await startTracing({ serviceName: "tidings" });
   const registry = createRegistry({ node: nodeId, build: { version: config.buildVersion, revision: config.buildRevision } });
   const storeHandle = await createStore({ ...storeOptionsOf(config), registry, logger: log });
   log.info({ embedded: storeHandle.embedded, dataDir: storeHandle.embedded ? config.dataDir : undefined }, "notification store ready");
