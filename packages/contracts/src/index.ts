@@ -62,6 +62,7 @@ export type {
   RegistryMessage,
   RegistrySnapshot,
   ReplayQuery,
+  SaveOutcome,
   SaveResult,
   StateChange,
   StateChangeResult,

@@ -128,6 +128,12 @@ export interface IngestQueue {
 
 export type SaveResult = "stored" | "duplicate" | "expired";
 
+/**
+ * One notification's outcome in `saveMany`: its `SaveResult`, or the reason the store refuses it
+ * for good (invalid arguments, or data the database rejects); retrying that one fails again.
+ */
+export type SaveOutcome = { ok: true; result: SaveResult } | { ok: false; error: string };
+
 export interface ReplayQuery {
   /** Whose receipts apply; null for an anonymous connection (nothing skipped, isRead false). */
   userId: string | null;
@@ -195,6 +201,14 @@ export interface NotificationStore {
    * row is durable.
    */
   save(n: Notification): Promise<SaveResult>;
+  /**
+   * `save` for several notifications in one round trip, with the same idempotency and
+   * preconditions: resolves with one outcome per notification, in order, only after every stored
+   * row is durable. One refused notification does not fail the others. The same (audience, id)
+   * twice in one call is stored once (`stored`, then `duplicate`). Rejects when the store could not
+   * answer (down, timeout): then any of them may or may not be stored, and retrying is safe.
+   */
+  saveMany(ns: readonly Notification[]): Promise<SaveOutcome[]>;
   /**
    * The newest `limit` stored, unexpired notifications of each audience that `userId` has not
    * deleted, merged and ordered **oldest first** by (timeStamp, id, audienceId), with `isRead` from

@@ -7,7 +7,7 @@
  */
 import { toDelivered, type DeliveredNotification } from "./delivered.js";
 import type { Notification } from "./envelope.js";
-import type { ListPage, ListQuery, NotificationStore, ReplayQuery, SaveResult, StateChange, StateChangeResult } from "./interfaces.js";
+import type { ListPage, ListQuery, NotificationStore, ReplayQuery, SaveOutcome, SaveResult, StateChange, StateChangeResult } from "./interfaces.js";
 import { storeArguments, type ListCursor } from "./store-arguments.js";
 
 export interface MemoryNotificationStoreOptions {
@@ -105,6 +105,20 @@ export class MemoryNotificationStore implements NotificationStore {
       receipts: new Map(),
     });
     return "stored";
+  }
+
+  async saveMany(ns: readonly Notification[]): Promise<SaveOutcome[]> {
+    const outcomes: SaveOutcome[] = [];
+    for (const n of ns) {
+      try {
+        outcomes.push({ ok: true, result: await this.save(n) });
+      } catch (err) {
+        // Invalid arguments refuse that notification only, as the database refuses one row.
+        if (!(err instanceof RangeError)) throw err;
+        outcomes.push({ ok: false, error: err.message });
+      }
+    }
+    return outcomes;
   }
 
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {

@@ -6,7 +6,7 @@
  */
 import type { DeliveredNotification } from "./delivered.js";
 import type { Notification } from "./envelope.js";
-import type { Bus, ListPage, ListQuery, NotificationStore, ReplayQuery, SaveResult, StateChange, StateChangeResult } from "./interfaces.js";
+import type { Bus, ListPage, ListQuery, NotificationStore, ReplayQuery, SaveOutcome, SaveResult, StateChange, StateChangeResult } from "./interfaces.js";
 import { storeCodecs, type StoreAnswer, type StoreArgs, type StoreOp, type StoreOpCodecs, type StoreResults } from "./store-messages.js";
 import { subjects } from "./subjects.js";
 
@@ -59,6 +59,28 @@ export class BusNotificationStore implements NotificationStore {
     return this.#call("save", n);
   }
 
+  /**
+   * One `saveMany` request. A store replica that predates it does not subscribe to its subject;
+   * then (no responders) each notification goes as its own `save`, so a router of this version
+   * works beside older stores. A refusal of the whole request (one notification the store cannot
+   * read) is narrowed down the same way, so only the refused ones fail.
+   */
+  async saveMany(ns: readonly Notification[]): Promise<SaveOutcome[]> {
+    if (ns.length === 0) return [];
+    let outcomes: SaveOutcome[];
+    try {
+      outcomes = await this.#call("saveMany", ns);
+    } catch (err) {
+      const permanent = isPermanentStoreError(err);
+      if (permanent && ns.length === 1) return [refusedOutcome(err)];
+      const noResponders = err instanceof StoreUnavailableError && (err.cause as Error | undefined)?.name === "NoRespondersError";
+      if (!permanent && !noResponders) throw err;
+      return Promise.all(ns.map((n) => this.save(n).then(savedOutcome, refusedOutcome)));
+    }
+    if (outcomes.length !== ns.length) throw new StoreUnavailableError(`store saveMany: ${outcomes.length} outcomes for ${ns.length} notifications`);
+    return outcomes;
+  }
+
   replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
     return this.#call("replay", q);
   }
@@ -105,6 +127,14 @@ export class BusNotificationStore implements NotificationStore {
     if (answer.code === "refused") throw new StoreRefusedError(`store ${op}: ${answer.error}`);
     throw new StoreUnavailableError(`store ${op}: ${answer.error}`);
   }
+}
+
+const savedOutcome = (result: SaveResult): SaveOutcome => ({ ok: true, result });
+
+/** A permanent failure of one save as its outcome; a transient one fails the whole call. */
+function refusedOutcome(err: unknown): SaveOutcome {
+  if (!isPermanentStoreError(err)) throw err;
+  return { ok: false, error: (err as Error).message };
 }
 
 function errorText(err: unknown): string {

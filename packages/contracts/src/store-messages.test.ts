@@ -16,6 +16,16 @@ const notification: Notification = {
 /** One argument set and one result of every operation, as the `NotificationStore` methods use them. */
 const samples: { [Op in StoreOp]: { args: StoreArgs[Op][]; answer: StoreAnswer<Op> } } = {
   save: { args: [notification], answer: { ok: true, value: "duplicate" } },
+  saveMany: {
+    args: [[notification, { ...notification, id: "n2", body: null }], []],
+    answer: {
+      ok: true,
+      value: [
+        { ok: true, result: "stored" },
+        { ok: false, error: "the database refuses n2" },
+      ],
+    },
+  },
   replay: {
     args: [
       { userId: null, audiences: ["global", "tenant:acme"], limit: 50, now },
@@ -57,6 +67,10 @@ describe("store messages - one codec per operation, used by BusNotificationStore
     expect(text(storeCodecs.save.request.encode(notification))).toEqual({ notification });
     expect(text(storeCodecs.save.answer.encode({ ok: true, value: "stored" }))).toEqual({ result: "stored" });
     expect(text(storeCodecs.expire.answer.encode({ ok: true, value: 2 }))).toEqual({ count: 2 });
+    expect(text(storeCodecs.saveMany.request.encode([notification]))).toEqual({ notifications: [notification] });
+    expect(text(storeCodecs.saveMany.answer.encode({ ok: true, value: [{ ok: true, result: "expired" }, { ok: false, error: "no" }] }))).toEqual({
+      outcomes: [{ result: "expired" }, { error: "no" }],
+    });
     expect(text(storeCodecs.ping.answer.encode({ ok: true, value: true }))).toEqual({ ok: true });
     expect(text(storeCodecs.list.answer.encode({ ok: false, error: "cursor is not valid", code: "invalid_request" }))).toEqual({
       error: "cursor is not valid",
@@ -83,6 +97,9 @@ describe("store messages - one codec per operation, used by BusNotificationStore
       ["list", JSON.stringify({ userId: "u", audiences: [], unreadOnly: false, limit: 1, cursor: null, now: "never" }), "now must be an ISO-8601 date-time"],
       ["expire", JSON.stringify({ now, batch: 1.5 }), "batch must be an integer"],
       ["ping", "null", "the request body must be a JSON object"],
+      ["saveMany", "{}", "notifications must be an array"],
+      ["saveMany", JSON.stringify({ notifications: [notification, 5] }), "notifications[1] must be a JSON object"],
+      ["saveMany", JSON.stringify({ notifications: [{ ...notification, metadata: { ...notification.metadata, isPersisted: false } }] }), "notifications[0].metadata.isPersisted must be true"],
     ];
     for (const [op, body, reason] of cases) expect(() => storeCodecs[op].request.decode(bytes(body)), body).toThrow(new TypeError(reason));
   });
@@ -99,6 +116,8 @@ describe("store messages - one codec per operation, used by BusNotificationStore
     expect(() => storeCodecs.list.answer.decode(bytes('{"items":[],"unreadCount":1,"nextCursor":5}'))).toThrow(shape("nextCursor must be a string or null"));
     expect(() => storeCodecs.expire.answer.decode(bytes('{"count":"3"}'))).toThrow(shape("count must be an integer"));
     expect(() => storeCodecs.ping.answer.decode(bytes('{"ok":1}'))).toThrow(shape("ok must be true"));
+    expect(() => storeCodecs.saveMany.answer.decode(bytes('{"outcomes":{}}'))).toThrow(shape("outcomes must be an array"));
+    expect(() => storeCodecs.saveMany.answer.decode(bytes('{"outcomes":[{"result":"stored"},{}]}'))).toThrow(shape("outcomes[1].result must be stored, duplicate or expired"));
   });
 
   it("reads an error reply with an unknown code as unavailable, so the caller retries", () => {

@@ -8,17 +8,18 @@
 import { isAudienceType } from "./audience.js";
 import type { DeliveredNotification } from "./delivered.js";
 import type { Notification } from "./envelope.js";
-import type { ListPage, ListQuery, ReplayQuery, SaveResult, StateChange, StateChangeResult } from "./interfaces.js";
+import type { ListPage, ListQuery, ReplayQuery, SaveOutcome, SaveResult, StateChange, StateChangeResult } from "./interfaces.js";
 import { encodeJson, isObject, parseJsonObject } from "./json-wire.js";
 import type { Codec } from "./node-messages.js";
 
 /** The request-reply operations, one subject each (`tidings.v1.store.<op>`). */
-export const STORE_OPS = ["save", "replay", "setState", "list", "expire", "ping"] as const;
+export const STORE_OPS = ["save", "saveMany", "replay", "setState", "list", "expire", "ping"] as const;
 export type StoreOp = (typeof STORE_OPS)[number];
 
 /** What each operation takes: the `NotificationStore` arguments (`ping` takes none). */
 export interface StoreArgs {
   save: Notification;
+  saveMany: readonly Notification[];
   replay: ReplayQuery;
   setState: StateChange;
   list: ListQuery;
@@ -29,6 +30,7 @@ export interface StoreArgs {
 /** What each operation answers on success: the `NotificationStore` results (`ping`: the database answers). */
 export interface StoreResults {
   save: SaveResult;
+  saveMany: SaveOutcome[];
   replay: DeliveredNotification[];
   setState: StateChangeResult;
   list: ListPage;
@@ -143,12 +145,27 @@ function answer<Op extends StoreOp>(toWire: (value: StoreResults[Op]) => unknown
 
 /** The stored notification of a `save` request, checked field by field; dates normalised to ISO-8601 UTC. */
 function notificationFrom(body: Fields): Notification {
-  const n = body.object("notification", "notification");
-  const routing = n.object("routing", "notification.routing");
-  const metadata = n.object("metadata", "notification.metadata");
+  return storedNotification(body.object("notification", "notification"), "notification");
+}
+
+/** The notifications of a `saveMany` request, each checked as `notificationFrom` checks one. */
+function notificationsFrom(body: Fields): Notification[] {
+  const items = body.obj["notifications"];
+  if (!Array.isArray(items)) throw body.error("notifications must be an array");
+  return items.map((item: unknown, i) => {
+    const path = `notifications[${i}]`;
+    if (!isObject(item)) throw body.error(`${path} must be a JSON object`);
+    return storedNotification(new Fields(item, (reason) => body.error(reason)), path);
+  });
+}
+
+/** One notification to store, read from `n` (at `path`, for the error text). */
+function storedNotification(n: Fields, path: string): Notification {
+  const routing = n.object("routing", `${path}.routing`);
+  const metadata = n.object("metadata", `${path}.metadata`);
   const audienceType = routing.obj["audienceType"];
-  if (!isAudienceType(audienceType)) throw body.error("notification.routing.audienceType must be an integer from 1 to 5");
-  if (metadata.obj["isPersisted"] !== true) throw body.error("notification.metadata.isPersisted must be true");
+  if (!isAudienceType(audienceType)) throw n.error(`${path}.routing.audienceType must be an integer from 1 to 5`);
+  if (metadata.obj["isPersisted"] !== true) throw n.error(`${path}.metadata.isPersisted must be true`);
   return {
     id: n.string("id"),
     type: n.string("type"),
@@ -193,17 +210,35 @@ function deliveredFrom(reply: Fields, key: string): DeliveredNotification[] {
 
 const SAVE_RESULTS: ReadonlySet<unknown> = new Set<SaveResult>(["stored", "duplicate", "expired"]);
 
+/** A `save` result of a reply; anything but a known result must not be mistaken for "stored". */
+function saveResultOf(reply: Fields, value: unknown, key: string): SaveResult {
+  if (!SAVE_RESULTS.has(value)) throw reply.error(`${key} must be stored, duplicate or expired`);
+  return value as SaveResult;
+}
+
+/** The per-notification outcomes of a `saveMany` reply: `{result}` or `{error}` each. */
+function outcomesFrom(reply: Fields): SaveOutcome[] {
+  const items = reply.obj["outcomes"];
+  if (!Array.isArray(items)) throw reply.error("outcomes must be an array");
+  return items.map((item: unknown, i): SaveOutcome => {
+    if (isObject(item) && typeof item["error"] === "string") return { ok: false, error: item["error"] };
+    return { ok: true, result: saveResultOf(reply, isObject(item) ? item["result"] : undefined, `outcomes[${i}].result`) };
+  });
+}
+
 export const storeCodecs: { readonly [Op in StoreOp]: StoreOpCodecs<Op> } = {
   save: {
     request: request((notification) => ({ notification }), notificationFrom),
     answer: answer<"save">(
       (result) => ({ result }),
-      (reply) => {
-        const result = reply.obj["result"];
-        // Anything but a known result must not be mistaken for "stored".
-        if (!SAVE_RESULTS.has(result)) throw reply.error("result must be stored, duplicate or expired");
-        return result as SaveResult;
-      },
+      (reply) => saveResultOf(reply, reply.obj["result"], "result"),
+    ),
+  },
+  saveMany: {
+    request: request<readonly Notification[]>((notifications) => ({ notifications }), notificationsFrom),
+    answer: answer<"saveMany">(
+      (outcomes) => ({ outcomes: outcomes.map((o) => (o.ok ? { result: o.result } : { error: o.error })) }),
+      outcomesFrom,
     ),
   },
   replay: {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Registry } from "prom-client";
-import { MemoryAudienceRegistry, MemoryBus, MemoryIngestQueue, createIngestPublisher, encodeIngestBody, registryDigest } from "@tidings/bus";
-import { MemoryNotificationStore, mintId, subjects, type BusMessage, type Notification } from "@tidings/contracts";
+import { MemoryAudienceRegistry, MemoryBus, MemoryIngestQueue, createIngestPublisher, encodeIngestBody, registryDigest, type IngestBacklog } from "@tidings/bus";
+import { MemoryNotificationStore, mintId, subjects, type BusMessage, type IngestMessage, type IngestQueue, type Notification } from "@tidings/contracts";
 import { silentLogger } from "@tidings/observability";
 import { FaultyStore, sleep, waitFor } from "@tidings/testkit";
 import { createRouterMetrics, metricNames } from "./metrics.js";
@@ -11,7 +11,7 @@ const dec = new TextDecoder();
 
 interface Harness {
   bus: MemoryBus;
-  queue: MemoryIngestQueue;
+  queue: IngestQueue & IngestBacklog;
   store: FaultyStore<MemoryNotificationStore>;
   registry: MemoryAudienceRegistry;
   metrics: Registry;
@@ -19,6 +19,8 @@ interface Harness {
   /** Messages per node subject, and dead letters. */
   nodeMessages: Map<string, BusMessage[]>;
   deadLetters: BusMessage[];
+  /** `ack:<id>` and `nak:<id>` in the order the router called them, with whatever a test adds. */
+  events: string[];
   publish(envelope: unknown, opts?: { format?: "json" | "msgpack"; headers?: Record<string, string>; msgId?: string }): Promise<void>;
   received(nodeId: string): Notification[];
 }
@@ -34,9 +36,44 @@ afterEach(async () => {
 
 let msgIds = 0;
 
+/** The envelope id of an ingest message, for the event log. */
+function idOf(m: IngestMessage): string {
+  try {
+    return (JSON.parse(dec.decode(m.data)) as { id?: string }).id ?? "?";
+  } catch {
+    return "?";
+  }
+}
+
 async function harness(nodes: Record<string, string[]> = {}): Promise<Harness> {
   const bus = new MemoryBus();
-  const queue = new MemoryIngestQueue({ ackWaitMs: 2000 });
+  const memoryQueue = new MemoryIngestQueue({ ackWaitMs: 2000 });
+  const events: string[] = [];
+  // The queue as the router sees it, logging each ack and nak.
+  const queue: IngestQueue & IngestBacklog = {
+    publish: (subject, data, opts) => memoryQueue.publish(subject, data, opts),
+    pending: () => memoryQueue.pending(),
+    consume: (handler, opts) =>
+      memoryQueue.consume(
+        (m) =>
+          handler({
+            subject: m.subject,
+            data: m.data,
+            headers: m.headers,
+            deliveryCount: m.deliveryCount,
+            working: () => m.working(),
+            ack: () => {
+              events.push(`ack:${idOf(m)}`);
+              return m.ack();
+            },
+            nak: (delayMs) => {
+              events.push(`nak:${idOf(m)}`);
+              m.nak(delayMs);
+            },
+          }),
+        opts,
+      ),
+  };
   const store = new FaultyStore(new MemoryNotificationStore());
   const registry = new MemoryAudienceRegistry();
   for (const [nodeId, keys] of Object.entries(nodes)) {
@@ -80,6 +117,7 @@ async function harness(nodes: Record<string, string[]> = {}): Promise<Harness> {
     router,
     nodeMessages,
     deadLetters,
+    events,
     async publish(envelope, opts = {}) {
       const { data, headers } = encodeIngestBody(envelope, opts.format ?? "json");
       await queue.publish(subjects.notify("test"), data, { msgId: opts.msgId ?? `m${++msgIds}`, headers: { ...headers, ...opts.headers } });
@@ -239,10 +277,10 @@ describe("router - persistence", () => {
   it("saves a persisted notification before publishing it, and only persisted ones", async () => {
     const h = await harness({ "node-a": ["user:p"] });
     const order: string[] = [];
-    const save = h.store.save.bind(h.store);
-    h.store.save = async (n) => {
-      order.push(`save:${n.id}`);
-      return save(n);
+    const saveMany = h.store.saveMany.bind(h.store);
+    h.store.saveMany = async (ns) => {
+      for (const n of ns) order.push(`save:${n.id}`);
+      return saveMany(ns);
     };
     h.bus.subscribe(subjects.node("node-a"), (m) => void order.push(`publish:${(JSON.parse(dec.decode(m.data)) as Notification).id}`));
     await h.publish(envelope("p1", 4, "p", { isPersisted: true }));
@@ -251,6 +289,60 @@ describe("router - persistence", () => {
     expect(order.filter((o) => o.endsWith("p1"))).toEqual(["save:p1", "publish:p1"]);
     expect(h.store.inner.size).toBe(1);
     expect(h.store.inner.get("user:p", "p1")?.metadata.persistedTTL).not.toBeNull();
+  });
+
+  it("sends the saves of messages fetched together as one batch, and acks each message only after its batch was saved", async () => {
+    const users = Array.from({ length: 10 }, (_, k) => `user:b${k}`);
+    const h = await harness({ "node-a": users });
+    h.store.delayMs = 100;
+    const saveMany = h.store.saveMany.bind(h.store);
+    h.store.saveMany = async (ns) => {
+      const outcomes = await saveMany(ns);
+      h.events.push(...ns.map((n) => `saved:${n.id}`));
+      return outcomes;
+    };
+    await Promise.all(users.map((u, k) => h.publish(envelope(`b${k}`, 4, u.slice(5), { isPersisted: true }))));
+    await waitFor(() => h.events.filter((e) => e.startsWith("ack:")).length === 10, 5000, "ten acks");
+    // 16 in flight: all ten were fetched at once, so far fewer store requests than notifications.
+    expect(h.store.batches.reduce((a, b) => a + b, 0)).toBe(10);
+    expect(h.store.batches.length).toBeLessThanOrEqual(3);
+    for (let k = 0; k < 10; k++) {
+      expect(h.events.indexOf(`saved:b${k}`), `b${k} saved before its ack`).toBeLessThan(h.events.indexOf(`ack:b${k}`));
+    }
+    expect(h.events.filter((e) => e.startsWith("nak:"))).toEqual([]);
+    expect(h.store.inner.size).toBe(10);
+  });
+
+  it("naks only the notification of a batch whose save the store refused, and acks the others of that batch", async () => {
+    const h = await harness({ "node-a": ["user:x1", "user:x2", "user:x3", "user:x4"] });
+    h.store.refuse.add("x-bad");
+    await Promise.all([
+      h.publish(envelope("x-ok1", 4, "x1", { isPersisted: true })),
+      h.publish(envelope("x-bad", 4, "x2", { isPersisted: true })),
+      h.publish(envelope("x-ok3", 4, "x3", { isPersisted: true })),
+      h.publish(envelope("x-ok4", 4, "x4", { isPersisted: true })),
+    ]);
+    await waitFor(() => h.deadLetters.length === 1, 5000, "the refused one dead-lettered after its deliveries");
+    expect(h.store.batches[0]).toBe(4);
+    // Two deliveries nak'ed, the third dead-lettered (and so acked); the others acked once, never nak'ed.
+    expect(h.events.filter((e) => e.endsWith(":x-bad"))).toEqual(["nak:x-bad", "nak:x-bad", "ack:x-bad"]);
+    expect(h.events.filter((e) => !e.endsWith(":x-bad")).sort()).toEqual(["ack:x-ok1", "ack:x-ok3", "ack:x-ok4"]);
+    expect(h.received("node-a").map((n) => n.id).sort()).toEqual(["x-ok1", "x-ok3", "x-ok4"]);
+    expect(h.store.inner.has("user:x2", "x-bad")).toBe(false);
+  });
+
+  it("acks nothing of a batch the store could not answer, and saves and acks it once the store is back", async () => {
+    const h = await harness({ "node-a": ["user:t1", "user:t2", "user:t3"] });
+    h.store.down = true;
+    await Promise.all(["t1", "t2", "t3"].map((u) => h.publish(envelope(`${u}-n`, 4, u, { isPersisted: true }))));
+    await waitFor(async () => (await counterValue(h.metrics, "tidings_router_held_notifications")) === 3, 5000, "3 held");
+    await sleep(300);
+    expect(h.events).toEqual([]);
+    expect(h.received("node-a")).toEqual([]);
+    h.store.down = false;
+    await waitFor(() => h.events.length === 3, 5000, "three acks");
+    expect(h.events.sort()).toEqual(["ack:t1-n", "ack:t2-n", "ack:t3-n"]);
+    expect(h.store.inner.size).toBe(3);
   });
 
   it("holds persisted notifications while the store is down without hammering it, and releases them in order within a probe of its return", async () => {

@@ -1,6 +1,5 @@
 import { RegistryTracker, decodeIngestBody, headerValue, type IngestBacklog } from "@tidings/bus";
 import {
-  isPermanentStoreError,
   subjects,
   validateEnvelope,
   type AudienceRegistry,
@@ -17,7 +16,7 @@ import { endSpan, inSpan, startProcessSpan, traceHeaders as spanHeaders, type Lo
 import { KeyedSerial } from "./keyed-serial.js";
 import { DeadLetterReason, PROCESS_TIMING_SAMPLE_EVERY, type RouterMetrics } from "./metrics.js";
 import { createRoute } from "./route.js";
-import { StoreGate } from "./store-gate.js";
+import { createStoreSaver } from "./store-saver.js";
 
 export interface RouterOptions {
   /** Lifetime of a persisted notification without `persistedTTL`, in seconds (TIDINGS_DEFAULT_TTL_SECONDS). */
@@ -30,6 +29,11 @@ export interface RouterOptions {
   storeProbeMs?: number;
   /** Longest pause between store probes; doubles per failed probe up to this (default 2000 ms). */
   storeProbeMaxMs?: number;
+  /**
+   * Bounds of one batch of store saves (default 128 notifications, 256 KiB as received). The saves
+   * asked for in one event-loop turn go to the store as one request.
+   */
+  saveBatch?: { maxCount?: number; maxBytes?: number };
   /** While a message is handled, its ack-wait timer is restarted this often; keep it well below the queue's ack wait (default 3000 ms). */
   holdHeartbeatMs?: number;
   /**
@@ -73,7 +77,8 @@ const MAX_ERROR_HEADER_CHARS = 1024;
  * `Tidings-Error`, counted and acked → a persisted one is saved → published once per owning node →
  * acked. Acking last makes delivery into the cluster at-least-once: a crash before the ack
  * redelivers, the store save is idempotent on (audience, id) and gateways drop repeats within the
- * dedupe window. Messages to one audience are routed in fetch order.
+ * dedupe window. Messages to one audience are routed in fetch order. The saves of one event-loop
+ * turn go to the store as one batch; each message is acked only after its own save succeeded.
  *
  * Store failures come in two kinds. Transient (store down, timeout): the message is held, not
  * nak'ed: its ack-wait timer is kept running with `working()`, its slot stays taken (so the router
@@ -96,29 +101,13 @@ export function createRouter(deps: RouterDeps): Router {
   let consumer: IngestConsumer | null = null;
   let ready = false;
   let stopping: Promise<void> | null = null;
-  /** Since when (epoch ms) each persisted message in this router has waited for its save. */
-  const held = new Set<{ since: number }>();
-  /** Probes with a save when the store has no `ping`: of the notification that found it down. */
-  let probeWith: Notification | null = null;
-  let downSince = 0;
-  const gate = new StoreGate({
-    probe: async () => {
-      metrics.storeProbes.inc();
-      if (store.ping !== undefined) await store.ping();
-      else if (probeWith !== null) {
-        // A refusal is an answer: the store is up (that row is dealt with when its message retries).
-        await store.save(probeWith).catch((err: unknown) => {
-          if (!isPermanentStoreError(err)) throw err;
-        });
-      }
-    },
-    probeMinMs: options.storeProbeMs ?? 250,
-    probeMaxMs: options.storeProbeMaxMs ?? 2000,
-    onChange: (up) => {
-      if (!up) downSince = Date.now();
-      else log.info({ downMs: Date.now() - downSince, held: held.size }, "store answers again; releasing held notifications");
-    },
+  const saver = createStoreSaver({
+    store,
+    log,
+    metrics,
+    options: { probeMinMs: options.storeProbeMs ?? 250, probeMaxMs: options.storeProbeMaxMs ?? 2000, batch: options.saveBatch },
   });
+  const held = saver.held;
 
   /** Messages being handled; each one's ack-wait timer is restarted every `heartbeatMs` by one shared ticker. */
   const working = new Set<IngestMessage>();
@@ -140,28 +129,6 @@ export function createRouter(deps: RouterDeps): Router {
     } finally {
       working.delete(msg);
       if (entry !== null) held.delete(entry);
-    }
-  };
-
-  type Saved = { kind: "saved" } | { kind: "stopped" } | { kind: "refused"; error: unknown };
-  /** Saves `n`, holding the message for as long as the store is down. */
-  const save = async (n: Notification): Promise<Saved> => {
-    for (;;) {
-      if (gate.down && !(await gate.whenUp())) return { kind: "stopped" };
-      try {
-        // "expired" is fine too: such a notification is delivered live and not stored (docs/contract.md §6).
-        await store.save(n);
-        return { kind: "saved" };
-      } catch (error) {
-        if (isPermanentStoreError(error)) return { kind: "refused", error };
-        metrics.storeFailures.inc();
-        if (!gate.down) {
-          log.warn({ err: error, id: n.id, audienceId: n.routing.audienceId }, "store did not take a persisted notification; holding persisted notifications until a probe finds it up");
-        }
-        probeWith = n;
-        gate.markDown();
-        if (!(await gate.whenUp())) return { kind: "stopped" };
-      }
     }
   };
 
@@ -205,7 +172,7 @@ export function createRouter(deps: RouterDeps): Router {
 
   const persistAndRoute = async (msg: IngestMessage, n: Notification, outgoingTrace: BusHeaders | undefined): Promise<boolean> => {
     if (n.metadata.isPersisted) {
-      const saved = await save(n);
+      const saved = await saver.save(n, msg.data.length);
       if (saved.kind === "stopped") {
         // Handed back at once so another replica takes it.
         msg.nak();
@@ -298,7 +265,7 @@ export function createRouter(deps: RouterDeps): Router {
       stopping ??= (async () => {
         ready = false;
         // Held messages are nak'ed at once, so the consumer's stop does not wait for the store.
-        gate.close();
+        saver.close();
         await consumer?.stop();
         if (ticker !== null) clearInterval(ticker);
         await tracker?.stop();

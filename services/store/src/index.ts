@@ -8,7 +8,8 @@ export { MIGRATION_LOCK_KEY, MIGRATIONS_DIR, loadMigrations, migrate } from "./m
 export type { Migration } from "./migrate.js";
 export { PostgresNotificationStore } from "./postgres-store.js";
 export type { PostgresStoreOptions } from "./postgres-store.js";
-export { STORE_QUEUE, createStoreResponder, isRefusedByDatabase } from "./responder.js";
+export { STORE_QUEUE, createStoreResponder } from "./responder.js";
+export { isRefusedByDatabase } from "./refused.js";
 export type { StoreResponder, StoreResponderOptions } from "./responder.js";
 export { startExpirySweeper, startSweeper } from "./sweeper.js";
 export type { Sweeper, SweeperOptions } from "./sweeper.js";

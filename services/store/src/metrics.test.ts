@@ -13,6 +13,7 @@ function fakeStore(): NotificationStore {
     replay: async (q) => Array.from({ length: q.limit }, () => ({}) as never),
     setState: async (q) => changed(q.userId !== "same"),
     listForUser: async () => Promise.reject(new Error("db down")),
+    saveMany: async (ns) => ns.map((_, i) => (i === 1 ? { ok: false, error: "refused" } : { ok: true, result: "stored" })),
     expire: async (_now, batch) => batch - 1,
   };
 }
@@ -50,7 +51,7 @@ describe("store metrics", () => {
       ["duplicate", 0],
       ["expired", 0],
     ]);
-    expect((await values(registry, "tidings_store_errors_total")).map(([op]) => op)).toEqual(["save", "replay", "setState", "list", "expire"]);
+    expect((await values(registry, "tidings_store_errors_total")).map(([op]) => op)).toEqual(["save", "saveMany", "replay", "setState", "list", "expire"]);
     expect(await values(registry, "tidings_store_state_changes_total")).toEqual([
       ["read", 0],
       ["unread", 0],
@@ -68,6 +69,8 @@ describe("store metrics", () => {
       ["duplicate", 1],
       ["expired", 1],
     ]);
+    expect(await store.saveMany([n, n, n])).toEqual([{ ok: true, result: "stored" }, { ok: false, error: "refused" }, { ok: true, result: "stored" }]);
+    expect((await values(registry, "tidings_store_saves_total"))[0]).toEqual(["stored", 4]);
 
     expect(await store.replay({ userId: null, audiences: [], limit: 7, now })).toHaveLength(7);
     const size = await registry.getSingleMetric("tidings_store_replay_notifications")!.get();
@@ -90,6 +93,7 @@ describe("store metrics", () => {
     await expect(store.listForUser({ userId: "u", audiences: [], unreadOnly: false, limit: 1, cursor: null, now })).rejects.toThrow("db down");
     expect(await values(registry, "tidings_store_errors_total")).toEqual([
       ["save", 0],
+      ["saveMany", 1],
       ["replay", 0],
       ["setState", 0],
       ["list", 1],
@@ -100,6 +104,7 @@ describe("store metrics", () => {
     const counts = duration.values.filter((v) => metricName(v) === "tidings_store_query_duration_seconds_count").map((v) => [v.labels["op"], v.value]);
     expect(counts).toEqual([
       ["save", 4],
+      ["saveMany", 1],
       ["replay", 1],
       ["setState", 4],
       ["expire", 1],

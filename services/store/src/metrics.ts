@@ -7,13 +7,14 @@ import type {
   Notification,
   NotificationStore,
   ReplayQuery,
+  SaveOutcome,
   SaveResult,
   StateChange,
   StateChangeResult,
 } from "@tidings/contracts";
 
 /** The operations timed by `tidings_store_query_duration_seconds{op}`. */
-const STORE_OPS = ["save", "replay", "setState", "list", "expire"] as const;
+const STORE_OPS = ["save", "saveMany", "replay", "setState", "list", "expire"] as const;
 export type StoreOpLabel = (typeof STORE_OPS)[number];
 
 const NAMES = {
@@ -106,6 +107,16 @@ class InstrumentedStore implements NotificationStore {
     const result = await this.#timed("save", () => this.#inner.save(n));
     this.#metrics.saves.inc({ result });
     return result;
+  }
+
+  /** Timed as one operation; each outcome counts as a save by its result, or as a saveMany error when refused. */
+  async saveMany(ns: readonly Notification[]): Promise<SaveOutcome[]> {
+    const outcomes = await this.#timed("saveMany", () => this.#inner.saveMany(ns));
+    for (const o of outcomes) {
+      if (o.ok) this.#metrics.saves.inc({ result: o.result });
+      else this.#metrics.errors.inc({ op: "saveMany" });
+    }
+    return outcomes;
   }
 
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {

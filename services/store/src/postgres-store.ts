@@ -9,10 +9,12 @@ import {
   type Notification,
   type NotificationStore,
   type ReplayQuery,
+  type SaveOutcome,
   type SaveResult,
   type StateChange,
   type StateChangeResult,
 } from "@tidings/contracts";
+import { isRefusedByDatabase } from "./refused.js";
 
 export interface PostgresStoreOptions {
   /** The store's clock, against which `save` decides "expired". Default: the system clock. */
@@ -64,6 +66,67 @@ export class PostgresNotificationStore implements NotificationStore {
          ${r.audienceValue}, ${r.tenantId}, ${n.metadata.producer}, ${timeStamp}, ${expiresAt})
       ON CONFLICT (audience_id, id) DO NOTHING`;
     return result.count === 1 ? "stored" : "duplicate";
+  }
+
+  /**
+   * One multi-row INSERT … ON CONFLICT DO NOTHING for every notification not expired, which commits
+   * before the promise resolves; RETURNING names the rows it inserted, the others were duplicates.
+   * Columns travel as one array parameter each (unnest), so the statement's text does not depend on
+   * the batch size. The statement is atomic: when the database refuses the data of one row, nothing
+   * was stored, and each notification is saved on its own so only the refused ones fail.
+   */
+  async saveMany(ns: readonly Notification[]): Promise<SaveOutcome[]> {
+    const outcomes: SaveOutcome[] = new Array<SaveOutcome>(ns.length);
+    const now = this.#clock().getTime();
+    const rows: { index: number; n: Notification; timeStamp: Date; expiresAt: Date }[] = [];
+    ns.forEach((n, index) => {
+      let dates: { timeStamp: Date; expiresAt: Date };
+      try {
+        dates = storeArguments.persisted(n);
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+        outcomes[index] = { ok: false, error: err.message };
+        return;
+      }
+      if (dates.expiresAt.getTime() <= now) outcomes[index] = { ok: true, result: "expired" };
+      else rows.push({ index, n, ...dates });
+    });
+    if (rows.length === 0) return outcomes;
+    let inserted: { audience_id: string; id: string }[];
+    try {
+      inserted = await this.#sql<{ audience_id: string; id: string }[]>`
+        INSERT INTO notifications
+          (audience_id, id, type, body, audience_type, audience_value, tenant_id, producer, time_stamp, expires_at)
+        SELECT * FROM unnest(
+          ${rows.map((r) => r.n.routing.audienceId)}::text[], ${rows.map((r) => r.n.id)}::text[], ${rows.map((r) => r.n.type)}::text[],
+          ${rows.map((r) => (r.n.body == null ? null : JSON.stringify(r.n.body)))}::text[]::jsonb[],
+          ${rows.map((r) => String(r.n.routing.audienceType))}::text[]::smallint[], ${rows.map((r) => r.n.routing.audienceValue)}::text[],
+          ${rows.map((r) => r.n.routing.tenantId)}::text[], ${rows.map((r) => r.n.metadata.producer)}::text[],
+          ${rows.map((r) => r.timeStamp.toISOString())}::text[]::timestamptz[], ${rows.map((r) => r.expiresAt.toISOString())}::text[]::timestamptz[])
+        ON CONFLICT (audience_id, id) DO NOTHING
+        RETURNING audience_id, id`;
+    } catch (err) {
+      if (!isRefusedByDatabase(err)) throw err;
+      for (const r of rows) outcomes[r.index] = await this.#saveAlone(r.n);
+      return outcomes;
+    }
+    // The same (audience, id) twice in one batch is inserted once: the first is stored, the rest duplicates.
+    const fresh = new Set(inserted.map((row) => rowKey(row.audience_id, row.id)));
+    for (const r of rows) {
+      const stored = fresh.delete(rowKey(r.n.routing.audienceId, r.n.id));
+      outcomes[r.index] = { ok: true, result: stored ? "stored" : "duplicate" };
+    }
+    return outcomes;
+  }
+
+  /** `save` as an outcome: a refusal of this row is its outcome, anything else rejects. */
+  async #saveAlone(n: Notification): Promise<SaveOutcome> {
+    try {
+      return { ok: true, result: await this.save(n) };
+    } catch (err) {
+      if (!isRefusedByDatabase(err) && !(err instanceof RangeError)) throw err;
+      return { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
   }
 
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
@@ -237,4 +300,9 @@ function delivered(row: NotificationRow): DeliveredNotification {
     },
     row.is_read,
   );
+}
+
+/** A row's primary key as one string (JSON keeps any two parts apart). */
+function rowKey(audienceId: string, id: string): string {
+  return JSON.stringify([audienceId, id]);
 }

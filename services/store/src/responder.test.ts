@@ -24,6 +24,7 @@ function recordingStore(impl: Partial<NotificationStore> = {}): { store: Notific
     };
   const store = {
     save: method("save"),
+    saveMany: method("saveMany"),
     replay: method("replay"),
     setState: method("setState"),
     listForUser: method("listForUser"),
@@ -44,6 +45,10 @@ describe("createStoreResponder with BusNotificationStore", () => {
     const page = { items: [], unreadCount: 2, nextCursor: "c" };
     const { store, calls } = recordingStore({
       save: async () => "stored",
+      saveMany: async () => [
+        { ok: true, result: "duplicate" },
+        { ok: false, error: "refused" },
+      ],
       replay: async () => [],
       setState: async () => ({ found: true, changed: true, changedAt: now.toISOString() }),
       listForUser: async () => page,
@@ -53,6 +58,11 @@ describe("createStoreResponder with BusNotificationStore", () => {
     const client = new BusNotificationStore(bus, { timeoutMs: 1000 });
 
     expect(await client.save(notification)).toBe("stored");
+    const second = { ...notification, id: "n2" };
+    expect(await client.saveMany([notification, second])).toEqual([
+      { ok: true, result: "duplicate" },
+      { ok: false, error: "refused" },
+    ]);
     expect(await client.replay({ userId: null, audiences: ["global", "tenant:t1"], limit: 50, now })).toEqual([]);
     expect(await client.setState({ userId: "u", audienceId: "global", notificationId: "n", now, read: false })).toEqual({
       found: true,
@@ -65,6 +75,7 @@ describe("createStoreResponder with BusNotificationStore", () => {
 
     expect(calls).toEqual([
       ["save", notification],
+      ["saveMany", [notification, second]],
       ["replay", { userId: null, audiences: ["global", "tenant:t1"], limit: 50, now }],
       ["setState", { userId: "u", audienceId: "global", notificationId: "n", now, read: false }],
       ["setState", { userId: "u", audienceId: "global", notificationId: "n", now, deleted: true }],

@@ -1,6 +1,5 @@
 import {
   STORE_OPS,
-  StoreRefusedError,
   storeCodecs,
   subjects,
   type Bus,
@@ -15,6 +14,7 @@ import {
   type StoreResults,
 } from "@tidings/contracts";
 import type { Logger } from "@tidings/observability";
+import { isRefusedByDatabase } from "./refused.js";
 
 export interface StoreResponderOptions {
   /** Queue group shared by the store replicas, so each request is answered by one of them. */
@@ -71,18 +71,6 @@ export function createStoreResponder(bus: Bus, store: NotificationStore, opts: S
   };
 }
 
-/**
- * True when the database refused the data itself, so the same request fails again however often
- * it is retried: SQLSTATE class 22 (data exception: invalid byte sequence, NUL in text, bad JSON
- * escape, value out of range …) or 23 (integrity constraint violation), or a `StoreRefusedError`.
- * Connection failures, timeouts, shutdowns and every other class are transient.
- */
-export function isRefusedByDatabase(err: unknown): boolean {
-  if (err instanceof StoreRefusedError) return true;
-  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === "string" && /^2[23][0-9A-Z]{3}$/.test(code);
-}
-
 function errorCode(err: unknown): StoreErrorReply["code"] {
   if (err instanceof InvalidRequest || err instanceof RangeError) return "invalid_request";
   return isRefusedByDatabase(err) ? "refused" : "unavailable";
@@ -118,6 +106,7 @@ async function respond<Op extends StoreOp>(bus: Bus, store: NotificationStore, o
 /** Each operation against the store, typed by operation so a request and its result always match. */
 const SERVE: { readonly [Op in StoreOp]: (store: NotificationStore, args: StoreArgs[Op], opts: StoreResponderOptions) => Promise<StoreResults[Op]> } = {
   save: (store, n) => store.save(n),
+  saveMany: (store, ns) => store.saveMany(ns),
   replay: (store, q) => store.replay(q),
   setState: (store, q) => store.setState(q),
   list: (store, q) => store.listForUser(q),

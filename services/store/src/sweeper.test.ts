@@ -8,6 +8,7 @@ function scriptedStore(answers: (call: number) => number | Promise<number>): { s
   const unused = () => Promise.reject(new Error("not used by the sweeper"));
   const store: NotificationStore = {
     save: unused,
+    saveMany: unused,
     replay: unused,
     setState: unused,
     listForUser: unused,

@@ -108,6 +108,23 @@ export function describePostgresStore(name: string, open: OpenTarget): void {
       expect((await sql`SELECT count(*)::int AS n FROM receipts`)[0]!["n"]).toBe(0);
     });
 
+    it("saveMany writes the batch with one INSERT statement, whatever its size", async () => {
+      captured = [];
+      const batch = Array.from({ length: 50 }, (_, i) => note(`user:u${i % 7}`, `m${i}`, { ts: i }));
+      const outcomes = await store.saveMany(batch);
+      const inserts = captured.filter((q) => /INSERT INTO notifications/.test(q.query));
+      captured = null;
+      expect(outcomes.every((o) => o.ok && o.result === "stored")).toBe(true);
+      expect(inserts).toHaveLength(1);
+      expect((await sql`SELECT count(*)::int AS n FROM notifications`)[0]!["n"]).toBe(50);
+    });
+
+    it("saveMany refuses only the row the database refuses for good (a NUL in JSON), and stores the rest", async () => {
+      const outcomes = await store.saveMany([note("global", "a"), note("global", "nul", { body: { s: "a\u0000b" } }), note("global", "b", { ts: 1 })]);
+      expect(outcomes.map((o) => (o.ok ? o.result : "refused"))).toEqual(["stored", "refused", "stored"]);
+      expect(ids(await store.replay({ userId: null, audiences: ["global"], limit: 10, now: T0 }))).toEqual(["global/a", "global/b"]);
+    });
+
     it("migrations are recorded once and applying them again changes nothing", async () => {
       expect(await migrate(sql)).toEqual([]);
       const rows = await sql`SELECT version, name FROM tidings_schema_migrations ORDER BY version`;
@@ -116,7 +133,7 @@ export function describePostgresStore(name: string, open: OpenTarget): void {
   });
 
   describe(`NotificationStore when the database is gone: ${name}`, () => {
-    it("rejects a save instead of reporting it stored", async () => {
+    it("rejects a save and a batch save instead of reporting them stored", async () => {
       const target = await open({ onQuery: () => {} });
       try {
         expect(await target.store.save(note("global", "before"))).toBe("stored");
@@ -127,6 +144,7 @@ export function describePostgresStore(name: string, open: OpenTarget): void {
         );
         expect(outcome).toHaveProperty("err");
         expect((outcome as { err: unknown }).err).toBeInstanceOf(Error);
+        await expect(target.store.saveMany([note("global", "after2"), note("global", "after3")])).rejects.toThrow(Error);
       } finally {
         await target.close();
       }

@@ -75,6 +75,53 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       });
     });
 
+    describe("saveMany", () => {
+      it("stores a batch in one call with one outcome per notification, as save would answer each", async () => {
+        const earlier = note("global", "seen");
+        expect(await store.save(earlier)).toBe("stored");
+        const batch = [
+          note("group:acme:sales", "b1", { ts: 1, body: { amount: 149.99, lines: ["é€😀"] } }),
+          { ...earlier, body: { other: true } },
+          note("global", "gone", { ts: -10, ttl: 0 }),
+          note("tenant:acme", "b2", { ts: 2, body: null }),
+          note("user:u1", "b1", { ts: 3, body: [1, "two"] }),
+        ];
+        expect(await store.saveMany(batch)).toEqual([
+          { ok: true, result: "stored" },
+          { ok: true, result: "duplicate" },
+          { ok: true, result: "expired" },
+          { ok: true, result: "stored" },
+          { ok: true, result: "stored" },
+        ]);
+        const got = await replay("u1", ["global", "group:acme:sales", "tenant:acme", "user:u1"]);
+        expect(got).toEqual([earlier, batch[0]!, batch[3]!, batch[4]!].map((n) => toDelivered(n, false)));
+        expect(await store.saveMany([])).toEqual([]);
+      });
+
+      it("stores the same audience and id twice in one batch once: stored, then duplicate, keeping the first", async () => {
+        const first = note("user:u2", "twice", { body: { v: 1 } });
+        expect(await store.saveMany([first, { ...first, body: { v: 2 } }, note("user:u2", "other", { ts: 1 })])).toEqual([
+          { ok: true, result: "stored" },
+          { ok: true, result: "duplicate" },
+          { ok: true, result: "stored" },
+        ]);
+        expect(await replay("u2", ["user:u2"])).toEqual([toDelivered(first, false), toDelivered(note("user:u2", "other", { ts: 1 }), false)]);
+      });
+
+      it("refuses a notification that is not persisted alone, and stores the rest of the batch", async () => {
+        const bad = note("global", "not-persisted");
+        const outcomes = await store.saveMany([
+          note("global", "ok1"),
+          { ...bad, metadata: { ...bad.metadata, isPersisted: false, persistedTTL: null } },
+          note("global", "ok2", { ts: 1 }),
+        ]);
+        expect(outcomes.map((o) => o.ok)).toEqual([true, false, true]);
+        const refused = outcomes[1]!;
+        expect(!refused.ok && refused.error.length > 0).toBe(true);
+        expect(ids(await replay(null, ["global"]))).toEqual(["global/ok1", "global/ok2"]);
+      });
+    });
+
     describe("replay", () => {
       it("merges audiences oldest first by (timeStamp, id, audienceId)", async () => {
         await store.save(note("global", "b", { ts: 5 }));
