@@ -1,5 +1,5 @@
 import type { Notification } from "./envelope.js";
-import { encodeJson, isObject, parseJsonObject } from "./json-wire.js";
+import { encodeJson, isObject, notificationJson, parseJsonObject, utf8 } from "./json-wire.js";
 
 /** The wire form of one kind of cross-node message; publisher and subscriber use the same codec. */
 export interface Codec<T> {
@@ -18,7 +18,7 @@ function parse(data: Uint8Array, what: string): Record<string, unknown> {
  * validation, so decoding checks the shape the gateway relies on (id, type, routing, metadata), not every rule.
  */
 export const notificationCodec: Codec<Notification> = {
-  encode: (n) => encodeJson(n),
+  encode: (n) => utf8(notificationJson(n)),
   decode(data) {
     const n = parse(data, "notification");
     if (typeof n["id"] !== "string" || typeof n["type"] !== "string" || !isObject(n["routing"]) || !isObject(n["metadata"])) {

@@ -1,6 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { toDelivered } from "./delivered.js";
 import type { Notification } from "./envelope.js";
+import { notificationCodec } from "./node-messages.js";
 import { STORE_OPS, storeCodecs, type StoreAnswer, type StoreArgs, type StoreOp } from "./store-messages.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -76,6 +77,20 @@ describe("store messages - one codec per operation, used by BusNotificationStore
       error: "cursor is not valid",
       code: "invalid_request",
     });
+  });
+
+  it("writes a notification's JSON once for its store request and the node messages that follow", () => {
+    const n = { ...notification };
+    const stringify = vi.spyOn(JSON, "stringify");
+    try {
+      const request = storeCodecs.saveMany.request.encode([n]);
+      const node = notificationCodec.encode(n);
+      expect(stringify).toHaveBeenCalledTimes(1);
+      expect(JSON.parse(new TextDecoder().decode(request))).toEqual({ notifications: [n] });
+      expect(new TextDecoder().decode(node)).toBe(new TextDecoder().decode(storeCodecs.save.request.encode(n)).slice('{"notification":'.length, -1));
+    } finally {
+      stringify.mockRestore();
+    }
   });
 
   it("normalises the dates of a stored notification to ISO-8601 UTC", () => {

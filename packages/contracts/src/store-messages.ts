@@ -9,7 +9,7 @@ import { isAudienceType } from "./audience.js";
 import type { DeliveredNotification } from "./delivered.js";
 import type { Notification } from "./envelope.js";
 import type { ListPage, ListQuery, ReplayQuery, SaveOutcome, SaveResult, StateChange, StateChangeResult } from "./interfaces.js";
-import { encodeJson, isObject, parseJsonObject } from "./json-wire.js";
+import { encodeJson, isObject, parseJsonObject, rememberNotificationJson, utf8 } from "./json-wire.js";
 import type { Codec } from "./node-messages.js";
 
 /** The request-reply operations, one subject each (`tidings.v1.store.<op>`). */
@@ -228,14 +228,18 @@ function outcomesFrom(reply: Fields): SaveOutcome[] {
 
 export const storeCodecs: { readonly [Op in StoreOp]: StoreOpCodecs<Op> } = {
   save: {
-    request: request((notification) => ({ notification }), notificationFrom),
+    // The notification's JSON is remembered: the router publishes the same text to the owning nodes.
+    request: { encode: (n) => utf8(`{"notification":${rememberNotificationJson(n)}}`), decode: (data) => notificationFrom(requestFields(data)) },
     answer: answer<"save">(
       (result) => ({ result }),
       (reply) => saveResultOf(reply, reply.obj["result"], "result"),
     ),
   },
   saveMany: {
-    request: request<readonly Notification[]>((notifications) => ({ notifications }), notificationsFrom),
+    request: {
+      encode: (ns) => utf8(`{"notifications":[${ns.map(rememberNotificationJson).join(",")}]}`),
+      decode: (data) => notificationsFrom(requestFields(data)),
+    },
     answer: answer<"saveMany">(
       (outcomes) => ({ outcomes: outcomes.map((o) => (o.ok ? { result: o.result } : { error: o.error })) }),
       outcomesFrom,

@@ -313,6 +313,15 @@ describe("router - persistence", () => {
     expect(h.store.inner.size).toBe(10);
   });
 
+  it("saves the queued messages of one audience in one batch, and still publishes them in fetch order", async () => {
+    const h = await harness({ "node-a": ["user:q"] });
+    h.store.delayMs = 50;
+    await Promise.all(Array.from({ length: 5 }, (_, k) => h.publish(envelope(`q${k}`, 4, "q", { isPersisted: true }))));
+    await waitFor(() => h.received("node-a").length === 5, 5000, "five deliveries");
+    expect(h.received("node-a").map((n) => n.id)).toEqual(["q0", "q1", "q2", "q3", "q4"]);
+    expect(h.store.batches).toEqual([5]);
+  });
+
   it("naks only the notification of a batch whose save the store refused, and acks the others of that batch", async () => {
     const h = await harness({ "node-a": ["user:x1", "user:x2", "user:x3", "user:x4"] });
     h.store.refuse.add("x-bad");

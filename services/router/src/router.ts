@@ -1,11 +1,9 @@
 import { RegistryTracker, decodeIngestBody, headerValue, type IngestBacklog } from "@tidings/bus";
 import {
-  subjects,
   validateEnvelope,
   type AudienceRegistry,
   type Bus,
   type BusHeaders,
-  type EnvelopeProblem,
   type IngestConsumer,
   type IngestMessage,
   type IngestQueue,
@@ -13,10 +11,11 @@ import {
   type NotificationStore,
 } from "@tidings/contracts";
 import { endSpan, inSpan, startProcessSpan, traceHeaders as spanHeaders, type Logger } from "@tidings/observability";
+import { createDeadLetter, describeProblems } from "./dead-letter.js";
 import { KeyedSerial } from "./keyed-serial.js";
 import { DeadLetterReason, PROCESS_TIMING_SAMPLE_EVERY, type RouterMetrics } from "./metrics.js";
 import { createRoute } from "./route.js";
-import { createStoreSaver } from "./store-saver.js";
+import { createStoreSaver, type Saved } from "./store-saver.js";
 
 export interface RouterOptions {
   /** Lifetime of a persisted notification without `persistedTTL`, in seconds (TIDINGS_DEFAULT_TTL_SECONDS). */
@@ -68,9 +67,6 @@ export interface Router {
   readonly ready: boolean;
 }
 
-/** Longest `Tidings-Error` header value. */
-const MAX_ERROR_HEADER_CHARS = 1024;
-
 /**
  * The router (docs/architecture.md §2, step 2). Per ingest message: decode (JSON, or MessagePack
  * by `Content-Type`) → validate → an invalid one is republished raw to `tidings.deadletter` with
@@ -101,6 +97,7 @@ export function createRouter(deps: RouterDeps): Router {
   let consumer: IngestConsumer | null = null;
   let ready = false;
   let stopping: Promise<void> | null = null;
+  const deadLetter = createDeadLetter({ bus, log, metrics });
   const saver = createStoreSaver({
     store,
     log,
@@ -132,37 +129,40 @@ export function createRouter(deps: RouterDeps): Router {
     }
   };
 
-  const deadLetter = async (msg: IngestMessage, reason: DeadLetterReason, detail: string): Promise<void> => {
-    bus.publish(subjects.deadLetter, msg.data, {
-      ...msg.headers,
-      "Tidings-Error": headerSafe(`${reason}: ${detail}`),
-      "Tidings-Subject": msg.subject,
-    });
-    metrics.deadLettered.labels(reason).inc();
-    log.warn({ reason, detail, subject: msg.subject, msgId: msg.headers?.["Nats-Msg-Id"] ?? null }, "dead-lettered an ingest message");
-    await msg.ack();
-  };
-
-  /** Persists (when asked) and routes; false when it was not routed (nak'ed or dead-lettered instead). */
-  const deliver = async (msg: IngestMessage, n: Notification): Promise<boolean> => {
+  /**
+   * Persists (when asked) and routes in the message's `process` span; false when it was not routed
+   * (nak'ed or dead-lettered instead). The save starts at once, so the queued messages of one
+   * audience share a batch; only the publish waits for the audience's earlier messages.
+   */
+  const deliver = (msg: IngestMessage, n: Notification): Promise<boolean> => {
     // The router's `process` span continues the producer's trace; the gateways' spans continue this one.
     // Active while it runs, so its log lines carry the trace.
     const span = startProcessSpan(msg.subject, msg.headers, n.id);
-    try {
-      const routed = await inSpan(span, () => persistAndRoute(msg, n, span.isRecording() ? spanHeaders(span) : traceHeaders(msg.headers)));
-      endSpan(span);
-      return routed;
-    } catch (err) {
-      endSpan(span, err);
-      throw err;
-    }
+    const outgoingTrace = span.isRecording() ? spanHeaders(span) : traceHeaders(msg.headers);
+    const saving = n.metadata.isPersisted ? inSpan(span, () => saver.save(n, msg.data.length)) : null;
+    return serial.run(n.routing.audienceId, () => inSpan(span, () => afterSave(msg, n, saving, outgoingTrace))).then(
+      (routed) => {
+        endSpan(span);
+        return routed;
+      },
+      (err: unknown) => {
+        endSpan(span, err);
+        throw err;
+      },
+    );
   };
 
   /** Routes a live notification synchronously, in its own `process` span (as `deliver`). */
   const routeNow = (msg: IngestMessage, n: Notification): void => {
     const span = startProcessSpan(msg.subject, msg.headers, n.id);
+    if (!span.isRecording()) {
+      // Nothing to record, and routing writes no log line: no context to make active.
+      route(n, traceHeaders(msg.headers));
+      span.end();
+      return;
+    }
     try {
-      inSpan(span, () => route(n, span.isRecording() ? spanHeaders(span) : traceHeaders(msg.headers)));
+      inSpan(span, () => route(n, spanHeaders(span)));
       endSpan(span);
     } catch (err) {
       endSpan(span, err);
@@ -170,24 +170,23 @@ export function createRouter(deps: RouterDeps): Router {
     }
   };
 
-  const persistAndRoute = async (msg: IngestMessage, n: Notification, outgoingTrace: BusHeaders | undefined): Promise<boolean> => {
-    if (n.metadata.isPersisted) {
-      const saved = await saver.save(n, msg.data.length);
-      if (saved.kind === "stopped") {
-        // Handed back at once so another replica takes it.
-        msg.nak();
-        return false;
+  /** Once its save (if any) is answered: routes, or naks / dead-letters what was not saved. */
+  const afterSave = async (msg: IngestMessage, n: Notification, saving: Promise<Saved> | null, outgoingTrace: BusHeaders | undefined): Promise<boolean> => {
+    const saved = saving === null ? null : await saving;
+    if (saved?.kind === "stopped") {
+      // Handed back at once so another replica takes it.
+      msg.nak();
+      return false;
+    }
+    if (saved?.kind === "refused") {
+      const detail = saved.error instanceof Error ? saved.error.message : String(saved.error);
+      if (msg.deliveryCount < refusedMaxDeliveries) {
+        log.warn({ id: n.id, audienceId: n.routing.audienceId, deliveryCount: msg.deliveryCount, detail }, "the store refused a persisted notification");
+        msg.nak(refusedRetryMs);
+      } else {
+        await deadLetter(msg, DeadLetterReason.StoreRefused, detail);
       }
-      if (saved.kind === "refused") {
-        const detail = saved.error instanceof Error ? saved.error.message : String(saved.error);
-        if (msg.deliveryCount < refusedMaxDeliveries) {
-          log.warn({ id: n.id, audienceId: n.routing.audienceId, deliveryCount: msg.deliveryCount, detail }, "the store refused a persisted notification");
-          msg.nak(refusedRetryMs);
-        } else {
-          await deadLetter(msg, DeadLetterReason.StoreRefused, detail);
-        }
-        return false;
-      }
+      return false;
     }
     route(n, outgoingTrace);
     return true;
@@ -227,8 +226,7 @@ export function createRouter(deps: RouterDeps): Router {
         metrics.routed.inc();
         return;
       }
-      const run = () => serial.run(n.routing.audienceId, () => deliver(msg, n));
-      if (await keepAlive(msg, n.metadata.isPersisted, run)) {
+      if (await keepAlive(msg, n.metadata.isPersisted, () => deliver(msg, n))) {
         await msg.ack();
         metrics.routed.inc();
       }
@@ -284,12 +282,3 @@ function traceHeaders(headers: BusHeaders | null): BusHeaders | undefined {
   return tracestate === undefined ? { traceparent } : { traceparent, tracestate };
 }
 
-function describeProblems(problems: readonly EnvelopeProblem[]): string {
-  return problems.map((p) => (p.path === "" ? p.message : `${p.path} ${p.message}`)).join("; ");
-}
-
-/** One line, no control characters, bounded: what a NATS header value may hold. */
-function headerSafe(text: string): string {
-  const flat = text.replace(/[\x00-\x1f\x7f]+/g, " ");
-  return flat.length > MAX_ERROR_HEADER_CHARS ? flat.slice(0, MAX_ERROR_HEADER_CHARS - 1) + "…" : flat;
-}

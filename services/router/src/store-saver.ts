@@ -14,6 +14,8 @@ export interface StoreSaverOptions {
 }
 
 export type Saved = { kind: "saved" } | { kind: "stopped" } | { kind: "refused"; error: unknown };
+const SAVED: Saved = { kind: "saved" };
+const STOPPED: Saved = { kind: "stopped" };
 
 export interface StoreSaver {
   /** Saves `n` (`bytes`: its size as received), holding it for as long as the store is down. */
@@ -29,7 +31,7 @@ export interface StoreSaver {
  * down, timeout) holds the notification, not its message's delivery: the gate closes, every save
  * asked for meanwhile waits before it reaches the store, one probe at a time checks the store
  * (`ping` when it has one, else a save of a held notification), and the first success releases
- * every waiter at once, which retries. A permanent refusal is returned as `refused`, for that
+ * every waiter at once, which retries (for as long as it takes). A permanent refusal is returned as `refused`, for that
  * notification only.
  */
 export function createStoreSaver(deps: {
@@ -63,27 +65,32 @@ export function createStoreSaver(deps: {
     },
   });
 
+  /** A failed save: refused for good, or the store is down and the save waits for it. */
+  const failed = (n: Notification, bytes: number, error: unknown): Saved | Promise<Saved> => {
+    if (isPermanentStoreError(error)) return { kind: "refused", error };
+    metrics.storeFailures.inc();
+    if (!gate.down) {
+      log.warn({ err: error, id: n.id, audienceId: n.routing.audienceId }, "store did not take a persisted notification; holding persisted notifications until a probe finds it up");
+    }
+    probeWith = n;
+    gate.markDown();
+    return saveWhenUp(n, bytes);
+  };
+
+  /** One save in the next batch. "expired" counts as saved: delivered live and not stored (docs/contract.md §6). */
+  const attempt = (n: Notification, bytes: number): Promise<Saved> =>
+    batcher.save(n, bytes).then(
+      () => SAVED,
+      (error: unknown) => failed(n, bytes, error),
+    );
+
+  /** Waits for the gate to open, then saves again; `stopped` when the gate was closed instead. */
+  const saveWhenUp = async (n: Notification, bytes: number): Promise<Saved> => ((await gate.whenUp()) ? attempt(n, bytes) : STOPPED);
+
   return {
     held,
-    async save(n, bytes) {
-      for (;;) {
-        if (gate.down && !(await gate.whenUp())) return { kind: "stopped" };
-        try {
-          // "expired" is fine too: such a notification is delivered live and not stored (docs/contract.md §6).
-          await batcher.save(n, bytes);
-          return { kind: "saved" };
-        } catch (error) {
-          if (isPermanentStoreError(error)) return { kind: "refused", error };
-          metrics.storeFailures.inc();
-          if (!gate.down) {
-            log.warn({ err: error, id: n.id, audienceId: n.routing.audienceId }, "store did not take a persisted notification; holding persisted notifications until a probe finds it up");
-          }
-          probeWith = n;
-          gate.markDown();
-          if (!(await gate.whenUp())) return { kind: "stopped" };
-        }
-      }
-    },
+    // The usual case (the store is up) takes no async frame of its own.
+    save: (n, bytes) => (gate.down ? saveWhenUp(n, bytes) : attempt(n, bytes)),
     close() {
       gate.close();
     },
