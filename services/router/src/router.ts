@@ -17,6 +17,8 @@ import { DeadLetterReason, PROCESS_TIMING_SAMPLE_EVERY, type RouterMetrics } fro
 import { createRoute } from "./route.js";
 import { createStoreSaver, type Saved } from "./store-saver.js";
 
+type ProcessSpan = ReturnType<typeof startProcessSpan>;
+
 export interface RouterOptions {
   /** Lifetime of a persisted notification without `persistedTTL`, in seconds (TIDINGS_DEFAULT_TTL_SECONDS). */
   defaultTtlSeconds: number;
@@ -140,16 +142,7 @@ export function createRouter(deps: RouterDeps): Router {
     const span = startProcessSpan(msg.subject, msg.headers, n.id);
     const outgoingTrace = span.isRecording() ? spanHeaders(span) : traceHeaders(msg.headers);
     const saving = n.metadata.isPersisted ? inSpan(span, () => saver.save(n, msg.data.length)) : null;
-    return serial.run(n.routing.audienceId, () => inSpan(span, () => afterSave(msg, n, saving, outgoingTrace))).then(
-      (routed) => {
-        endSpan(span);
-        return routed;
-      },
-      (err: unknown) => {
-        endSpan(span, err);
-        throw err;
-      },
-    );
+    return serial.run(n.routing.audienceId, () => inSpan(span, () => afterSave(msg, n, saving, span, outgoingTrace)));
   };
 
   /** Routes a live notification synchronously, in its own `process` span (as `deliver`). */
@@ -170,26 +163,32 @@ export function createRouter(deps: RouterDeps): Router {
     }
   };
 
-  /** Once its save (if any) is answered: routes, or naks / dead-letters what was not saved. */
-  const afterSave = async (msg: IngestMessage, n: Notification, saving: Promise<Saved> | null, outgoingTrace: BusHeaders | undefined): Promise<boolean> => {
-    const saved = saving === null ? null : await saving;
-    if (saved?.kind === "stopped") {
-      // Handed back at once so another replica takes it.
-      msg.nak();
-      return false;
-    }
-    if (saved?.kind === "refused") {
-      const detail = saved.error instanceof Error ? saved.error.message : String(saved.error);
-      if (msg.deliveryCount < refusedMaxDeliveries) {
-        log.warn({ id: n.id, audienceId: n.routing.audienceId, deliveryCount: msg.deliveryCount, detail }, "the store refused a persisted notification");
-        msg.nak(refusedRetryMs);
+  /** Once its save (if any) is answered: routes, or naks / dead-letters what was not saved; then ends the span. */
+  const afterSave = async (msg: IngestMessage, n: Notification, saving: Promise<Saved> | null, span: ProcessSpan, outgoingTrace: BusHeaders | undefined): Promise<boolean> => {
+    try {
+      const saved = saving === null ? null : await saving;
+      let routed = false;
+      if (saved?.kind === "stopped") {
+        // Handed back at once so another replica takes it.
+        msg.nak();
+      } else if (saved?.kind === "refused") {
+        const detail = saved.error instanceof Error ? saved.error.message : String(saved.error);
+        if (msg.deliveryCount < refusedMaxDeliveries) {
+          log.warn({ id: n.id, audienceId: n.routing.audienceId, deliveryCount: msg.deliveryCount, detail }, "the store refused a persisted notification");
+          msg.nak(refusedRetryMs);
+        } else {
+          await deadLetter(msg, DeadLetterReason.StoreRefused, detail);
+        }
       } else {
-        await deadLetter(msg, DeadLetterReason.StoreRefused, detail);
+        route(n, outgoingTrace);
+        routed = true;
       }
-      return false;
+      endSpan(span);
+      return routed;
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
     }
-    route(n, outgoingTrace);
-    return true;
   };
 
   /** Messages handled so far; picks the 1 in PROCESS_TIMING_SAMPLE_EVERY whose duration is observed. */
