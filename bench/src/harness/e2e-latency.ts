@@ -14,7 +14,11 @@ import { significant } from "../stats.js";
 import type { ArmArgs, LatencyClientArgs, LatencyOpenArgs, LatencyOpenResult, LatencyReport } from "../e2e/latency-client.js";
 import type { Audience } from "../e2e/payload.js";
 import type { ProduceArgs, ProduceResult, ProducerArgs, ProducerMode } from "../e2e/producer.js";
+import type { StageArmArgs, StageReport, StageTapArgs } from "../e2e/stage-tap.js";
+import type { FloorArgs } from "../e2e/floor.js";
 import { startCluster, startStandalone, type Target } from "../e2e/tidings.js";
+import { startNats } from "@tidings/testkit";
+import { procCpuUs } from "../server/centrifugo.js";
 import { currentLoad, type Harness, type RunContext } from "./context.js";
 
 const TARGET_P99_MS = 5;
@@ -22,7 +26,7 @@ const TARGET_P99_MS = 5;
 const DRAIN_MAX_MS = 120_000;
 let caseCounter = 0;
 
-interface Sizes {
+export interface Sizes {
   rate: number;
   windowS: number;
   warmupS: number;
@@ -37,7 +41,7 @@ interface Sizes {
   gateways: number;
 }
 
-const FULL: Sizes = { rate: 5000, windowS: 20, warmupS: 2, prewarmS: 3, groupConnections: 1000, groups: 250, globalConnections: 6, gateways: 3 };
+export const FULL: Sizes = { rate: 5000, windowS: 20, warmupS: 2, prewarmS: 3, groupConnections: 1000, groups: 250, globalConnections: 6, gateways: 3 };
 const QUICK: Sizes = { rate: 1000, windowS: 3, warmupS: 1, prewarmS: 1, groupConnections: 300, groups: 75, globalConnections: 6, gateways: 3 };
 
 export interface LatencyMs {
@@ -50,7 +54,7 @@ export interface LatencyMs {
 }
 
 export interface E2eCase {
-  target: "cluster" | "standalone";
+  target: TargetKind;
   audience: Audience;
   mode: ProducerMode;
   connections: number;
@@ -68,6 +72,36 @@ export interface E2eCase {
   /** `uptime` before and after the case */
   uptimeBefore: string;
   uptimeAfter: string;
+  /** cluster only: producer send → seen on the ingest subject / on gateway-1's node subject */
+  stages?: { ingest: LatencyMs; routed: LatencyMs };
+  /** CPU of every process on the path over the case, % of one core */
+  cpuPercent: Record<string, number>;
+  /** CPU of every process on the path over the case ÷ notifications sent, µs */
+  cpuUsPerNotification: Record<string, number>;
+}
+
+function latencyOf(h: hdr.Histogram): LatencyMs {
+  return {
+    p50: ms(h.getValueAtPercentile(50)),
+    p90: ms(h.getValueAtPercentile(90)),
+    p99: ms(h.getValueAtPercentile(99)),
+    p999: ms(h.getValueAtPercentile(99.9)),
+    max: ms(h.maxValue),
+    mean: ms(h.mean),
+  };
+}
+
+function cpuOf(pids: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    try {
+      const c = procCpuUs(pid);
+      out[name] = c.userUs + c.systemUs;
+    } catch {
+      // the process is gone: left out
+    }
+  }
+  return out;
 }
 
 function uptime(): string {
@@ -87,6 +121,8 @@ async function runCase(
   target: Target,
   client: Child,
   producer: Child,
+  tap: Child | null,
+  pids: Record<string, number>,
   mode: ProducerMode,
   sizes: Sizes,
   audience: Audience,
@@ -100,8 +136,11 @@ async function runCase(
   const caseId = `${runTag}-${caseNo}-${target.label}-${audience}-${mode}${opts.prewarm ? "-prewarm" : ""}`;
   const arm: ArmArgs = { caseNo, total, warmup, audience, groups: sizes.groups };
   await client.call("arm", arm);
+  await tap?.call("arm", { caseNo, warmup } satisfies StageArmArgs);
   const uptimeBefore = uptime();
   const cpuBefore = await client.call<LatencyReport>("report");
+  const procBefore = cpuOf(pids);
+  const wallBefore = performance.now();
   const produced = await producer.call<ProduceResult>("produce", {
     caseId,
     caseNo,
@@ -127,20 +166,31 @@ async function runCase(
   }
   const drainMs = lastProgress - drainStart;
   const rep = await client.call<LatencyReport>("report");
+  const procAfter = cpuOf(pids);
+  const wallUs = (performance.now() - wallBefore) * 1000;
+  const cpuPercent: Record<string, number> = {};
+  const cpuUsPerNotification: Record<string, number> = {};
+  for (const [name, us] of Object.entries(procAfter)) {
+    const used = us - (procBefore[name] ?? us);
+    cpuPercent[name] = Math.round((100 * used) / wallUs);
+    cpuUsPerNotification[name] = significant(used / Math.max(1, produced.sent), 3);
+  }
   const uptimeAfter = uptime();
   const h = hdr.decodeFromCompressedBase64(rep.histogram);
-  const latencyMs: LatencyMs = {
-    p50: ms(h.getValueAtPercentile(50)),
-    p90: ms(h.getValueAtPercentile(90)),
-    p99: ms(h.getValueAtPercentile(99)),
-    p999: ms(h.getValueAtPercentile(99.9)),
-    max: ms(h.maxValue),
-    mean: ms(h.mean),
-  };
+  const latencyMs = latencyOf(h);
   const samples = h.totalCount;
   h.destroy();
+  let stages: E2eCase["stages"];
+  if (tap !== null) {
+    const sr = await tap.call<StageReport>("report");
+    const hi = hdr.decodeFromCompressedBase64(sr.ingest);
+    const hr = hdr.decodeFromCompressedBase64(sr.routed);
+    stages = { ingest: latencyOf(hi), routed: latencyOf(hr) };
+    hi.destroy();
+    hr.destroy();
+  }
   const c: E2eCase = {
-    target: target.label === "cluster" ? "cluster" : "standalone",
+    target: target.label as TargetKind,
     audience,
     mode,
     connections,
@@ -164,12 +214,20 @@ async function runCase(
     clientCpuUs: rep.cpuUserUs + rep.cpuSystemUs - (cpuBefore.cpuUserUs + cpuBefore.cpuSystemUs),
     uptimeBefore,
     uptimeAfter,
+    ...(stages === undefined ? {} : { stages }),
+    cpuPercent,
+    cpuUsPerNotification,
   };
   ctx.log(
     `${opts.prewarm ? "(pre-warm, discarded) " : ""}${target.label} ${audience} via ${mode}: p50 ${latencyMs.p50} / p90 ${latencyMs.p90} / p99 ${latencyMs.p99} / p999 ${latencyMs.p999} / max ${latencyMs.max} ms; ` +
       `sent ${produced.sent} at ${produced.achievedRate}/s (${produced.failed} failed), ${rep.received}/${rep.expected} delivered, ${rep.lost} lost, ${rep.duplicates} dup, drained ${drainMs} ms after the last send; ` +
       `${uptimeAfter.replace(/^.*load average/, "load average")}`,
   );
+  if (stages !== undefined) {
+    const st = (l: LatencyMs) => `p50 ${l.p50} / p99 ${l.p99} / p999 ${l.p999} / max ${l.max} ms`;
+    ctx.log(`  send → ingest subject ${st(stages.ingest)}; send → node subject ${st(stages.routed)}`);
+  }
+  ctx.log(`  CPU % of a core: ${Object.entries(cpuPercent).map(([k, v]) => `${k} ${v}`).join(", ")}; CPU µs per notification: ${Object.entries(cpuUsPerNotification).map(([k, v]) => `${k} ${v}`).join(", ")}; ack p50 ${ms(produced.ackUs.p50)} / p99 ${ms(produced.ackUs.p99)} ms, send lag p99 ${ms(produced.lagUs.p99)} ms`);
   if (produced.failed > 0) ctx.log(`  producer errors: ${produced.errors.join("; ")}`);
   return c;
 }
@@ -181,15 +239,56 @@ async function openAll(ctx: RunContext, client: Child, target: Target, count: nu
   ctx.log(`${target.label}: ${r.opened} connections open${groups > 0 ? ` in ${groups} groups` : ""} in ${Math.round(r.ms)} ms`);
 }
 
-async function measureTarget(ctx: RunContext, which: "cluster" | "standalone", sizes: Sizes, runTag: string): Promise<E2eCase[]> {
-  const target = which === "cluster" ? await startCluster(sizes.gateways) : await startStandalone();
+/** Which cases `measureTarget` runs (all by default); the probe script narrows them. */
+export interface CaseFilter {
+  audiences?: readonly Audience[];
+  modes?: readonly ProducerMode[];
+  /** per-stage timings (a NATS subscriber on the ingest and one node subject): an extra busy process */
+  stageTap?: boolean;
+  /** `node` flags of the Tidings processes (profiling) */
+  nodeFlags?: readonly string[];
+}
+
+/** The floor (see e2e/floor.ts): nats-server, a bare JetStream consumer and `gateways` bare uWS servers. */
+async function startFloor(gateways: number): Promise<Target> {
+  const nats = await startNats({ jetstream: true });
+  const children: Child[] = [];
+  const stop = async () => {
+    for (const c of [...children].reverse()) await c.call("close").catch(() => undefined);
+    for (const c of [...children].reverse()) await c.stop();
+    await nats.stop();
+  };
+  try {
+    const file = new URL("../e2e/floor.ts", import.meta.url);
+    children.push(await Child.start("floor router", file, { role: "router", natsUrl: nats.url, nodes: gateways } satisfies FloorArgs));
+    const ports: number[] = [];
+    for (let i = 0; i < gateways; i++) {
+      const g = await Child.start(`floor gateway-${i + 1}`, file, { role: "gateway", natsUrl: nats.url, node: i } satisfies FloorArgs);
+      children.push(g);
+      ports.push((g.readyData as { port: number }).port);
+    }
+    const pids: Record<string, number> = { nats: nats.pid, router: children[0]!.pid };
+    children.slice(1).forEach((c, i) => (pids[`gateway-${i + 1}`] = c.pid));
+    return { label: "floor", ports, natsUrl: nats.url, pids, processes: [], stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export type TargetKind = "cluster" | "standalone" | "floor";
+
+export async function measureTarget(ctx: RunContext, which: TargetKind, sizes: Sizes, runTag: string, filter: CaseFilter = {}): Promise<E2eCase[]> {
+  const target = which === "cluster" ? await startCluster(sizes.gateways, {}, filter.nodeFlags) : which === "floor" ? await startFloor(sizes.gateways) : await startStandalone();
   const children: Child[] = [];
   const cases: E2eCase[] = [];
   try {
     ctx.log(`${which}: up (${Object.entries(target.pids).map(([k, v]) => `${k} ${v}`).join(", ")}), ports ${target.ports.join(", ")}`);
     const client = await Child.start("e2e client", new URL("../e2e/latency-client.ts", import.meta.url), { index: 0 } satisfies LatencyClientArgs);
     children.push(client);
-    const modes: ProducerMode[] = target.natsUrl === null ? ["http"] : ["http", "jetstream"];
+    const pids: Record<string, number> = { ...target.pids, client: client.pid };
+    const available: readonly ProducerMode[] = which === "cluster" ? ["http", "jetstream"] : which === "floor" ? ["jetstream"] : ["http"];
+    const modes = available.filter((m) => filter.modes?.includes(m) ?? true);
     const producers: Array<{ child: Child; mode: ProducerMode }> = [];
     for (const mode of modes) {
       const p = await Child.start(`e2e producer ${mode}`, new URL("../e2e/producer.ts", import.meta.url), {
@@ -199,20 +298,27 @@ async function measureTarget(ctx: RunContext, which: "cluster" | "standalone", s
       } satisfies ProducerArgs);
       children.push(p);
       producers.push({ child: p, mode });
+      pids[`producer-${mode}`] = p.pid;
+    }
+    let tap: Child | null = null;
+    if (which === "cluster" && target.natsUrl !== null && filter.stageTap === true) {
+      tap = await Child.start("e2e stage tap", new URL("../e2e/stage-tap.ts", import.meta.url), { natsUrl: target.natsUrl, nodeId: "bench-gw-1" } satisfies StageTapArgs);
+      children.push(tap);
+      pids["stage-tap"] = tap.pid;
     }
     const settleMs = target.natsUrl === null ? 300 : 1500; // the gateways announce memberships to the router
-    for (const audience of ["group", "global"] as const) {
+    for (const audience of (["group", "global"] as const).filter((a) => filter.audiences?.includes(a) ?? true)) {
       const count = audience === "group" ? sizes.groupConnections : sizes.globalConnections;
       await openAll(ctx, client, target, count, audience === "group" ? sizes.groups : 0);
       await new Promise((r) => setTimeout(r, settleMs));
       // JIT and connection warm-up of every process on the path, once per target and producer, discarded
       if (audience === "group") {
-        for (const p of producers) await runCase(ctx, target, client, p.child, p.mode, sizes, audience, count, runTag, { windowS: sizes.prewarmS, prewarm: true });
+        for (const p of producers) await runCase(ctx, target, client, p.child, tap, pids, p.mode, sizes, audience, count, runTag, { windowS: sizes.prewarmS, prewarm: true });
       }
-      for (const p of producers) cases.push(await runCase(ctx, target, client, p.child, p.mode, sizes, audience, count, runTag, { windowS: sizes.windowS, prewarm: false }));
+      for (const p of producers) cases.push(await runCase(ctx, target, client, p.child, tap, pids, p.mode, sizes, audience, count, runTag, { windowS: sizes.windowS, prewarm: false }));
       await client.call("closeAll");
     }
-    await Promise.all(producers.map((p) => p.child.call("close").catch(() => undefined)));
+    await Promise.all([...producers.map((p) => p.child), ...(tap === null ? [] : [tap])].map((c) => c.call("close").catch(() => undefined)));
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     await target.stop();

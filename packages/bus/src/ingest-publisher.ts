@@ -28,9 +28,12 @@ export function ingestMsgId(n: Notification): string {
  * same ids (duplicates are then reported, not stored twice).
  */
 export function createIngestPublisher(queue: IngestQueue, subject: string = HTTP_INGEST_SUBJECT): IngestPublisher {
+  const inTurn = perTurn();
   return (notifications, headers) =>
-    Promise.all(
-      notifications.map((n) => queue.publish(subject, notificationCodec.encode(n), { msgId: ingestMsgId(n), ...(headers === undefined ? {} : { headers }) })),
+    inTurn(() =>
+      Promise.all(
+        notifications.map((n) => queue.publish(subject, notificationCodec.encode(n), { msgId: ingestMsgId(n), ...(headers === undefined ? {} : { headers }) })),
+      ),
     );
 }
 
@@ -41,13 +44,40 @@ export function createIngestPublisher(queue: IngestQueue, subject: string = HTTP
  * `Tidings-Subject: tidings.notify.http`.
  */
 export function createPartitionedIngestPublisher(queue: IngestQueue, partitions: number): IngestPublisher {
+  const inTurn = perTurn();
   return (notifications, headers) =>
-    Promise.all(
-      notifications.map((n) =>
-        queue.publish(subjects.partition(partitionOf(n.routing.audienceId, partitions)), notificationCodec.encode(n), {
-          msgId: ingestMsgId(n),
-          headers: { ...headers, [INGEST_SUBJECT_HEADER]: HTTP_INGEST_SUBJECT },
-        }),
+    inTurn(() =>
+      Promise.all(
+        notifications.map((n) =>
+          queue.publish(subjects.partition(partitionOf(n.routing.audienceId, partitions)), notificationCodec.encode(n), {
+            msgId: ingestMsgId(n),
+            headers: { ...headers, [INGEST_SUBJECT_HEADER]: HTTP_INGEST_SUBJECT },
+          }),
+        ),
       ),
     );
+}
+
+/**
+ * Starts the tasks handed to it during one event-loop turn together, in order, right after the turn's
+ * I/O (setImmediate). Each HTTP request is its own callback, after which the NATS client writes what
+ * that callback published: one socket write per request. Started together, the publishes of every
+ * request of the turn leave in one write. Order between calls is kept.
+ */
+function perTurn(): <T>(task: () => Promise<T>) => Promise<T> {
+  let batch: Array<() => void> | null = null;
+  const runBatch = () => {
+    const tasks = batch ?? [];
+    batch = null;
+    for (const start of tasks) start();
+  };
+  return <T>(task: () => Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      if (batch === null) {
+        batch = [];
+        setImmediate(runBatch);
+      }
+      // The executor turns a synchronous throw of `task` into a rejection.
+      batch.push(() => void new Promise<T>((started) => started(task())).then(resolve, reject));
+    });
 }

@@ -142,28 +142,46 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
     return { duplicate: ack.duplicate, seq: ack.seq };
   }
 
+  /**
+   * Handles messages as the client receives them, at most `maxInFlight` at once, started in delivery
+   * order. Messages arrive through the consumer's callback, synchronously within the client's read of
+   * the socket, so everything the handlers send for one read (acks, the router's node publishes) goes
+   * out in one socket write instead of one per message. Beyond `maxInFlight`, received messages wait
+   * here in order; the client fetches at most `maxInFlight` ahead, so a message never waits in this
+   * process for much longer than one handler takes.
+   */
   consume(handler: (msg: IngestMessage) => Promise<void>, opts: { maxInFlight: number }): IngestConsumer {
     const maxInFlight = Math.max(1, opts.maxInFlight);
-    const running = new Set<Promise<void>>();
+    let running = 0;
+    const idle = new Set<() => void>();
+    /** received while every slot was taken, in delivery order */
+    const waiting: JsMsg[] = [];
     let stopping = false;
     let messages: ConsumerMessages | null = null;
-    let wakeSlot: (() => void) | null = null;
     let wakeRetry: (() => void) | null = null;
 
     const run = (m: JsMsg) => {
-      const task = (async () => {
+      running++;
+      void (async () => {
         try {
           await handler(this.#toIngestMessage(m));
         } catch (error) {
           this.#onError(error);
           m.nak();
         }
-      })();
-      running.add(task);
-      void task.finally(() => {
-        running.delete(task);
-        wakeSlot?.();
+      })().finally(() => {
+        running--;
+        const next = stopping ? undefined : waiting.shift();
+        if (next !== undefined) run(next);
+        else if (running === 0) for (const wake of idle) wake();
       });
+    };
+
+    const receive = (m: JsMsg) => {
+      // Received after stop: hand it straight back so another replica takes it now.
+      if (stopping) m.nak();
+      else if (running < maxInFlight) run(m);
+      else waiting.push(m);
     };
 
     const pause = () =>
@@ -180,19 +198,13 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
           await this.#ensureConsumer();
           const consumer = await this.#js.consumers.get(this.#stream, this.#durable);
           if (stopping) break;
-          // The client buffers at most `maxInFlight` messages beyond those being handled, so a
-          // message never waits in this process for much longer than one handler takes.
-          messages = await consumer.consume({ max_messages: maxInFlight });
+          messages = await consumer.consume({ max_messages: maxInFlight, callback: receive });
           if (stopping) break;
-          for await (const m of messages) {
-            while (running.size >= maxInFlight && !stopping) await new Promise<void>((r) => (wakeSlot = r));
-            wakeSlot = null;
-            // Fetched after stop: hand it straight back so another replica takes it now.
-            if (stopping) m.nak();
-            else run(m);
-          }
-          // The iterator ended without stop(): start over after a pause.
-          if (!stopping) await pause();
+          const ended = await messages.closed();
+          if (stopping) break;
+          if (ended instanceof Error) throw ended;
+          // Consuming ended without stop(): start over after a pause.
+          await pause();
         } catch (error) {
           if (stopping) break;
           this.#consumerReady = null;
@@ -207,11 +219,19 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
       stop: () => {
         stopped ??= (async () => {
           stopping = true;
-          wakeSlot?.();
           wakeRetry?.();
           await messages?.close();
           await loop;
-          while (running.size > 0) await Promise.allSettled([...running]);
+          for (const m of waiting.splice(0)) m.nak();
+          if (running > 0) {
+            await new Promise<void>((r) => {
+              const wake = () => {
+                idle.delete(wake);
+                r();
+              };
+              idle.add(wake);
+            });
+          }
         })();
         return stopped;
       },

@@ -178,6 +178,10 @@ export async function connectNatsBus(url: string, opts: ConnectNatsBusOptions = 
     reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
     pingInterval: NATS_PING_INTERVAL_MS,
     maxPingOut: NATS_MAX_PINGS_OUT,
+    // Without it every request (each JetStream publish, store call, forward) captures two stack
+    // traces up front for errors that almost never happen: a measured ~13% of a gateway's CPU on
+    // HTTP ingest. Timeouts and other request errors keep their type and message.
+    noAsyncTraces: true,
     ...(opts.name === undefined ? {} : { name: opts.name }),
     ...natsSecurityOptions(opts.security ?? {}),
   });
