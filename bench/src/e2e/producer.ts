@@ -61,7 +61,10 @@ export const BENCH_SUBJECT = "tidings.notify.bench";
 const BUS_MODULE = new URL("../../../packages/bus/src/index.ts", import.meta.url).href;
 
 const args = childArgs<ProducerArgs>();
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+// Keep-alive connections without a cap: the producer's own in-flight bound (`maxInFlight`) limits
+// them, so a request never queues inside the client waiting for a free connection (that wait
+// would count as gateway latency).
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 2048 });
 const encoder = new TextEncoder();
 let send: ((body: string, msgId: string) => Promise<void>) | null = null;
 let closeBus: (() => Promise<void>) | null = null;

@@ -328,31 +328,54 @@ export async function measureTarget(ctx: RunContext, which: TargetKind, sizes: S
 
 function label(c: E2eCase): string {
   const audience = c.audience === "group" ? `Group (${c.connections} conns, ${c.groups} groups)` : `Global (${c.connections} conns)`;
-  return `${c.target === "cluster" ? "cluster" : "standalone"}, ${audience}, ${c.mode === "http" ? "HTTP ingest" : "JetStream direct"}`;
+  return `${c.target}, ${audience}, ${c.mode === "http" ? "HTTP ingest" : "JetStream direct"}`;
 }
 
+function totalCpuUs(c: E2eCase): number {
+  // the idle producer of the other mode and the stage tap are not on the path
+  return Object.entries(c.cpuUsPerNotification)
+    .filter(([k]) => k !== "stage-tap" && !(k.startsWith("producer-") && k !== `producer-${c.mode}`))
+    .reduce((sum, [, v]) => sum + v, 0);
+}
+
+/** Cluster and standalone rows against the floor of the same audience, measured in the same run. */
 export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
   const rows: ResultRow[] = [];
-  const baselineOf = (c: E2eCase) => cases.find((b) => b.target === "standalone" && b.audience === c.audience && b.mode === "http");
-  for (const c of cases.filter((x) => x.target === "cluster")) {
-    const base = baselineOf(c);
+  const floorOf = (c: E2eCase) => cases.find((b) => b.target === "floor" && b.audience === c.audience);
+  const vsFloor = (metric: string, c: E2eCase, unit: string, value: number, base: number | null, extra: Partial<ResultRow> = {}): ResultRow => ({
+    metric,
+    case: label(c),
+    unit,
+    value,
+    baseline: { name: "floor (bare NATS + uWS)", value: base },
+    ratio: base === null || base <= 0 ? null : significant(value / base, 3),
+    ...extra,
+  });
+  for (const c of cases.filter((x) => x.target !== "floor")) {
+    const floor = floorOf(c);
     for (const [metric, key] of [
       ["p50 latency", "p50"],
       ["p99 latency", "p99"],
       ["p99.9 latency", "p999"],
     ] as const) {
-      const value = c.latencyMs[key];
-      const b = base?.latencyMs[key] ?? null;
-      rows.push({
-        metric,
-        case: label(c),
-        unit: "ms",
-        value,
-        baseline: { name: "standalone, HTTP ingest", value: b },
-        ratio: b === null || b <= 0 ? null : significant(value / b, 3),
-        ...(key === "p99" ? { target: { op: "<=", value: TARGET_P99_MS, on: "value" } as const } : {}),
-      });
+      const target = key === "p99" && c.target === "cluster" ? { target: { op: "<=", value: TARGET_P99_MS, on: "value" } as const } : {};
+      rows.push(vsFloor(metric, c, "ms", c.latencyMs[key], floor?.latencyMs[key] ?? null, target));
     }
+    if (c.stages !== undefined) {
+      rows.push({ metric: "p99 send → ingest subject", case: label(c), unit: "ms", value: c.stages.ingest.p99, note: `p50 ${c.stages.ingest.p50} ms` });
+      rows.push({ metric: "p99 send → node subject (router out)", case: label(c), unit: "ms", value: c.stages.routed.p99, note: `p50 ${c.stages.routed.p50} ms` });
+    }
+    rows.push(vsFloor("CPU per notification, all processes", c, "µs", significant(totalCpuUs(c), 3), floor === undefined ? null : significant(totalCpuUs(floor), 3)));
+  }
+  for (const c of cases.filter((x) => x.target === "floor")) {
+    for (const [metric, key] of [
+      ["p50 latency", "p50"],
+      ["p99 latency", "p99"],
+      ["p99.9 latency", "p999"],
+    ] as const) {
+      rows.push({ metric, case: label(c), unit: "ms", value: c.latencyMs[key], note: "the floor itself" });
+    }
+    rows.push({ metric: "CPU per notification, all processes", case: label(c), unit: "µs", value: significant(totalCpuUs(c), 3) });
   }
   for (const c of cases) {
     rows.push({
@@ -375,6 +398,8 @@ function caseNote(c: E2eCase): string {
     `${p.mode === "http" ? "202" : "JetStream ack"} p50 ${ms(p.ackUs.p50)} / p99 ${ms(p.ackUs.p99)} ms; ${p.failed} failed); ` +
     `${c.deliveries.lost} lost, ${c.deliveries.duplicates} duplicates of ${c.deliveries.expected.toLocaleString("en-US")} expected (warm-up lost ${c.deliveries.warmupLost}); ` +
     `last delivery ${(c.drainMs / 1000).toFixed(1)} s after the last send; ` +
+    (c.stages === undefined ? "" : `send → ingest subject p50 ${c.stages.ingest.p50} / p99 ${c.stages.ingest.p99} ms, send → node subject p50 ${c.stages.routed.p50} / p99 ${c.stages.routed.p99} ms; `) +
+    `CPU µs per notification: ${Object.entries(c.cpuUsPerNotification).map(([k, v]) => `${k} ${v}`).join(", ")}; ` +
     `\`${c.uptimeAfter.replace(/^.*load average/, "load average")}\` after`
   );
 }
@@ -388,15 +413,27 @@ export const e2eLatency: Harness = {
     const sizes = ctx.opts.quick ? QUICK : FULL;
     const runTag = `e2e${Date.now().toString(36)}`;
     ctx.log(`e2e-latency: ${uptime()}`);
-    const cases = [...(await measureTarget(ctx, "cluster", sizes, runTag)), ...(await measureTarget(ctx, "standalone", sizes, runTag))];
+    // The floor right after the cluster, so both see much the same load from the rest of the machine.
+    const cases = [
+      ...(await measureTarget(ctx, "cluster", sizes, runTag, { stageTap: true })),
+      ...(await measureTarget(ctx, "floor", sizes, runTag)),
+      ...(await measureTarget(ctx, "standalone", sizes, runTag)),
+    ];
     return ctx.result("e2e-latency", this.title, started, loadBefore, {
       params: { ...sizes },
       rows: e2eRows(cases),
       notes: [
-        `Cluster: nats-server -js, store (TIDINGS_ROLE=store, embedded PGlite), router, ${sizes.gateways} gateways (TIDINGS_ROLE=gateway), each its own process; ` +
-          `baseline: one standalone process (TIDINGS_ROLE=all, no NATS, in-process routing). All on this machine, sharing its cores with the clients and the producer.`,
+        `Cluster: nats-server -js, store (TIDINGS_ROLE=store, embedded PGlite), router, ${sizes.gateways} gateways (TIDINGS_ROLE=gateway), each its own process. ` +
+          `Baseline, the floor, measured in the same run right after the cluster: nats-server -js, a bare JetStream consumer process (the same durable pull consumer, explicit acks and concurrency as the router, ` +
+          `republishing each message's bytes unchanged with core NATS to every floor gateway) and ${sizes.gateways} bare uWebSockets.js processes (fixed SignalR handshake and Subscribe answers; ` +
+          "each message wrapped in an invocation record and published to its group's topic), fed by the same producer (JetStream) and read by the same clients: " +
+          "what the machine, nats-server, JetStream and the sockets cost at this rate with this many busy processes. " +
+          "Standalone: one process (TIDINGS_ROLE=all, no NATS, in-process routing), HTTP ingest. All on this machine, sharing its 2 cores with the clients, the producer and whatever else runs.",
+        "Per-stage timings (cluster): a NATS subscriber process records send → the message on `tidings.notify.>` (accepted into nats-server) and send → on `tidings.v1.node.bench-gw-1` (published by the router); " +
+          "the rest of a case's latency is gateway delivery and the client. The subscriber is an extra busy process during the cluster cases (a few % of a core), not in the floor. " +
+          "CPU per notification = user + system CPU of each process on the path over the case (from /proc) ÷ notifications sent (idle processes and the subscriber left out).",
         `Producer: ${sizes.rate.toLocaleString("en-US")} notifications/s open loop for ${sizes.warmupS} s warm-up + ${sizes.windowS} s measured; ` +
-          "HTTP ingest = one notification per `POST /api/notifications`, round robin over the gateways (202 after the JetStream ack in the cluster); " +
+          "HTTP ingest = one notification per `POST /api/notifications`, round robin over the gateways (202 after the JetStream ack in the cluster), on as many keep-alive connections as requests in flight; " +
           "JetStream direct = `JetStreamIngestQueue.publish` on `tidings.notify.bench` with `Nats-Msg-Id`.",
         `Latency = client receipt − producer send time (\`performance.timeOrigin + performance.now()\`, same host), per delivery, HDR histogram (µs). ` +
           `Group: connection i joins g-(i mod ${sizes.groups}) and sits on gateway i mod ${sizes.gateways}, notification s goes to g-(s mod ${sizes.groups}); ` +
