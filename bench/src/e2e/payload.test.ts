@@ -36,7 +36,7 @@ describe("e2e payload", () => {
 });
 
 describe("e2e rows", () => {
-  const base = (target: "cluster" | "standalone", mode: "http" | "jetstream", p99: number): E2eCase =>
+  const base = (target: "cluster" | "standalone" | "floor", mode: "http" | "jetstream", p99: number, cpu: Record<string, number>): E2eCase =>
     ({
       target,
       audience: "group",
@@ -49,15 +49,27 @@ describe("e2e rows", () => {
       latencyMs: { p50: 1, p90: 2, p99, p999: 8, max: 9, mean: 1 },
       samples: 90,
       deliveries: { expected: 90, received: 90, lost: 0, duplicates: 0, warmupLost: 0, foreign: 0, closedByServer: 0 },
+      cpuPercent: {},
+      cpuUsPerNotification: cpu,
     }) as E2eCase;
 
-  it("compares each cluster case with the standalone HTTP case of the same audience", () => {
-    const rows = e2eRows([base("cluster", "jetstream", 6), base("standalone", "http", 2)]);
-    const p99 = rows.find((r) => r.metric === "p99 latency")!;
-    expect(p99.value).toBe(6);
-    expect(p99.baseline).toStrictEqual({ name: "standalone, HTTP ingest", value: 2 });
-    expect(p99.ratio).toBe(3);
-    expect(p99.target).toStrictEqual({ op: "<=", value: 5, on: "value" });
-    expect(rows.filter((r) => r.metric === "delivered / lost / dup")).toHaveLength(2);
+  it("compares each cluster and standalone case with the floor of the same audience; the target applies to the cluster", () => {
+    const rows = e2eRows([
+      base("cluster", "jetstream", 6, { router: 30, "producer-jetstream": 20, "producer-http": 1, "stage-tap": 5 }),
+      base("floor", "jetstream", 2, { router: 10, "producer-jetstream": 15 }),
+      base("standalone", "http", 3, { standalone: 40, "producer-http": 20 }),
+    ]);
+    const p99 = rows.filter((r) => r.metric === "p99 latency");
+    const cluster = p99.find((r) => r.case.startsWith("cluster"))!;
+    expect(cluster.value).toBe(6);
+    expect(cluster.baseline).toStrictEqual({ name: "floor (bare NATS + uWS)", value: 2 });
+    expect(cluster.ratio).toBe(3);
+    expect(cluster.target).toStrictEqual({ op: "<=", value: 5, on: "value" });
+    expect(p99.find((r) => r.case.startsWith("standalone"))!.target).toBeUndefined();
+    // the idle producer of the other mode and the stage tap are not on the path
+    const cpu = rows.find((r) => r.metric === "CPU per notification, all processes" && r.case.startsWith("cluster"))!;
+    expect(cpu.value).toBe(50);
+    expect(cpu.baseline?.value).toBe(25);
+    expect(rows.filter((r) => r.metric === "delivered / lost / dup")).toHaveLength(3);
   });
 });
