@@ -63,8 +63,9 @@ const BUS_MODULE = new URL("../../../packages/bus/src/index.ts", import.meta.url
 const args = childArgs<ProducerArgs>();
 // Keep-alive connections without a cap: the producer's own in-flight bound (`maxInFlight`) limits
 // them, so a request never queues inside the client waiting for a free connection (that wait
-// would count as gateway latency).
-const agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 2048 });
+// would count as gateway latency). A connection idle for 4 s is closed by the producer, before the
+// server's 10 s idle close could race a request sent on it ("socket hang up").
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 2048, timeout: 4000 });
 const encoder = new TextEncoder();
 let send: ((body: string, msgId: string) => Promise<void>) | null = null;
 let closeBus: (() => Promise<void>) | null = null;
