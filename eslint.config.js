@@ -9,7 +9,10 @@ export default tseslint.config(
     languageOptions: {
       // One program for every workspace package (what `pnpm typecheck` checks), not one per package:
       // the packages import each other's sources, so per-package programs type the same files again.
-      parserOptions: { project: ["./tsconfig.check.json", "./apps/inbox/tsconfig.json", "./compat/tsconfig.json"], tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        project: ["./tsconfig.check.json", "./apps/inbox/tsconfig.json", "./compat/tsconfig.json"],
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     plugins: { "import-x": importX },
     settings: {
@@ -28,7 +31,14 @@ export default tseslint.config(
       "@typescript-eslint/require-await": "off",
       "no-restricted-imports": [
         "error",
-        { patterns: [{ group: ["@tidings/*/src/*", "../../services/*", "../../packages/*"], message: "Import packages by name; services never import each other." }] },
+        {
+          patterns: [
+            {
+              group: ["@tidings/*/src/*", "../../services/*", "../../packages/*"],
+              message: "Import packages by name; services never import each other.",
+            },
+          ],
+        },
       ],
     },
   },

@@ -31,7 +31,8 @@ const CELL_TIMEOUT_MS = 60_000;
  * response with another message arrive late or never. Several messages per poll response are valid and
  * what every other client reads.
  */
-const LP_FIRST_MESSAGE_ONLY = "signalrcore long polling reads only the first message of each poll response (LongPollingBaseClient._append); its long polling is new (mandrewcito/signalrcore#127), no upstream bug report yet";
+const LP_FIRST_MESSAGE_ONLY =
+  "signalrcore long polling reads only the first message of each poll response (LongPollingBaseClient._append); its long polling is new (mandrewcito/signalrcore#127), no upstream bug report yet";
 
 type Transport = "WebSockets" | "ServerSentEvents" | "LongPolling";
 type Protocol = "json" | "messagepack";
@@ -68,7 +69,8 @@ const clients: Client[] = [
       run("python3", ["-m", "venv", ".venv"], dir("python"));
       run(".venv/bin/pip", ["install", "-q", "-r", "requirements.txt"], dir("python"));
     },
-    version: () => `signalrcore ${run(".venv/bin/python", ["-c", "import importlib.metadata as m; print(m.version('signalrcore'))"], dir("python")).trim()}`,
+    version: () =>
+      `signalrcore ${run(".venv/bin/python", ["-c", "import importlib.metadata as m; print(m.version('signalrcore'))"], dir("python")).trim()}`,
     command: (t, p) => [".venv/bin/python", ["signalrcore_client.py", t, p]],
     transports: ["WebSockets", "ServerSentEvents", "LongPolling"],
     protocols: ["json", "messagepack"],
@@ -81,7 +83,8 @@ const clients: Client[] = [
     name: "pysignalr (Python)",
     cwd: dir("python"),
     build: () => undefined, // shares the signalrcore virtualenv
-    version: () => `pysignalr ${run(".venv/bin/python", ["-c", "import importlib.metadata as m; print(m.version('pysignalr'))"], dir("python")).trim()}`,
+    version: () =>
+      `pysignalr ${run(".venv/bin/python", ["-c", "import importlib.metadata as m; print(m.version('pysignalr'))"], dir("python")).trim()}`,
     command: (t, p) => [".venv/bin/python", ["pysignalr_client.py", t, p]],
     transports: ["WebSockets"],
     protocols: ["json", "messagepack"],
@@ -90,7 +93,8 @@ const clients: Client[] = [
     name: "philippseith/signalr (Go)",
     cwd: dir("go"),
     build: () => void run("go", ["build", "-o", "compat-go", "."], dir("go"), goEnv),
-    version: () => `github.com/philippseith/signalr ${run("go", ["list", "-m", "-f", "{{.Version}}", "github.com/philippseith/signalr"], dir("go"), goEnv).trim()}`,
+    version: () =>
+      `github.com/philippseith/signalr ${run("go", ["list", "-m", "-f", "{{.Version}}", "github.com/philippseith/signalr"], dir("go"), goEnv).trim()}`,
     command: (t, p) => ["./compat-go", [t, p]],
     transports: ["WebSockets", "ServerSentEvents"],
     protocols: ["json", "messagepack"],
@@ -102,8 +106,12 @@ const clients: Client[] = [
       run("mvn", [...m2, "dependency:build-classpath", "-Dmdep.outputFile=cp.txt"], dir("java"));
       run("mvn", [...m2, "compile"], dir("java"));
     },
-    version: () => `com.microsoft.signalr:signalr ${/<signalr.version>([^<]+)</.exec(readFileSync(join(dir("java"), "pom.xml"), "utf8"))![1]!}`,
-    command: (t, p) => ["java", ["-cp", `target/classes:${readFileSync(join(dir("java"), "cp.txt"), "utf8").trim()}`, "tidings.compat.Main", t, p]],
+    version: () =>
+      `com.microsoft.signalr:signalr ${/<signalr.version>([^<]+)</.exec(readFileSync(join(dir("java"), "pom.xml"), "utf8"))![1]!}`,
+    command: (t, p) => [
+      "java",
+      ["-cp", `target/classes:${readFileSync(join(dir("java"), "cp.txt"), "utf8").trim()}`, "tidings.compat.Main", t, p],
+    ],
     transports: ["WebSockets", "LongPolling"],
     protocols: ["json"],
   },
@@ -164,7 +172,11 @@ async function startTidings(): Promise<{ url: string; child: ChildProcess }> {
 
 async function publish(url: string, envelopes: unknown[]): Promise<void> {
   // A fresh connection each time: a build between cells outlasts the server's keep-alive.
-  const res = await fetch(`${url}/api/notifications`, { method: "POST", headers: { "content-type": "application/json", connection: "close" }, body: JSON.stringify(envelopes) });
+  const res = await fetch(`${url}/api/notifications`, {
+    method: "POST",
+    headers: { "content-type": "application/json", connection: "close" },
+    body: JSON.stringify(envelopes),
+  });
   if (res.status !== 202) throw new Error(`publish answered ${res.status}: ${await res.text()}`);
 }
 
@@ -207,7 +219,9 @@ async function runCell(url: string, client: Client, transport: Transport, protoc
   lines.on("line", (line) => {
     log += `${line}\n`;
     if (line === "READY") {
-      publish(url, [envelope(ids.global, 1), envelope(ids.user, 4, cell, true), envelope(ids.group, 3, group)]).catch((err: unknown) => (log += `publish failed: ${String(err)}\n`));
+      publish(url, [envelope(ids.global, 1), envelope(ids.user, 4, cell, true), envelope(ids.group, 3, group)]).catch(
+        (err: unknown) => (log += `publish failed: ${String(err)}\n`),
+      );
     } else if (line.startsWith("RESULT ")) {
       outcome = JSON.parse(line.slice("RESULT ".length)) as Outcome;
       // Some clients take long to stop; the result is in, so a stop that hangs is cut short.
@@ -226,7 +240,16 @@ async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const selected = clients.filter((c) => only.length === 0 || only.some((o) => c.name.toLowerCase().includes(o.toLowerCase())));
   const tidings = await startTidings();
-  const rows: Array<{ client: string; version: string; transport: Transport; protocol: Protocol; ok: boolean; failed: Check[]; detail: Outcome; knownBug?: string }> = [];
+  const rows: Array<{
+    client: string;
+    version: string;
+    transport: Transport;
+    protocol: Protocol;
+    ok: boolean;
+    failed: Check[];
+    detail: Outcome;
+    knownBug?: string;
+  }> = [];
   const versions = new Map<string, string>();
   const buildErrors = new Map<string, string>();
   try {
@@ -246,11 +269,25 @@ async function main(): Promise<void> {
           if (transport === "ServerSentEvents" && protocol === "messagepack") continue; // SSE carries text only
           const started = Date.now();
           const buildError = buildErrors.get(client.name);
-          const { outcome, log } = buildError === undefined ? await runCell(tidings.url, client, transport, protocol) : { outcome: { connect: `build failed: ${buildError}` }, log: "" };
+          const { outcome, log } =
+            buildError === undefined
+              ? await runCell(tidings.url, client, transport, protocol)
+              : { outcome: { connect: `build failed: ${buildError}` }, log: "" };
           const missing = failed(outcome);
           const knownBug = client.knownBugs?.[`${transport}/${protocol}`];
-          rows.push({ client: client.name, version: versions.get(client.name)!, transport, protocol, ok: missing.length === 0, failed: missing, detail: outcome, ...(knownBug === undefined ? {} : { knownBug }) });
-          process.stderr.write(`${missing.length === 0 ? "ok  " : "FAIL"} ${client.name} ${transport} ${protocol} (${Date.now() - started} ms)${missing.length === 0 ? "" : `: ${missing.join(", ")}\n${log}`}\n`);
+          rows.push({
+            client: client.name,
+            version: versions.get(client.name)!,
+            transport,
+            protocol,
+            ok: missing.length === 0,
+            failed: missing,
+            detail: outcome,
+            ...(knownBug === undefined ? {} : { knownBug }),
+          });
+          process.stderr.write(
+            `${missing.length === 0 ? "ok  " : "FAIL"} ${client.name} ${transport} ${protocol} (${Date.now() - started} ms)${missing.length === 0 ? "" : `: ${missing.join(", ")}\n${log}`}\n`,
+          );
         }
       }
     }
@@ -258,7 +295,9 @@ async function main(): Promise<void> {
     tidings.child.kill("SIGTERM");
   }
   const cellText = (r: (typeof rows)[number]) =>
-    r.ok ? "✅ all checks" : `❌ ${r.failed.map((c) => (typeof r.detail[c] === "string" ? `${c} (${r.detail[c]})` : c)).join("; ")}${r.knownBug === undefined ? "" : ` — client bug: ${r.knownBug}`}`;
+    r.ok
+      ? "✅ all checks"
+      : `❌ ${r.failed.map((c) => (typeof r.detail[c] === "string" ? `${c} (${r.detail[c]})` : c)).join("; ")}${r.knownBug === undefined ? "" : ` — client bug: ${r.knownBug}`}`;
   const table = [
     "| client | version | transport | protocol | result |",
     "|---|---|---|---|---|",
@@ -271,7 +310,10 @@ async function main(): Promise<void> {
   if (only.length === 0) {
     // The README shows the matrix of the last full run.
     const readme = join(root, "README.md");
-    const text = readFileSync(readme, "utf8").replace(/<!-- compat:begin -->[\s\S]*<!-- compat:end -->/, `<!-- compat:begin -->\n${table}\n<!-- compat:end -->`);
+    const text = readFileSync(readme, "utf8").replace(
+      /<!-- compat:begin -->[\s\S]*<!-- compat:end -->/,
+      `<!-- compat:begin -->\n${table}\n<!-- compat:end -->`,
+    );
     writeFileSync(readme, text);
   }
   if (rows.some((r) => !r.ok && r.knownBug === undefined)) process.exitCode = 1;

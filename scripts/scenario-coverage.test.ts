@@ -25,17 +25,26 @@ describe("scenario ids", () => {
 
 describe("citations", () => {
   const source = [
-    'const rows = [',
+    "const rows = [",
     '  { id: "W-MX-01", protocol: "json" },',
-    '] as const;',
+    "] as const;",
     'describe.each(rows)("$id client $protocol", () => {',
     '  it("W-HS-01 accepts json", async () => {',
-    '    ws.close(); // graceful, no reattach (W-SR-07)',
-    '  });',
-    '  it.each([',
+    "    ws.close(); // graceful, no reattach (W-SR-07)",
+    "  });",
+    "  it.each([",
     '    ["a", "W-HS-02"],',
     '  ])("%s → handshake error [%s]", async () => {});',
-    '});',
+    "  it(",
+    '    "W-LP-03 a title wrapped onto its own line",',
+    "    { timeout: 1 },",
+    "    async () => {},",
+    "  );",
+    '  it.each(["a", "b"] as const)(',
+    '    "W-V0-02 wrapped parameterised title %s",',
+    "    async () => {},",
+    "  );",
+    "});",
   ].join("\n");
   const found = citationsIn("t/x.test.ts", source);
   const test = (id: string) => found.get(id)?.map((c) => c.test);
@@ -47,6 +56,11 @@ describe("citations", () => {
   it("a data-table row belongs to the parameterised title that follows it", () => {
     expect(test("W-MX-01")).toEqual(["$id client $protocol"]);
     expect(test("W-HS-02")).toEqual(["%s → handshake error [%s]"]);
+  });
+
+  it("a title the formatter wrapped onto the line after its call still names itself", () => {
+    expect(test("W-LP-03")).toEqual(["W-LP-03 a title wrapped onto its own line"]);
+    expect(test("W-V0-02")).toEqual(["W-V0-02 wrapped parameterised title %s"]);
   });
 
   it("a comment inside a test belongs to the enclosing test", () => {

@@ -17,11 +17,25 @@ const TEST_ROOTS = ["packages", "services", "charts", "bench"];
 
 // `W-BAD-02`, and the shorthand `W-BAD-02/03` for two neighbours of one group.
 const ID = /\bW-([A-Z0-9]+)-(\d{2})((?:\/\d{2})*)\b/g;
-// A test or suite title: `it("…"`, `describe.each(rows)("…"`, `it.each([1, 2])("…"`, or `])("…"` closing a multi-line each table.
-const TITLE = /(?:\b(?:it|test|describe)(?:\.\w+(?:\([^()]*\))?)*|^\s*\]\))\(\s*(["'`])((?:\\.|(?!\1).)*)\1/;
-const EACH_TITLE = /(?:\.each\([^()]*\)|^\s*\]\))\(\s*["'`]/;
+// A test or suite title: `it("…"`, `describe.each(rows)("…"`, `it.each([1, 2])("…"`, or `])("…"` / `] as const)("…"` closing a multi-line each table.
+const TITLE = /(?:\b(?:it|test|describe)(?:\.\w+(?:\([^()]*\))?)*|^\s*\](?: as const)?\))\(\s*(["'`])((?:\\.|(?!\1).)*)\1/;
+const EACH_TITLE = /(?:\.each\([^()]*\)|^\s*\](?: as const)?\))\(\s*["'`]/;
 // The start of a test or suite call, titled on this line or not.
 const TEST_START = /\b(?:it|test|describe)(?:\.\w+)*\(/;
+// A call opened at the end of its line, its title on the next (how the formatter wraps a long title).
+const OPENED_CALL = /(?:\b(?:it|test|describe)(?:\.\w+(?:\([^()]*\))?)*|^\s*\](?: as const)?\))\($/;
+
+/** Puts each wrapped title back on its call's line (leaving the title's own line empty, so line numbers stay). */
+function unwrapTitles(lines: string[]): string[] {
+  const out = [...lines];
+  for (let i = 0; i + 1 < out.length; i++) {
+    if (OPENED_CALL.test(out[i]!.trimEnd()) && /^\s*["'`]/.test(out[i + 1]!)) {
+      out[i] = out[i]!.trimEnd() + out[i + 1]!.trimStart();
+      out[i + 1] = "";
+    }
+  }
+  return out;
+}
 
 export interface Citation {
   /** Path relative to the repository root, with `/` separators. */
@@ -71,7 +85,7 @@ function testFor(lines: string[], at: number): string | undefined {
 /** The scenario ids one test file cites, each with the test that cites it. */
 export function citationsIn(file: string, source: string): Map<string, Citation[]> {
   const found = new Map<string, Citation[]>();
-  const lines = source.split("\n");
+  const lines = unwrapTitles(source.split("\n"));
   lines.forEach((line, at) => {
     const ids = idsIn(line);
     if (ids.length === 0) return;

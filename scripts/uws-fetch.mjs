@@ -41,7 +41,8 @@ if (!existsSync(target) || verify(target).length > 0) {
     const [{ filename }] = JSON.parse(execFileSync("npm", ["pack", spec, "--json", "--pack-destination", work], { encoding: "utf8" }));
     const tarball = join(work, filename.replace(/^@/, "").replace("/", "-"));
     const integrity = `sha512-${digest("sha512", tarball, "base64")}`;
-    if (integrity !== provenance.integrity) throw new Error(`${spec}: tarball integrity ${integrity} is not the recorded ${provenance.integrity}`);
+    if (integrity !== provenance.integrity)
+      throw new Error(`${spec}: tarball integrity ${integrity} is not the recorded ${provenance.integrity}`);
     execFileSync("tar", ["xzf", tarball, "-C", work]);
     const problems = verify(join(work, "package"));
     if (problems.length > 0) throw new Error(`${spec}: ${problems.join("; ")}`);

@@ -18,7 +18,10 @@ describe("broadcast aggregation", () => {
   });
 
   it("counts short sockets and sockets that closed since the post as misses, extra receipts as duplicates", () => {
-    const s = broadcastSample(0, 1, 300, [tally({ open: 99, notifications: 97, short: 3, extra: 1, firstAt: 5, lastAt: 9 }), tally({ open: 200, notifications: 200, firstAt: 5, lastAt: 8 })]);
+    const s = broadcastSample(0, 1, 300, [
+      tally({ open: 99, notifications: 97, short: 3, extra: 1, firstAt: 5, lastAt: 9 }),
+      tally({ open: 200, notifications: 200, firstAt: 5, lastAt: 8 }),
+    ]);
     expect(s.misses).toBe(3 + 1);
     expect(s.duplicates).toBe(1);
   });

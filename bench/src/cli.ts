@@ -26,8 +26,21 @@ export function parseCli(argv: readonly string[]): Cli {
     else if (a === "--quick") cli.quick = true;
     else if (a === "--profile") cli.profile = true;
     else if (a === "--summary") cli.summaryOnly = true;
-    else if (a === "--only") cli.only = [...(cli.only ?? []), ...value().split(",").filter((s) => s !== "")];
-    else if (a.startsWith("--only=")) cli.only = [...(cli.only ?? []), ...a.slice(7).split(",").filter((s) => s !== "")];
+    else if (a === "--only")
+      cli.only = [
+        ...(cli.only ?? []),
+        ...value()
+          .split(",")
+          .filter((s) => s !== ""),
+      ];
+    else if (a.startsWith("--only="))
+      cli.only = [
+        ...(cli.only ?? []),
+        ...a
+          .slice(7)
+          .split(",")
+          .filter((s) => s !== ""),
+      ];
     else if (a === "--reps") cli.reps = Number(value());
     else if (a === "--help" || a === "-h") usage();
     else {

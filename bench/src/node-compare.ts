@@ -38,13 +38,27 @@ for (const [name, r20] of node20) {
     seen.add(key);
     const other = r24.rows.find((x) => x.metric === row.metric && x.case === row.case);
     if (other === undefined || other.value === null || row.value === null) continue;
-    rows.push({ harness: name, metric: row.metric, case: row.case, unit: row.unit, node20: row.value, node24: other.value, ratio: other.value / row.value });
+    rows.push({
+      harness: name,
+      metric: row.metric,
+      case: row.case,
+      unit: row.unit,
+      node20: row.value,
+      node24: other.value,
+      ratio: other.value / row.value,
+    });
   }
 }
 for (const name of node24.keys()) if (!node20.has(name)) missing.push(`${name}: no Node 20 result`);
 
 const runs = (m: Map<string, HarnessResult>) =>
-  [...m.values()].map((r) => ({ harness: r.name, node: r.machine.node, loadBefore: r.machine.loadBefore, loadAfter: r.machine.loadAfter, startedAt: r.startedAt }));
+  [...m.values()].map((r) => ({
+    harness: r.name,
+    node: r.machine.node,
+    loadBefore: r.machine.loadBefore,
+    loadAfter: r.machine.loadAfter,
+    startedAt: r.startedAt,
+  }));
 const result = {
   name: "node24-vs-node20",
   command,
@@ -66,7 +80,9 @@ const lines = [
   "",
   "| Harness | Metric | Case | Node 20 | Node 24 | Node 24 / Node 20 |",
   "|---|---|---|---|---|---|",
-  ...rows.map((r) => `| ${r.harness} | ${r.metric} | ${r.case} | ${fmt(r.node20)} ${r.unit} | ${fmt(r.node24)} ${r.unit} | ${r.ratio.toFixed(2)}× |`),
+  ...rows.map(
+    (r) => `| ${r.harness} | ${r.metric} | ${r.case} | ${fmt(r.node20)} ${r.unit} | ${fmt(r.node24)} ${r.unit} | ${r.ratio.toFixed(2)}× |`,
+  ),
   ...(missing.length > 0 ? ["", `Missing: ${missing.join("; ")}.`] : []),
   "",
 ];

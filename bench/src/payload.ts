@@ -43,7 +43,8 @@ export function benchNotification(i: number, now = new Date(), user?: string): N
  */
 export function benchNotifications(count: number, users?: readonly string[]): Notification[] {
   const now = new Date();
-  const templates = users === undefined || users.length === 0 ? [benchNotification(0, now)] : users.map((u) => benchNotification(0, now, u));
+  const templates =
+    users === undefined || users.length === 0 ? [benchNotification(0, now)] : users.map((u) => benchNotification(0, now, u));
   const out: Notification[] = new Array<Notification>(count);
   for (let i = 0; i < count; i++) out[i] = { ...templates[i % templates.length]!, id: benchId(i + 1) };
   return out;

@@ -32,7 +32,11 @@ function main(): void {
   const report = aggregateProfile(profile, windows);
   const pct = (us: number) => `${((100 * us) / Math.max(1, report.totalUs)).toFixed(1).padStart(5)}%`;
   const ms = (us: number) => `${(us / 1000).toFixed(1).padStart(8)} ms`;
-  const lines = [`${file}: ${ms(report.totalUs)} sampled${windows === null ? " (whole run)" : ` in ${windows.length} measurement window(s)`}`, "", "self time"];
+  const lines = [
+    `${file}: ${ms(report.totalUs)} sampled${windows === null ? " (whole run)" : ` in ${windows.length} measurement window(s)`}`,
+    "",
+    "self time",
+  ];
   for (const f of report.self.slice(0, top)) lines.push(`${ms(f.us)} ${pct(f.us)}  ${f.key}`);
   lines.push("", "inclusive time");
   for (const f of report.inclusive.slice(0, top)) lines.push(`${ms(f.us)} ${pct(f.us)}  ${f.key}`);

@@ -22,7 +22,9 @@ function readResults(): { results: Map<string, HarnessResult>; foreign: ForeignR
   const results = new Map<string, HarnessResult>();
   const foreign: ForeignResult[] = [];
   if (!existsSync(RESULTS_DIR)) return { results, foreign };
-  for (const file of readdirSync(RESULTS_DIR).filter((f) => f.endsWith(".json")).sort()) {
+  for (const file of readdirSync(RESULTS_DIR)
+    .filter((f) => f.endsWith(".json"))
+    .sort()) {
     const name = file.slice(0, -5);
     let value: unknown;
     try {
@@ -54,7 +56,12 @@ function writeSummary(failures: Map<string, string>): string {
     const r = results.get(h.name);
     if (r !== undefined) ordered.push(r);
     else if (foreign.some((f) => f.name.includes(`results/${h.name}.json`))) continue;
-    else missing.push({ name: h.name, title: h.title, why: failures.get(h.name) ?? h.unavailable ?? (h.external !== undefined ? `not run: ${h.external}` : "not run yet") });
+    else
+      missing.push({
+        name: h.name,
+        title: h.title,
+        why: failures.get(h.name) ?? h.unavailable ?? (h.external !== undefined ? `not run: ${h.external}` : "not run yet"),
+      });
   }
   for (const [name, r] of results) if (findHarness(name) === undefined) ordered.push(r);
   const text = renderSummary({ results: ordered, missing, foreign });
@@ -76,7 +83,11 @@ async function main(): Promise<void> {
       command: ["pnpm bench", ...process.argv.slice(2).filter((a) => a !== "--")].join(" "),
     };
     const ctx = new RunContext(opts);
-    ctx.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" / ")}; ${opts.quick ? "quick sizes" : "full sizes"}, ${opts.reps} rep(s)`);
+    ctx.log(
+      `load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(" / ")}; ${opts.quick ? "quick sizes" : "full sizes"}, ${opts.reps} rep(s)`,
+    );
     for (const h of selected) {
       if (h.run === undefined) {
         ctx.log(`${h.name}: skipped (${h.unavailable ?? h.external ?? "nothing to run"})`);

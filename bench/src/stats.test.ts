@@ -1,6 +1,20 @@
 import { describe, expect, it } from "vitest";
 import type { ResultRow } from "./results.js";
-import { cpuPer, describeTarget, formatBytes, formatCount, formatRatio, formatValue, mean, median, perCore, percentile, ratio, significant, targetMet } from "./stats.js";
+import {
+  cpuPer,
+  describeTarget,
+  formatBytes,
+  formatCount,
+  formatRatio,
+  formatValue,
+  mean,
+  median,
+  perCore,
+  percentile,
+  ratio,
+  significant,
+  targetMet,
+} from "./stats.js";
 
 describe("stats", () => {
   it("mean, median and percentiles of unsorted samples", () => {

@@ -10,7 +10,14 @@ function result(over: Partial<HarnessResult> = {}): HarnessResult {
     finishedAt: "2025-01-01T00:01:00.000Z",
     quick: false,
     command: "pnpm bench",
-    machine: { cpus: 2, cpuModel: "Test CPU", node: "v20.0.0", platform: "linux-x64", loadBefore: [0.5, 0.4, 0.3], loadAfter: [1, 0.5, 0.3] },
+    machine: {
+      cpus: 2,
+      cpuModel: "Test CPU",
+      node: "v20.0.0",
+      platform: "linux-x64",
+      loadBefore: [0.5, 0.4, 0.3],
+      loadAfter: [1, 0.5, 0.3],
+    },
     params: {},
     rows: [
       {
@@ -40,7 +47,15 @@ describe("markdown", () => {
   });
 
   it("renders a row with baseline, ratio, target and verdict", () => {
-    expect(rowCells(result().rows[0]!)).toEqual(["CPU per delivery", "JSON, 1k connections", "0.5 µs", "0.4 µs (bare uWS)", "1.25×", "<= 1.3×", "yes"]);
+    expect(rowCells(result().rows[0]!)).toEqual([
+      "CPU per delivery",
+      "JSON, 1k connections",
+      "0.5 µs",
+      "0.4 µs (bare uWS)",
+      "1.25×",
+      "<= 1.3×",
+      "yes",
+    ]);
     expect(rowCells(result().rows[1]!)).toEqual(["Deliveries lost", "JSON, 1k connections", "3", "", "", "<= 0", "**no**"]);
   });
 
@@ -67,7 +82,10 @@ describe("markdown", () => {
   });
 
   it("nests a foreign markdown report under its section", () => {
-    const text = renderSummary({ results: [], foreign: [{ name: "Router", value: {}, markdown: "# Router bench\n\n## Detail\n| a |", target: ">= 100k/s" }] });
+    const text = renderSummary({
+      results: [],
+      foreign: [{ name: "Router", value: {}, markdown: "# Router bench\n\n## Detail\n| a |", target: ">= 100k/s" }],
+    });
     expect(text).toContain("## Router\n\nTarget: >= 100k/s.\n\n### Router bench\n\n#### Detail");
     expect(demoteHeadings("# A\ntext # not a heading\n###### deep")).toBe("### A\ntext # not a heading\n###### deep");
   });

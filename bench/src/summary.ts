@@ -108,7 +108,15 @@ export function renderSummary(input: SummaryInput): string {
   }
   const missing = input.missing ?? [];
   if (missing.length > 0) {
-    parts.push("", "## Not measured in this summary", "", markdownTable(["Harness", "What", "Why"], missing.map((m) => [`\`${m.name}\``, m.title, m.why])));
+    parts.push(
+      "",
+      "## Not measured in this summary",
+      "",
+      markdownTable(
+        ["Harness", "What", "Why"],
+        missing.map((m) => [`\`${m.name}\``, m.title, m.why]),
+      ),
+    );
   }
   return `${parts.join("\n")}\n`;
 }

@@ -2,7 +2,15 @@ import { describe, expect, it } from "vitest";
 import { AddressPool, split } from "./addresses.js";
 import { parseCli } from "./cli.js";
 import { aggregateProfile, frameKey, type CpuProfile } from "./profile.js";
-import { FrameReader, classifySocketIo, clientFrame, countCentrifugo, countJsonRecords, countMsgpackRecords, newCounts } from "./client/frames.js";
+import {
+  FrameReader,
+  classifySocketIo,
+  clientFrame,
+  countCentrifugo,
+  countJsonRecords,
+  countMsgpackRecords,
+  newCounts,
+} from "./client/frames.js";
 import { procCpuUs } from "./server/centrifugo.js";
 
 function serverFrame(payload: Buffer, opcode = 1): Buffer {
@@ -91,7 +99,13 @@ describe("addresses", () => {
 
 describe("command line", () => {
   it("parses flags", () => {
-    expect(parseCli(["--quick", "--only", "peers,idle-rss", "--reps", "2"])).toEqual({ quick: true, only: ["peers", "idle-rss"], reps: 2, profile: false, summaryOnly: false });
+    expect(parseCli(["--quick", "--only", "peers,idle-rss", "--reps", "2"])).toEqual({
+      quick: true,
+      only: ["peers", "idle-rss"],
+      reps: 2,
+      profile: false,
+      summaryOnly: false,
+    });
     expect(parseCli(["--", "--only=connect-rate", "--profile"])).toMatchObject({ only: ["connect-rate"], profile: true, quick: false });
   });
 });
@@ -100,7 +114,11 @@ describe("profiles", () => {
   const profile: CpuProfile = {
     nodes: [
       { id: 1, callFrame: { functionName: "(root)", url: "", lineNumber: -1 }, children: [2] },
-      { id: 2, callFrame: { functionName: "deliver", url: "file:///work/main/services/gateway/src/fanout.ts", lineNumber: 9 }, children: [3] },
+      {
+        id: 2,
+        callFrame: { functionName: "deliver", url: "file:///work/main/services/gateway/src/fanout.ts", lineNumber: 9 },
+        children: [3],
+      },
       { id: 3, callFrame: { functionName: "encode", url: "file:///x/node_modules/.pnpm/a@1/node_modules/a/index.js", lineNumber: 0 } },
     ],
     startTime: 1000,

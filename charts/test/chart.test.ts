@@ -38,7 +38,9 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
 
 /** The chart's own ConfigMap, named after the release's full name; every pod loads it with envFrom. */
 const appConfigMap = (ms: Manifest[]) => {
-  const [cm, ...more] = configMaps(ms).filter((c) => c.metadata?.labels?.["app.kubernetes.io/component"] === undefined && !c.metadata!.name!.endsWith("-dashboard"));
+  const [cm, ...more] = configMaps(ms).filter(
+    (c) => c.metadata?.labels?.["app.kubernetes.io/component"] === undefined && !c.metadata!.name!.endsWith("-dashboard"),
+  );
   if (cm === undefined || more.length > 0) throw new Error("expected exactly one application ConfigMap");
   return cm;
 };
@@ -108,7 +110,9 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
       const c = containerOf(d);
       expect(envValue(c, "TIDINGS_DRAIN_SECONDS"), "drain must come from the ConfigMap only").toBeUndefined();
       const grace = d.spec!.template.spec!.terminationGracePeriodSeconds!;
-      expect(grace, `${d.metadata!.name}: grace ${grace} vs drain ${drain} + preStop ${preStopSeconds(c)}`).toBeGreaterThan(drain + preStopSeconds(c));
+      expect(grace, `${d.metadata!.name}: grace ${grace} vs drain ${drain} + preStop ${preStopSeconds(c)}`).toBeGreaterThan(
+        drain + preStopSeconds(c),
+      );
     }
   });
 
@@ -128,7 +132,8 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
       expect(envValue(c, "TIDINGS_AUTH_JWT_SECRET") !== undefined).toBe(EDGE.includes(component));
       expect(envValue(c, "TIDINGS_INGEST_KEYS") !== undefined).toBe(EDGE.includes(component));
       for (const e of c.env ?? []) {
-        if (/SECRET|KEYS|_URL$/.test(e.name) && e.name.startsWith("TIDINGS_")) expect(e.value, `${e.name} must come from a Secret`).toBeUndefined();
+        if (/SECRET|KEYS|_URL$/.test(e.name) && e.name.startsWith("TIDINGS_"))
+          expect(e.value, `${e.name} must come from a Secret`).toBeUndefined();
       }
 
       const ports = new Set((c.ports ?? []).map((p) => p.name));
@@ -194,7 +199,9 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
 
   it("scales with an HPA instead of a fixed replica count, and budgets disruptions per component", () => {
     const ds = deployments(manifests());
-    const hpas = manifests().filter((m) => HorizontalPodAutoscaler.is(m)).map((m) => new HorizontalPodAutoscaler(m as never));
+    const hpas = manifests()
+      .filter((m) => HorizontalPodAutoscaler.is(m))
+      .map((m) => new HorizontalPodAutoscaler(m as never));
     for (const h of hpas) {
       const d = ds.find((x) => x.metadata!.name === h.spec!.scaleTargetRef.name);
       expect(d, `HPA ${h.metadata!.name} targets no Deployment`).toBeDefined();
@@ -204,14 +211,21 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
     for (const d of ds) {
       if (!hpas.some((h) => h.spec!.scaleTargetRef.name === d.metadata!.name)) expect(d.spec!.replicas).toBeGreaterThanOrEqual(0);
     }
-    for (const p of manifests().filter((m) => PodDisruptionBudget.is(m)).map((m) => new PodDisruptionBudget(m as never))) {
-      expect(ds.some((d) => matches(p.spec!.selector!.matchLabels!, d.spec!.template.metadata?.labels)), p.metadata!.name).toBe(true);
+    for (const p of manifests()
+      .filter((m) => PodDisruptionBudget.is(m))
+      .map((m) => new PodDisruptionBudget(m as never))) {
+      expect(
+        ds.some((d) => matches(p.spec!.selector!.matchLabels!, d.spec!.template.metadata?.labels)),
+        p.metadata!.name,
+      ).toBe(true);
       expect((p.spec!.maxUnavailable === undefined) !== (p.spec!.minAvailable === undefined)).toBe(true);
     }
   });
 
   it("lets the ServiceMonitor scrape exactly the metrics Services", () => {
-    const sms = manifests().filter((m) => ServiceMonitor.is(m)).map((m) => new ServiceMonitor(m as never));
+    const sms = manifests()
+      .filter((m) => ServiceMonitor.is(m))
+      .map((m) => new ServiceMonitor(m as never));
     for (const sm of sms) {
       const selected = services(manifests()).filter((s) => matches(sm.spec.selector.matchLabels!, s.metadata!.labels));
       expect(selected.length).toBeGreaterThan(0);
@@ -223,10 +237,19 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
   it("keeps secrets out of the ConfigMap and references only Secrets that exist or are external", () => {
     const config = appConfig(manifests());
     for (const key of Object.keys(config)) expect(key).toMatch(/^TIDINGS_[A-Z0-9_]+$/);
-    for (const key of ["TIDINGS_AUTH_JWT_SECRET", "TIDINGS_INGEST_KEYS", "TIDINGS_NATS_URL", "TIDINGS_DATABASE_URL", "TIDINGS_ROLE", "TIDINGS_NODE_ID"]) {
+    for (const key of [
+      "TIDINGS_AUTH_JWT_SECRET",
+      "TIDINGS_INGEST_KEYS",
+      "TIDINGS_NATS_URL",
+      "TIDINGS_DATABASE_URL",
+      "TIDINGS_ROLE",
+      "TIDINGS_NODE_ID",
+    ]) {
       expect(config[key], key).toBeUndefined();
     }
-    const secrets = manifests().filter((m) => Secret.is(m)).map((m) => new Secret(m as never));
+    const secrets = manifests()
+      .filter((m) => Secret.is(m))
+      .map((m) => new Secret(m as never));
     for (const s of secrets) {
       for (const v of Object.values(s.data ?? {})) {
         const plain = Buffer.from(v, "base64").toString("utf8");
@@ -245,7 +268,9 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
 
   it("limits NetworkPolicy ingress to the gateway http (and api) port and the metrics ports", () => {
     const apiPort = appConfig(manifests())["TIDINGS_API_PORT"] !== undefined;
-    for (const np of manifests().filter((m) => NetworkPolicy.is(m)).map((m) => new NetworkPolicy(m as never))) {
+    for (const np of manifests()
+      .filter((m) => NetworkPolicy.is(m))
+      .map((m) => new NetworkPolicy(m as never))) {
       const ports = (np.spec!.ingress ?? []).flatMap((r) => (r.ports ?? []).map((p) => p.port));
       const edge = EDGE.includes(componentOf(np)!);
       expect(ports.sort()).toEqual(edge ? (apiPort ? ["api", "http", "metrics"] : ["http", "metrics"]) : ["metrics"]);
@@ -254,7 +279,9 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
 
   it("routes an Ingress or HTTPRoute to the public gateway Service's http port, with WebSocket-safe timeouts", () => {
     const fullname = fullnameOf(manifests());
-    for (const ing of manifests().filter((m) => Ingress.is(m)).map((m) => new Ingress(m as never))) {
+    for (const ing of manifests()
+      .filter((m) => Ingress.is(m))
+      .map((m) => new Ingress(m as never))) {
       const timeout = Number(ing.metadata!.annotations!["nginx.ingress.kubernetes.io/proxy-read-timeout"]);
       expect(timeout).toBeGreaterThanOrEqual(3600);
       expect(ing.metadata!.annotations!["nginx.ingress.kubernetes.io/proxy-send-timeout"]).toBe(String(timeout));
@@ -262,7 +289,9 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
         for (const p of rule.http!.paths) expect(p.backend.service).toEqual({ name: `${fullname}-gateway`, port: { name: "http" } });
       }
     }
-    for (const route of manifests().filter((m) => HTTPRoute.is(m)).map((m) => new HTTPRoute(m as never))) {
+    for (const route of manifests()
+      .filter((m) => HTTPRoute.is(m))
+      .map((m) => new HTTPRoute(m as never))) {
       const gatewayService = services(manifests()).find((s) => s.metadata!.name === `${fullname}-gateway`)!;
       for (const rule of route.spec.rules!) {
         expect(rule.backendRefs).toEqual([{ name: `${fullname}-gateway`, port: gatewayService.spec!.ports![0]!.port }]);
@@ -277,7 +306,8 @@ describe.each(valuesCases())("values: $name", ({ file }) => {
     expect(notes).toContain("nats/nats");
     expect(notes).toContain("jetstream");
     expect(notes).toMatch(/Drain: on SIGTERM/);
-    if (workloads(manifests()).some((d) => EDGE.includes(componentOf(d)!))) expect(notes).toContain(`svc/${fullnameOf(manifests())}-gateway `);
+    if (workloads(manifests()).some((d) => EDGE.includes(componentOf(d)!)))
+      expect(notes).toContain(`svc/${fullnameOf(manifests())}-gateway `);
     if (deployments(manifests()).some((d) => componentOf(d) === "store")) expect(notes).toContain("CloudNativePG");
   });
 });
@@ -323,7 +353,8 @@ describe("defaults (zero-config evaluation install)", () => {
 
   it("leave monitoring objects, NetworkPolicy, HPA, Ingress and HTTPRoute off", () => {
     const kinds = new Set(manifests.map((m) => m.kind));
-    for (const kind of ["ServiceMonitor", "PrometheusRule", "NetworkPolicy", "HorizontalPodAutoscaler", "Ingress", "HTTPRoute"]) expect(kinds.has(kind), kind).toBe(false);
+    for (const kind of ["ServiceMonitor", "PrometheusRule", "NetworkPolicy", "HorizontalPodAutoscaler", "Ingress", "HTTPRoute"])
+      expect(kinds.has(kind), kind).toBe(false);
   });
 
   it("tell in NOTES.txt how to read the generated key, and warn only when generation is off", () => {
@@ -367,9 +398,21 @@ describe("ci/cluster-secured-values.yaml", () => {
       const c = containerOf(d);
       const component = componentOf(d)!;
       expect(envValue(c, "TIDINGS_NATS_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "platform-tidings", key: "nats-url" });
-      if (component === "gateway") expect(envValue(c, "TIDINGS_AUTH_JWT_SECRET")?.valueFrom?.secretKeyRef).toEqual({ name: "platform-tidings", key: "jwt-key", optional: true });
-      if (component === "store") expect(envValue(c, "TIDINGS_DATABASE_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "platform-tidings", key: "pg-url" });
-      const files = ["TIDINGS_NATS_CREDS_FILE", "TIDINGS_NATS_TLS_CA_FILE", "TIDINGS_NATS_TLS_CERT_FILE", "TIDINGS_NATS_TLS_KEY_FILE", ...(component === "store" ? ["TIDINGS_DATABASE_SSL_ROOT_CERT"] : [])];
+      if (component === "gateway")
+        expect(envValue(c, "TIDINGS_AUTH_JWT_SECRET")?.valueFrom?.secretKeyRef).toEqual({
+          name: "platform-tidings",
+          key: "jwt-key",
+          optional: true,
+        });
+      if (component === "store")
+        expect(envValue(c, "TIDINGS_DATABASE_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "platform-tidings", key: "pg-url" });
+      const files = [
+        "TIDINGS_NATS_CREDS_FILE",
+        "TIDINGS_NATS_TLS_CA_FILE",
+        "TIDINGS_NATS_TLS_CERT_FILE",
+        "TIDINGS_NATS_TLS_KEY_FILE",
+        ...(component === "store" ? ["TIDINGS_DATABASE_SSL_ROOT_CERT"] : []),
+      ];
       const volumes = new Set(d.spec!.template.spec!.volumes!.map((v) => v.name));
       for (const key of files) {
         const mount = c.volumeMounts!.find((m) => config[key]!.startsWith(`${m.mountPath}/`));
@@ -388,7 +431,9 @@ describe("ci/full-values.yaml", () => {
   const manifests = render(file);
 
   it("scales the gateway on CPU and on tidings_gateway_connections per pod", () => {
-    const hpa = new HorizontalPodAutoscaler(manifests.find((m) => m.kind === "HorizontalPodAutoscaler" && m.metadata.name === `${FULLNAME}-gateway`) as never);
+    const hpa = new HorizontalPodAutoscaler(
+      manifests.find((m) => m.kind === "HorizontalPodAutoscaler" && m.metadata.name === `${FULLNAME}-gateway`) as never,
+    );
     expect(hpa.spec!.metrics!.map((m) => m.type)).toEqual(["Resource", "Pods"]);
     expect(hpa.spec!.metrics![1]!.pods!.metric.name).toBe("tidings_gateway_connections");
     expect(hpa.spec!.behavior?.scaleDown?.stabilizationWindowSeconds).toBeGreaterThanOrEqual(600);
@@ -421,7 +466,9 @@ describe("ci/existing-secret-values.yaml", () => {
       const refs = (c.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef.name] : []));
       expect(new Set(refs)).toEqual(new Set(["tidings-credentials"]));
       expect(d.spec!.template.metadata?.annotations?.["checksum/secret"]).toBeUndefined();
-      expect(c.image).toBe("registry.internal.example.com/tidings/tidings@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+      expect(c.image).toBe(
+        "registry.internal.example.com/tidings/tidings@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+      );
       expect(d.spec!.template.spec!.imagePullSecrets).toEqual([{ name: "internal-registry" }]);
     }
   });

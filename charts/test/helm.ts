@@ -39,7 +39,10 @@ export function findHelm(): string {
     return (helmPath = fromEnv);
   }
   const candidates = [
-    ...(process.env["PATH"] ?? "").split(delimiter).filter((d) => d !== "").map((d) => join(d, "helm")),
+    ...(process.env["PATH"] ?? "")
+      .split(delimiter)
+      .filter((d) => d !== "")
+      .map((d) => join(d, "helm")),
     join(homedir(), "go", "bin", "helm"),
   ];
   const found = candidates.find(isExecutable);
@@ -81,7 +84,17 @@ export function lint(file?: string): HelmResult {
 }
 
 export function template(file?: string, extraArgs: string[] = []): HelmResult {
-  return helm(["template", RELEASE, CHART_DIR, "--kube-version", KUBE_VERSION, "--namespace", NAMESPACE, ...valuesArgs(file), ...extraArgs]);
+  return helm([
+    "template",
+    RELEASE,
+    CHART_DIR,
+    "--kube-version",
+    KUBE_VERSION,
+    "--namespace",
+    NAMESPACE,
+    ...valuesArgs(file),
+    ...extraArgs,
+  ]);
 }
 
 /** A rendered Kubernetes object, as parsed from YAML. */
@@ -141,7 +154,18 @@ export function renderNotes(file?: string): string {
       join(chart, "templates", "zz-notes.yaml"),
       `{{- define "test.notes" }}${notes}{{- end }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "test.notes" . | quote }}\n`,
     );
-    const r = helm(["template", RELEASE, chart, "--kube-version", KUBE_VERSION, "--namespace", NAMESPACE, ...valuesArgs(file), "--show-only", "templates/zz-notes.yaml"]);
+    const r = helm([
+      "template",
+      RELEASE,
+      chart,
+      "--kube-version",
+      KUBE_VERSION,
+      "--namespace",
+      NAMESPACE,
+      ...valuesArgs(file),
+      "--show-only",
+      "templates/zz-notes.yaml",
+    ]);
     if (r.status !== 0) throw new Error(`NOTES.txt does not render (${file ?? "defaults"}):\n${r.stderr}`);
     const [cm] = parseManifests(r.stdout);
     return (cm as Manifest & { data: { notes: string } }).data.notes;

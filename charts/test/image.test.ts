@@ -70,7 +70,10 @@ describe("image - Dockerfile", () => {
   });
 
   it("the runtime stage carries the OCI labels", () => {
-    const labels = runtime.filter((i) => i.keyword === "LABEL").map((i) => i.args).join(" ");
+    const labels = runtime
+      .filter((i) => i.keyword === "LABEL")
+      .map((i) => i.args)
+      .join(" ");
     for (const key of ["title", "description", "source", "version", "revision", "created", "base.name"]) {
       expect(labels).toContain(`org.opencontainers.image.${key}=`);
     }

@@ -17,8 +17,7 @@ const env = new Map((container.env ?? []).map((e) => [e.name, e.value ?? ""]));
 /** Where the chart's gateway Service answers for release `tidings` installed in namespace `tidings` (the examples' names). */
 function gatewayServiceUrl(): string {
   const service = render().find((m) => m.kind === "Service" && m.metadata.name === `${RELEASE}-gateway`) as
-    | { metadata: { name: string }; spec: { ports: { name: string; port: number }[] } }
-    | undefined;
+    { metadata: { name: string }; spec: { ports: { name: string; port: number }[] } } | undefined;
   expect(service, "the chart renders a <release>-gateway Service").toBeDefined();
   const port = service!.spec.ports.find((p) => p.name === "http")!.port;
   return `http://${service!.metadata.name}.tidings.svc.cluster.local:${port}`;
@@ -26,7 +25,10 @@ function gatewayServiceUrl(): string {
 
 /** Every TIDINGS_LOAD_* option a suite or the shared support module declares. */
 function declaredOptions(): Set<string> {
-  const sources = [join(LOAD_DIR, "tidings_load", "locust_support.py"), ...["fanout", "connect_storm", "reconnect_storm", "inbox_soak"].map((s) => join(LOAD_DIR, "locustfiles", `${s}.py`))];
+  const sources = [
+    join(LOAD_DIR, "tidings_load", "locust_support.py"),
+    ...["fanout", "connect_storm", "reconnect_storm", "inbox_soak"].map((s) => join(LOAD_DIR, "locustfiles", `${s}.py`)),
+  ];
   return new Set(sources.flatMap((f) => [...readFileSync(f, "utf8").matchAll(/env_var="(TIDINGS_LOAD_[A-Z0-9_]+)"/g)].map((m) => m[1]!)));
 }
 
@@ -43,7 +45,8 @@ describe("load suites on Kubernetes (load/k8s)", () => {
     expect(job.spec!.ttlSecondsAfterFinished).toBeUndefined();
     const script = (container.args ?? []).join("\n");
     expect(script).toMatch(/locust -f "locustfiles\/\$SUITE" --headless/);
-    for (const flag of ['--csv "$out/stats"', '--html "$out/report.html"', '--verdict-file "$out/verdict.json"']) expect(script).toContain(flag);
+    for (const flag of ['--csv "$out/stats"', '--html "$out/report.html"', '--verdict-file "$out/verdict.json"'])
+      expect(script).toContain(flag);
     expect(script).toMatch(/out="\/results\//);
     const results = job.spec!.template.spec!.volumes!.find((v) => v.name === "results")!;
     const claim = new PersistentVolumeClaim(docs.find((d) => d.kind === "PersistentVolumeClaim") as never);

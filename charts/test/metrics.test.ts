@@ -33,8 +33,18 @@ const unknownIn = (names: string[]) => names.filter((n) => !isKnownMetric(n, KNO
 describe("metric catalogue (the services' exported metricNames() and process metrics)", () => {
   it("lists valid Tidings metric names from every service", () => {
     expect(KNOWN.size).toBeGreaterThan(30);
-    for (const name of KNOWN) expect(name).toMatch(/^(tidings_(gateway|router|store)_[a-z0-9_]+|tidings_build_info|tidings_unexpected_errors_total|process_[a-z0-9_]+|nodejs_[a-z0-9_]+)$/);
-    for (const name of ["tidings_gateway_connections", "tidings_router_jetstream_pending", "tidings_store_replay_notifications", "process_cpu_seconds_total", "nodejs_eventloop_lag_p99_seconds", "tidings_build_info"]) {
+    for (const name of KNOWN)
+      expect(name).toMatch(
+        /^(tidings_(gateway|router|store)_[a-z0-9_]+|tidings_build_info|tidings_unexpected_errors_total|process_[a-z0-9_]+|nodejs_[a-z0-9_]+)$/,
+      );
+    for (const name of [
+      "tidings_gateway_connections",
+      "tidings_router_jetstream_pending",
+      "tidings_store_replay_notifications",
+      "process_cpu_seconds_total",
+      "nodejs_eventloop_lag_p99_seconds",
+      "tidings_build_info",
+    ]) {
       expect(KNOWN.has(name), name).toBe(true);
     }
   });
@@ -50,18 +60,18 @@ describe("metric catalogue (the services' exported metricNames() and process met
 
 describe("PromQL metric extraction", () => {
   it.each([
-    ["up{job=\"a-gateway-metrics\"} == 0", ["up"]],
-    ["absent(up{job=\"x\"} == 1)", ["up"]],
-    ["histogram_quantile(0.99, sum by (le) (rate(a_seconds_bucket{job=~\"x|y\"}[5m]))) > 0.5", ["a_seconds_bucket"]],
+    ['up{job="a-gateway-metrics"} == 0', ["up"]],
+    ['absent(up{job="x"} == 1)', ["up"]],
+    ['histogram_quantile(0.99, sum by (le) (rate(a_seconds_bucket{job=~"x|y"}[5m]))) > 0.5', ["a_seconds_bucket"]],
     ["sum(rate(a_total[$__rate_interval])) / sum without (pod) (b)", ["a_total", "b"]],
-    ["max by (pod) (a{ns=\"$namespace\"}) > 1e3 or on (pod) b offset 5m", ["a", "b"]],
+    ['max by (pod) (a{ns="$namespace"}) > 1e3 or on (pod) b offset 5m', ["a", "b"]],
     ["sum(a) by (reason) and ignoring(x) c{l='it''s'}", ["a", "c"]],
   ])("%s", (expr, names) => {
     expect(metricNamesIn(expr).sort()).toEqual([...names].sort());
   });
 
   it("reads Grafana variable queries", () => {
-    expect(metricNamesInVariableQuery("label_values(a_seconds{namespace=\"$namespace\"}, job)")).toEqual(["a_seconds"]);
+    expect(metricNamesInVariableQuery('label_values(a_seconds{namespace="$namespace"}, job)')).toEqual(["a_seconds"]);
     expect(metricNamesInVariableQuery("label_values(namespace)")).toEqual([]);
     expect(metricNamesInVariableQuery("query_result(sum(b_total))")).toEqual(["b_total"]);
   });
@@ -85,7 +95,8 @@ describe("Grafana dashboard (dashboards/tidings.json)", () => {
     for (const p of queryPanels) {
       expect(p.datasource?.uid, p.title).toBe("${datasource}");
       expect(p.targets?.length, p.title).toBeGreaterThan(0);
-      for (const t of p.targets ?? []) expect(t.expr, p.title).toMatch(/namespace="\$namespace",job="\$release-(gateway|router|store)-metrics"/);
+      for (const t of p.targets ?? [])
+        expect(t.expr, p.title).toMatch(/namespace="\$namespace",job="\$release-(gateway|router|store)-metrics"/);
     }
   });
 
@@ -154,7 +165,9 @@ describe("alert rules with everything on (ci/full-values.yaml)", () => {
     );
     expect(String(byName.get("TidingsJetStreamBacklog")!.expr)).toContain("tidings_router_jetstream_pending");
     expect(byName.get("TidingsJetStreamBacklog")!.for).toBe("5m");
-    expect(String(byName.get("TidingsDeliveryLatencyHigh")!.expr)).toMatch(/histogram_quantile\(0\.99, .*tidings_gateway_delivery_latency_seconds_bucket/);
+    expect(String(byName.get("TidingsDeliveryLatencyHigh")!.expr)).toMatch(
+      /histogram_quantile\(0\.99, .*tidings_gateway_delivery_latency_seconds_bucket/,
+    );
     expect(String(byName.get("TidingsGatewayUnavailable")!.expr)).toMatch(/^absent\(up\{job="tidings-gateway-metrics"/);
     expect(byName.get("TidingsGatewayUnavailable")!.labels?.["severity"]).toBe("critical");
   });
@@ -165,8 +178,12 @@ describe("alert rules with everything on (ci/full-values.yaml)", () => {
       expect(String(rule.expr)).toBe(`absent(up{job="tidings-${component}-metrics",namespace="notify"} == 1)`);
       expect(rule.labels?.["severity"]).toBe("critical");
     }
-    expect(String(byName.get("TidingsIngestUnavailable")!.expr)).toMatch(/rate\(tidings_gateway_ingest_notifications_total\{[^}]*result="unavailable"[^}]*\}\[5m\]\)\) > 0$/);
-    expect(String(byName.get("TidingsJetStreamBacklogUnknown")!.expr)).toMatch(/^absent\(tidings_router_jetstream_pending\{job="tidings-router-metrics"/);
+    expect(String(byName.get("TidingsIngestUnavailable")!.expr)).toMatch(
+      /rate\(tidings_gateway_ingest_notifications_total\{[^}]*result="unavailable"[^}]*\}\[5m\]\)\) > 0$/,
+    );
+    expect(String(byName.get("TidingsJetStreamBacklogUnknown")!.expr)).toMatch(
+      /^absent\(tidings_router_jetstream_pending\{job="tidings-router-metrics"/,
+    );
   });
 
   it("link every alert to its runbook in docs/runbooks", () => {

@@ -6,7 +6,8 @@ import { metricNames as storeMetricNames } from "@tidings/store";
 export function knownMetrics(): Set<string> {
   const names = new Set([...gatewayMetricNames(), ...routerMetricNames(), ...storeMetricNames()]);
   // Every process's registry: Node/process metrics under their standard names, build info, unexpected errors.
-  for (const metric of createRegistry({ node: "catalogue", build: { version: "dev", revision: "unknown" } }).getMetricsAsArray()) names.add(metric.name);
+  for (const metric of createRegistry({ node: "catalogue", build: { version: "dev", revision: "unknown" } }).getMetricsAsArray())
+    names.add(metric.name);
   return names;
 }
 
@@ -24,7 +25,21 @@ export function isKnownMetric(name: string, known: Set<string>): boolean {
   return m !== null && known.has(m[1]!) && !m[1]!.endsWith("_total");
 }
 
-const PROMQL_KEYWORDS = new Set(["by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset", "inf", "nan"]);
+const PROMQL_KEYWORDS = new Set([
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "bool",
+  "and",
+  "or",
+  "unless",
+  "offset",
+  "inf",
+  "nan",
+]);
 
 /**
  * Metric names a PromQL expression selects (good enough for dashboards and rules, not a full parser):

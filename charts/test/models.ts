@@ -40,7 +40,9 @@ const byType = new Map(MODELS.map((m) => [`${m.apiVersion}/${m.kind}`, m]));
 export function validateManifest(m: Manifest): void {
   const Model = byType.get(`${m.apiVersion}/${m.kind}`);
   if (Model === undefined) {
-    throw new Error(`${m.apiVersion} ${m.kind} "${m.metadata.name}" has no schema model in charts/test/models.ts: add one or do not render it`);
+    throw new Error(
+      `${m.apiVersion} ${m.kind} "${m.metadata.name}" has no schema model in charts/test/models.ts: add one or do not render it`,
+    );
   }
   try {
     new Model(m as never).validate();

@@ -59,7 +59,10 @@ describe("README quick start", () => {
     const line = words(commands.find((c) => c.includes("port-forward"))!);
     expect(flag(line, "-n")).toBe(namespace);
     const name = line.find((w) => w.startsWith("svc/"))!.slice(4);
-    const [local, remote] = line.find((w) => /^\d+:\d+$/.test(w))!.split(":").map(Number);
+    const [local, remote] = line
+      .find((w) => /^\d+:\d+$/.test(w))!
+      .split(":")
+      .map(Number);
     const svc = find("Service", name) as Manifest & { spec: { ports: { port: number; targetPort: string }[] } };
     expect(svc.spec.ports.map((p) => [p.port, p.targetPort])).toEqual([[remote, "http"]]);
     const curl = commands.find((c) => c.startsWith("curl"))!;
@@ -83,7 +86,9 @@ describe("README quick start", () => {
     expect(Buffer.from(secret.data[key]!, "base64").toString()).toMatch(/^[A-Za-z0-9]{48}$/);
     // The pod reads the same Secret key.
     const sts = manifests.find((m) => m.kind === "StatefulSet") as Manifest & {
-      spec: { template: { spec: { containers: { env: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[] }[] } } };
+      spec: {
+        template: { spec: { containers: { env: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[] }[] } };
+      };
     };
     const ref = sts.spec.template.spec.containers[0]!.env.find((e) => e.name === "TIDINGS_AUTH_JWT_SECRET")!.valueFrom!.secretKeyRef!;
     expect([ref.name, ref.key]).toEqual([name, key]);

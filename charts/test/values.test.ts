@@ -22,7 +22,11 @@ const SCHEMA_VIOLATIONS: [string, unknown, RegExp][] = [
   ["a string replica count", { gateway: { replicaCount: "two" } }, /replicaCount.*want integer/],
   ["an unknown TIDINGS_ setting", { config: { TIDINGS_KEEPALIVE: 15 } }, /additional properties 'TIDINGS_KEEPALIVE' not allowed/],
   ["a chart-managed setting in config", { config: { TIDINGS_PORT: 9000 } }, /additional properties 'TIDINGS_PORT' not allowed/],
-  ["a secret in config", { config: { TIDINGS_AUTH_JWT_SECRET: "x".repeat(40) } }, /additional properties 'TIDINGS_AUTH_JWT_SECRET' not allowed/],
+  [
+    "a secret in config",
+    { config: { TIDINGS_AUTH_JWT_SECRET: "x".repeat(40) } },
+    /additional properties 'TIDINGS_AUTH_JWT_SECRET' not allowed/,
+  ],
   ["a string where a boolean setting belongs", { config: { TIDINGS_AUTH_ANONYMOUS: "maybe" } }, /TIDINGS_AUTH_ANONYMOUS.*want boolean/],
   ["an unknown log level", { config: { TIDINGS_LOG_LEVEL: "verbose" } }, /TIDINGS_LOG_LEVEL/],
   ["a JWT secret shorter than 32 characters", { secrets: { authJwtSecret: "short" } }, /authJwtSecret/],
@@ -39,18 +43,58 @@ const RENDER_FAILURES: [string, unknown, RegExp][] = [
     { mode: "cluster", drainSeconds: 10, gateway: { preStopSleepSeconds: 5, terminationGracePeriodSeconds: 15 } },
     /gateway\.terminationGracePeriodSeconds \(15\) must exceed drainSeconds \(10\) \+ gateway\.preStopSleepSeconds \(5\)/,
   ],
-  ["a longer drain without a longer grace period", { drainSeconds: 30 }, /terminationGracePeriodSeconds \(30\) must exceed drainSeconds \(30\)/],
-  ["TIDINGS_DATA_DIR in the standalone pod's extraEnv", { standalone: { extraEnv: [{ name: "TIDINGS_DATA_DIR", value: "/tmp" }] } }, /standalone\.extraEnv sets TIDINGS_DATA_DIR, which the chart manages/],
-  ["TIDINGS_DRAIN_SECONDS in extraEnv", { mode: "cluster", router: { extraEnv: [{ name: "TIDINGS_DRAIN_SECONDS", value: "60" }] } }, /router\.extraEnv sets TIDINGS_DRAIN_SECONDS, which the chart manages/],
-  ["a plain-text secret in extraEnv", { mode: "cluster", gateway: { extraEnv: [{ name: "TIDINGS_AUTH_JWT_SECRET", value: "x".repeat(40) }] } }, /put it under secrets/],
+  [
+    "a longer drain without a longer grace period",
+    { drainSeconds: 30 },
+    /terminationGracePeriodSeconds \(30\) must exceed drainSeconds \(30\)/,
+  ],
+  [
+    "TIDINGS_DATA_DIR in the standalone pod's extraEnv",
+    { standalone: { extraEnv: [{ name: "TIDINGS_DATA_DIR", value: "/tmp" }] } },
+    /standalone\.extraEnv sets TIDINGS_DATA_DIR, which the chart manages/,
+  ],
+  [
+    "TIDINGS_DRAIN_SECONDS in extraEnv",
+    { mode: "cluster", router: { extraEnv: [{ name: "TIDINGS_DRAIN_SECONDS", value: "60" }] } },
+    /router\.extraEnv sets TIDINGS_DRAIN_SECONDS, which the chart manages/,
+  ],
+  [
+    "a plain-text secret in extraEnv",
+    { mode: "cluster", gateway: { extraEnv: [{ name: "TIDINGS_AUTH_JWT_SECRET", value: "x".repeat(40) }] } },
+    /put it under secrets/,
+  ],
   ["a store without a database", { mode: "cluster", secrets: { databaseUrlFrom: { name: "" } } }, /the store needs Postgres/],
-  ["both databaseUrl and databaseUrlFrom", { secrets: { databaseUrl: "postgresql://u:p@db:5432/t" } }, /only one of secrets\.databaseUrl and secrets\.databaseUrlFrom/],
-  ["an existingSecret next to inline secrets", { secrets: { existingSecret: "creds", authJwtSecret: "x".repeat(40) } }, /secrets\.existingSecret is set/],
+  [
+    "both databaseUrl and databaseUrlFrom",
+    { secrets: { databaseUrl: "postgresql://u:p@db:5432/t" } },
+    /only one of secrets\.databaseUrl and secrets\.databaseUrlFrom/,
+  ],
+  [
+    "an existingSecret next to inline secrets",
+    { secrets: { existingSecret: "creds", authJwtSecret: "x".repeat(40) } },
+    /secrets\.existingSecret is set/,
+  ],
   ["no NATS URL in cluster mode", { mode: "cluster", secrets: { natsUrl: "" } }, /secrets\.natsUrl is required/],
-  ["both a JWT secret and a JWKS URL", { secrets: { authJwtSecret: "x".repeat(40) }, config: { TIDINGS_AUTH_JWKS_URL: "https://id.example.com/jwks" } }, /only one of secrets\.authJwtSecret and config\.TIDINGS_AUTH_JWKS_URL/],
-  ["http tenant validation without a URL", { config: { TIDINGS_TENANT_VALIDATION: "http" } }, /requires config\.TIDINGS_TENANT_VALIDATION_URL/],
-  ["an HPA without metrics", { mode: "cluster", router: { autoscaling: { enabled: true, targetCPUUtilizationPercentage: null } } }, /router\.autoscaling is enabled without any metric/],
-  ["an HPA with min above max", { mode: "cluster", gateway: { autoscaling: { enabled: true, minReplicas: 5, maxReplicas: 3 } } }, /minReplicas \(5\) exceeds maxReplicas \(3\)/],
+  [
+    "both a JWT secret and a JWKS URL",
+    { secrets: { authJwtSecret: "x".repeat(40) }, config: { TIDINGS_AUTH_JWKS_URL: "https://id.example.com/jwks" } },
+    /only one of secrets\.authJwtSecret and config\.TIDINGS_AUTH_JWKS_URL/,
+  ],
+  [
+    "http tenant validation without a URL",
+    { config: { TIDINGS_TENANT_VALIDATION: "http" } },
+    /requires config\.TIDINGS_TENANT_VALIDATION_URL/,
+  ],
+  [
+    "an HPA without metrics",
+    { mode: "cluster", router: { autoscaling: { enabled: true, targetCPUUtilizationPercentage: null } } },
+    /router\.autoscaling is enabled without any metric/,
+  ],
+  [
+    "an HPA with min above max",
+    { mode: "cluster", gateway: { autoscaling: { enabled: true, minReplicas: 5, maxReplicas: 3 } } },
+    /minReplicas \(5\) exceeds maxReplicas \(3\)/,
+  ],
 ];
 
 describe("values.schema.json", () => {
@@ -78,7 +122,15 @@ describe("values.schema.json", () => {
     expect(documented.size).toBeGreaterThan(30);
     const offered = Object.keys(schema.properties.config.properties);
     for (const key of offered) expect(documented, `config.${key} is not a TIDINGS_ setting`).toContain(key);
-    const managed = ["TIDINGS_ROLE", "TIDINGS_NODE_ID", "TIDINGS_PORT", "TIDINGS_API_PORT", "TIDINGS_METRICS_PORT", "TIDINGS_DRAIN_SECONDS", "TIDINGS_DATA_DIR"];
+    const managed = [
+      "TIDINGS_ROLE",
+      "TIDINGS_NODE_ID",
+      "TIDINGS_PORT",
+      "TIDINGS_API_PORT",
+      "TIDINGS_METRICS_PORT",
+      "TIDINGS_DRAIN_SECONDS",
+      "TIDINGS_DATA_DIR",
+    ];
     const secret = ["TIDINGS_AUTH_JWT_SECRET", "TIDINGS_INGEST_KEYS", "TIDINGS_NATS_URL", "TIDINGS_DATABASE_URL"];
     for (const key of [...managed, ...secret]) {
       expect(documented, key).toContain(key);

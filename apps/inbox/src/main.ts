@@ -72,7 +72,9 @@ function renderItem(n: Delivered): HTMLLIElement {
   // Read state is per user and kept only for stored notifications: anonymous visitors and live-only ones have none.
   const stateless = user === null || !n.metadata.isPersisted;
   buttons.append(
-    button(n.isRead ? "Mark unread" : "Mark read", n.isRead ? "mark-unread" : "mark-read", stateless, () => call(n.isRead ? "MarkAsUnread" : "MarkAsRead", n)),
+    button(n.isRead ? "Mark unread" : "Mark read", n.isRead ? "mark-unread" : "mark-read", stateless, () =>
+      call(n.isRead ? "MarkAsUnread" : "MarkAsRead", n),
+    ),
     button("Delete", "delete", stateless, () => call("MarkAsDeleted", n)),
   );
   const body = document.createElement("pre");

@@ -167,7 +167,8 @@ export function countCentrifugo(buf: Buffer, start: number, end: number, c: Coun
     let nl = buf.indexOf(NEWLINE, line);
     if (nl === -1 || nl > end) nl = end;
     const len = nl - line;
-    if (len >= PUSH_PREFIX.length && buf.compare(PUSH_PREFIX, 0, PUSH_PREFIX.length, line, line + PUSH_PREFIX.length) === 0) c.notifications++;
+    if (len >= PUSH_PREFIX.length && buf.compare(PUSH_PREFIX, 0, PUSH_PREFIX.length, line, line + PUSH_PREFIX.length) === 0)
+      c.notifications++;
     else if (len === 2 && buf[line] === 0x7b && buf[line + 1] === 0x7d) {
       c.pings++;
       pings++;

@@ -39,7 +39,6 @@ export interface TokenSpec {
   subPrefix: string;
 }
 
-
 export interface OpenArgs {
   dialect: Dialect;
   count: number;

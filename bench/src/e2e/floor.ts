@@ -30,7 +30,9 @@ interface IngestMessage {
 interface BusModule {
   connectNatsBus(url: string, opts?: { name?: string }): Promise<{ connection: NatsConnection; close(): Promise<void> }>;
   JetStreamIngestQueue: {
-    create(nc: unknown): Promise<{ consume(handler: (m: IngestMessage) => Promise<void>, opts: { maxInFlight: number }): { stop(): Promise<void> } }>;
+    create(
+      nc: unknown,
+    ): Promise<{ consume(handler: (m: IngestMessage) => Promise<void>, opts: { maxInFlight: number }): { stop(): Promise<void> } }>;
   };
 }
 interface UwsSocket {
@@ -93,14 +95,17 @@ async function gateway(a: Extract<FloorArgs, { role: "gateway" }>): Promise<{ po
       }
     },
   });
-  await new Promise<void>((resolve, reject) => app.listen("127.0.0.1", port, (token) => (token ? resolve() : reject(new Error(`floor gateway: cannot listen on ${port}`)))));
+  await new Promise<void>((resolve, reject) =>
+    app.listen("127.0.0.1", port, (token) => (token ? resolve() : reject(new Error(`floor gateway: cannot listen on ${port}`)))),
+  );
   const bus = (await import(BUS_MODULE)) as BusModule;
   const nats = await bus.connectNatsBus(a.natsUrl, { name: `bench-floor-gateway-${a.node}` });
   const sub = nats.connection.subscribe(floorNodeSubject(a.node), {
     callback: (_err, msg) => {
       const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
       const at = data.indexOf(AUDIENCE_VALUE);
-      const topic = at === -1 ? "global" : `g|${data.toString("utf8", at + AUDIENCE_VALUE.length, data.indexOf(QUOTE, at + AUDIENCE_VALUE.length))}`;
+      const topic =
+        at === -1 ? "global" : `g|${data.toString("utf8", at + AUDIENCE_VALUE.length, data.indexOf(QUOTE, at + AUDIENCE_VALUE.length))}`;
       app.publish(topic, Buffer.concat([INVOCATION_HEAD, data, INVOCATION_TAIL]), false);
     },
   });

@@ -21,7 +21,11 @@ export interface MemoryUsage {
 }
 
 /** Opens a session, runs `use` with a `call(method, params)` function, closes the session. */
-async function withSession<T>(url: string, timeoutMs: number, use: (call: (method: string, params?: unknown) => Promise<unknown>) => Promise<T>): Promise<T> {
+async function withSession<T>(
+  url: string,
+  timeoutMs: number,
+  use: (call: (method: string, params?: unknown) => Promise<unknown>) => Promise<T>,
+): Promise<T> {
   const ws = new WebSocket(url);
   let next = 0;
   const call = (method: string, params?: unknown) =>
@@ -61,7 +65,9 @@ export async function memoryAfterGc(url: string, rounds = 3, timeoutMs = 30_000)
       await call("HeapProfiler.collectGarbage");
       await new Promise((r) => setTimeout(r, 200));
     }
-    const r = (await call("Runtime.evaluate", { expression: "JSON.stringify(process.memoryUsage())", returnByValue: true })) as { result: { value: string } };
+    const r = (await call("Runtime.evaluate", { expression: "JSON.stringify(process.memoryUsage())", returnByValue: true })) as {
+      result: { value: string };
+    };
     return JSON.parse(r.result.value) as MemoryUsage;
   });
 }

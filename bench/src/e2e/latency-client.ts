@@ -200,15 +200,20 @@ async function open(a: LatencyOpenArgs): Promise<LatencyOpenResult> {
         const i = launched++;
         const global = a.first + i;
         conns.push(
-          new Conn(a.ports[global % a.ports.length]!, a.addrs[i % a.addrs.length]!, a.groups > 0 ? `g-${global % a.groups}` : null, (ok, why) => {
-            if (ok) opened++;
-            else {
-              failed++;
-              if (errors.size < 5 && why !== undefined) errors.add(why);
-            }
-            if (++settled === a.count) resolve();
-            else launch();
-          }),
+          new Conn(
+            a.ports[global % a.ports.length]!,
+            a.addrs[i % a.addrs.length]!,
+            a.groups > 0 ? `g-${global % a.groups}` : null,
+            (ok, why) => {
+              if (ok) opened++;
+              else {
+                failed++;
+                if (errors.size < 5 && why !== undefined) errors.add(why);
+              }
+              if (++settled === a.count) resolve();
+              else launch();
+            },
+          ),
         );
       }
     };

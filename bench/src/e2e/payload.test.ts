@@ -36,7 +36,12 @@ describe("e2e payload", () => {
 });
 
 describe("e2e rows", () => {
-  const base = (target: "cluster" | "standalone" | "floor", mode: "http" | "jetstream", p99: number, cpu: Record<string, number>): E2eCase =>
+  const base = (
+    target: "cluster" | "standalone" | "floor",
+    mode: "http" | "jetstream",
+    p99: number,
+    cpu: Record<string, number>,
+  ): E2eCase =>
     ({
       target,
       audience: "group",

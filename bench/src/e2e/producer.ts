@@ -54,7 +54,9 @@ export interface ProduceResult {
 /** The part of `@tidings/bus` the producer uses (imported at run time: bench does not depend on it). */
 interface BusModule {
   connectNatsBus(url: string, opts?: { name?: string }): Promise<{ connection: unknown; close(): Promise<void> }>;
-  JetStreamIngestQueue: { create(nc: unknown): Promise<{ publish(subject: string, data: Uint8Array, opts: { msgId: string }): Promise<{ duplicate: boolean }> }> };
+  JetStreamIngestQueue: {
+    create(nc: unknown): Promise<{ publish(subject: string, data: Uint8Array, opts: { msgId: string }): Promise<{ duplicate: boolean }> }>;
+  };
 }
 
 export const BENCH_SUBJECT = "tidings.notify.bench";
@@ -77,7 +79,14 @@ async function init(): Promise<void> {
       new Promise<void>((resolve, reject) => {
         const port = args.ports[next++ % args.ports.length]!;
         const req = request(
-          { host: "127.0.0.1", port, method: "POST", path: "/api/notifications", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+          {
+            host: "127.0.0.1",
+            port,
+            method: "POST",
+            path: "/api/notifications",
+            agent,
+            headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+          },
           (res) => {
             res.resume();
             res.once("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
@@ -167,7 +176,12 @@ async function produce(a: ProduceArgs): Promise<ProduceResult> {
     sendMs,
     achievedRate: sendMs > 0 ? Math.round(((sent - 1) * 1000) / sendMs) : 0,
     lagUs: { p50: lag.getValueAtPercentile(50), p99: lag.getValueAtPercentile(99), max: lag.maxValue },
-    ackUs: { p50: ack.getValueAtPercentile(50), p99: ack.getValueAtPercentile(99), p999: ack.getValueAtPercentile(99.9), max: ack.maxValue },
+    ackUs: {
+      p50: ack.getValueAtPercentile(50),
+      p99: ack.getValueAtPercentile(99),
+      p999: ack.getValueAtPercentile(99.9),
+      max: ack.maxValue,
+    },
     maxInFlightSeen,
     cpuUserUs: cpu.user,
     cpuSystemUs: cpu.system,

@@ -35,7 +35,13 @@ process.once("exit", killAllTidings);
  * TIDINGS_* environment) and resolves once its output contains `readyLine`. The line must be the
  * process's own: Node prints "Debugger listening on …" under `--inspect` before the app listens.
  */
-export async function startTidings(label: string, env: Record<string, string>, readyLine: string, timeoutMs = 60_000, nodeFlags: readonly string[] = []): Promise<TidingsProcess> {
+export async function startTidings(
+  label: string,
+  env: Record<string, string>,
+  readyLine: string,
+  timeoutMs = 60_000,
+  nodeFlags: readonly string[] = [],
+): Promise<TidingsProcess> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TIDINGS_")));
   const dataDir = mkdtempSync(join(tmpdir(), "tidings-bench-data-"));
   const child = spawn(process.execPath, [...nodeFlags, "--import", import.meta.resolve("tsx"), "src/main.ts"], {
@@ -121,7 +127,11 @@ export async function startStandalone(): Promise<Target> {
  * `gateways` gateway nodes, each its own OS process; `gatewayEnv` adds to the gateways' environment,
  * `nodeFlags` go to every Tidings process's `node` (e.g. `--cpu-prof`).
  */
-export async function startCluster(gateways: number, gatewayEnv: Record<string, string> = {}, nodeFlags: readonly string[] = []): Promise<Target> {
+export async function startCluster(
+  gateways: number,
+  gatewayEnv: Record<string, string> = {},
+  nodeFlags: readonly string[] = [],
+): Promise<Target> {
   let nats: NatsServer | null = null;
   const procs: TidingsProcess[] = [];
   const stop = async () => {
@@ -132,14 +142,36 @@ export async function startCluster(gateways: number, gatewayEnv: Record<string, 
   try {
     nats = await startNats({ jetstream: true });
     const bus = { TIDINGS_NATS_URL: nats.url };
-    procs.push(await startTidings("store", { ...COMMON, ...bus, TIDINGS_ROLE: "store", TIDINGS_NODE_ID: "bench-store" }, "store service answering", 60_000, nodeFlags));
-    procs.push(await startTidings("router", { ...COMMON, ...bus, TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "bench-router" }, "router running", 60_000, nodeFlags));
+    procs.push(
+      await startTidings(
+        "store",
+        { ...COMMON, ...bus, TIDINGS_ROLE: "store", TIDINGS_NODE_ID: "bench-store" },
+        "store service answering",
+        60_000,
+        nodeFlags,
+      ),
+    );
+    procs.push(
+      await startTidings(
+        "router",
+        { ...COMMON, ...bus, TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "bench-router" },
+        "router running",
+        60_000,
+        nodeFlags,
+      ),
+    );
     const ports: number[] = [];
     for (let i = 0; i < gateways; i++) {
       const port = await freePort();
       ports.push(port);
       procs.push(
-        await startTidings(`gateway-${i + 1}`, { ...COMMON, ...bus, ...gatewayEnv, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `bench-gw-${i + 1}`, TIDINGS_PORT: String(port) }, "gateway node listening", 60_000, nodeFlags),
+        await startTidings(
+          `gateway-${i + 1}`,
+          { ...COMMON, ...bus, ...gatewayEnv, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `bench-gw-${i + 1}`, TIDINGS_PORT: String(port) },
+          "gateway node listening",
+          60_000,
+          nodeFlags,
+        ),
       );
     }
     const pids: Record<string, number> = { nats: nats.pid };

@@ -91,9 +91,21 @@ export const connectRate: Harness = {
     const startedAt = new Date();
     const loadBefore = currentLoad();
     const durationMs = ctx.opts.quick ? 3000 : 10_000;
-    const uwsNoAuth = await measure(ctx, { label: "connect-uws-anonymous", name: "bare uWS, no auth", server: { kind: "uws", auth: "anonymous", secret: BENCH_SECRET } }, durationMs);
-    const uwsJwt = await measure(ctx, { label: "connect-uws-hs256", name: "bare uWS + node:crypto HS256", server: { kind: "uws", auth: "jwt", secret: BENCH_SECRET } }, durationMs);
-    const gw = await measure(ctx, { label: "connect-gateway", name: "Tidings gateway", server: { kind: "gateway", auth: "jwt", secret: BENCH_SECRET } }, durationMs);
+    const uwsNoAuth = await measure(
+      ctx,
+      { label: "connect-uws-anonymous", name: "bare uWS, no auth", server: { kind: "uws", auth: "anonymous", secret: BENCH_SECRET } },
+      durationMs,
+    );
+    const uwsJwt = await measure(
+      ctx,
+      { label: "connect-uws-hs256", name: "bare uWS + node:crypto HS256", server: { kind: "uws", auth: "jwt", secret: BENCH_SECRET } },
+      durationMs,
+    );
+    const gw = await measure(
+      ctx,
+      { label: "connect-gateway", name: "Tidings gateway", server: { kind: "gateway", auth: "jwt", secret: BENCH_SECRET } },
+      durationMs,
+    );
     const rows: ResultRow[] = [];
     for (const base of [uwsJwt, uwsNoAuth]) {
       rows.push({

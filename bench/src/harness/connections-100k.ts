@@ -37,8 +37,26 @@ interface Sizes {
   broadcasts: number;
 }
 
-const FULL: Sizes = { connections: 100_000, gateways: 6, clientProcesses: 8, steps: 10, concurrency: 64, idleS: 40, settleS: 20, broadcasts: 10 };
-const QUICK: Sizes = { connections: 10_000, gateways: 3, clientProcesses: 2, steps: 2, concurrency: 64, idleS: 15, settleS: 15, broadcasts: 5 };
+const FULL: Sizes = {
+  connections: 100_000,
+  gateways: 6,
+  clientProcesses: 8,
+  steps: 10,
+  concurrency: 64,
+  idleS: 40,
+  settleS: 20,
+  broadcasts: 10,
+};
+const QUICK: Sizes = {
+  connections: 10_000,
+  gateways: 3,
+  clientProcesses: 2,
+  steps: 2,
+  concurrency: 64,
+  idleS: 15,
+  settleS: 15,
+  broadcasts: 5,
+};
 
 /** the file-descriptor limit of one process on this box; a gateway needs some besides its sockets */
 const FD_LIMIT = 20_000;
@@ -66,7 +84,10 @@ function sleep(ms: number): Promise<void> {
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -100,7 +121,10 @@ function cpuUsOf(pid: number): number {
 
 /** The kernel's TCP line of /proc/net/sockstat: sockets in use and buffer memory (bytes), box-wide. */
 function tcpSockstat(): { inuse: number; memBytes: number } {
-  const line = readFileSync("/proc/net/sockstat", "utf8").split("\n").find((l) => l.startsWith("TCP:")) ?? "";
+  const line =
+    readFileSync("/proc/net/sockstat", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("TCP:")) ?? "";
   const field = (name: string) => Number(new RegExp(`\\b${name} (\\d+)`).exec(line)?.[1] ?? Number.NaN);
   return { inuse: field("inuse"), memBytes: field("mem") * 4096 };
 }
@@ -147,7 +171,13 @@ export interface Connections100kCase {
    * CPU per delivery from each POST to its last receipt, less what the same processes used per
    * second while idle (keep-alives) over as long: the gateways, and the client processes reading the frames
    */
-  cpu: { gatewayUsPerDelivery: number; clientUsPerDelivery: number; deliveries: number; idleGatewayUsPerS: number; idleClientUsPerS: number };
+  cpu: {
+    gatewayUsPerDelivery: number;
+    clientUsPerDelivery: number;
+    deliveries: number;
+    idleGatewayUsPerS: number;
+    idleClientUsPerS: number;
+  };
   /** RSS growth per connection of the client processes (raw sockets, for comparison) */
   clientRssPerConnection: number;
   kernel: { before: { inuse: number; memBytes: number }; afterIdle: { inuse: number; memBytes: number } };
@@ -189,9 +219,11 @@ async function broadcastOnce(clients: Child[], poster: HttpPoster, expected: num
 
 async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCase> {
   const perGateway = Math.ceil(sizes.connections / sizes.gateways);
-  if (perGateway > FD_LIMIT - GATEWAY_FD_RESERVE) throw new Error(`${perGateway} connections per gateway exceed its fd limit; use more gateways`);
+  if (perGateway > FD_LIMIT - GATEWAY_FD_RESERVE)
+    throw new Error(`${perGateway} connections per gateway exceed its fd limit; use more gateways`);
   const shares = split(sizes.connections, sizes.clientProcesses);
-  if (shares[0]! > MAX_SOCKETS_PER_CLIENT) throw new Error(`${shares[0]} sockets per client process exceed ${MAX_SOCKETS_PER_CLIENT}; use more client processes`);
+  if (shares[0]! > MAX_SOCKETS_PER_CLIENT)
+    throw new Error(`${shares[0]} sockets per client process exceed ${MAX_SOCKETS_PER_CLIENT}; use more client processes`);
   const loadStart = load();
   // the inspector lets the harness force full GCs in the gateways before reading their RSS
   const cluster: Target = await startCluster(sizes.gateways, { NODE_OPTIONS: "--inspect=127.0.0.1:0" });
@@ -200,9 +232,19 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
     const gateways = cluster.processes.filter((p) => p.label.startsWith("gateway-"));
     const gatewayPids = gateways.map((p) => p.pid);
     const inspectors = gateways.map((p) => inspectorUrl(p.output()));
-    const memory = () => Promise.all(inspectors.map(async (url, i): Promise<GatewayMemory> => ({ ...(await memoryAfterGc(url)), anon: statusBytes(gatewayPids[i]!, "RssAnon") })));
+    const memory = () =>
+      Promise.all(
+        inspectors.map(async (url, i): Promise<GatewayMemory> => ({
+          ...(await memoryAfterGc(url)),
+          anon: statusBytes(gatewayPids[i]!, "RssAnon"),
+        })),
+      );
     const retained = (m: GatewayMemory) => m.anon - (m.heapTotal - m.heapUsed);
-    ctx.log(`cluster up: ${Object.entries(cluster.pids).map(([k, v]) => `${k} ${v}`).join(", ")}; gateway ports ${cluster.ports.join(", ")}`);
+    ctx.log(
+      `cluster up: ${Object.entries(cluster.pids)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}; gateway ports ${cluster.ports.join(", ")}`,
+    );
     clients = await ctx.startClients(sizes.clientProcesses, cluster.ports[0]!);
     // one source address per 10,000 sockets (at least two) and client process, well inside the ~28k ports of one address
     const addrs = shares.map((n) => ctx.addresses.takeMany(Math.max(2, Math.ceil(n / 10_000))));
@@ -254,7 +296,15 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
         Promise.all(
           clients.map((c, k) => {
             const count = split(shares[k]!, sizes.steps)[s]!;
-            return c.call<OpenResult>("open", { dialect: "signalr-json", count, addrs: addrs[k]!, ports: ports[k]!, token: null, concurrency: sizes.concurrency, retries: CONNECT_RETRIES } satisfies OpenArgs);
+            return c.call<OpenResult>("open", {
+              dialect: "signalr-json",
+              count,
+              addrs: addrs[k]!,
+              ports: ports[k]!,
+              token: null,
+              concurrency: sizes.concurrency,
+              retries: CONNECT_RETRIES,
+            } satisfies OpenArgs);
           }),
         ),
         STEP_TIMEOUT_MS,
@@ -266,14 +316,23 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
         retried += r.retried;
         for (const e of r.errors) errors.add(e);
       }
-      const step: RampStep = { connections: opened, elapsedMs: Math.round(performance.now() - rampStart), gatewayRss: gatewayPids.map(rssOf), load: load() };
+      const step: RampStep = {
+        connections: opened,
+        elapsedMs: Math.round(performance.now() - rampStart),
+        gatewayRss: gatewayPids.map(rssOf),
+        load: load(),
+      };
       steps.push(step);
-      ctx.log(`ramp ${s + 1}/${sizes.steps}: ${formatCount(opened)} open after ${(step.elapsedMs / 1000).toFixed(1)} s, gateway RSS ${Math.round(step.gatewayRss.reduce((a, b) => a + b, 0) / 2 ** 20)} MiB, ${retried} refused connects retried so far, load ${step.load}`);
+      ctx.log(
+        `ramp ${s + 1}/${sizes.steps}: ${formatCount(opened)} open after ${(step.elapsedMs / 1000).toFixed(1)} s, gateway RSS ${Math.round(step.gatewayRss.reduce((a, b) => a + b, 0) / 2 ** 20)} MiB, ${retried} refused connects retried so far, load ${step.load}`,
+      );
       if (failed > 0) {
         const dead = cluster.processes.filter((p) => !existsSync(`/proc/${p.pid}`));
         limit =
           `${failed} connects failed in ramp step ${s + 1}: ${[...errors].join("; ")}` +
-          (dead.length === 0 ? "; every cluster process still running" : `; exited: ${dead.map((p) => `${p.label}, last output: ${p.output().slice(-1500)}`).join("; ")}`);
+          (dead.length === 0
+            ? "; every cluster process still running"
+            : `; exited: ${dead.map((p) => `${p.label}, last output: ${p.output().slice(-1500)}`).join("; ")}`);
         ctx.log(`ramp stopped: ${limit}`);
         break;
       }
@@ -303,13 +362,35 @@ async function measure(ctx: RunContext, sizes: Sizes): Promise<Connections100kCa
     const openAfter = afterIdle.reduce((s, t) => s + t.open, 0);
     const lostDuringIdle = reportsIdle.reduce((s, r) => s + r.lost, 0);
     const idleLoad = load();
-    const anonPerConnection = bytesPerConnection(memBefore.map((m) => m.anon), memAfterIdle.map((m) => m.anon), openAfter);
-    const rssPerConnection = bytesPerConnection(memBefore.map((m) => m.rss), memAfterIdle.map((m) => m.rss), openAfter);
+    const anonPerConnection = bytesPerConnection(
+      memBefore.map((m) => m.anon),
+      memAfterIdle.map((m) => m.anon),
+      openAfter,
+    );
+    const rssPerConnection = bytesPerConnection(
+      memBefore.map((m) => m.rss),
+      memAfterIdle.map((m) => m.rss),
+      openAfter,
+    );
     const retainedPerConnection = bytesPerConnection(memBefore.map(retained), memAfterIdle.map(retained), openAfter);
-    const heapPerConnection = bytesPerConnection(memBefore.map((m) => m.heapUsed), memAfterIdle.map((m) => m.heapUsed), openAfter);
-    const rssPerConnectionNoGc = bytesPerConnection(memBefore.map((m) => m.rss), rssAfterIdleNoGc, openAfter);
-    const clientRssPerConnection = bytesPerConnection(clientRssBefore, reportsIdle.map((r) => r.rss), openAfter);
-    ctx.log(`after idle: ${formatCount(openAfter)} open, ${lostDuringIdle} closed by the server; gateway anonymous RSS ${anonPerConnection} B per connection; load ${idleLoad}`);
+    const heapPerConnection = bytesPerConnection(
+      memBefore.map((m) => m.heapUsed),
+      memAfterIdle.map((m) => m.heapUsed),
+      openAfter,
+    );
+    const rssPerConnectionNoGc = bytesPerConnection(
+      memBefore.map((m) => m.rss),
+      rssAfterIdleNoGc,
+      openAfter,
+    );
+    const clientRssPerConnection = bytesPerConnection(
+      clientRssBefore,
+      reportsIdle.map((r) => r.rss),
+      openAfter,
+    );
+    ctx.log(
+      `after idle: ${formatCount(openAfter)} open, ${lostDuringIdle} closed by the server; gateway anonymous RSS ${anonPerConnection} B per connection; load ${idleLoad}`,
+    );
 
     /** CPU used from just before each POST to its last receipt, summed over the broadcasts */
     const busy = { gateway: 0, client: 0, seconds: 0 };
@@ -393,10 +474,27 @@ function rows(c: Connections100kCase): ResultRow[] {
   const layout = `${c.sizes.gateways} gateways + router + store + nats-server, ${c.sizes.clientProcesses} client processes`;
   const s = c.summary;
   const out: ResultRow[] = [
-    { metric: "Concurrent connections held", case: layout, unit: "", value: c.connections, target: { op: ">=", value: c.sizes.connections, on: "value" } },
-    { metric: "Ramp time", case: `${formatCount(c.connections)} connects, ${c.sizes.concurrency} in flight per client process`, unit: "s", value: significant(c.rampMs / 1000, 3) },
+    {
+      metric: "Concurrent connections held",
+      case: layout,
+      unit: "",
+      value: c.connections,
+      target: { op: ">=", value: c.sizes.connections, on: "value" },
+    },
+    {
+      metric: "Ramp time",
+      case: `${formatCount(c.connections)} connects, ${c.sizes.concurrency} in flight per client process`,
+      unit: "s",
+      value: significant(c.rampMs / 1000, 3),
+    },
     { metric: "Connects/s during the ramp", case: "WS upgrade + SignalR JSON handshake, anonymous", unit: "/s", value: c.connectsPerS },
-    { metric: "Gateway RSS per idle connection", case: `anonymous RSS after ${c.idle.seconds} s idle and full GCs, summed over the gateways`, unit: "B", value: c.anonPerConnection, target: { op: "<=", value: 4096, on: "value" } },
+    {
+      metric: "Gateway RSS per idle connection",
+      case: `anonymous RSS after ${c.idle.seconds} s idle and full GCs, summed over the gateways`,
+      unit: "B",
+      value: c.anonPerConnection,
+      target: { op: "<=", value: 4096, on: "value" },
+    },
     {
       metric: "Gateway RSS per idle connection, less unused V8 heap",
       case: "anonymous RSS − (heapTotal − heapUsed), same readings",
@@ -404,10 +502,26 @@ function rows(c: Connections100kCase): ResultRow[] {
       value: c.retainedPerConnection,
     },
     { metric: "Gateway JS heap per idle connection", case: "heapUsed, same readings", unit: "B", value: c.heapPerConnection },
-    { metric: "Broadcast to all, completion p50", case: `POST → last receipt, ${c.broadcasts.length} broadcasts`, unit: "ms", value: s?.completionMs.p50 ?? null },
-    { metric: "Broadcast to all, completion max", case: `POST → last receipt, ${c.broadcasts.length} broadcasts`, unit: "ms", value: s?.completionMs.max ?? null },
+    {
+      metric: "Broadcast to all, completion p50",
+      case: `POST → last receipt, ${c.broadcasts.length} broadcasts`,
+      unit: "ms",
+      value: s?.completionMs.p50 ?? null,
+    },
+    {
+      metric: "Broadcast to all, completion max",
+      case: `POST → last receipt, ${c.broadcasts.length} broadcasts`,
+      unit: "ms",
+      value: s?.completionMs.max ?? null,
+    },
     { metric: "Broadcast deliveries/s", case: "receivers / median completion time", unit: "/s", value: s?.deliveriesPerS ?? null },
-    { metric: "Missed deliveries", case: `${c.broadcasts.length} broadcasts × open connections`, unit: "", value: s?.misses ?? null, target: { op: "<=", value: 0, on: "value" } },
+    {
+      metric: "Missed deliveries",
+      case: `${c.broadcasts.length} broadcasts × open connections`,
+      unit: "",
+      value: s?.misses ?? null,
+      target: { op: "<=", value: 0, on: "value" },
+    },
   ];
   return out;
 }
@@ -457,7 +571,12 @@ export const connections100k: Harness = {
     const loadBefore = currentLoad();
     const sizes = ctx.opts.quick ? QUICK : FULL;
     const c = await measure(ctx, sizes);
-    const result: HarnessResult = ctx.result(this.name, this.title, startedAt, loadBefore, { params: { ...sizes }, rows: rows(c), notes: notes(c), cases: [c] });
+    const result: HarnessResult = ctx.result(this.name, this.title, startedAt, loadBefore, {
+      params: { ...sizes },
+      rows: rows(c),
+      notes: notes(c),
+      cases: [c],
+    });
     writeFileSync(join(ctx.opts.resultsDir, `${this.name}.md`), `${renderResult(result)}\n`);
     return result;
   },

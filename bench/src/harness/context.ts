@@ -114,7 +114,13 @@ export class RunContext {
     await Promise.all(clients.map((c) => c.stop()));
   }
 
-  result(name: string, title: string, startedAt: Date, loadBefore: number[], fields: { params: Record<string, unknown>; rows: ResultRow[]; notes: string[]; cases: unknown[] }): HarnessResult {
+  result(
+    name: string,
+    title: string,
+    startedAt: Date,
+    loadBefore: number[],
+    fields: { params: Record<string, unknown>; rows: ResultRow[]; notes: string[]; cases: unknown[] },
+  ): HarnessResult {
     return {
       name,
       title,

@@ -41,8 +41,26 @@ export interface Sizes {
   gateways: number;
 }
 
-export const FULL: Sizes = { rate: 5000, windowS: 20, warmupS: 2, prewarmS: 3, groupConnections: 1000, groups: 250, globalConnections: 6, gateways: 3 };
-const QUICK: Sizes = { rate: 1000, windowS: 3, warmupS: 1, prewarmS: 1, groupConnections: 300, groups: 75, globalConnections: 6, gateways: 3 };
+export const FULL: Sizes = {
+  rate: 5000,
+  windowS: 20,
+  warmupS: 2,
+  prewarmS: 3,
+  groupConnections: 1000,
+  groups: 250,
+  globalConnections: 6,
+  gateways: 3,
+};
+const QUICK: Sizes = {
+  rate: 1000,
+  windowS: 3,
+  warmupS: 1,
+  prewarmS: 1,
+  groupConnections: 300,
+  groups: 75,
+  globalConnections: 6,
+  gateways: 3,
+};
 
 export interface LatencyMs {
   p50: number;
@@ -64,7 +82,15 @@ export interface E2eCase {
   warmup: number;
   latencyMs: LatencyMs;
   samples: number;
-  deliveries: { expected: number; received: number; lost: number; duplicates: number; warmupLost: number; foreign: number; closedByServer: number };
+  deliveries: {
+    expected: number;
+    received: number;
+    lost: number;
+    duplicates: number;
+    warmupLost: number;
+    foreign: number;
+    closedByServer: number;
+  };
   producer: ProduceResult;
   /** from the producer's last answer to the last delivery (backlog still draining) */
   drainMs: number;
@@ -108,7 +134,9 @@ function uptime(): string {
   try {
     return execFileSync("uptime", { encoding: "utf8" }).trim();
   } catch {
-    return `load average: ${currentLoad().map((x) => x.toFixed(2)).join(", ")}`;
+    return `load average: ${currentLoad()
+      .map((x) => x.toFixed(2))
+      .join(", ")}`;
   }
 }
 
@@ -227,7 +255,13 @@ async function runCase(
     const st = (l: LatencyMs) => `p50 ${l.p50} / p99 ${l.p99} / p999 ${l.p999} / max ${l.max} ms`;
     ctx.log(`  send → ingest subject ${st(stages.ingest)}; send → node subject ${st(stages.routed)}`);
   }
-  ctx.log(`  CPU % of a core: ${Object.entries(cpuPercent).map(([k, v]) => `${k} ${v}`).join(", ")}; CPU µs per notification: ${Object.entries(cpuUsPerNotification).map(([k, v]) => `${k} ${v}`).join(", ")}; ack p50 ${ms(produced.ackUs.p50)} / p99 ${ms(produced.ackUs.p99)} ms, send lag p99 ${ms(produced.lagUs.p99)} ms`);
+  ctx.log(
+    `  CPU % of a core: ${Object.entries(cpuPercent)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}; CPU µs per notification: ${Object.entries(cpuUsPerNotification)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}; ack p50 ${ms(produced.ackUs.p50)} / p99 ${ms(produced.ackUs.p99)} ms, send lag p99 ${ms(produced.lagUs.p99)} ms`,
+  );
   if (produced.failed > 0) ctx.log(`  producer errors: ${produced.errors.join("; ")}`);
   return c;
 }
@@ -278,13 +312,30 @@ async function startFloor(gateways: number): Promise<Target> {
 
 export type TargetKind = "cluster" | "standalone" | "floor";
 
-export async function measureTarget(ctx: RunContext, which: TargetKind, sizes: Sizes, runTag: string, filter: CaseFilter = {}): Promise<E2eCase[]> {
-  const target = which === "cluster" ? await startCluster(sizes.gateways, {}, filter.nodeFlags) : which === "floor" ? await startFloor(sizes.gateways) : await startStandalone();
+export async function measureTarget(
+  ctx: RunContext,
+  which: TargetKind,
+  sizes: Sizes,
+  runTag: string,
+  filter: CaseFilter = {},
+): Promise<E2eCase[]> {
+  const target =
+    which === "cluster"
+      ? await startCluster(sizes.gateways, {}, filter.nodeFlags)
+      : which === "floor"
+        ? await startFloor(sizes.gateways)
+        : await startStandalone();
   const children: Child[] = [];
   const cases: E2eCase[] = [];
   try {
-    ctx.log(`${which}: up (${Object.entries(target.pids).map(([k, v]) => `${k} ${v}`).join(", ")}), ports ${target.ports.join(", ")}`);
-    const client = await Child.start("e2e client", new URL("../e2e/latency-client.ts", import.meta.url), { index: 0 } satisfies LatencyClientArgs);
+    ctx.log(
+      `${which}: up (${Object.entries(target.pids)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}), ports ${target.ports.join(", ")}`,
+    );
+    const client = await Child.start("e2e client", new URL("../e2e/latency-client.ts", import.meta.url), {
+      index: 0,
+    } satisfies LatencyClientArgs);
     children.push(client);
     const pids: Record<string, number> = { ...target.pids, client: client.pid };
     const available: readonly ProducerMode[] = which === "cluster" ? ["http", "jetstream"] : which === "floor" ? ["jetstream"] : ["http"];
@@ -302,7 +353,10 @@ export async function measureTarget(ctx: RunContext, which: TargetKind, sizes: S
     }
     let tap: Child | null = null;
     if (which === "cluster" && target.natsUrl !== null && filter.stageTap === true) {
-      tap = await Child.start("e2e stage tap", new URL("../e2e/stage-tap.ts", import.meta.url), { natsUrl: target.natsUrl, nodeId: "bench-gw-1" } satisfies StageTapArgs);
+      tap = await Child.start("e2e stage tap", new URL("../e2e/stage-tap.ts", import.meta.url), {
+        natsUrl: target.natsUrl,
+        nodeId: "bench-gw-1",
+      } satisfies StageTapArgs);
       children.push(tap);
       pids["stage-tap"] = tap.pid;
     }
@@ -313,12 +367,24 @@ export async function measureTarget(ctx: RunContext, which: TargetKind, sizes: S
       await new Promise((r) => setTimeout(r, settleMs));
       // JIT and connection warm-up of every process on the path, once per target and producer, discarded
       if (audience === "group") {
-        for (const p of producers) await runCase(ctx, target, client, p.child, tap, pids, p.mode, sizes, audience, count, runTag, { windowS: sizes.prewarmS, prewarm: true });
+        for (const p of producers)
+          await runCase(ctx, target, client, p.child, tap, pids, p.mode, sizes, audience, count, runTag, {
+            windowS: sizes.prewarmS,
+            prewarm: true,
+          });
       }
-      for (const p of producers) cases.push(await runCase(ctx, target, client, p.child, tap, pids, p.mode, sizes, audience, count, runTag, { windowS: sizes.windowS, prewarm: false }));
+      for (const p of producers)
+        cases.push(
+          await runCase(ctx, target, client, p.child, tap, pids, p.mode, sizes, audience, count, runTag, {
+            windowS: sizes.windowS,
+            prewarm: false,
+          }),
+        );
       await client.call("closeAll");
     }
-    await Promise.all([...producers.map((p) => p.child), ...(tap === null ? [] : [tap])].map((c) => c.call("close").catch(() => undefined)));
+    await Promise.all(
+      [...producers.map((p) => p.child), ...(tap === null ? [] : [tap])].map((c) => c.call("close").catch(() => undefined)),
+    );
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     await target.stop();
@@ -342,7 +408,14 @@ function totalCpuUs(c: E2eCase): number {
 export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
   const rows: ResultRow[] = [];
   const floorOf = (c: E2eCase) => cases.find((b) => b.target === "floor" && b.audience === c.audience);
-  const vsFloor = (metric: string, c: E2eCase, unit: string, value: number, base: number | null, extra: Partial<ResultRow> = {}): ResultRow => ({
+  const vsFloor = (
+    metric: string,
+    c: E2eCase,
+    unit: string,
+    value: number,
+    base: number | null,
+    extra: Partial<ResultRow> = {},
+  ): ResultRow => ({
     metric,
     case: label(c),
     unit,
@@ -362,10 +435,30 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
       rows.push(vsFloor(metric, c, "ms", c.latencyMs[key], floor?.latencyMs[key] ?? null, target));
     }
     if (c.stages !== undefined) {
-      rows.push({ metric: "p99 send → ingest subject", case: label(c), unit: "ms", value: c.stages.ingest.p99, note: `p50 ${c.stages.ingest.p50} ms` });
-      rows.push({ metric: "p99 send → node subject (router out)", case: label(c), unit: "ms", value: c.stages.routed.p99, note: `p50 ${c.stages.routed.p50} ms` });
+      rows.push({
+        metric: "p99 send → ingest subject",
+        case: label(c),
+        unit: "ms",
+        value: c.stages.ingest.p99,
+        note: `p50 ${c.stages.ingest.p50} ms`,
+      });
+      rows.push({
+        metric: "p99 send → node subject (router out)",
+        case: label(c),
+        unit: "ms",
+        value: c.stages.routed.p99,
+        note: `p50 ${c.stages.routed.p50} ms`,
+      });
     }
-    rows.push(vsFloor("CPU per notification, all processes", c, "µs", significant(totalCpuUs(c), 3), floor === undefined ? null : significant(totalCpuUs(floor), 3)));
+    rows.push(
+      vsFloor(
+        "CPU per notification, all processes",
+        c,
+        "µs",
+        significant(totalCpuUs(c), 3),
+        floor === undefined ? null : significant(totalCpuUs(floor), 3),
+      ),
+    );
   }
   for (const c of cases.filter((x) => x.target === "floor")) {
     for (const [metric, key] of [
@@ -398,8 +491,12 @@ function caseNote(c: E2eCase): string {
     `${p.mode === "http" ? "202" : "JetStream ack"} p50 ${ms(p.ackUs.p50)} / p99 ${ms(p.ackUs.p99)} ms; ${p.failed} failed); ` +
     `${c.deliveries.lost} lost, ${c.deliveries.duplicates} duplicates of ${c.deliveries.expected.toLocaleString("en-US")} expected (warm-up lost ${c.deliveries.warmupLost}); ` +
     `last delivery ${(c.drainMs / 1000).toFixed(1)} s after the last send; ` +
-    (c.stages === undefined ? "" : `send → ingest subject p50 ${c.stages.ingest.p50} / p99 ${c.stages.ingest.p99} ms, send → node subject p50 ${c.stages.routed.p50} / p99 ${c.stages.routed.p99} ms; `) +
-    `CPU µs per notification: ${Object.entries(c.cpuUsPerNotification).map(([k, v]) => `${k} ${v}`).join(", ")}; ` +
+    (c.stages === undefined
+      ? ""
+      : `send → ingest subject p50 ${c.stages.ingest.p50} / p99 ${c.stages.ingest.p99} ms, send → node subject p50 ${c.stages.routed.p50} / p99 ${c.stages.routed.p99} ms; `) +
+    `CPU µs per notification: ${Object.entries(c.cpuUsPerNotification)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}; ` +
     `\`${c.uptimeAfter.replace(/^.*load average/, "load average")}\` after`
   );
 }

@@ -77,7 +77,13 @@ export interface FanoutMeasurement {
   connectMs: number;
 }
 
-const KIND_NAMES: Record<ServerKind, string> = { gateway: "Tidings gateway", uws: "bare uWS", ws: "ws", socketio: "Socket.IO", centrifugo: "Centrifugo" };
+const KIND_NAMES: Record<ServerKind, string> = {
+  gateway: "Tidings gateway",
+  uws: "bare uWS",
+  ws: "ws",
+  socketio: "Socket.IO",
+  centrifugo: "Centrifugo",
+};
 
 /** The compared figures of a measurement and their units. */
 const UNITS = { cpuUsPerDelivery: "µs", perCoreDeliveriesPerSec: "/s", deliveriesPerSec: "/s", lost: "" } as const;
@@ -153,7 +159,9 @@ function pacingFor(c: FanoutCase): Pacing {
   if (c.audience === "user") return { receivers: 1, burst: c.connections, window: 8 * c.connections };
   // a POST larger than the usual burst is one burst of its own, two in flight
   const perPost = c.ingest?.perPost ?? 0;
-  return perPost > BURST ? { receivers: c.connections, burst: perPost, window: 2 * perPost } : { receivers: c.connections, burst: BURST, window: WINDOW };
+  return perPost > BURST
+    ? { receivers: c.connections, burst: perPost, window: 2 * perPost }
+    : { receivers: c.connections, burst: BURST, window: WINDOW };
 }
 
 /**
@@ -214,11 +222,18 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
   let clients: Child[] = [];
   let poster: HttpPoster | null = null;
   try {
-    server = await ctx.startServer(label, { kind: c.kind, auth: token === null ? "anonymous" : "jwt", secret: BENCH_SECRET, perSocketTopic: token !== null });
+    server = await ctx.startServer(label, {
+      kind: c.kind,
+      auth: token === null ? "anonymous" : "jwt",
+      secret: BENCH_SECRET,
+      perSocketTopic: token !== null,
+    });
     clients = await ctx.startClients(clientProcessesFor(c.connections), server.port);
     const opened = await ctx.openConnections(clients, c.connections, { dialect, token, concurrency: 256 });
     const users =
-      token === null ? undefined : split(c.connections, clients.length).flatMap((n, k) => Array.from({ length: n }, (_, j) => subjectOf(token, k, j)));
+      token === null
+        ? undefined
+        : split(c.connections, clients.length).flatMap((n, k) => Array.from({ length: n }, (_, j) => subjectOf(token, k, j)));
     const serverConnections = await server.child.call<number>("connections");
     if (serverConnections !== c.connections) throw new Error(`server counts ${serverConnections} connections, expected ${c.connections}`);
     const memory = await server.child.call<MemorySample>("memory");
@@ -231,7 +246,8 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
       ...(c.wire === true ? { wire: true } : {}),
     } satisfies PrepareArgs);
     const srv = server.child;
-    if (c.ingest !== undefined) poster = new HttpPoster(server.port, c.kind === "gateway" ? "/api/notifications" : "/publish", c.ingest.perPost, users);
+    if (c.ingest !== undefined)
+      poster = new HttpPoster(server.port, c.kind === "gateway" ? "/api/notifications" : "/publish", c.ingest.perPost, users);
     const publish = poster === null ? (n: number) => srv.tell("publish", { n }) : poster.post.bind(poster);
     ctx.log(`${label}: ${c.connections} connections in ${Math.round(opened.ms)} ms; warm-up ${warmup}, measuring ${count} notifications`);
     await drive(publish, clients, pacing, warmup);
@@ -248,7 +264,10 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
 
     const expected = count * pacing.receivers;
     const cpuUs = cpuPer(cpu.userUs, cpu.systemUs, received);
-    const clientCpuUs = after.reduce((s, r, i) => s + r.cpuUserUs + r.cpuSystemUs - clientCpuBefore[i]!.cpuUserUs - clientCpuBefore[i]!.cpuSystemUs, 0);
+    const clientCpuUs = after.reduce(
+      (s, r, i) => s + r.cpuUserUs + r.cpuSystemUs - clientCpuBefore[i]!.cpuUserUs - clientCpuBefore[i]!.cpuSystemUs,
+      0,
+    );
     const m: FanoutMeasurement = {
       kind: c.kind,
       protocol: c.protocol,
@@ -329,7 +348,8 @@ function caseText(protocol: Protocol, connections: number): string {
 
 function lossNote(ms: Iterable<FanoutMeasurement>): string {
   const bad = [...ms].filter((m) => m.lost > 0 || m.minPerSocket !== m.perSocket || m.maxPerSocket !== m.perSocket || m.socketsClosed > 0);
-  if (bad.length === 0) return "Every socket received every measured notification exactly once in every case (no loss, no duplicates, no socket closed).";
+  if (bad.length === 0)
+    return "Every socket received every measured notification exactly once in every case (no loss, no duplicates, no socket closed).";
   return `LOSS: ${bad.map((m) => `${KIND_NAMES[m.kind]} ${caseText(m.protocol, m.connections)}: ${m.lost} lost, per-socket ${m.minPerSocket}..${m.maxPerSocket} of ${m.perSocket}, ${m.socketsClosed} sockets closed`).join("; ")}`;
 }
 
@@ -403,7 +423,8 @@ export const peers: Harness = {
       const gw = ms.get(cacheKey({ kind: "gateway", protocol: "json", connections }))!;
       const kase = `JSON, ${formatCount(connections)} connections`;
       const peer = (kind: ServerKind) => ms.get(cacheKey({ kind, protocol: "json", connections }))!;
-      for (const kind of peerKinds) rows.push(versus("CPU per delivery", kase, "cpuUsPerDelivery", gw, peer(kind), { baseName: KIND_NAMES[kind] }));
+      for (const kind of peerKinds)
+        rows.push(versus("CPU per delivery", kase, "cpuUsPerDelivery", gw, peer(kind), { baseName: KIND_NAMES[kind] }));
       for (const kind of peerKinds) {
         rows.push(versus("Deliveries/s per core", kase, "perCoreDeliveriesPerSec", gw, peer(kind), { baseName: KIND_NAMES[kind] }));
       }
@@ -417,11 +438,11 @@ export const peers: Harness = {
         centrifugo === null
           ? "Centrifugo: SKIPPED, binary not found ($CENTRIFUGO_BIN, ~/go/bin/centrifugo or PATH; `go install github.com/centrifugal/centrifugo/v6@v6.9.1`)."
           : `Centrifugo (${centrifugo}, v6 config: \`client.insecure\`, one channel without namespace, memory engine, no history/presence): ` +
-            "clients send `connect` then `subscribe` over the JSON protocol on `/connection/websocket` and count `{\"push\":…}` lines " +
+            'clients send `connect` then `subscribe` over the JSON protocol on `/connection/websocket` and count `{"push":…}` lines ' +
             "(Centrifugo may put several newline-separated pushes in one WebSocket frame; clients answer its `{}` pings). " +
             "Each burst of notifications is ONE `POST /api/batch` with one `publish` command per notification (HTTP keep-alive, up to 8 " +
             "requests in flight), data = the same delivered object Socket.IO emits (the frame is Centrifugo's own " +
-            "`{\"push\":{\"channel\":…,\"pub\":{\"data\":…}}}`, not the gateway's bytes); so Centrifugo's figure INCLUDES its HTTP API " +
+            '`{"push":{"channel":…,"pub":{"data":…}}}`, not the gateway\'s bytes); so Centrifugo\'s figure INCLUDES its HTTP API ' +
             "(request parsing, JSON decode of the data, per-publication encode) where the Node servers publish in-process. " +
             "The HTTP client side (the Node process that starts Centrifugo) is not counted. Centrifugo's CPU = utime + stime of the " +
             "whole Go process (all threads) from /proc/<pid>/stat over the window (clock ticks → µs, 10 ms resolution): the same " +
@@ -503,12 +524,19 @@ function ingestHarness(audience: "global" | "user"): Harness {
         { perPost: 1, text: "single, 1 per POST" },
       ];
       const cases: FanoutCase[] = modes.flatMap((m) =>
-        (["uws", "gateway"] as const).map((kind) => ({ kind, protocol: "json" as const, connections, audience, ingest: { perPost: m.perPost } })),
+        (["uws", "gateway"] as const).map((kind) => ({
+          kind,
+          protocol: "json" as const,
+          connections,
+          audience,
+          ingest: { perPost: m.perPost },
+        })),
       );
       const ms = await measureAll(ctx, cases);
       const rows: ResultRow[] = [];
       for (const m of modes) {
-        const at = (kind: ServerKind) => ms.get(cacheKey({ kind, protocol: "json", connections, audience, ingest: { perPost: m.perPost } }))!;
+        const at = (kind: ServerKind) =>
+          ms.get(cacheKey({ kind, protocol: "json", connections, audience, ingest: { perPost: m.perPost } }))!;
         const gw = at("gateway");
         const base = at("uws");
         const kase = `JSON, ${formatCount(connections)} connections${one ? ", each notification to one user" : ""}, ${m.text}`;

@@ -57,11 +57,20 @@ export class HttpPoster {
       }
     };
     const req = request(
-      { host: "127.0.0.1", port: this.port, path: this.path, method: "POST", agent: this.#agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      {
+        host: "127.0.0.1",
+        port: this.port,
+        path: this.path,
+        method: "POST",
+        agent: this.#agent,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => done(res.statusCode === 202 ? null : `${res.statusCode}: ${Buffer.concat(chunks).toString("utf8").slice(0, 200)}`));
+        res.on("end", () =>
+          done(res.statusCode === 202 ? null : `${res.statusCode}: ${Buffer.concat(chunks).toString("utf8").slice(0, 200)}`),
+        );
         res.on("error", (err) => done(String(err)));
       },
     );

@@ -64,7 +64,9 @@ async function measure(ctx: RunContext, kind: ServerKind, wanted: number): Promi
       externalPerConnection: Math.round((after.external - before.external) / connections),
       connectMs: Math.round(first.ms + rest.ms),
     };
-    ctx.log(`idle-${kind}: ${connections} connections, ${m.rssPerConnection} B RSS/connection (marginal ${m.marginalRssPerConnection} B, heap ${m.heapPerConnection} B)`);
+    ctx.log(
+      `idle-${kind}: ${connections} connections, ${m.rssPerConnection} B RSS/connection (marginal ${m.marginalRssPerConnection} B, heap ${m.heapPerConnection} B)`,
+    );
     return m;
   } finally {
     await ctx.teardown(server, clients);
@@ -120,7 +122,9 @@ export const idleRss: Harness = {
           "(hard limit, not raisable here) and the server needs a few for itself.",
       );
     }
-    notes.push(`RSS per connection in kB: gateway ${significant(gw.rssPerConnection / 1024, 3)}, bare uWS ${significant(base.rssPerConnection / 1024, 3)}.`);
+    notes.push(
+      `RSS per connection in kB: gateway ${significant(gw.rssPerConnection / 1024, 3)}, bare uWS ${significant(base.rssPerConnection / 1024, 3)}.`,
+    );
     return ctx.result(this.name, this.title, startedAt, loadBefore, { params: { wanted }, rows, notes, cases: [base, gw] });
   },
 };

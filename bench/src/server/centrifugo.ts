@@ -14,7 +14,10 @@ export function centrifugoBinary(): string | null {
   const candidates = [
     process.env.CENTRIFUGO_BIN,
     join(homedir(), "go", "bin", "centrifugo"),
-    ...(process.env.PATH ?? "").split(delimiter).filter((d) => d !== "").map((d) => join(d, "centrifugo")),
+    ...(process.env.PATH ?? "")
+      .split(delimiter)
+      .filter((d) => d !== "")
+      .map((d) => join(d, "centrifugo")),
   ];
   for (const c of candidates) {
     if (c === undefined || c === "") continue;

@@ -15,7 +15,10 @@ export function verifyHs256(token: string, secret: Buffer, nowSeconds: number): 
   try {
     const header = JSON.parse(Buffer.from(token.slice(0, first), "base64url").toString("utf8")) as { alg?: unknown };
     if (header.alg !== "HS256") return null;
-    const payload = JSON.parse(Buffer.from(token.slice(first + 1, second), "base64url").toString("utf8")) as { exp?: unknown; sub?: unknown };
+    const payload = JSON.parse(Buffer.from(token.slice(first + 1, second), "base64url").toString("utf8")) as {
+      exp?: unknown;
+      sub?: unknown;
+    };
     if (typeof payload.exp === "number" && payload.exp + 30 < nowSeconds) return null;
     return typeof payload.sub === "string" && payload.sub !== "" ? payload.sub : null;
   } catch {

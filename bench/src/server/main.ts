@@ -281,7 +281,14 @@ async function startCentrifugo(): Promise<Impl> {
   const call = (path: string, body: string | Buffer): Promise<{ status: number; text: string }> =>
     new Promise((resolve, reject) => {
       const req = request(
-        { host: "127.0.0.1", port, path, method: "POST", agent, headers: { "content-type": "application/json", "x-api-key": CENTRIFUGO_API_KEY } },
+        {
+          host: "127.0.0.1",
+          port,
+          path,
+          method: "POST",
+          agent,
+          headers: { "content-type": "application/json", "x-api-key": CENTRIFUGO_API_KEY },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
@@ -341,7 +348,13 @@ async function startCentrifugo(): Promise<Impl> {
 
 async function memory(impl: Impl): Promise<MemorySample> {
   const m = process.memoryUsage();
-  return { rss: impl.rss?.() ?? m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, connections: await impl.connections() };
+  return {
+    rss: impl.rss?.() ?? m.rss,
+    heapUsed: m.heapUsed,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    connections: await impl.connections(),
+  };
 }
 
 function fdLimit(): number {

@@ -5,7 +5,10 @@
 
 /** A request found no subscriber on its subject; raised at once, nothing was processed. */
 export class NoRespondersError extends Error {
-  constructor(readonly subject: string, options?: ErrorOptions) {
+  constructor(
+    readonly subject: string,
+    options?: ErrorOptions,
+  ) {
     super(`no responders on ${subject}`, options);
     this.name = "NoRespondersError";
   }
@@ -13,7 +16,11 @@ export class NoRespondersError extends Error {
 
 /** A request got no answer in time. It may still have been processed (at most once). */
 export class TimeoutError extends Error {
-  constructor(readonly subject: string, readonly timeoutMs: number, options?: ErrorOptions) {
+  constructor(
+    readonly subject: string,
+    readonly timeoutMs: number,
+    options?: ErrorOptions,
+  ) {
     super(`no answer on ${subject} within ${timeoutMs} ms`, options);
     this.name = "TimeoutError";
   }

@@ -21,7 +21,13 @@ export { RegistryTracker } from "./registry/registry-tracker.js";
 export type { RegistryTrackerOptions } from "./registry/registry-tracker.js";
 export { MSGPACK_CONTENT_TYPE, decodeIngestBody, encodeIngestBody, ingestFormat } from "./ingest-codec.js";
 export type { IngestDecodeResult, IngestFormat } from "./ingest-codec.js";
-export { createIngestPublisher, createPartitionedIngestPublisher, HTTP_INGEST_SUBJECT, INGEST_SUBJECT_HEADER, ingestMsgId } from "./ingest-publisher.js";
+export {
+  createIngestPublisher,
+  createPartitionedIngestPublisher,
+  HTTP_INGEST_SUBJECT,
+  INGEST_SUBJECT_HEADER,
+  ingestMsgId,
+} from "./ingest-publisher.js";
 export type { IngestPublisher } from "./ingest-publisher.js";
 export { natsOptionsOf } from "./nats-options.js";
 export type { NatsSettings } from "./nats-options.js";

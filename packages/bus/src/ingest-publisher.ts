@@ -2,7 +2,10 @@ import { notificationCodec, subjects, type IngestPublishResult, type IngestQueue
 import { partitionOf } from "./shard/shard-map.js";
 
 /** Publishes validated notifications durably; resolves once every one is stored (or was already). */
-export type IngestPublisher = (notifications: readonly Notification[], headers?: Readonly<Record<string, string>>) => Promise<IngestPublishResult[]>;
+export type IngestPublisher = (
+  notifications: readonly Notification[],
+  headers?: Readonly<Record<string, string>>,
+) => Promise<IngestPublishResult[]>;
 
 /** Where HTTP ingest publishes: `tidings.notify.http`. */
 export const HTTP_INGEST_SUBJECT = subjects.notify("http");
@@ -32,7 +35,9 @@ export function createIngestPublisher(queue: IngestQueue, subject: string = HTTP
   return (notifications, headers) =>
     inTurn(() =>
       Promise.all(
-        notifications.map((n) => queue.publish(subject, notificationCodec.encode(n), { msgId: ingestMsgId(n), ...(headers === undefined ? {} : { headers }) })),
+        notifications.map((n) =>
+          queue.publish(subject, notificationCodec.encode(n), { msgId: ingestMsgId(n), ...(headers === undefined ? {} : { headers }) }),
+        ),
       ),
     );
 }

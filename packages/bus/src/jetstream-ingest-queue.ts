@@ -15,7 +15,14 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
-import { subjects, type BusHeaders, type IngestConsumer, type IngestMessage, type IngestPublishResult, type IngestQueue } from "@tidings/contracts";
+import {
+  subjects,
+  type BusHeaders,
+  type IngestConsumer,
+  type IngestMessage,
+  type IngestPublishResult,
+  type IngestQueue,
+} from "@tidings/contracts";
 import { fromNatsHeaders, toNatsHeaders } from "./headers.js";
 import type { IngestBacklog } from "./ingest-backlog.js";
 
@@ -284,7 +291,10 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
   #confirm(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error(`ack confirmation took longer than ${this.#timeoutMs} ms`), { name: "TimeoutError" })), this.#timeoutMs);
+      timer = setTimeout(
+        () => reject(Object.assign(new Error(`ack confirmation took longer than ${this.#timeoutMs} ms`), { name: "TimeoutError" })),
+        this.#timeoutMs,
+      );
     });
     return Promise.race([this.connection.flush(), timeout]).finally(() => clearTimeout(timer));
   }

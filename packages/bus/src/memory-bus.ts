@@ -43,7 +43,9 @@ export class MemoryBus implements Bus {
   #closing: Promise<void> | null = null;
 
   constructor(opts: MemoryBusOptions = {}) {
-    this.#handlers = new HandlerRuns(opts.onError ?? ((error, subject) => console.error(`MemoryBus: handler for ${subject} failed`, error)));
+    this.#handlers = new HandlerRuns(
+      opts.onError ?? ((error, subject) => console.error(`MemoryBus: handler for ${subject} failed`, error)),
+    );
   }
 
   publish(subject: string, data: Uint8Array, headers?: BusHeaders): void {

@@ -21,10 +21,13 @@ describe("MemoryIngestQueue", () => {
     const q = new MemoryIngestQueue({ maxDeliver: 2 });
     await q.publish("s", Uint8Array.of(1), { msgId: "x" });
     const counts: number[] = [];
-    const c = q.consume(async (m) => {
-      counts.push(m.deliveryCount);
-      m.nak();
-    }, { maxInFlight: 1 });
+    const c = q.consume(
+      async (m) => {
+        counts.push(m.deliveryCount);
+        m.nak();
+      },
+      { maxInFlight: 1 },
+    );
     await new Promise((r) => setTimeout(r, 100));
     await c.stop();
     expect(counts).toEqual([1, 2]);

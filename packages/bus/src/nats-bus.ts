@@ -85,7 +85,10 @@ export class NatsBus implements Bus {
    */
   #lastHeaders: { from: BusHeaders; to: MsgHdrs } | null = null;
 
-  constructor(readonly connection: NatsConnection, opts: NatsBusOptions = {}) {
+  constructor(
+    readonly connection: NatsConnection,
+    opts: NatsBusOptions = {},
+  ) {
     this.#handlers = new HandlerRuns(opts.onError ?? ((error, subject) => console.error(`NatsBus: handler for ${subject} failed`, error)));
   }
 

@@ -81,7 +81,14 @@ describe("JetStreamIngestQueue", () => {
       await jsm.streams.add({ name: "LIMITS", subjects: ["limits.>"], storage: "file", retention: "workqueue", discard: "old" });
       const producer = await JetStreamIngestQueue.create(nc, { stream: "LIMITS", subjects: ["limits.>"], maxBytes: 1000 });
       expect(await producer.streamSettings()).toEqual({ replicas: 1, maxBytes: -1, maxAgeMs: 0, duplicateWindowMs: 120_000 });
-      const service = await JetStreamIngestQueue.create(nc, { stream: "LIMITS", subjects: ["limits.>"], applyStreamConfig: true, maxBytes: 4096, maxAgeMs: 3_600_000, duplicateWindowMs: 60_000 });
+      const service = await JetStreamIngestQueue.create(nc, {
+        stream: "LIMITS",
+        subjects: ["limits.>"],
+        applyStreamConfig: true,
+        maxBytes: 4096,
+        maxAgeMs: 3_600_000,
+        duplicateWindowMs: 60_000,
+      });
       expect(await service.streamSettings()).toEqual({ replicas: 1, maxBytes: 4096, maxAgeMs: 3_600_000, duplicateWindowMs: 60_000 });
       expect((await jsm.streams.info("LIMITS")).config.discard).toBe("new");
       // A full stream refuses the publish instead of dropping an accepted message.

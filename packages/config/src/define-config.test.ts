@@ -26,10 +26,7 @@ describe("screamingSnake", () => {
 
 describe("defineConfig", () => {
   it("defineConfig - env names are prefix plus SCREAMING_SNAKE, keys keep declaration order", () => {
-    const schema = defineConfig(
-      { zeta: int({ default: 1, doc: "z" }), alphaBeta: str({ default: "a", doc: "a" }) },
-      { prefix: "APP_" },
-    );
+    const schema = defineConfig({ zeta: int({ default: 1, doc: "z" }), alphaBeta: str({ default: "a", doc: "a" }) }, { prefix: "APP_" });
     expect(schema.keys).toEqual(["zeta", "alphaBeta"]);
     expect(schema.envName("alphaBeta")).toBe("APP_ALPHA_BETA");
   });
@@ -166,9 +163,7 @@ describe("url", () => {
   const web = url({ default: undefined, protocols: ["https", "http"], doc: "" });
 
   it("url - accepts absolute URLs with an allowed scheme and keeps them as written", () => {
-    expect(value(web, "https://auth.example.com/.well-known/jwks.json")).toBe(
-      "https://auth.example.com/.well-known/jwks.json",
-    );
+    expect(value(web, "https://auth.example.com/.well-known/jwks.json")).toBe("https://auth.example.com/.well-known/jwks.json");
     expect(value(web, "HTTP://localhost:8081")).toBe("HTTP://localhost:8081");
   });
 

@@ -289,15 +289,11 @@ export function list<const V extends readonly [string, ...string[]]>(
   o: Common<NoInfer<readonly V[number][]>> & { values: V; min?: number; max?: number },
 ): Field<readonly V[number][]>;
 export function list(o: Common<readonly string[]> & ListOptions): Field<readonly string[]>;
-export function list(
-  o: Common<readonly string[]> & ListOptions & { values?: readonly string[] },
-): Field<readonly string[]> {
+export function list(o: Common<readonly string[]> & ListOptions & { values?: readonly string[] }): Field<readonly string[]> {
   const values = o.values;
   const count = countText(o);
   const what = values !== undefined ? `of ${values.join(", ")}` : o.itemText !== undefined ? `of ${o.itemText}` : "";
-  const expected = ["a comma-separated list", what, count === undefined ? "" : `with ${count}`]
-    .filter((s) => s !== "")
-    .join(" ");
+  const expected = ["a comma-separated list", what, count === undefined ? "" : `with ${count}`].filter((s) => s !== "").join(" ");
   return field<readonly string[]>(
     "list",
     { ...o, default: Object.freeze([...o.default]) },
@@ -353,14 +349,10 @@ export function oneOf<const V extends readonly [string, ...string[]], D extends 
  * An absolute URL, kept as written. `protocols` (without the colon, for example `["http", "https"]`)
  * restricts its scheme.
  */
-export function url<D extends string | undefined>(
-  o: Common<D> & { protocols?: readonly [string, ...string[]] },
-): Field<Widen<D, string>> {
+export function url<D extends string | undefined>(o: Common<D> & { protocols?: readonly [string, ...string[]] }): Field<Widen<D, string>> {
   const protocols = o.protocols;
   const expected =
-    protocols === undefined
-      ? "an absolute URL"
-      : `an absolute URL starting with ${protocols.map((p) => `${p}://`).join(" or ")}`;
+    protocols === undefined ? "an absolute URL" : `an absolute URL starting with ${protocols.map((p) => `${p}://`).join(" or ")}`;
   return field<Widen<D, string>>(
     "url",
     o as Common<Widen<D, string>>,

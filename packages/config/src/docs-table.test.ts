@@ -1,13 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import {
-  DOCS_END,
-  DOCS_START,
-  README_PATH,
-  configDocsTable,
-  extractDocsRegion,
-  replaceDocsRegion,
-} from "./docs-table.js";
+import { DOCS_END, DOCS_START, README_PATH, configDocsTable, extractDocsRegion, replaceDocsRegion } from "./docs-table.js";
 import { configSchema } from "./schema.js";
 
 describe("configDocsTable", () => {

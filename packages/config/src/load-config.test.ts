@@ -163,9 +163,7 @@ describe("loadConfig values", () => {
     ]);
     expect(loadConfig({ ...ANON, TIDINGS_LONG_POLL_TIMEOUT_SECONDS: "99.5" }).longPollTimeoutSeconds).toBe(99.5);
     expect(loadConfig({ ...ANON, TIDINGS_METRICS_PORT: "0" }).metricsPort).toBe(0);
-    expect(problemsOf({ ...ANON, TIDINGS_PORT: "0" }).problems).toEqual([
-      'TIDINGS_PORT="0": expected an integer, from 1 to 65535',
-    ]);
+    expect(problemsOf({ ...ANON, TIDINGS_PORT: "0" }).problems).toEqual(['TIDINGS_PORT="0": expected an integer, from 1 to 65535']);
   });
 
   it("loadConfig - CORS origins must be exact origins", () => {
@@ -275,9 +273,9 @@ describe("unknown settings", () => {
 
 describe("cross-field rules", () => {
   it("cross-field rules - JWT secret and JWKS URL together are refused", () => {
-    expect(
-      problemsOf({ TIDINGS_AUTH_JWT_SECRET: SECRET, TIDINGS_AUTH_JWKS_URL: "https://a.example.com/jwks" }).problems,
-    ).toEqual(["TIDINGS_AUTH_JWT_SECRET and TIDINGS_AUTH_JWKS_URL are both set: set only one"]);
+    expect(problemsOf({ TIDINGS_AUTH_JWT_SECRET: SECRET, TIDINGS_AUTH_JWKS_URL: "https://a.example.com/jwks" }).problems).toEqual([
+      "TIDINGS_AUTH_JWT_SECRET and TIDINGS_AUTH_JWKS_URL are both set: set only one",
+    ]);
   });
 
   it("cross-field rules - no authentication method at all is refused", () => {
@@ -302,15 +300,23 @@ describe("cross-field rules", () => {
     expect(problemsOf({ ...ANON, TIDINGS_NATS_TLS_CERT_FILE: "/c" }).problems).toEqual([
       "TIDINGS_NATS_TLS_CERT_FILE and TIDINGS_NATS_TLS_KEY_FILE go together: set both or neither",
     ]);
-    expect(problemsOf({ ...ANON, TIDINGS_API_PORT: "9464" }).problems).toEqual(["TIDINGS_API_PORT=9464 equals TIDINGS_METRICS_PORT: use another port"]);
+    expect(problemsOf({ ...ANON, TIDINGS_API_PORT: "9464" }).problems).toEqual([
+      "TIDINGS_API_PORT=9464 equals TIDINGS_METRICS_PORT: use another port",
+    ]);
     const c = loadConfig({ ...ANON, TIDINGS_API_PORT: "8081", TIDINGS_JETSTREAM_REPLICAS: "3", TIDINGS_DATABASE_SSL_ROOT_CERT: "/ca.pem" });
-    expect([c.apiPort, c.jetstreamReplicas, c.jetstreamMaxBytes, c.jetstreamMaxAgeSeconds, c.databaseSslMode]).toEqual([8081, 3, 1073741824, 86400, undefined]);
+    expect([c.apiPort, c.jetstreamReplicas, c.jetstreamMaxBytes, c.jetstreamMaxAgeSeconds, c.databaseSslMode]).toEqual([
+      8081,
+      3,
+      1073741824,
+      86400,
+      undefined,
+    ]);
   });
 
   it("cross-field rules - client timeout must exceed keep-alive", () => {
-    expect(
-      problemsOf({ ...ANON, TIDINGS_KEEPALIVE_SECONDS: "10", TIDINGS_CLIENT_TIMEOUT_SECONDS: "10" }).problems,
-    ).toEqual(["TIDINGS_CLIENT_TIMEOUT_SECONDS=10 must be greater than TIDINGS_KEEPALIVE_SECONDS=10"]);
+    expect(problemsOf({ ...ANON, TIDINGS_KEEPALIVE_SECONDS: "10", TIDINGS_CLIENT_TIMEOUT_SECONDS: "10" }).problems).toEqual([
+      "TIDINGS_CLIENT_TIMEOUT_SECONDS=10 must be greater than TIDINGS_KEEPALIVE_SECONDS=10",
+    ]);
     expect(() => loadConfig({ ...ANON, TIDINGS_KEEPALIVE_SECONDS: "10", TIDINGS_CLIENT_TIMEOUT_SECONDS: "10.5" })).not.toThrow();
   });
 

@@ -106,7 +106,9 @@ export function readConfig<F extends Fields>(schema: ConfigSchema<F>, env: Env):
 
   const knownNames = [...known];
   const unknown = Object.keys(env)
-    .filter((name) => name.startsWith(schema.prefix) && !known.has(name) && !schema.foreign.includes(name) && (env[name]?.trim() ?? "") !== "")
+    .filter(
+      (name) => name.startsWith(schema.prefix) && !known.has(name) && !schema.foreign.includes(name) && (env[name]?.trim() ?? "") !== "",
+    )
     .sort();
   for (const name of unknown) {
     // The value is never shown: an unknown variable may be a misspelt secret.

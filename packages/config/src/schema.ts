@@ -258,7 +258,10 @@ export const configSchema = defineConfig(
       default: undefined,
       doc: "File holding a NATS user nkey seed (`SU…`), read at every (re)connect. Set this or the credentials file, not both.",
     }),
-    natsTlsCaFile: str({ default: undefined, doc: "PEM file of the CA(s) that sign the NATS server certificate; setting it turns TLS on." }),
+    natsTlsCaFile: str({
+      default: undefined,
+      doc: "PEM file of the CA(s) that sign the NATS server certificate; setting it turns TLS on.",
+    }),
     natsTlsCertFile: str({ default: undefined, doc: "PEM client certificate for NATS mutual TLS (with TIDINGS_NATS_TLS_KEY_FILE)." }),
     natsTlsKeyFile: str({ default: undefined, doc: "PEM private key of TIDINGS_NATS_TLS_CERT_FILE." }),
     jetstreamReplicas: int({
@@ -382,21 +385,15 @@ export const configSchema = defineConfig(
           ? `${name("keepaliveSeconds")}=${c.keepaliveSeconds} breaks default SignalR clients, whose server timeout is 30 s: keep it at 15 or below`
           : undefined,
       (c, name) =>
-        c.ingestKeys.length === 0
-          ? `${name("ingestKeys")} is empty: POST /api/notifications accepts only loopback requests`
-          : undefined,
+        c.ingestKeys.length === 0 ? `${name("ingestKeys")} is empty: POST /api/notifications accepts only loopback requests` : undefined,
       (c, name) =>
-        c.authAnonymous
-          ? `${name("authAnonymous")}=true: requests without a token are accepted as anonymous connections`
-          : undefined,
+        c.authAnonymous ? `${name("authAnonymous")}=true: requests without a token are accepted as anonymous connections` : undefined,
       (c, name) =>
         c.tenantValidationUrl !== undefined && c.tenantValidation !== "http"
           ? `${name("tenantValidationUrl")} is set but ${name("tenantValidation")}=${c.tenantValidation}: the URL is not used`
           : undefined,
-      (c, name) =>
-        c.detailedErrors ? `${name("detailedErrors")}=true sends exception details to clients: development only` : undefined,
-      (c, name) =>
-        c.testing ? `${name("testing")}=true: POST /test/notifications is enabled` : undefined,
+      (c, name) => (c.detailedErrors ? `${name("detailedErrors")}=true sends exception details to clients: development only` : undefined),
+      (c, name) => (c.testing ? `${name("testing")}=true: POST /test/notifications is enabled` : undefined),
     ],
   },
 );

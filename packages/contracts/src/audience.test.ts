@@ -30,7 +30,13 @@ describe("audience - the audience table", () => {
   });
 
   it("every shared key is recognised as one, so a connection value cannot alias it", () => {
-    for (const key of [GLOBAL_AUDIENCE, tenantAudience("acme"), audienceKey(AudienceType.Group, "ops"), audienceKey(AudienceType.Group, "ops", "acme"), userAudience("u")]) {
+    for (const key of [
+      GLOBAL_AUDIENCE,
+      tenantAudience("acme"),
+      audienceKey(AudienceType.Group, "ops"),
+      audienceKey(AudienceType.Group, "ops", "acme"),
+      userAudience("u"),
+    ]) {
       expect(looksLikeSharedAudienceKey(key)).toBe(true);
     }
     expect(looksLikeSharedAudienceKey("Xy_9-abc")).toBe(false);
@@ -79,13 +85,25 @@ describe("audience - parseAudienceRequest", () => {
 
   it("returns Tenant and plain Group requests", () => {
     expect(parseAudienceRequest({ audienceType: 2, audienceValue: "acme" })).toStrictEqual({
-      audienceType: 2, audienceValue: "acme", tenantId: null, key: "tenant:acme", tenantToValidate: "acme",
+      audienceType: 2,
+      audienceValue: "acme",
+      tenantId: null,
+      key: "tenant:acme",
+      tenantToValidate: "acme",
     });
     expect(parseAudienceRequest({ audienceType: 2, audienceValue: "acme", tenantId: "acme" })).toStrictEqual({
-      audienceType: 2, audienceValue: "acme", tenantId: "acme", key: "tenant:acme", tenantToValidate: "acme",
+      audienceType: 2,
+      audienceValue: "acme",
+      tenantId: "acme",
+      key: "tenant:acme",
+      tenantToValidate: "acme",
     });
     expect(parseAudienceRequest({ audienceType: 3, audienceValue: "dashboard-ops", tenantId: null })).toStrictEqual({
-      audienceType: 3, audienceValue: "dashboard-ops", tenantId: null, key: "group:dashboard-ops", tenantToValidate: null,
+      audienceType: 3,
+      audienceValue: "dashboard-ops",
+      tenantId: null,
+      key: "group:dashboard-ops",
+      tenantToValidate: null,
     });
     // The tenant part ends at the first ':', so a scoped group name may contain ':'.
     expect(parseAudienceRequest({ audienceType: 3, audienceValue: "a:b", tenantId: "acme" }).key).toBe("group:acme:a:b");

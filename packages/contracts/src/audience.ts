@@ -32,7 +32,15 @@ export interface AudienceKind {
 }
 
 function prefixed(type: AudienceTypeValue, name: keyof typeof AudienceType, prefix: string, subscribable: boolean): AudienceKind {
-  return { type, name, valueless: false, subscribable, byConnectionId: false, key: (value) => prefix + value, owns: (key) => key.startsWith(prefix) };
+  return {
+    type,
+    name,
+    valueless: false,
+    subscribable,
+    byConnectionId: false,
+    key: (value) => prefix + value,
+    owns: (key) => key.startsWith(prefix),
+  };
 }
 
 /**

@@ -11,7 +11,12 @@ describe("delivered - toDelivered", () => {
         type: "invoice-ready",
         body: { invoiceId: "INV-789", amount: 149.99, currency: "USD" },
         routing: { audienceType: 4, audienceValue: "user-123" },
-        metadata: { producer: "billing-service", timeStamp: "2025-01-15T10:00:00Z", isPersisted: true, persistedTTL: "2025-02-15T00:00:00Z" },
+        metadata: {
+          producer: "billing-service",
+          timeStamp: "2025-01-15T10:00:00Z",
+          isPersisted: true,
+          persistedTTL: "2025-02-15T00:00:00Z",
+        },
       },
       { now: new Date("2025-01-15T10:00:01Z"), defaultTtlSeconds: 1800, maxNotificationBytes: 65536 },
     );

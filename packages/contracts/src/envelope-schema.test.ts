@@ -34,11 +34,16 @@ const base = (audienceType: number): Record<string, unknown> => ({
 function breaksValidatorOnlyRule(v: unknown): boolean {
   const e = v as { body?: unknown; routing?: Record<string, unknown>; metadata?: Record<string, unknown> };
   const r = e?.routing;
-  const tenantMismatch = r?.["audienceType"] === 2 && typeof r["tenantId"] === "string" && typeof r["audienceValue"] === "string" && r["tenantId"] !== r["audienceValue"];
+  const tenantMismatch =
+    r?.["audienceType"] === 2 &&
+    typeof r["tenantId"] === "string" &&
+    typeof r["audienceValue"] === "string" &&
+    r["tenantId"] !== r["audienceValue"];
   const impossibleDay = [e?.metadata?.["timeStamp"], e?.metadata?.["persistedTTL"]].some(
     (d) => typeof d === "string" && /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])/.test(d) && Number.isNaN(parseIsoDate(d)),
   );
-  const badBody = e?.body !== undefined && (checkJsonData(e.body, MAX_BODY_DEPTH) !== null || JSON.stringify(e.body).includes('"__proto__":'));
+  const badBody =
+    e?.body !== undefined && (checkJsonData(e.body, MAX_BODY_DEPTH) !== null || JSON.stringify(e.body).includes('"__proto__":'));
   return tenantMismatch || impossibleDay || badBody;
 }
 
@@ -66,7 +71,15 @@ describe("envelope JSON Schema and AsyncAPI document", () => {
 
   it("agrees with the validator on hand-written valid and invalid envelopes and batches", () => {
     const samples: [string, unknown, boolean][] = [
-      ["every field", { ...base(3), routing: { audienceType: 3, audienceValue: "ops", tenantId: "acme" }, metadata: { producer: "p", timeStamp: "2025-01-15T10:00:00+01:00", isPersisted: true, persistedTTL: "2025-01-16" } }, true],
+      [
+        "every field",
+        {
+          ...base(3),
+          routing: { audienceType: 3, audienceValue: "ops", tenantId: "acme" },
+          metadata: { producer: "p", timeStamp: "2025-01-15T10:00:00+01:00", isPersisted: true, persistedTTL: "2025-01-16" },
+        },
+        true,
+      ],
       ["global without value", base(1), true],
       ["global with value global", { ...base(1), routing: { audienceType: 1, audienceValue: "global" } }, true],
       ["unknown fields", { ...base(4), extra: 1, routing: { audienceType: 4, audienceValue: "u", x: 1 } }, true],
@@ -98,14 +111,73 @@ describe("envelope JSON Schema and AsyncAPI document", () => {
   });
 
   it("agrees with the validator on 20,000 generated envelopes, except exactly where a rule only the validator checks is broken", () => {
-    const dates = ["2025-01-15", "2025-01-15T10:00:00Z", "2025-01-15t10:00:00.123456789+01:00", "2025-01-15 10:00", "2025-01-15T10:00:00+0100", "2024-02-29", "2023-02-29", "2025-04-31", "2025-13-01", "2025-01-15T23:60:00Z", "2025-01-15T10:00:00+24:00", "2025-01-15T10", "yesterday", "", 12345, null, undefined];
+    const dates = [
+      "2025-01-15",
+      "2025-01-15T10:00:00Z",
+      "2025-01-15t10:00:00.123456789+01:00",
+      "2025-01-15 10:00",
+      "2025-01-15T10:00:00+0100",
+      "2024-02-29",
+      "2023-02-29",
+      "2025-04-31",
+      "2025-13-01",
+      "2025-01-15T23:60:00Z",
+      "2025-01-15T10:00:00+24:00",
+      "2025-01-15T10",
+      "yesterday",
+      "",
+      12345,
+      null,
+      undefined,
+    ];
     const pools: Record<string, unknown[]> = {
       id: ["x", "", "i".repeat(256), "i".repeat(257), "😀".repeat(257), "a\u0001b", "a\u007fb", "ä", 5, {}, null, undefined],
-      type: ["a.b_c:d-e", "", "t".repeat(128), "t".repeat(129), "has space", "EventReadStatusChange", "EVENTDELETEDSTATUSCHANGE", "EventReadStatusChanges", "ünï", 3, null, undefined],
-      body: [null, undefined, 0, "text", [1, 2], { deep: { a: [1] } }, "a\u0000b", { "k\u0000": 1 }, JSON.parse('{"a":{"__proto__":1}}'), nested(MAX_BODY_DEPTH), nested(MAX_BODY_DEPTH + 1)],
+      type: [
+        "a.b_c:d-e",
+        "",
+        "t".repeat(128),
+        "t".repeat(129),
+        "has space",
+        "EventReadStatusChange",
+        "EVENTDELETEDSTATUSCHANGE",
+        "EventReadStatusChanges",
+        "ünï",
+        3,
+        null,
+        undefined,
+      ],
+      body: [
+        null,
+        undefined,
+        0,
+        "text",
+        [1, 2],
+        { deep: { a: [1] } },
+        "a\u0000b",
+        { "k\u0000": 1 },
+        JSON.parse('{"a":{"__proto__":1}}'),
+        nested(MAX_BODY_DEPTH),
+        nested(MAX_BODY_DEPTH + 1),
+      ],
       routing: [null, "x", [], 1],
       "routing.audienceType": [1, 2, 3, 4, 5, 0, 6, 2.5, "2", null, undefined],
-      "routing.audienceValue": ["v", "a\u0000", "acme", "global", "a:b", "tenant:x", "group:x", "user:x", "usr:x", "", "v".repeat(256), "v".repeat(257), 7, null, undefined],
+      "routing.audienceValue": [
+        "v",
+        "a\u0000",
+        "acme",
+        "global",
+        "a:b",
+        "tenant:x",
+        "group:x",
+        "user:x",
+        "usr:x",
+        "",
+        "v".repeat(256),
+        "v".repeat(257),
+        7,
+        null,
+        undefined,
+      ],
       "routing.tenantId": ["acme", "v", "t\u0000", "a:b", "", "t".repeat(256), "t".repeat(257), 5, null, undefined],
       metadata: [null, "x", [], 1],
       "metadata.producer": ["p", "p\u0000", "", "p".repeat(128), "p".repeat(129), 1, null, undefined],
@@ -115,7 +187,7 @@ describe("envelope JSON Schema and AsyncAPI document", () => {
     };
     const fields = Object.keys(pools);
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
 
     const disagreements: string[] = [];
@@ -128,7 +200,8 @@ describe("envelope JSON Schema and AsyncAPI document", () => {
         const value = pick(pools[field]!);
         const [outer, inner] = field.split(".") as [string, string | undefined];
         if (inner === undefined) sample[outer] = value;
-        else if (typeof sample[outer] === "object" && sample[outer] !== null && !Array.isArray(sample[outer])) (sample[outer] as Record<string, unknown>)[inner] = value;
+        else if (typeof sample[outer] === "object" && sample[outer] !== null && !Array.isArray(sample[outer]))
+          (sample[outer] as Record<string, unknown>)[inner] = value;
       }
       const json: unknown = JSON.parse(JSON.stringify(sample));
       const bySchema = schemaAccepts(json);

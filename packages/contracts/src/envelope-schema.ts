@@ -45,7 +45,8 @@ const whenAudience = (types: number[], then: Schema, extraIf: Schema = {}): Sche
   if: { required: ["audienceType"], properties: { audienceType: { enum: types }, ...extraIf } },
   then,
 });
-const date = (description: string): Schema => optional({ type: "string", maxLength: MAX_DATE_CHARS, pattern: ISO_DATE_PATTERN, description });
+const date = (description: string): Schema =>
+  optional({ type: "string", maxLength: MAX_DATE_CHARS, pattern: ISO_DATE_PATTERN, description });
 
 /** JSON Schema (draft-07) of one producer envelope, built from the validator's own rules. */
 export function envelopeJsonSchema(): Schema {
@@ -73,21 +74,37 @@ export function envelopeJsonSchema(): Schema {
         type: "object",
         required: ["audienceType"],
         properties: {
-          audienceType: { enum: [Global, Tenant, Group, User, Connection], description: "1 Global, 2 Tenant, 3 Group, 4 User, 5 Connection." },
-          audienceValue: {
-            description: "The tenant id, group name, user id or connection id; for Global absent or \"global\".",
+          audienceType: {
+            enum: [Global, Tenant, Group, User, Connection],
+            description: "1 Global, 2 Tenant, 3 Group, 4 User, 5 Connection.",
           },
-          tenantId: optional(text(MAX_AUDIENCE_VALUE_CHARS, { pattern: NO_COLON_OR_NUL, description: "Scopes a Group; equals audienceValue for a Tenant." })),
+          audienceValue: {
+            description: 'The tenant id, group name, user id or connection id; for Global absent or "global".',
+          },
+          tenantId: optional(
+            text(MAX_AUDIENCE_VALUE_CHARS, { pattern: NO_COLON_OR_NUL, description: "Scopes a Group; equals audienceValue for a Tenant." }),
+          ),
         },
         allOf: [
           whenAudience([Global], { properties: { audienceValue: { enum: [null, audienceKey(Global, "")] } } }),
-          whenAudience([Tenant, Group, User, Connection], { required: ["audienceValue"], properties: { audienceValue: text(MAX_AUDIENCE_VALUE_CHARS, { pattern: NO_NUL }) } }),
+          whenAudience([Tenant, Group, User, Connection], {
+            required: ["audienceValue"],
+            properties: { audienceValue: text(MAX_AUDIENCE_VALUE_CHARS, { pattern: NO_NUL }) },
+          }),
           whenAudience([Tenant], { properties: { audienceValue: { type: "string", pattern: NO_COLON_OR_NUL } } }),
           // A plain group name with ':' would share its key with a tenant-scoped group.
-          whenAudience([Group], { properties: { audienceValue: { type: "string", pattern: NO_COLON_OR_NUL } } }, { tenantId: { type: "null" } }),
+          whenAudience(
+            [Group],
+            { properties: { audienceValue: { type: "string", pattern: NO_COLON_OR_NUL } } },
+            { tenantId: { type: "null" } },
+          ),
           // A connection id shaped like another audience's key would alias that audience.
           whenAudience([Connection], {
-            properties: { audienceValue: { not: { anyOf: [{ const: audienceKey(Global, "") }, { type: "string", pattern: `^(?:${sharedKeyPrefixes.join("|")})` }] } } },
+            properties: {
+              audienceValue: {
+                not: { anyOf: [{ const: audienceKey(Global, "") }, { type: "string", pattern: `^(?:${sharedKeyPrefixes.join("|")})` }] },
+              },
+            },
           }),
         ],
       },
@@ -131,7 +148,9 @@ export function asyncApiDocument(version: string): Schema {
         `Invalid envelopes are acknowledged and republished to ${subjects.deadLetter}. Generated from packages/contracts; see docs/contract.md §7.`,
     },
     defaultContentType: "application/json",
-    servers: { nats: { host: "localhost:4222", protocol: "nats", description: "The NATS server of the Tidings cluster (TIDINGS_NATS_URL)." } },
+    servers: {
+      nats: { host: "localhost:4222", protocol: "nats", description: "The NATS server of the Tidings cluster (TIDINGS_NATS_URL)." },
+    },
     channels: {
       notify: {
         address: `${notifyPrefix}{suffix}`,
@@ -169,8 +188,15 @@ export function asyncApiDocument(version: string): Schema {
             type: "object",
             required: ["Nats-Msg-Id"],
             properties: {
-              "Nats-Msg-Id": { type: "string", description: "The envelope id: JetStream drops a retried publish within the duplicate window." },
-              "Content-Type": { type: "string", enum: ["application/json", "application/msgpack"], description: "Default application/json." },
+              "Nats-Msg-Id": {
+                type: "string",
+                description: "The envelope id: JetStream drops a retried publish within the duplicate window.",
+              },
+              "Content-Type": {
+                type: "string",
+                enum: ["application/json", "application/msgpack"],
+                description: "Default application/json.",
+              },
             },
           },
           payload: envelopePayload,
@@ -181,7 +207,10 @@ export function asyncApiDocument(version: string): Schema {
           headers: {
             type: "object",
             properties: {
-              "Tidings-Error": { type: "string", description: "<reason>: <detail>, e.g. `invalid_envelope: routing.audienceType must be an integer from 1 to 5`." },
+              "Tidings-Error": {
+                type: "string",
+                description: "<reason>: <detail>, e.g. `invalid_envelope: routing.audienceType must be an integer from 1 to 5`.",
+              },
               "Tidings-Subject": { type: "string", description: "The subject it was published to." },
             },
           },

@@ -181,29 +181,84 @@ describe("envelope - problems", () => {
     ["type empty", { ...minimal({ audienceType: 1 }), type: "" }, "type", "must be 1 to 128 characters"],
     ["type too long", { ...minimal({ audienceType: 1 }), type: "t".repeat(129) }, "type", "must be 1 to 128 characters"],
     ["type with a slash", { ...minimal({ audienceType: 1 }), type: "a/b" }, "type", "may contain only letters, digits and . _ : -"],
-    ["type reserved (read)", { ...minimal({ audienceType: 1 }), type: "eventreadstatuschange" }, "type", "must not be a reserved event name"],
-    ["type reserved (deleted)", { ...minimal({ audienceType: 1 }), type: "EVENTDELETEDSTATUSCHANGE" }, "type", "must not be a reserved event name"],
+    [
+      "type reserved (read)",
+      { ...minimal({ audienceType: 1 }), type: "eventreadstatuschange" },
+      "type",
+      "must not be a reserved event name",
+    ],
+    [
+      "type reserved (deleted)",
+      { ...minimal({ audienceType: 1 }), type: "EVENTDELETEDSTATUSCHANGE" },
+      "type",
+      "must not be a reserved event name",
+    ],
     ["routing an array", { ...minimal({}), routing: [] }, "routing", "must be a JSON object"],
     ["metadata a string", { ...minimal({ audienceType: 1 }), metadata: "p" }, "metadata", "must be a JSON object"],
     ["audienceType a string", minimal({ audienceType: "4", audienceValue: "u" }), "routing.audienceType", "must be an integer from 1 to 5"],
     ["audienceType 0", minimal({ audienceType: 0, audienceValue: "u" }), "routing.audienceType", "must be an integer from 1 to 5"],
     ["audienceType 2.5", minimal({ audienceType: 2.5, audienceValue: "u" }), "routing.audienceType", "must be an integer from 1 to 5"],
-    ["Global with another value", minimal({ audienceType: 1, audienceValue: "Global" }), "routing.audienceValue", 'must be absent or "global" for a Global audience'],
+    [
+      "Global with another value",
+      minimal({ audienceType: 1, audienceValue: "Global" }),
+      "routing.audienceValue",
+      'must be absent or "global" for a Global audience',
+    ],
     ["User without value", minimal({ audienceType: 4 }), "routing.audienceValue", "is required"],
     ["Group with empty value", minimal({ audienceType: 3, audienceValue: "" }), "routing.audienceValue", "must be 1 to 256 characters"],
-    ["User value too long", minimal({ audienceType: 4, audienceValue: "u".repeat(257) }), "routing.audienceValue", "must be 1 to 256 characters"],
-    ["Tenant value with ':'", minimal({ audienceType: 2, audienceValue: "a:b" }), "routing.audienceValue", "must not contain ':' for a Tenant audience"],
-    ["Tenant id differs", minimal({ audienceType: 2, audienceValue: "acme", tenantId: "other" }), "routing.tenantId", "must equal routing.audienceValue for a Tenant audience"],
-    ["plain group with ':'", minimal({ audienceType: 3, audienceValue: "acme:admins" }), "routing.audienceValue", "must not contain ':' unless routing.tenantId is set"],
-    ["Connection value shaped like a key", minimal({ audienceType: 5, audienceValue: "user:u" }), "routing.audienceValue", "must be a connection id, not another audience's key"],
-    ["Connection value global", minimal({ audienceType: 5, audienceValue: "global" }), "routing.audienceValue", "must be a connection id, not another audience's key"],
+    [
+      "User value too long",
+      minimal({ audienceType: 4, audienceValue: "u".repeat(257) }),
+      "routing.audienceValue",
+      "must be 1 to 256 characters",
+    ],
+    [
+      "Tenant value with ':'",
+      minimal({ audienceType: 2, audienceValue: "a:b" }),
+      "routing.audienceValue",
+      "must not contain ':' for a Tenant audience",
+    ],
+    [
+      "Tenant id differs",
+      minimal({ audienceType: 2, audienceValue: "acme", tenantId: "other" }),
+      "routing.tenantId",
+      "must equal routing.audienceValue for a Tenant audience",
+    ],
+    [
+      "plain group with ':'",
+      minimal({ audienceType: 3, audienceValue: "acme:admins" }),
+      "routing.audienceValue",
+      "must not contain ':' unless routing.tenantId is set",
+    ],
+    [
+      "Connection value shaped like a key",
+      minimal({ audienceType: 5, audienceValue: "user:u" }),
+      "routing.audienceValue",
+      "must be a connection id, not another audience's key",
+    ],
+    [
+      "Connection value global",
+      minimal({ audienceType: 5, audienceValue: "global" }),
+      "routing.audienceValue",
+      "must be a connection id, not another audience's key",
+    ],
     ["tenantId not a string", minimal({ audienceType: 3, audienceValue: "g", tenantId: 1 }), "routing.tenantId", "must be a string"],
     ["tenantId empty", minimal({ audienceType: 3, audienceValue: "g", tenantId: "" }), "routing.tenantId", "must be 1 to 256 characters"],
     ["producer empty", minimal({ audienceType: 1 }, { producer: "" }), "metadata.producer", "must be 1 to 128 characters"],
     ["producer too long", minimal({ audienceType: 1 }, { producer: "p".repeat(129) }), "metadata.producer", "must be 1 to 128 characters"],
-    ["timeStamp a number", minimal({ audienceType: 1 }, { timeStamp: 1736935200000 }), "metadata.timeStamp", "must be an ISO-8601 date-time"],
+    [
+      "timeStamp a number",
+      minimal({ audienceType: 1 }, { timeStamp: 1736935200000 }),
+      "metadata.timeStamp",
+      "must be an ISO-8601 date-time",
+    ],
     ["isPersisted a string", minimal({ audienceType: 1 }, { isPersisted: "true" }), "metadata.isPersisted", "must be true or false"],
-    ["persistedTTL garbage", minimal({ audienceType: 1 }, { isPersisted: true, persistedTTL: "soon" }), "metadata.persistedTTL", "must be an ISO-8601 date-time"],
+    [
+      "persistedTTL garbage",
+      minimal({ audienceType: 1 }, { isPersisted: true, persistedTTL: "soon" }),
+      "metadata.persistedTTL",
+      "must be an ISO-8601 date-time",
+    ],
   ];
   it.each(cases)("%s", (_name, envelope, path, message) => {
     expect(problemsOf(envelope)).toStrictEqual([{ index: 0, path, message }]);
@@ -254,7 +309,9 @@ describe("envelope - storable in Postgres and encodable in every protocol", () =
     expect(problemsOf(minimal({ audienceType: 1 }, { producer: nul }))).toStrictEqual([
       { index: 0, path: "metadata.producer", message: "must not contain NUL (U+0000) characters" },
     ]);
-    expect(problemsOf({ ...minimal({ audienceType: 1 }), id: nul })).toStrictEqual([{ index: 0, path: "id", message: "must not contain control characters" }]);
+    expect(problemsOf({ ...minimal({ audienceType: 1 }), id: nul })).toStrictEqual([
+      { index: 0, path: "id", message: "must not contain control characters" },
+    ]);
     expect(problemsOf({ ...minimal({ audienceType: 1 }), type: nul })).toStrictEqual([
       { index: 0, path: "type", message: "may contain only letters, digits and . _ : -" },
     ]);
@@ -273,11 +330,20 @@ describe("envelope - bodies every protocol can deliver", () => {
   // ("The key __proto__ is not allowed"), and again on each replay.
   it('refuses a body with a "__proto__" key at any depth', () => {
     for (const body of ['{"__proto__":1}', '[{"a":{"__proto__":{"x":1}}}]', '{"a":[[{"__proto__":null}]]}']) {
-      const envelope = JSON.parse(`{"id":"n-1","type":"t","body":${body},"routing":{"audienceType":1},"metadata":{"producer":"p"}}`) as unknown;
+      const envelope = JSON.parse(
+        `{"id":"n-1","type":"t","body":${body},"routing":{"audienceType":1},"metadata":{"producer":"p"}}`,
+      ) as unknown;
       expect(problemsOf(envelope)).toStrictEqual([{ index: 0, path: "body", message: 'must not contain the key "__proto__"' }]);
     }
-    expect(ok({ ...minimal({ audienceType: 1 }), body: { proto: 1, constructor: 2, nested: [{ prototype: 3 }] } }).body).toStrictEqual({ proto: 1, constructor: 2, nested: [{ prototype: 3 }] });
-    const wide = validateEnvelope({ ...minimal({ audienceType: 1 }), body: new Array(1_000_000).fill([{}]) }, { ...OPTS, maxNotificationBytes: 1 << 23 });
+    expect(ok({ ...minimal({ audienceType: 1 }), body: { proto: 1, constructor: 2, nested: [{ prototype: 3 }] } }).body).toStrictEqual({
+      proto: 1,
+      constructor: 2,
+      nested: [{ prototype: 3 }],
+    });
+    const wide = validateEnvelope(
+      { ...minimal({ audienceType: 1 }), body: new Array(1_000_000).fill([{}]) },
+      { ...OPTS, maxNotificationBytes: 1 << 23 },
+    );
     expect(wide.ok).toBe(true); // a million-element array is walked without overflowing the stack
   });
 });
@@ -376,8 +442,20 @@ describe("envelope - dates", () => {
   });
 
   it("refuses dates and times that do not exist", () => {
-    for (const bad of ["2025-02-29", "2025-13-01", "2025-04-31T00:00Z", "2025-01-15T24:00:00Z", "2025-01-15T10:60Z",
-      "2025-01-15T10:00:60Z", "2025-01-15T10:00:00+25:00", "15/01/2025", "2025-1-5", "", "2025-01-15T10:00:00ZZ", new Date(Number.NaN)]) {
+    for (const bad of [
+      "2025-02-29",
+      "2025-13-01",
+      "2025-04-31T00:00Z",
+      "2025-01-15T24:00:00Z",
+      "2025-01-15T10:60Z",
+      "2025-01-15T10:00:60Z",
+      "2025-01-15T10:00:00+25:00",
+      "15/01/2025",
+      "2025-1-5",
+      "",
+      "2025-01-15T10:00:00ZZ",
+      new Date(Number.NaN),
+    ]) {
       expect(Number.isNaN(parseIsoDate(bad)), String(bad)).toBe(true);
     }
   });
@@ -397,7 +475,10 @@ describe("envelope - dates", () => {
     expect(n.metadata.persistedTTL).toBe("9999-12-31T23:59:59.999Z");
     const again = validateEnvelope({ id: n.id, type: n.type, routing: n.routing, metadata: n.metadata }, OPTS);
     expect(again.ok && again.notification).toStrictEqual(n);
-    const far = validateEnvelope(minimal({ audienceType: 4, audienceValue: "u" }, { isPersisted: true }), { ...OPTS, defaultTtlSeconds: 1e15 });
+    const far = validateEnvelope(minimal({ audienceType: 4, audienceValue: "u" }, { isPersisted: true }), {
+      ...OPTS,
+      defaultTtlSeconds: 1e15,
+    });
     expect(far.ok && far.notification.metadata.persistedTTL).toBe("9999-12-31T23:59:59.999Z");
   });
 });

@@ -298,7 +298,11 @@ function validateOne(
   // body: stored as jsonb, replayed and encoded for every protocol, so it must be plain, shallow JSON without NUL
   const bodyFault = input["body"] === undefined ? null : checkJsonData(input["body"], MAX_BODY_DEPTH);
   if (bodyFault !== null) {
-    problems.push({ index, path: PATH_BODY, message: bodyFault === "depth" ? MSG_BODY_DEPTH : bodyFault === "nul" ? MSG_BODY_NUL : MSG_BODY_TYPE });
+    problems.push({
+      index,
+      path: PATH_BODY,
+      message: bodyFault === "depth" ? MSG_BODY_DEPTH : bodyFault === "nul" ? MSG_BODY_NUL : MSG_BODY_TYPE,
+    });
   } else if (hasProtoKey(input["body"])) {
     // MessagePack clients (@microsoft/signalr-protocol-msgpack) refuse a map with this key and drop the
     // connection, again on every replay: such a body could never be delivered in both protocols.

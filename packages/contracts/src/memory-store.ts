@@ -7,7 +7,16 @@
  */
 import { toDelivered, type DeliveredNotification } from "./delivered.js";
 import type { Notification } from "./envelope.js";
-import type { ListPage, ListQuery, NotificationStore, ReplayQuery, SaveOutcome, SaveResult, StateChange, StateChangeResult } from "./interfaces.js";
+import type {
+  ListPage,
+  ListQuery,
+  NotificationStore,
+  ReplayQuery,
+  SaveOutcome,
+  SaveResult,
+  StateChange,
+  StateChangeResult,
+} from "./interfaces.js";
 import { storeArguments, type ListCursor } from "./store-arguments.js";
 
 export interface MemoryNotificationStoreOptions {
@@ -95,7 +104,12 @@ export class MemoryNotificationStore implements NotificationStore {
         // A JSON copy: what a caller does to its object later does not change what was stored.
         body: JSON.parse(JSON.stringify(n.body ?? null)) as unknown,
         routing: { ...n.routing },
-        metadata: { producer: n.metadata.producer, timeStamp: timeStamp.toISOString(), isPersisted: true, persistedTTL: expiresAt.toISOString() },
+        metadata: {
+          producer: n.metadata.producer,
+          timeStamp: timeStamp.toISOString(),
+          isPersisted: true,
+          persistedTTL: expiresAt.toISOString(),
+        },
       },
       timeStamp: timeStamp.getTime(),
       id: n.id,
@@ -124,7 +138,9 @@ export class MemoryNotificationStore implements NotificationStore {
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
     const limit = storeArguments.count(q.limit, "limit");
     const since = q.since === undefined ? null : storeArguments.date(q.since, "since").getTime();
-    const rows = [...new Set(q.audiences)].flatMap((key) => this.#newestVisible(key, q.userId, q.now, limit, (row) => since === null || row.receivedAt >= since));
+    const rows = [...new Set(q.audiences)].flatMap((key) =>
+      this.#newestVisible(key, q.userId, q.now, limit, (row) => since === null || row.receivedAt >= since),
+    );
     return rows.sort(compareRows).map((row) => delivered(row, q.userId));
   }
 
@@ -168,7 +184,10 @@ export class MemoryNotificationStore implements NotificationStore {
     return {
       items: page.map((row) => delivered(row, q.userId)),
       unreadCount,
-      nextCursor: rows.length > limit && last !== undefined ? storeArguments.encodeCursor({ timeStamp: new Date(last.timeStamp), id: last.id, audienceId: last.audienceId }) : null,
+      nextCursor:
+        rows.length > limit && last !== undefined
+          ? storeArguments.encodeCursor({ timeStamp: new Date(last.timeStamp), id: last.id, audienceId: last.audienceId })
+          : null,
     };
   }
 
@@ -198,7 +217,12 @@ export class MemoryNotificationStore implements NotificationStore {
 /** A fresh copy of the row as delivered to `userId` (anonymous: never read). */
 function delivered(row: Row, userId: string | null): DeliveredNotification {
   const { n } = row;
-  const copy: Notification = { ...n, body: JSON.parse(JSON.stringify(n.body)) as unknown, routing: { ...n.routing }, metadata: { ...n.metadata } };
+  const copy: Notification = {
+    ...n,
+    body: JSON.parse(JSON.stringify(n.body)) as unknown,
+    routing: { ...n.routing },
+    metadata: { ...n.metadata },
+  };
   return toDelivered(copy, userId === null ? false : (row.receipts.get(userId)?.isRead ?? false));
 }
 

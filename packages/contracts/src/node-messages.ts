@@ -43,7 +43,8 @@ export const userEventCodec: Codec<UserEvent> = {
   encode: ({ userId, target, payload }) => encodeJson({ userId, target, payload }),
   decode(data) {
     const e = parse(data, "user event");
-    if (typeof e["userId"] !== "string" || typeof e["target"] !== "string") throw new TypeError("user event: userId and target must be strings");
+    if (typeof e["userId"] !== "string" || typeof e["target"] !== "string")
+      throw new TypeError("user event: userId and target must be strings");
     return { userId: e["userId"], target: e["target"], payload: e["payload"] };
   },
 };

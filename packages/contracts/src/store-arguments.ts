@@ -48,7 +48,8 @@ export const storeArguments = {
     } catch {
       throw new RangeError("cursor is not valid");
     }
-    if (!Array.isArray(parsed) || parsed.length !== 3 || !parsed.every((x) => typeof x === "string")) throw new RangeError("cursor is not valid");
+    if (!Array.isArray(parsed) || parsed.length !== 3 || !parsed.every((x) => typeof x === "string"))
+      throw new RangeError("cursor is not valid");
     const [timeStamp, id, audienceId] = parsed as [string, string, string];
     const at = new Date(timeStamp);
     if (Number.isNaN(at.getTime())) throw new RangeError("cursor is not valid");

@@ -145,7 +145,9 @@ describe("BusNotificationStore", () => {
     }
     const bus = new TinyBus();
     bus.subscribe(subjects.storeRequest("save"), (msg) => bus.publish(msg.reply!, new TextEncoder().encode("{not json")));
-    await expect(new BusNotificationStore(bus, { timeoutMs: 1000 }).save(notification)).rejects.toThrow("store save: the reply is not JSON");
+    await expect(new BusNotificationStore(bus, { timeoutMs: 1000 }).save(notification)).rejects.toThrow(
+      "store save: the reply is not JSON",
+    );
   });
 
   it("rejects malformed replies of the other operations", async () => {
@@ -183,9 +185,15 @@ describe("BusNotificationStore", () => {
   it("saveMany falls back to one save per notification when no store replica serves batches (an older store)", async () => {
     const bus = new TinyBus();
     const store = new BusNotificationStore(bus, { timeoutMs: 1000 });
-    const singles = respond(bus, "save", (body) => ((body["notification"] as Notification).id === "n2" ? { error: "bad row", code: "refused" } : { result: "stored" }));
+    const singles = respond(bus, "save", (body) =>
+      (body["notification"] as Notification).id === "n2" ? { error: "bad row", code: "refused" } : { result: "stored" },
+    );
     const outcomes = await store.saveMany([notification, { ...notification, id: "n2" }, { ...notification, id: "n3" }]);
-    expect(outcomes).toEqual([{ ok: true, result: "stored" }, { ok: false, error: "store save: bad row" }, { ok: true, result: "stored" }]);
+    expect(outcomes).toEqual([
+      { ok: true, result: "stored" },
+      { ok: false, error: "store save: bad row" },
+      { ok: true, result: "stored" },
+    ]);
     expect(singles.map((b) => (b["notification"] as Notification).id)).toEqual(["n1", "n2", "n3"]);
   });
 
@@ -193,19 +201,24 @@ describe("BusNotificationStore", () => {
     const bus = new TinyBus();
     const store = new BusNotificationStore(bus, { timeoutMs: 1000 });
     respond(bus, "saveMany", () => ({ error: "notifications[1].metadata.isPersisted must be true", code: "invalid_request" }));
-    respond(bus, "save", (body) => ((body["notification"] as Notification).id === "n2" ? { error: "not persisted", code: "invalid_request" } : { result: "duplicate" }));
+    respond(bus, "save", (body) =>
+      (body["notification"] as Notification).id === "n2" ? { error: "not persisted", code: "invalid_request" } : { result: "duplicate" },
+    );
     expect(await store.saveMany([notification, { ...notification, id: "n2" }])).toEqual([
       { ok: true, result: "duplicate" },
       { ok: false, error: "store save: not persisted" },
     ]);
-    expect(await store.saveMany([notification])).toEqual([{ ok: false, error: "store saveMany: notifications[1].metadata.isPersisted must be true" }]);
+    expect(await store.saveMany([notification])).toEqual([
+      { ok: false, error: "store saveMany: notifications[1].metadata.isPersisted must be true" },
+    ]);
   });
 
   it("saveMany rejects as a whole when the store is unavailable or answers the wrong number of outcomes", async () => {
     const bus = new TinyBus();
     const store = new BusNotificationStore(bus, { timeoutMs: 1000 });
     const sub = bus.subscribe(subjects.storeRequest("saveMany"), (msg) => {
-      if (msg.reply !== null) bus.publish(msg.reply, new TextEncoder().encode(JSON.stringify({ error: "database down", code: "unavailable" })));
+      if (msg.reply !== null)
+        bus.publish(msg.reply, new TextEncoder().encode(JSON.stringify({ error: "database down", code: "unavailable" })));
     });
     await expect(store.saveMany([notification])).rejects.toThrow(StoreUnavailableError);
     sub.unsubscribe();

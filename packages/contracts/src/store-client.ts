@@ -6,7 +6,17 @@
  */
 import type { DeliveredNotification } from "./delivered.js";
 import type { Notification } from "./envelope.js";
-import type { Bus, ListPage, ListQuery, NotificationStore, ReplayQuery, SaveOutcome, SaveResult, StateChange, StateChangeResult } from "./interfaces.js";
+import type {
+  Bus,
+  ListPage,
+  ListQuery,
+  NotificationStore,
+  ReplayQuery,
+  SaveOutcome,
+  SaveResult,
+  StateChange,
+  StateChangeResult,
+} from "./interfaces.js";
 import { storeCodecs, type StoreAnswer, type StoreArgs, type StoreOp, type StoreOpCodecs, type StoreResults } from "./store-messages.js";
 import { subjects } from "./subjects.js";
 
@@ -77,7 +87,8 @@ export class BusNotificationStore implements NotificationStore {
       if (!permanent && !noResponders) throw err;
       return Promise.all(ns.map((n) => this.save(n).then(savedOutcome, refusedOutcome)));
     }
-    if (outcomes.length !== ns.length) throw new StoreUnavailableError(`store saveMany: ${outcomes.length} outcomes for ${ns.length} notifications`);
+    if (outcomes.length !== ns.length)
+      throw new StoreUnavailableError(`store saveMany: ${outcomes.length} outcomes for ${ns.length} notifications`);
     return outcomes;
   }
 

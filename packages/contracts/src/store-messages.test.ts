@@ -69,7 +69,17 @@ describe("store messages - one codec per operation, used by BusNotificationStore
     expect(text(storeCodecs.save.answer.encode({ ok: true, value: "stored" }))).toEqual({ result: "stored" });
     expect(text(storeCodecs.expire.answer.encode({ ok: true, value: 2 }))).toEqual({ count: 2 });
     expect(text(storeCodecs.saveMany.request.encode([notification]))).toEqual({ notifications: [notification] });
-    expect(text(storeCodecs.saveMany.answer.encode({ ok: true, value: [{ ok: true, result: "expired" }, { ok: false, error: "no" }] }))).toEqual({
+    expect(
+      text(
+        storeCodecs.saveMany.answer.encode({
+          ok: true,
+          value: [
+            { ok: true, result: "expired" },
+            { ok: false, error: "no" },
+          ],
+        }),
+      ),
+    ).toEqual({
       outcomes: [{ result: "expired" }, { error: "no" }],
     });
     expect(text(storeCodecs.ping.answer.encode({ ok: true, value: true }))).toEqual({ ok: true });
@@ -87,7 +97,9 @@ describe("store messages - one codec per operation, used by BusNotificationStore
       const node = notificationCodec.encode(n);
       expect(stringify).toHaveBeenCalledTimes(1);
       expect(JSON.parse(new TextDecoder().decode(request))).toEqual({ notifications: [n] });
-      expect(new TextDecoder().decode(node)).toBe(new TextDecoder().decode(storeCodecs.save.request.encode(n)).slice('{"notification":'.length, -1));
+      expect(new TextDecoder().decode(node)).toBe(
+        new TextDecoder().decode(storeCodecs.save.request.encode(n)).slice('{"notification":'.length, -1),
+      );
     } finally {
       stringify.mockRestore();
     }
@@ -103,18 +115,38 @@ describe("store messages - one codec per operation, used by BusNotificationStore
       ["save", "{oops", "the request body is not JSON"],
       ["save", "[1]", "the request body must be a JSON object"],
       ["save", "{}", "notification must be a JSON object"],
-      ["save", JSON.stringify({ notification: { ...notification, routing: { ...notification.routing, audienceType: 9 } } }), "notification.routing.audienceType must be an integer from 1 to 5"],
-      ["save", JSON.stringify({ notification: { ...notification, metadata: { ...notification.metadata, isPersisted: false } } }), "notification.metadata.isPersisted must be true"],
+      [
+        "save",
+        JSON.stringify({ notification: { ...notification, routing: { ...notification.routing, audienceType: 9 } } }),
+        "notification.routing.audienceType must be an integer from 1 to 5",
+      ],
+      [
+        "save",
+        JSON.stringify({ notification: { ...notification, metadata: { ...notification.metadata, isPersisted: false } } }),
+        "notification.metadata.isPersisted must be true",
+      ],
       ["replay", JSON.stringify({ userId: 5, audiences: [], limit: 1, now }), "userId must be a string or null"],
       ["replay", JSON.stringify({ userId: null, audiences: [1], limit: 1, now }), "audiences must be an array of strings"],
       ["replay", JSON.stringify({ userId: null, audiences: [], limit: 1, now, since: "yesterday" }), "since must be an ISO-8601 date-time"],
-      ["setState", JSON.stringify({ userId: "u", audienceId: "a", notificationId: "n", now, read: true, deleted: true }), "setState takes either read or deleted, not both"],
-      ["list", JSON.stringify({ userId: "u", audiences: [], unreadOnly: false, limit: 1, cursor: null, now: "never" }), "now must be an ISO-8601 date-time"],
+      [
+        "setState",
+        JSON.stringify({ userId: "u", audienceId: "a", notificationId: "n", now, read: true, deleted: true }),
+        "setState takes either read or deleted, not both",
+      ],
+      [
+        "list",
+        JSON.stringify({ userId: "u", audiences: [], unreadOnly: false, limit: 1, cursor: null, now: "never" }),
+        "now must be an ISO-8601 date-time",
+      ],
       ["expire", JSON.stringify({ now, batch: 1.5 }), "batch must be an integer"],
       ["ping", "null", "the request body must be a JSON object"],
       ["saveMany", "{}", "notifications must be an array"],
       ["saveMany", JSON.stringify({ notifications: [notification, 5] }), "notifications[1] must be a JSON object"],
-      ["saveMany", JSON.stringify({ notifications: [{ ...notification, metadata: { ...notification.metadata, isPersisted: false } }] }), "notifications[0].metadata.isPersisted must be true"],
+      [
+        "saveMany",
+        JSON.stringify({ notifications: [{ ...notification, metadata: { ...notification.metadata, isPersisted: false } }] }),
+        "notifications[0].metadata.isPersisted must be true",
+      ],
     ];
     for (const [op, body, reason] of cases) expect(() => storeCodecs[op].request.decode(bytes(body)), body).toThrow(new TypeError(reason));
   });
@@ -126,17 +158,33 @@ describe("store messages - one codec per operation, used by BusNotificationStore
     for (const reply of ["{}", '{"result":"STORED"}', '{"result":true}']) {
       expect(() => storeCodecs.save.answer.decode(bytes(reply))).toThrow(shape("result must be stored, duplicate or expired"));
     }
-    expect(() => storeCodecs.replay.answer.decode(bytes('{"items":[{"id":"n1"}]}'))).toThrow(shape("items must hold delivered notifications"));
-    expect(() => storeCodecs.setState.answer.decode(bytes('{"found":true,"changed":"yes","changedAt":"x"}'))).toThrow(shape("changed must be true or false"));
-    expect(() => storeCodecs.list.answer.decode(bytes('{"items":[],"unreadCount":1,"nextCursor":5}'))).toThrow(shape("nextCursor must be a string or null"));
+    expect(() => storeCodecs.replay.answer.decode(bytes('{"items":[{"id":"n1"}]}'))).toThrow(
+      shape("items must hold delivered notifications"),
+    );
+    expect(() => storeCodecs.setState.answer.decode(bytes('{"found":true,"changed":"yes","changedAt":"x"}'))).toThrow(
+      shape("changed must be true or false"),
+    );
+    expect(() => storeCodecs.list.answer.decode(bytes('{"items":[],"unreadCount":1,"nextCursor":5}'))).toThrow(
+      shape("nextCursor must be a string or null"),
+    );
     expect(() => storeCodecs.expire.answer.decode(bytes('{"count":"3"}'))).toThrow(shape("count must be an integer"));
     expect(() => storeCodecs.ping.answer.decode(bytes('{"ok":1}'))).toThrow(shape("ok must be true"));
     expect(() => storeCodecs.saveMany.answer.decode(bytes('{"outcomes":{}}'))).toThrow(shape("outcomes must be an array"));
-    expect(() => storeCodecs.saveMany.answer.decode(bytes('{"outcomes":[{"result":"stored"},{}]}'))).toThrow(shape("outcomes[1].result must be stored, duplicate or expired"));
+    expect(() => storeCodecs.saveMany.answer.decode(bytes('{"outcomes":[{"result":"stored"},{}]}'))).toThrow(
+      shape("outcomes[1].result must be stored, duplicate or expired"),
+    );
   });
 
   it("reads an error reply with an unknown code as unavailable, so the caller retries", () => {
-    expect(storeCodecs.save.answer.decode(bytes('{"error":"x","code":"weird"}'))).toStrictEqual({ ok: false, error: "x", code: "unavailable" });
-    expect(storeCodecs.save.answer.decode(bytes('{"error":5,"code":"refused"}'))).toStrictEqual({ ok: false, error: "unknown error", code: "refused" });
+    expect(storeCodecs.save.answer.decode(bytes('{"error":"x","code":"weird"}'))).toStrictEqual({
+      ok: false,
+      error: "x",
+      code: "unavailable",
+    });
+    expect(storeCodecs.save.answer.decode(bytes('{"error":5,"code":"refused"}'))).toStrictEqual({
+      ok: false,
+      error: "unknown error",
+      code: "refused",
+    });
   });
 });

@@ -125,7 +125,10 @@ function request<T>(toWire: (args: T) => unknown, fromWire: (body: Fields) => T)
 }
 
 /** An answer codec: successful results as `toWire` gives them, refusals as `{error, code}`. */
-function answer<Op extends StoreOp>(toWire: (value: StoreResults[Op]) => unknown, fromWire: (reply: Fields) => StoreResults[Op]): Codec<StoreAnswer<Op>> {
+function answer<Op extends StoreOp>(
+  toWire: (value: StoreResults[Op]) => unknown,
+  fromWire: (reply: Fields) => StoreResults[Op],
+): Codec<StoreAnswer<Op>> {
   return {
     encode: (a) => encodeJson(a.ok ? toWire(a.value) : { error: a.error, code: a.code }),
     decode(data) {
@@ -229,7 +232,10 @@ function outcomesFrom(reply: Fields): SaveOutcome[] {
 export const storeCodecs: { readonly [Op in StoreOp]: StoreOpCodecs<Op> } = {
   save: {
     // The notification's JSON is remembered: the router publishes the same text to the owning nodes.
-    request: { encode: (n) => utf8(`{"notification":${rememberNotificationJson(n)}}`), decode: (data) => notificationFrom(requestFields(data)) },
+    request: {
+      encode: (n) => utf8(`{"notification":${rememberNotificationJson(n)}}`),
+      decode: (data) => notificationFrom(requestFields(data)),
+    },
     answer: answer<"save">(
       (result) => ({ result }),
       (reply) => saveResultOf(reply, reply.obj["result"], "result"),
@@ -247,7 +253,13 @@ export const storeCodecs: { readonly [Op in StoreOp]: StoreOpCodecs<Op> } = {
   },
   replay: {
     request: request(
-      (q) => ({ userId: q.userId, audiences: q.audiences, limit: q.limit, now: iso(q.now), ...(q.since === undefined ? {} : { since: iso(q.since) }) }),
+      (q) => ({
+        userId: q.userId,
+        audiences: q.audiences,
+        limit: q.limit,
+        now: iso(q.now),
+        ...(q.since === undefined ? {} : { since: iso(q.since) }),
+      }),
       (b) => ({
         userId: b.nullableString("userId"),
         audiences: b.stringArray("audiences"),
@@ -268,7 +280,12 @@ export const storeCodecs: { readonly [Op in StoreOp]: StoreOpCodecs<Op> } = {
         return q.deleted === true ? { ...base, deleted: true } : { ...base, read: q.read };
       },
       (b) => {
-        const base = { userId: b.string("userId"), audienceId: b.string("audienceId"), notificationId: b.string("notificationId"), now: b.date("now") };
+        const base = {
+          userId: b.string("userId"),
+          audienceId: b.string("audienceId"),
+          notificationId: b.string("notificationId"),
+          now: b.date("now"),
+        };
         if (b.obj["deleted"] === true) {
           if (b.obj["read"] !== undefined) throw b.error("setState takes either read or deleted, not both");
           return { ...base, deleted: true };
@@ -296,7 +313,11 @@ export const storeCodecs: { readonly [Op in StoreOp]: StoreOpCodecs<Op> } = {
     ),
     answer: answer<"list">(
       ({ items, unreadCount, nextCursor }) => ({ items, unreadCount, nextCursor }),
-      (reply) => ({ items: deliveredFrom(reply, "items"), unreadCount: reply.integer("unreadCount"), nextCursor: reply.nullableString("nextCursor") }),
+      (reply) => ({
+        items: deliveredFrom(reply, "items"),
+        unreadCount: reply.integer("unreadCount"),
+        nextCursor: reply.nullableString("nextCursor"),
+      }),
     ),
   },
   expire: {

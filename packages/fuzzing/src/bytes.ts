@@ -10,7 +10,9 @@ type Mutation =
   | { kind: "truncate"; at: number };
 
 /** Bytes that mean something to the parsers: record separator, MessagePack markers, UTF-8 lead/continuation bytes. */
-const SPECIAL_BYTES = [0x00, 0x1e, 0x22, 0x5b, 0x5d, 0x7b, 0x7d, 0x7f, 0x80, 0xbf, 0xc0, 0xc1, 0xc4, 0xd4, 0xdc, 0xdd, 0xde, 0xdf, 0xed, 0xef, 0xf4, 0xf8, 0xff];
+const SPECIAL_BYTES = [
+  0x00, 0x1e, 0x22, 0x5b, 0x5d, 0x7b, 0x7d, 0x7f, 0x80, 0xbf, 0xc0, 0xc1, 0xc4, 0xd4, 0xdc, 0xdd, 0xde, 0xdf, 0xed, 0xef, 0xf4, 0xf8, 0xff,
+];
 
 const byte = fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(...SPECIAL_BYTES));
 const position = fc.nat({ max: 1 << 16 });
@@ -51,9 +53,7 @@ function apply(bytes: Uint8Array, m: Mutation): Uint8Array {
 
 /** `source` with 1–4 random edits (flipped bits, foreign bytes, deletions, duplications, truncation). */
 export function mutated(source: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Uint8Array> {
-  return fc
-    .tuple(source, fc.array(mutation, { minLength: 1, maxLength: 4 }))
-    .map(([bytes, edits]) => edits.reduce(apply, bytes));
+  return fc.tuple(source, fc.array(mutation, { minLength: 1, maxLength: 4 })).map(([bytes, edits]) => edits.reduce(apply, bytes));
 }
 
 /** `bytes` cut at random points into chunks (possibly empty ones), as a socket or HTTP body may split them. */

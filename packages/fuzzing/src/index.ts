@@ -72,7 +72,9 @@ export async function fuzz<T>(
     return verdict !== false;
   };
   // Always groups (of one when sequential), so that one property type serves both.
-  const property = fc.asyncProperty(fc.array(arbitrary, { minLength: concurrency, maxLength: concurrency }), async (group) => (await Promise.all(group.map(timed))).every(Boolean));
+  const property = fc.asyncProperty(fc.array(arbitrary, { minLength: concurrency, maxLength: concurrency }), async (group) =>
+    (await Promise.all(group.map(timed))).every(Boolean),
+  );
   const started = performance.now();
   await fc.assert(property, { numRuns: runs, ...(options.seed === undefined ? {} : { seed: options.seed }) });
   const seconds = (performance.now() - started) / 1000;

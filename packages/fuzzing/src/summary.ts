@@ -15,6 +15,10 @@ rmSync(file);
 
 const inputs = outcomes.reduce((sum, o) => sum + o.inputs, 0);
 const seconds = outcomes.reduce((sum, o) => sum + o.seconds, 0);
-const rows = outcomes.map((o) => `| ${o.target} | ${o.inputs.toLocaleString("en-US")} | ${o.inputsPerSecond.toLocaleString("en-US")} | ${o.slowestMs} |`);
+const rows = outcomes.map(
+  (o) => `| ${o.target} | ${o.inputs.toLocaleString("en-US")} | ${o.inputsPerSecond.toLocaleString("en-US")} | ${o.slowestMs} |`,
+);
 console.log(["", "| Target | Inputs | Inputs/s | Slowest input (ms) |", "|---|---:|---:|---:|", ...rows].join("\n"));
-console.log(`\n${inputs.toLocaleString("en-US")} generated inputs over ${outcomes.length} targets in ${seconds.toFixed(0)} s: 0 crashes, 0 hangs.`);
+console.log(
+  `\n${inputs.toLocaleString("en-US")} generated inputs over ${outcomes.length} targets in ${seconds.toFixed(0)} s: 0 crashes, 0 hangs.`,
+);

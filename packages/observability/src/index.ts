@@ -4,7 +4,16 @@ export { Counter, createRegistry, FAST_BUCKETS, Gauge, Histogram, LATENCY_BUCKET
 export type { BuildInfo } from "./metrics.js";
 export { startMetricsServer } from "./metrics-server.js";
 export type { HealthSource, MetricsServer } from "./metrics-server.js";
-export { contextFrom, destinationTemplate, endSpan, inSpan, startProcessSpan, startPublishSpan, startTracing, traceHeaders } from "./tracing.js";
+export {
+  contextFrom,
+  destinationTemplate,
+  endSpan,
+  inSpan,
+  startProcessSpan,
+  startPublishSpan,
+  startTracing,
+  traceHeaders,
+} from "./tracing.js";
 export type { Tracing } from "./tracing.js";
 export { installProcessGuards, reportUnexpected, unexpectedErrors } from "./unexpected.js";
 export type { UnexpectedSource } from "./unexpected.js";

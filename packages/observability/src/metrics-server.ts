@@ -17,7 +17,12 @@ export interface MetricsServer {
  * `/metrics` (Prometheus text exposition), `/healthz` and `/readyz` on their own port, off the hot
  * path (docs/contract.md §1: TIDINGS_METRICS_PORT). Plain node:http: scrapes are rare and small.
  */
-export async function startMetricsServer(opts: { host: string; port: number; registry: Registry; health: HealthSource }): Promise<MetricsServer> {
+export async function startMetricsServer(opts: {
+  host: string;
+  port: number;
+  registry: Registry;
+  health: HealthSource;
+}): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const json = (status: number, body: unknown) => {

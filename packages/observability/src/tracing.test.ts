@@ -56,7 +56,11 @@ describe("tracing", () => {
     const expected = { recording: false, traceId: "00000000000000000000000000000000", headers: {} };
     expect(off()).toEqual(expected);
     expect(startPublishSpan("tidings.notify.http", 1).isRecording()).toBe(false);
-    const tracing = (await startTracing({ serviceName: "t", env: {}, spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })] }))!;
+    const tracing = (await startTracing({
+      serviceName: "t",
+      env: {},
+      spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })],
+    }))!;
     const on = startProcessSpan("tidings.v1.node.a", { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, "n1");
     expect(on.isRecording()).toBe(true);
     expect(on.spanContext().traceId).toBe("0af7651916cd43dd8448eb211c80319c");

@@ -21,7 +21,11 @@ const OFF_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
  * is set or span processors are passed (tests): without it every span below is a no-op, and the SDK
  * (about half a second of CPU to load) is not loaded at all.
  */
-export async function startTracing(opts: { serviceName: string; env?: NodeJS.ProcessEnv; spanProcessors?: SpanProcessors }): Promise<Tracing | null> {
+export async function startTracing(opts: {
+  serviceName: string;
+  env?: NodeJS.ProcessEnv;
+  spanProcessors?: SpanProcessors;
+}): Promise<Tracing | null> {
   const env = opts.env ?? process.env;
   const configured = (env["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? "") !== "";
   if (!configured && opts.spanProcessors === undefined) return null;
@@ -81,7 +85,13 @@ const HTTP_INGEST_SUBJECT = "tidings.notify.http";
  * A messaging span as the OTel conventions name it: `<operation> <template or fixed destination>`,
  * with `messaging.operation.name` / `.type` and the destination's name and template.
  */
-function messagingSpan(operation: "publish" | "process", kind: SpanKind, destination: string, attributes: Record<string, string | number>, parent?: Context): Span {
+function messagingSpan(
+  operation: "publish" | "process",
+  kind: SpanKind,
+  destination: string,
+  attributes: Record<string, string | number>,
+  parent?: Context,
+): Span {
   if (!tracingOn) return OFF_SPAN;
   const template = destinationTemplate(destination);
   return tracer().startSpan(
@@ -107,9 +117,19 @@ export function startPublishSpan(destination: string, messageCount: number): Spa
 }
 
 /** A `process` span (consumer side) continuing the trace found in `headers`. */
-export function startProcessSpan(destination: string, headers: Readonly<Record<string, string>> | null | undefined, messageId?: string): Span {
+export function startProcessSpan(
+  destination: string,
+  headers: Readonly<Record<string, string>> | null | undefined,
+  messageId?: string,
+): Span {
   if (!tracingOn) return OFF_SPAN;
-  return messagingSpan("process", SpanKind.CONSUMER, destination, messageId === undefined ? {} : { "messaging.message.id": messageId }, contextFrom(headers));
+  return messagingSpan(
+    "process",
+    SpanKind.CONSUMER,
+    destination,
+    messageId === undefined ? {} : { "messaging.message.id": messageId },
+    contextFrom(headers),
+  );
 }
 
 /** Runs `fn` with `span` active, so log lines written meanwhile carry its trace_id and span_id. */

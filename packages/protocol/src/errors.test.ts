@@ -3,7 +3,9 @@ import { HandshakeErrors, HubErrorDetails, HubErrors } from "./errors.js";
 
 describe("hub error strings (docs/protocol.md §10)", () => {
   it("unknown method (W-INV-03)", () => {
-    expect(HubErrors.methodDoesNotExist("Nope")).toBe("Failed to invoke 'Nope' due to an error on the server. HubException: Method does not exist.");
+    expect(HubErrors.methodDoesNotExist("Nope")).toBe(
+      "Failed to invoke 'Nope' due to an error on the server. HubException: Method does not exist.",
+    );
   });
 
   it("binding failure, plain and detailed (W-INV-04)", () => {

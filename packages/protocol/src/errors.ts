@@ -12,8 +12,7 @@ export const HubErrors = {
   methodDoesNotExist: (target: string): string =>
     `Failed to invoke '${target}' due to an error on the server. HubException: Method does not exist.`,
   /** Wrong argument count or type. `detail` (TIDINGS_DETAILED_ERRORS only) is appended after a space; see HubErrorDetails. */
-  binding: (target: string, detail?: string): string =>
-    withDetail(`Failed to invoke '${target}' due to an error on the server.`, detail),
+  binding: (target: string, detail?: string): string => withDetail(`Failed to invoke '${target}' due to an error on the server.`, detail),
   nonStreaming: (target: string): string =>
     `The client attempted to invoke the non-streaming '${target}' method with a streaming invocation.`,
   streamsUnsupported: (target: string, n: number): string =>

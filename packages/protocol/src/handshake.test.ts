@@ -27,7 +27,7 @@ describe("handshake responses", () => {
     expect(toHex(HANDSHAKE_OK)).toBe("7B 7D 1E");
   });
 
-  it("writes errors as {\"error\":…}␞ without a type", () => {
+  it('writes errors as {"error":…}␞ without a type', () => {
     expect(text(encodeHandshakeError("Handshake was canceled."))).toBe('{"error":"Handshake was canceled."}\u001e');
     expect(text(encodeHandshakeError(HandshakeErrors.binaryOnTextTransport("messagepack")))).toBe(
       `{"error":"Cannot use the 'messagepack' protocol on the current transport. The transport does not support 'Binary' transfer format."}\u001e`,
@@ -57,9 +57,7 @@ describe("handshake requests (docs/protocol.md §4.1, W-HS-01)", () => {
 
   it("rejects an unsupported version with the canonical protocol name (W-HS-02)", () => {
     expect(errorOf('{"protocol":"json","version":3}')).toBe("The server does not support version 3 of the 'json' protocol.");
-    expect(errorOf('{"protocol":"MESSAGEPACK","version":7}')).toBe(
-      "The server does not support version 7 of the 'messagepack' protocol.",
-    );
+    expect(errorOf('{"protocol":"MESSAGEPACK","version":7}')).toBe("The server does not support version 7 of the 'messagepack' protocol.");
   });
 
   it("rejects an unknown protocol quoting it as sent (W-HS-03)", () => {

@@ -30,7 +30,11 @@ function field<T>(good: fc.Arbitrary<T>): fc.Arbitrary<unknown> {
   return fc.oneof({ weight: 4, arbitrary: good }, { weight: 1, arbitrary: anyValue }, { weight: 1, arbitrary: fc.constant(undefined) });
 }
 
-const messageType = fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 1, max: 9 }) }, { weight: 1, arbitrary: fc.integer({ min: -5, max: 300 }) }, { weight: 1, arbitrary: anyValue });
+const messageType = fc.oneof(
+  { weight: 8, arbitrary: fc.integer({ min: 1, max: 9 }) },
+  { weight: 1, arbitrary: fc.integer({ min: -5, max: 300 }) },
+  { weight: 1, arbitrary: anyValue },
+);
 const headers = fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string({ maxLength: 8 }), anyValue), { maxKeys: 3 });
 const id = fc.oneof(fc.string({ maxLength: 12 }), fc.constant(null));
 
@@ -103,7 +107,13 @@ function deepMsgpack(depth: number): Uint8Array {
 
 /** Huge or invalid length prefixes, truncated varints, 0 lengths. */
 const badPrefix = fc.oneof(
-  fc.constantFrom(Uint8Array.of(0x00), Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f), Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x07), Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x01), Uint8Array.of(0x81, 0x00)),
+  fc.constantFrom(
+    Uint8Array.of(0x00),
+    Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f),
+    Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x07),
+    Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x01),
+    Uint8Array.of(0x81, 0x00),
+  ),
   fc.uint8Array({ minLength: 1, maxLength: 6 }).map((bytes) => bytes.map((b, i) => (i < bytes.length - 1 ? b | 0x80 : b))),
 );
 
@@ -177,10 +187,28 @@ function checkMessage(m: HubMessage): void {
 
 /** What the server sends and a client may echo back in the same shape (Invocation without id, Completion, Ping, Close, Ack, Sequence). */
 const serverMessage: fc.Arbitrary<ServerMessage> = fc.oneof(
-  fc.record({ type: fc.constant(1 as const), target: fc.string({ maxLength: 32 }), arguments: fc.array(fc.jsonValue({ maxDepth: 4 }), { maxLength: 3 }) }),
-  fc.record({ type: fc.constant(3 as const), invocationId: fc.string({ minLength: 1, maxLength: 12 }), kind: fc.constant("void" as const) }),
-  fc.record({ type: fc.constant(3 as const), invocationId: fc.string({ minLength: 1, maxLength: 12 }), kind: fc.constant("result" as const), result: fc.jsonValue({ maxDepth: 4 }) }),
-  fc.record({ type: fc.constant(3 as const), invocationId: fc.string({ minLength: 1, maxLength: 12 }), kind: fc.constant("error" as const), error: fc.string({ minLength: 1, maxLength: 40 }) }),
+  fc.record({
+    type: fc.constant(1 as const),
+    target: fc.string({ maxLength: 32 }),
+    arguments: fc.array(fc.jsonValue({ maxDepth: 4 }), { maxLength: 3 }),
+  }),
+  fc.record({
+    type: fc.constant(3 as const),
+    invocationId: fc.string({ minLength: 1, maxLength: 12 }),
+    kind: fc.constant("void" as const),
+  }),
+  fc.record({
+    type: fc.constant(3 as const),
+    invocationId: fc.string({ minLength: 1, maxLength: 12 }),
+    kind: fc.constant("result" as const),
+    result: fc.jsonValue({ maxDepth: 4 }),
+  }),
+  fc.record({
+    type: fc.constant(3 as const),
+    invocationId: fc.string({ minLength: 1, maxLength: 12 }),
+    kind: fc.constant("error" as const),
+    error: fc.string({ minLength: 1, maxLength: 40 }),
+  }),
   fc.constant({ type: 6 as const }),
   fc.record({ type: fc.constant(7 as const), error: fc.string({ minLength: 1, maxLength: 40 }), allowReconnect: fc.boolean() }),
   fc.record({ type: fc.constantFrom(8 as const, 9 as const), sequenceId: fc.maxSafeInteger() }),
@@ -217,30 +245,48 @@ function comparable(m: HubMessage): unknown {
 for (const protocol of [jsonProtocol, messagePackProtocol]) {
   describe(`${protocol.name} hub protocol fuzz`, { timeout: fuzzTimeoutMs() }, () => {
     it("decodes any client byte stream without throwing, into well-formed messages or a documented Close error", async () => {
-      await fuzz(`${protocol.name} decoder`, chunked(inputs(protocol)), (chunks) => {
-        const decoded = decodeChunks(protocol, chunks);
-        assert.ok(decoded.error === undefined || DECODE_ERRORS.has(decoded.error), decoded.error);
-        decoded.messages.forEach(checkMessage);
-      }, { share: 0.1, maxMsPerInput: 1000 });
+      await fuzz(
+        `${protocol.name} decoder`,
+        chunked(inputs(protocol)),
+        (chunks) => {
+          const decoded = decodeChunks(protocol, chunks);
+          assert.ok(decoded.error === undefined || DECODE_ERRORS.has(decoded.error), decoded.error);
+          decoded.messages.forEach(checkMessage);
+        },
+        { share: 0.1, maxMsPerInput: 1000 },
+      );
     });
 
     it("decodes the same messages and error however the stream is split", async () => {
-      await fuzz(`${protocol.name} decoder split`, chunked(inputs(protocol)), (chunks) => {
-        assert.deepStrictEqual(decodeChunks(protocol, chunks), decodeChunks(protocol, [concatBytes(...chunks)]));
-      }, { share: 0.05, maxMsPerInput: 1000 });
+      await fuzz(
+        `${protocol.name} decoder split`,
+        chunked(inputs(protocol)),
+        (chunks) => {
+          assert.deepStrictEqual(decodeChunks(protocol, chunks), decodeChunks(protocol, [concatBytes(...chunks)]));
+        },
+        { share: 0.05, maxMsPerInput: 1000 },
+      );
     });
 
     it("round-trips every server message through encode and decode", async () => {
-      await fuzz(`${protocol.name} encode→decode`, serverMessage, (message) => {
-        const decoded = decodeChunks(protocol, [protocol.encode(message)]);
-        assert.equal(decoded.error, undefined);
-        assert.deepStrictEqual(decoded.messages.map(comparable), [JSON.parse(JSON.stringify(expected(message)))]);
-        if (message.type === 1) {
-          // The fan-out shortcut writes the very bytes of the general encoder.
-          const argument = message.arguments[0] ?? null;
-          assert.deepStrictEqual(protocol.encodeNotification(message.target, argument), protocol.encode({ type: 1, target: message.target, arguments: [argument] }));
-        }
-      }, { share: 0.03, maxMsPerInput: 1000 });
+      await fuzz(
+        `${protocol.name} encode→decode`,
+        serverMessage,
+        (message) => {
+          const decoded = decodeChunks(protocol, [protocol.encode(message)]);
+          assert.equal(decoded.error, undefined);
+          assert.deepStrictEqual(decoded.messages.map(comparable), [JSON.parse(JSON.stringify(expected(message)))]);
+          if (message.type === 1) {
+            // The fan-out shortcut writes the very bytes of the general encoder.
+            const argument = message.arguments[0] ?? null;
+            assert.deepStrictEqual(
+              protocol.encodeNotification(message.target, argument),
+              protocol.encode({ type: 1, target: message.target, arguments: [argument] }),
+            );
+          }
+        },
+        { share: 0.03, maxMsPerInput: 1000 },
+      );
     });
   });
 }

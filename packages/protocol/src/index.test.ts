@@ -56,7 +56,9 @@ describe("package entry", () => {
   it("encodes one notification per protocol with identical content", () => {
     const argument = { invoiceId: "inv-1", amount: 12.5, at: "2024-01-01T00:00:00Z" };
     const json = api.jsonProtocol.createDecoder(32768).push(api.jsonProtocol.encodeNotification("invoice-ready", argument));
-    const msgpack = api.messagePackProtocol.createDecoder(32768).push(api.messagePackProtocol.encodeNotification("invoice-ready", argument));
+    const msgpack = api.messagePackProtocol
+      .createDecoder(32768)
+      .push(api.messagePackProtocol.encodeNotification("invoice-ready", argument));
     expect(json.messages).toEqual([{ type: 1, target: "invoice-ready", arguments: [argument] }]);
     expect(msgpack.messages).toEqual([{ type: 1, headers: {}, target: "invoice-ready", arguments: [argument], streamIds: [] }]);
   });

@@ -55,9 +55,7 @@ describe("JSON encoding (docs/protocol.md §4.6, §4.7)", () => {
     expect(encoded({ type: 3, invocationId: "7", kind: "result", result: undefined })).toBe(
       '{"type":3,"invocationId":"7","result":null}\u001e',
     );
-    expect(encoded({ type: 3, invocationId: "7", kind: "result", result: null })).toBe(
-      '{"type":3,"invocationId":"7","result":null}\u001e',
-    );
+    expect(encoded({ type: 3, invocationId: "7", kind: "result", result: null })).toBe('{"type":3,"invocationId":"7","result":null}\u001e');
   });
 
   it("writes an error completion (spec example)", () => {
@@ -118,9 +116,7 @@ describe("JSON encoding (docs/protocol.md §4.6, §4.7)", () => {
   });
 
   it("writes target and arguments byte-exact in UTF-8", () => {
-    expect(toHex(jsonProtocol.encodeNotification("é", "😀"))).toBe(
-      toHex(utf8('{"type":1,"target":"é","arguments":["😀"]}\u001e')),
-    );
+    expect(toHex(jsonProtocol.encodeNotification("é", "😀"))).toBe(toHex(utf8('{"type":1,"target":"é","arguments":["😀"]}\u001e')));
   });
 
   it("writes undefined and Dates as JSON does", () => {
@@ -155,10 +151,27 @@ describe("JSON encoding (docs/protocol.md §4.6, §4.7)", () => {
   });
 
   it("writes a notification byte-for-byte as the Invocation encoder for many arguments", () => {
-    const values: unknown[] = [null, 0, -1.5, 1e21, "", "\u0000\u001f\u007f\u0080\u07ff\u0800\uffff", "\ud83d\ude00", "\ud800", [], {}, [{ a: [1, { b: "é" }] }], { "k\u001e": "v\n" }, true, { at: new Date(86_400_000) }];
+    const values: unknown[] = [
+      null,
+      0,
+      -1.5,
+      1e21,
+      "",
+      "\u0000\u001f\u007f\u0080\u07ff\u0800\uffff",
+      "\ud83d\ude00",
+      "\ud800",
+      [],
+      {},
+      [{ a: [1, { b: "é" }] }],
+      { "k\u001e": "v\n" },
+      true,
+      { at: new Date(86_400_000) },
+    ];
     for (const target of ["t", "invoice-ready", 'q"\\', "ünï"]) {
       for (const argument of values) {
-        expect(toHex(jsonProtocol.encodeNotification(target, argument))).toBe(toHex(jsonProtocol.encode({ type: 1, target, arguments: [argument] })));
+        expect(toHex(jsonProtocol.encodeNotification(target, argument))).toBe(
+          toHex(jsonProtocol.encode({ type: 1, target, arguments: [argument] })),
+        );
       }
     }
   });
@@ -296,7 +309,7 @@ describe("JSON decoding of each message type (docs/protocol.md §4.4)", () => {
 });
 
 describe("JSON bad input (docs/protocol.md §6, §11)", () => {
-  it.each([["hello"], ['{"type":1,'], [""], ["[1]"], ["1"], ["null"], ['"x"'], ["\ufeff{\"type\":6}"]])(
+  it.each([["hello"], ['{"type":1,'], [""], ["[1]"], ["1"], ["null"], ['"x"'], ['\ufeff{"type":6}']])(
     "closes with Invalid JSON on %j",
     (json) => {
       expect(decodeOne(json)).toBe("Invalid JSON");

@@ -17,15 +17,7 @@ import {
   unknownMessage,
 } from "./message-fields.js";
 import { MessageType, RECORD_SEPARATOR } from "./messages.js";
-import type {
-  CompletionMessage,
-  DecodeError,
-  DecodeResult,
-  FrameDecoder,
-  HubMessage,
-  HubProtocol,
-  ServerMessage,
-} from "./messages.js";
+import type { CompletionMessage, DecodeError, DecodeResult, FrameDecoder, HubMessage, HubProtocol, ServerMessage } from "./messages.js";
 import { MAX_NESTING_DEPTH, isBoundedPlainData, isPlainObject } from "./plain-data.js";
 
 const SEPARATOR = "\u001e";
@@ -99,7 +91,10 @@ function encodeJsonMessage(message: ServerMessage): Uint8Array {
  */
 function encodeJsonNotification(target: string, argument: unknown): Uint8Array {
   // JSON.stringify(undefined) is undefined; inside an array JSON writes null, and so do we.
-  const bytes = Buffer.from(`{"type":1,"target":${JSON.stringify(target)},"arguments":[${JSON.stringify(argument) ?? "null"}]}${SEPARATOR}`, "utf8");
+  const bytes = Buffer.from(
+    `{"type":1,"target":${JSON.stringify(target)},"arguments":[${JSON.stringify(argument) ?? "null"}]}${SEPARATOR}`,
+    "utf8",
+  );
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 

@@ -73,13 +73,7 @@ export function readOptionalString(value: unknown): string | undefined {
   return requireString(value);
 }
 
-export function invocation(
-  headers: unknown,
-  invocationId: unknown,
-  target: unknown,
-  args: unknown,
-  streamIds: unknown,
-): InvocationMessage {
+export function invocation(headers: unknown, invocationId: unknown, target: unknown, args: unknown, streamIds: unknown): InvocationMessage {
   const message: InvocationMessage = { type: 1, target: requireString(target), arguments: requireArray(args) };
   const h = readHeaders(headers);
   if (h !== undefined) message.headers = h;

@@ -19,15 +19,7 @@ import {
   unknownMessage,
 } from "./message-fields.js";
 import { MessageType } from "./messages.js";
-import type {
-  CompletionMessage,
-  DecodeError,
-  DecodeResult,
-  FrameDecoder,
-  HubMessage,
-  HubProtocol,
-  ServerMessage,
-} from "./messages.js";
+import type { CompletionMessage, DecodeError, DecodeResult, FrameDecoder, HubMessage, HubProtocol, ServerMessage } from "./messages.js";
 import { MAX_NESTING_DEPTH, isBoundedPlainData, isPlainObject } from "./plain-data.js";
 import { readVarint, varintSize, writeVarint } from "./varint.js";
 
@@ -102,11 +94,7 @@ function encodeMessagePackMessage(message: ServerMessage): Uint8Array {
     case MessageType.Ping:
       return PING_MSGPACK.slice();
     case MessageType.Close:
-      return frame([
-        7,
-        message.error === undefined || message.error === "" ? null : message.error,
-        message.allowReconnect === true,
-      ]);
+      return frame([7, message.error === undefined || message.error === "" ? null : message.error, message.allowReconnect === true]);
     case MessageType.Ack:
     case MessageType.Sequence:
       return frame([message.type, message.sequenceId]);

@@ -91,13 +91,27 @@ describe("negotiate response (docs/protocol.md §2.2)", () => {
   });
 
   it("writes version 1 without useStatefulReconnect unless it is on (W-NEG-01)", () => {
-    const body = encodeNegotiateResponse({ version: 1, connectionId: "A", connectionToken: "T", transports: all, statefulReconnect: false });
+    const body = encodeNegotiateResponse({
+      version: 1,
+      connectionId: "A",
+      connectionToken: "T",
+      transports: all,
+      statefulReconnect: false,
+    });
     expect(body.startsWith('{"negotiateVersion":1,"connectionId":"A","connectionToken":"T","availableTransports":[')).toBe(true);
     expect(Object.keys(JSON.parse(body) as object)).toEqual(["negotiateVersion", "connectionId", "connectionToken", "availableTransports"]);
   });
 
   it("writes version 0 without connectionToken (W-V0-01)", () => {
-    expect(encodeNegotiateResponse({ version: 0, connectionId: "A", connectionToken: "T", transports: ["LongPolling"], statefulReconnect: false })).toBe(
+    expect(
+      encodeNegotiateResponse({
+        version: 0,
+        connectionId: "A",
+        connectionToken: "T",
+        transports: ["LongPolling"],
+        statefulReconnect: false,
+      }),
+    ).toBe(
       '{"negotiateVersion":0,"connectionId":"A","availableTransports":[{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}',
     );
   });

@@ -6,9 +6,7 @@ import { asciiLowerCase } from "./ascii.js";
  * like .NET int.TryParse (optional surrounding whitespace and sign, ASCII digits, Int32 range).
  */
 
-export type NegotiateRequest =
-  | { ok: true; version: 0 | 1; statefulReconnect: boolean }
-  | { ok: false; error: string };
+export type NegotiateRequest = { ok: true; version: 0 | 1; statefulReconnect: boolean } | { ok: false; error: string };
 
 export type TransportName = "WebSockets" | "ServerSentEvents" | "LongPolling";
 
@@ -101,9 +99,10 @@ export function encodeNegotiateResponse(r: {
   body["negotiateVersion"] = r.version;
   body["connectionId"] = r.connectionId;
   if (r.version === 1) body["connectionToken"] = r.connectionToken;
-  body["availableTransports"] = TRANSPORT_ORDER.filter((transport) => r.transports.includes(transport)).map(
-    (transport) => ({ transport, transferFormats: TRANSFER_FORMATS[transport] }),
-  );
+  body["availableTransports"] = TRANSPORT_ORDER.filter((transport) => r.transports.includes(transport)).map((transport) => ({
+    transport,
+    transferFormats: TRANSFER_FORMATS[transport],
+  }));
   return JSON.stringify(body);
 }
 

@@ -6,10 +6,7 @@
 export const MAX_VARINT_BYTES = 5;
 export const MAX_VARINT_VALUE = 0x7fffffff;
 
-export type VarintReadResult =
-  | { status: "ok"; value: number; size: number }
-  | { status: "incomplete" }
-  | { status: "invalid" };
+export type VarintReadResult = { status: "ok"; value: number; size: number } | { status: "incomplete" } | { status: "invalid" };
 
 const INCOMPLETE: VarintReadResult = Object.freeze({ status: "incomplete" });
 const INVALID: VarintReadResult = Object.freeze({ status: "invalid" });

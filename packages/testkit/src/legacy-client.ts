@@ -47,12 +47,11 @@ class RecordingHttpClient extends HttpClient {
  */
 export function buildLegacyClient(baseUrl: string, opts: LegacyClientOptions = {}): HubConnection {
   const token = opts.token;
-  const builder = new HubConnectionBuilder()
-    .withUrl(`${baseUrl}/notifications`, {
-      ...(opts.transport === undefined ? {} : { transport: HttpTransportType[opts.transport] }),
-      ...(token === undefined ? {} : { accessTokenFactory: () => token }),
-      ...(opts.exchanges === undefined ? {} : { httpClient: new RecordingHttpClient(opts.exchanges) }),
-      logger: opts.logger ?? LogLevel.None,
-    });
+  const builder = new HubConnectionBuilder().withUrl(`${baseUrl}/notifications`, {
+    ...(opts.transport === undefined ? {} : { transport: HttpTransportType[opts.transport] }),
+    ...(token === undefined ? {} : { accessTokenFactory: () => token }),
+    ...(opts.exchanges === undefined ? {} : { httpClient: new RecordingHttpClient(opts.exchanges) }),
+    logger: opts.logger ?? LogLevel.None,
+  });
   return (opts.protocol === "messagepack" ? builder.withHubProtocol(new MessagePackHubProtocol()) : builder).build();
 }

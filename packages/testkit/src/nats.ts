@@ -43,7 +43,10 @@ const OUTPUT_TAIL_CHARS = 4000;
 export function natsServerBinary(): string {
   const fromEnv = process.env["TIDINGS_TEST_NATS_SERVER"];
   if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
-  const candidates = (process.env["PATH"] ?? "").split(delimiter).filter((d) => d !== "").map((d) => join(d, "nats-server"));
+  const candidates = (process.env["PATH"] ?? "")
+    .split(delimiter)
+    .filter((d) => d !== "")
+    .map((d) => join(d, "nats-server"));
   candidates.push(join(homedir(), "go", "bin", "nats-server"));
   for (const candidate of candidates) {
     try {
@@ -188,11 +191,23 @@ export async function startNatsCluster(opts: { size?: number; startTimeoutMs?: n
         await startNats({
           jetstream: true,
           ...(opts.startTimeoutMs === undefined ? {} : { startTimeoutMs: opts.startTimeoutMs }),
-          extraArgs: ["--name", `${name}-${i}`, "--cluster_name", name, "--cluster", `nats://127.0.0.1:${clusterPorts[i]}`, "--routes", routes],
+          extraArgs: [
+            "--name",
+            `${name}-${i}`,
+            "--cluster_name",
+            name,
+            "--cluster",
+            `nats://127.0.0.1:${clusterPorts[i]}`,
+            "--routes",
+            routes,
+          ],
         }),
       );
     }
-    await waitForJetStream(servers.map((s) => s.url), opts.startTimeoutMs ?? 30_000);
+    await waitForJetStream(
+      servers.map((s) => s.url),
+      opts.startTimeoutMs ?? 30_000,
+    );
   } catch (error) {
     await Promise.all(servers.map((s) => s.stop()));
     throw error;
@@ -216,7 +231,9 @@ async function waitForJetStream(urls: string[], timeoutMs: number): Promise<void
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const answer = JSON.parse(new TextDecoder().decode((await nc.request("$JS.API.INFO", undefined, { timeout: 1000 })).data)) as { error?: unknown };
+        const answer = JSON.parse(new TextDecoder().decode((await nc.request("$JS.API.INFO", undefined, { timeout: 1000 })).data)) as {
+          error?: unknown;
+        };
         if (answer.error === undefined && new Set(nc.info?.connect_urls ?? []).size >= urls.length) return;
       } catch {
         // No meta leader yet: ask again.

@@ -21,7 +21,10 @@ export class TcpProxy {
   #frozen = false;
   #delayMs = 0;
   readonly #sockets = new Set<Socket>();
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   static async start(targetPort: number): Promise<TcpProxy> {
     const port = await freePort();
@@ -83,7 +86,10 @@ export class TcpBalancer {
   #next = 0;
   #backends: readonly number[] = [];
   readonly #sockets = new Set<Socket>();
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   static async start(backendPorts: readonly number[]): Promise<TcpBalancer> {
     const port = await freePort();

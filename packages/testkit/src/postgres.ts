@@ -47,7 +47,9 @@ export function postgresBinDir(): string {
   }
   for (const binary of ["initdb", "pg_ctl", "postgres"]) {
     if (!existsSync(join(dir, binary))) {
-      throw new Error(`PostgreSQL binary ${join(dir, binary)} not found. Install PostgreSQL or point TIDINGS_TEST_PG_BIN at its bin directory.`);
+      throw new Error(
+        `PostgreSQL binary ${join(dir, binary)} not found. Install PostgreSQL or point TIDINGS_TEST_PG_BIN at its bin directory.`,
+      );
     }
   }
   return dir;
@@ -69,7 +71,9 @@ export async function startPostgres(): Promise<PostgresServer> {
     asRoot ? run("runuser", ["-u", "postgres", "--", join(bin, binary), ...args]) : run(join(bin, binary), args);
   const stopNow = () => {
     const args = ["stop", "-D", data, "-m", "immediate", "-w"];
-    spawnSync(asRoot ? "runuser" : join(bin, "pg_ctl"), asRoot ? ["-u", "postgres", "--", join(bin, "pg_ctl"), ...args] : args, { stdio: "ignore" });
+    spawnSync(asRoot ? "runuser" : join(bin, "pg_ctl"), asRoot ? ["-u", "postgres", "--", join(bin, "pg_ctl"), ...args] : args, {
+      stdio: "ignore",
+    });
   };
 
   try {
@@ -140,6 +144,8 @@ export async function startPostgres(): Promise<PostgresServer> {
     await rm(dir, { recursive: true, force: true });
     // execFile's message carries the command line and its stderr; the server log says why it stopped.
     const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`could not start PostgreSQL from ${bin}: ${reason}${serverLog === "" ? "" : `\nserver log:\n${serverLog}`}`, { cause: err });
+    throw new Error(`could not start PostgreSQL from ${bin}: ${reason}${serverLog === "" ? "" : `\nserver log:\n${serverLog}`}`, {
+      cause: err,
+    });
   }
 }

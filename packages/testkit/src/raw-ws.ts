@@ -42,7 +42,10 @@ export class RawWs {
   }
 
   /** Opens expecting refusal; resolves with the HTTP status and body of the refused upgrade. */
-  static refused(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  static refused(
+    url: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { headers });
       ws.once("open", () => reject(new Error("upgrade unexpectedly succeeded")));

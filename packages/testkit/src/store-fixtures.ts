@@ -33,4 +33,3 @@ export function storedNote(key: string, id: string, opts: { ts?: number; ttl?: n
     metadata: { producer: "billing", timeStamp: afterT0(opts.ts ?? 0), isPersisted: true, persistedTTL: afterT0(opts.ttl ?? 3600) },
   };
 }
-

@@ -15,5 +15,9 @@ export interface TokenClaims {
 export async function mintToken(claims: TokenClaims, secret: string = TEST_JWT_SECRET): Promise<string> {
   const { expiresIn = 3600, ...rest } = claims;
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT(rest).setProtectedHeader({ alg: "HS256" }).setIssuedAt(now).setExpirationTime(now + expiresIn).sign(new TextEncoder().encode(secret));
+  return new SignJWT(rest)
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuedAt(now)
+    .setExpirationTime(now + expiresIn)
+    .sign(new TextEncoder().encode(secret));
 }

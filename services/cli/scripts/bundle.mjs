@@ -29,5 +29,7 @@ await esbuild.build({
   legalComments: "none",
   logLevel: "warning",
   // Bundled CommonJS modules call require(); give the ES module bundle one.
-  banner: { js: "import { createRequire as __tidingsCreateRequire } from 'node:module'; const require = __tidingsCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __tidingsCreateRequire } from 'node:module'; const require = __tidingsCreateRequire(import.meta.url);",
+  },
 });

@@ -35,7 +35,11 @@ export async function doctor(opts: DoctorOptions, env: NodeJS.ProcessEnv, out: N
     let check: Check;
     try {
       const r = await fn();
-      check = { name, status: r.status ?? "ok", detail: r.status === "skip" ? r.detail : `${r.detail} (${Math.round(performance.now() - started)} ms)` };
+      check = {
+        name,
+        status: r.status ?? "ok",
+        detail: r.status === "skip" ? r.detail : `${r.detail} (${Math.round(performance.now() - started)} ms)`,
+      };
     } catch (err) {
       check = { name, status: "fail", detail: causeOf(err) };
     }
@@ -64,7 +68,10 @@ export async function doctor(opts: DoctorOptions, env: NodeJS.ProcessEnv, out: N
     const transports = (body.availableTransports ?? []).map((t) => t.transport);
     return { detail: `${token === undefined ? "anonymous" : "with token"}; transports ${transports.join(", ") || "none"}` };
   });
-  for (const [name, transport] of [["websocket", "WebSockets"], ["sse", "ServerSentEvents"]] as const) {
+  for (const [name, transport] of [
+    ["websocket", "WebSockets"],
+    ["sse", "ServerSentEvents"],
+  ] as const) {
     await run(name, async () => {
       const connection = hubConnection(base, { token, transport, msgpack: false });
       try {
@@ -80,7 +87,8 @@ export async function doctor(opts: DoctorOptions, env: NodeJS.ProcessEnv, out: N
     const url = new URL("/api/users/tidings-doctor/notifications?limit=1", opts.apiUrl ?? base).href;
     const res = await request(url, { method: "GET", headers: opts.key === undefined ? {} : { authorization: `Bearer ${opts.key}` } });
     const text = await res.text();
-    if (res.status === 401 && opts.key === undefined) return { status: "skip", detail: "needs a producer key (TIDINGS_INGEST_KEY or --key-file)" };
+    if (res.status === 401 && opts.key === undefined)
+      return { status: "skip", detail: "needs a producer key (TIDINGS_INGEST_KEY or --key-file)" };
     if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${text.trim()}`);
     return { detail: `read API answered 200 from the store` };
   });
@@ -97,7 +105,9 @@ export async function doctor(opts: DoctorOptions, env: NodeJS.ProcessEnv, out: N
       const info = await jsm.streams.info(subjects.stream);
       const captures = info.config.subjects?.includes(subjects.notifyWildcard) === true;
       if (!captures) throw new Error(`stream ${subjects.stream} does not capture ${subjects.notifyWildcard}`);
-      return { detail: `stream ${subjects.stream} at ${opts.nats}: ${info.state.messages} messages, ${info.state.consumer_count} consumers` };
+      return {
+        detail: `stream ${subjects.stream} at ${opts.nats}: ${info.state.messages} messages, ${info.state.consumer_count} consumers`,
+      };
     } catch (err) {
       throw new Error(`stream ${subjects.stream} at ${opts.nats}: ${causeOf(err)}`);
     } finally {

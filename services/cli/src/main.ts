@@ -67,7 +67,12 @@ export function program(env: NodeJS.ProcessEnv): Command {
     .option("--subject <subject>", "JetStream subject under tidings.notify.>", "tidings.notify.cli")
     .option("--msgpack", "send MessagePack instead of JSON")
     .option("--batch-size <n>", "envelopes per batch, at most 1000", positiveInt("--batch-size"), 500)
-    .option("--max-bytes <n>", "largest envelope accepted before sending (TIDINGS_MAX_NOTIFICATION_BYTES)", positiveInt("--max-bytes"), 65536)
+    .option(
+      "--max-bytes <n>",
+      "largest envelope accepted before sending (TIDINGS_MAX_NOTIFICATION_BYTES)",
+      positiveInt("--max-bytes"),
+      65536,
+    )
     .option("--no-progress", "no progress on stderr")
     .addHelpText("after", "\nExit status: 0 all accepted (HTTP 202 / JetStream ack), 1 refused or unreachable, 2 usage error.")
     .action(async (o: PublishOptions & { keyFile?: string }) => {
@@ -79,7 +84,12 @@ export function program(env: NodeJS.ProcessEnv): Command {
     .command("token")
     .description("Mint a development JWT (HS256, signed with TIDINGS_AUTH_JWT_SECRET) and print it alone on stdout.")
     .requiredOption("--user <id>", "user id (claim TIDINGS_AUTH_USER_CLAIM, default sub)")
-    .option("--tenant <id>", "a tenant the user may subscribe to (repeatable; claim TIDINGS_AUTH_TENANT_CLAIM, default tenant_id)", collectList, [] as string[])
+    .option(
+      "--tenant <id>",
+      "a tenant the user may subscribe to (repeatable; claim TIDINGS_AUTH_TENANT_CLAIM, default tenant_id)",
+      collectList,
+      [] as string[],
+    )
     .option("--expires <seconds>", "lifetime", positiveInt("--expires"), 3600)
     .option("--secret-file <path>", "the HS256 secret in a file, instead of TIDINGS_AUTH_JWT_SECRET")
     .action(async (o: { user: string; tenant: string[]; expires: number; secretFile?: string }) => {
@@ -95,9 +105,20 @@ export function program(env: NodeJS.ProcessEnv): Command {
       .option("--msgpack", "MessagePack hub protocol")
       .option("--json", "one JSON notification per line")
       .option("--count <n>", "exit after n notifications", positiveInt("--count")),
-  ).action(async (o: { url: string; transport: Transport; msgpack?: boolean; json?: boolean; count?: number; tokenFile?: string; user?: string; tenant: string[] }) => {
-    await tail({ ...o, msgpack: o.msgpack === true, json: o.json === true }, env, process.stdout, process.stderr);
-  });
+  ).action(
+    async (o: {
+      url: string;
+      transport: Transport;
+      msgpack?: boolean;
+      json?: boolean;
+      count?: number;
+      tokenFile?: string;
+      user?: string;
+      tenant: string[];
+    }) => {
+      await tail({ ...o, msgpack: o.msgpack === true, json: o.json === true }, env, process.stdout, process.stderr);
+    },
+  );
 
   userOptions(
     root
@@ -110,10 +131,22 @@ export function program(env: NodeJS.ProcessEnv): Command {
       .option("--max-skew <seconds>", "largest clock difference accepted", positiveInt("--max-skew"), 5)
       .option("--json", "the checks as one JSON object")
       .addHelpText("after", "\nExit status: 0 every check passed or was skipped, 1 a check failed, 2 usage error."),
-  ).action(async (o: { url: string; apiUrl?: string; nats?: string; keyFile?: string; maxSkew: number; json?: boolean; tokenFile?: string; user?: string; tenant: string[] }) => {
-    const ok = await doctor({ ...o, json: o.json === true, key: producerKey(o.keyFile, env) }, env, process.stdout);
-    if (!ok) throw new Failure("some checks failed");
-  });
+  ).action(
+    async (o: {
+      url: string;
+      apiUrl?: string;
+      nats?: string;
+      keyFile?: string;
+      maxSkew: number;
+      json?: boolean;
+      tokenFile?: string;
+      user?: string;
+      tenant: string[];
+    }) => {
+      const ok = await doctor({ ...o, json: o.json === true, key: producerKey(o.keyFile, env) }, env, process.stdout);
+      if (!ok) throw new Failure("some checks failed");
+    },
+  );
 
   return root;
 }

@@ -46,20 +46,27 @@ export interface PublishIo {
 }
 
 export async function publish(opts: PublishOptions, io: PublishIo): Promise<void> {
-  if (opts.batchSize < 1 || opts.batchSize > MAX_ENVELOPES_PER_BATCH) throw new UsageError(`--batch-size must be from 1 to ${MAX_ENVELOPES_PER_BATCH}`);
+  if (opts.batchSize < 1 || opts.batchSize > MAX_ENVELOPES_PER_BATCH)
+    throw new UsageError(`--batch-size must be from 1 to ${MAX_ENVELOPES_PER_BATCH}`);
   if (opts.http !== undefined && opts.nats !== undefined) throw new UsageError("choose one target: --http or --nats");
-  if (opts.nats !== undefined && !opts.subject.startsWith("tidings.notify.")) throw new UsageError(`--subject must be under ${subjects.notifyWildcard}`);
+  if (opts.nats !== undefined && !opts.subject.startsWith("tidings.notify."))
+    throw new UsageError(`--subject must be under ${subjects.notifyWildcard}`);
   const fromFlags = opts.file === undefined;
   if (fromFlags && opts.type === undefined) throw new UsageError("--type is required (or use --file <path>, or --file - for stdin)");
-  if (!fromFlags && (opts.type !== undefined || audienceFlags(opts).length > 0)) throw new UsageError("--file replaces the envelope flags; use one or the other");
+  if (!fromFlags && (opts.type !== undefined || audienceFlags(opts).length > 0))
+    throw new UsageError("--file replaces the envelope flags; use one or the other");
 
-  const source = (): AsyncIterable<unknown> => (fromFlags ? single(envelopeOf(opts)) : readEnvelopes(opts.file === "-" ? io.stdin : openFile(opts.file!), opts.file!));
+  const source = (): AsyncIterable<unknown> =>
+    fromFlags ? single(envelopeOf(opts)) : readEnvelopes(opts.file === "-" ? io.stdin : openFile(opts.file!), opts.file!);
   // A file is read twice: every envelope is validated before the first is sent. Stdin can be read once
   // only, so each batch is validated just before it is sent.
   let total: number | undefined;
   if (opts.file !== "-") total = await validateAll(source(), opts.maxBytes);
 
-  const sink = opts.nats === undefined ? httpSink(opts.http ?? "http://localhost:8080", opts.msgpack === true, io) : await natsSink(opts.nats, opts.subject, opts.msgpack === true, io);
+  const sink =
+    opts.nats === undefined
+      ? httpSink(opts.http ?? "http://localhost:8080", opts.msgpack === true, io)
+      : await natsSink(opts.nats, opts.subject, opts.msgpack === true, io);
   const progress = new Progress(io.stderr, opts.progress, total);
   let sent = 0;
   try {
@@ -96,7 +103,13 @@ export async function publish(opts: PublishOptions, io: PublishIo): Promise<void
 
 function audienceFlags(o: PublishOptions): string[] {
   const set = (name: string, v: unknown) => (v === undefined || v === false ? [] : [name]);
-  return [...set("--global", o.global), ...set("--user", o.user), ...set("--tenant", o.tenant), ...set("--group", o.group), ...set("--connection", o.connection)];
+  return [
+    ...set("--global", o.global),
+    ...set("--user", o.user),
+    ...set("--tenant", o.tenant),
+    ...set("--group", o.group),
+    ...set("--connection", o.connection),
+  ];
 }
 
 /** The one envelope the flags describe. */
@@ -127,7 +140,11 @@ function envelopeOf(o: PublishOptions): unknown {
     type: o.type,
     body,
     routing,
-    metadata: { producer: o.producer, ...(o.persisted === true ? { isPersisted: true } : {}), ...(o.ttl === undefined ? {} : { persistedTTL: o.ttl }) },
+    metadata: {
+      producer: o.producer,
+      ...(o.persisted === true ? { isPersisted: true } : {}),
+      ...(o.ttl === undefined ? {} : { persistedTTL: o.ttl }),
+    },
   };
 }
 

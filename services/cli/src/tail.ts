@@ -15,7 +15,12 @@ export interface TailOptions extends UserOptions {
  * with `--json` the delivered notification as JSON, else `time  type  audience  id  body`. Ends after
  * `--count` notifications, on SIGINT/SIGTERM (exit 0) or when the server closes the connection (exit 1).
  */
-export async function tail(opts: TailOptions, env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
+export async function tail(
+  opts: TailOptions,
+  env: NodeJS.ProcessEnv,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<void> {
   const token = await userToken(opts, env);
   let seen = 0;
   let finish: (error?: Error) => void = () => undefined;
@@ -38,7 +43,9 @@ export async function tail(opts: TailOptions, env: NodeJS.ProcessEnv, out: NodeJ
   } catch (e) {
     throw new Failure(`cannot connect to ${hubUrl} over ${opts.transport}: ${causeOf(e)}`);
   }
-  err.write(`tidings: connected to ${hubUrl} over ${opts.transport}${token === undefined ? " (anonymous)" : ""}; waiting for notifications\n`);
+  err.write(
+    `tidings: connected to ${hubUrl} over ${opts.transport}${token === undefined ? " (anonymous)" : ""}; waiting for notifications\n`,
+  );
   const stop = () => finish();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
@@ -52,7 +59,13 @@ export async function tail(opts: TailOptions, env: NodeJS.ProcessEnv, out: NodeJ
 }
 
 function describe(m: InvocationMessage): string {
-  const n = (m.arguments[0] ?? {}) as { id?: string; audienceId?: string; body?: unknown; isRead?: boolean; metadata?: { timeStamp?: string } };
+  const n = (m.arguments[0] ?? {}) as {
+    id?: string;
+    audienceId?: string;
+    body?: unknown;
+    isRead?: boolean;
+    metadata?: { timeStamp?: string };
+  };
   const read = n.isRead === true ? "  (read)" : "";
   return `${n.metadata?.timeStamp ?? ""}  ${m.target}  ${n.audienceId ?? ""}  ${n.id ?? ""}  ${JSON.stringify(n.body ?? null)}${read}`;
 }

@@ -23,7 +23,10 @@ export async function mintDevToken(opts: TokenOptions, env: NodeJS.ProcessEnv): 
   const claims: Record<string, unknown> = { [userClaim]: opts.user };
   if (opts.tenant.length > 0) claims[tenantClaim] = opts.tenant;
   const now = Math.floor(Date.now() / 1000);
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuedAt(now).setExpirationTime(now + opts.expires);
+  let jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuedAt(now)
+    .setExpirationTime(now + opts.expires);
   const issuer = env["TIDINGS_AUTH_ISSUER"];
   const audience = env["TIDINGS_AUTH_AUDIENCE"];
   if (issuer !== undefined && issuer !== "") jwt = jwt.setIssuer(issuer);

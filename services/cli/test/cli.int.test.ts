@@ -55,7 +55,16 @@ describe("tidings --version, --help and usage errors", () => {
     const badBody = await cli(["publish", "--global", "--type", "x", "--body", "{nope"]);
     expect(badBody.code).toBe(2);
     expect(badBody.stderr).toContain("--body must be JSON");
-    const twoTargets = await cli(["publish", "--global", "--type", "x", "--http", "http://localhost:8080", "--nats", "nats://localhost:4222"]);
+    const twoTargets = await cli([
+      "publish",
+      "--global",
+      "--type",
+      "x",
+      "--http",
+      "http://localhost:8080",
+      "--nats",
+      "nats://localhost:4222",
+    ]);
     expect(twoTargets.code).toBe(2);
     expect(twoTargets.stderr).toContain("choose one target");
     const badTransport = await cli(["tail", "--transport", "Pigeon"]);
@@ -89,7 +98,19 @@ describe("tidings publish", () => {
     const got = collect<{ id: string; body: unknown }>(client, "invoice-ready");
     await client.start();
     try {
-      const args = ["publish", "--user", "cli-user", "--type", "invoice-ready", "--body", '{"amount":3}', "--id", "cli-1", "--http", tidings.url];
+      const args = [
+        "publish",
+        "--user",
+        "cli-user",
+        "--type",
+        "invoice-ready",
+        "--body",
+        '{"amount":3}',
+        "--id",
+        "cli-1",
+        "--http",
+        tidings.url,
+      ];
       const r = await cli(args, { env: { TIDINGS_INGEST_KEY: KEY } });
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toEqual({ accepted: 1, ids: ["cli-1"] });
@@ -129,7 +150,10 @@ describe("tidings publish", () => {
       const input = Array.from({ length: total }, (_, i) => JSON.stringify(envelope(i, "bulk-user"))).join("\n");
       const r = await cli(["publish", "--file", "-", "--batch-size", "1000", "--http", tidings.url, "--key-file", keyFile], { input });
       expect(r.code).toBe(0);
-      const answers = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { accepted: number });
+      const answers = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { accepted: number });
       expect(answers.map((a) => a.accepted)).toEqual([1000, 1000, 500]);
       expect(r.stderr).toContain("published 2500");
       await waitFor(() => got.length === total, 30_000, "every bulk notification");
@@ -183,15 +207,38 @@ describe("tidings tail", () => {
   for (const transport of ["WebSockets", "ServerSentEvents"] as const) {
     it(`--json prints each notification a user receives, over ${transport}`, async () => {
       const user = `tail-${transport}`;
-      const tail = startCli(["tail", "--url", tidings.url, "--user", user, "--transport", transport, "--json", "--count", "2"], { env: secretEnv });
-      await waitFor(() => tail.stderr().includes("waiting for notifications") || tail.stderr().includes("tidings:"), 20_000, "tail to connect");
+      const tail = startCli(["tail", "--url", tidings.url, "--user", user, "--transport", transport, "--json", "--count", "2"], {
+        env: secretEnv,
+      });
+      await waitFor(
+        () => tail.stderr().includes("waiting for notifications") || tail.stderr().includes("tidings:"),
+        20_000,
+        "tail to connect",
+      );
       for (const id of ["t-1", "t-2"]) {
-        const r = await cli(["publish", "--user", user, "--type", "Some.Type", "--id", id, "--body", '{"x":1}', "--http", tidings.url, "--key-file", keyFile]);
+        const r = await cli([
+          "publish",
+          "--user",
+          user,
+          "--type",
+          "Some.Type",
+          "--id",
+          id,
+          "--body",
+          '{"x":1}',
+          "--http",
+          tidings.url,
+          "--key-file",
+          keyFile,
+        ]);
         expect(r.code).toBe(0);
       }
       const r = await tail.done;
       expect(r.code).toBe(0);
-      const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as unknown);
+      const lines = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as unknown);
       expect(lines).toMatchObject([
         { id: "t-1", type: "Some.Type", audienceId: `user:${user}`, body: { x: 1 } },
         { id: "t-2", type: "Some.Type" },
@@ -214,10 +261,16 @@ describe("tidings doctor", () => {
       // The stream exists once a producer or a router has created it.
       const missing = await cli(["doctor", "--url", tidings.url, "--nats", nats.url, "--json"]);
       expect(missing.code).toBe(1);
-      expect(JSON.parse(missing.stdout).checks).toContainEqual({ name: "nats", status: "fail", detail: expect.stringContaining("stream TIDINGS") });
+      expect(JSON.parse(missing.stdout).checks).toContainEqual({
+        name: "nats",
+        status: "fail",
+        detail: expect.stringContaining("stream TIDINGS"),
+      });
       expect((await cli(["publish", "--global", "--type", "x", "--nats", nats.url])).code).toBe(0);
 
-      const r = await cli(["doctor", "--url", tidings.url, "--nats", nats.url, "--user", "doc", "--key-file", keyFile, "--json"], { env: secretEnv });
+      const r = await cli(["doctor", "--url", tidings.url, "--nats", nats.url, "--user", "doc", "--key-file", keyFile, "--json"], {
+        env: secretEnv,
+      });
       expect(r.code).toBe(0);
       const checks = (JSON.parse(r.stdout) as { checks: { name: string; status: string }[] }).checks;
       expect(checks.map((c) => [c.name, c.status])).toEqual([

@@ -10,7 +10,10 @@ const standaloneRoot = fileURLToPath(new URL("../../standalone", import.meta.url
 
 /** The environment without any TIDINGS_* setting of the machine running the tests. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => !k.startsWith("TIDINGS_") && v !== undefined)) as Record<string, string>;
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => !k.startsWith("TIDINGS_") && v !== undefined)) as Record<
+    string,
+    string
+  >;
   return { ...env, ...extra };
 }
 
@@ -41,7 +44,10 @@ export function startCli(args: string[], opts: { env?: Record<string, string>; i
   return { stdout: () => stdout, stderr: () => stderr, done, kill: (signal = "SIGTERM") => child.kill(signal) };
 }
 
-export function cli(args: string[], opts: { env?: Record<string, string>; input?: string | Buffer; bundle?: string } = {}): Promise<CliResult> {
+export function cli(
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string | Buffer; bundle?: string } = {},
+): Promise<CliResult> {
   return startCli(args, opts).done;
 }
 

@@ -3,11 +3,19 @@
  * once-a-second tick and drains. The layers themselves live in http/ (routes, negotiate, ingest and read
  * APIs, HTTP transports' requests), transport/ (the WebSocket endpoint and the transports) and cluster/
  * (forwarding); what each connection is given is built in connection-host.ts, and how connections end in
- * a drain is drain.ts. docs/architecture.md §1.2 maps them.
+ * a drain is drain.ts. docs/architecture.md §1.2 maps them. Over 300 lines: the construction order and its
+ * reverse in stop() are one list, kept in one place so start-up and shutdown cannot drift apart.
  */
 import type { TidingsConfig } from "@tidings/config";
 import { isValidNodeId, userAudience, type Bus, type Notification, type NotificationStore } from "@tidings/contracts";
-import { endSpan, Registry, reportUnexpected as report, startProcessSpan, type Logger, type UnexpectedSource } from "@tidings/observability";
+import {
+  endSpan,
+  Registry,
+  reportUnexpected as report,
+  startProcessSpan,
+  type Logger,
+  type UnexpectedSource,
+} from "@tidings/observability";
 import type { TransportName } from "@tidings/protocol";
 import type { TemplatedApp } from "uWebSockets.js";
 import { createAuthenticator } from "./auth.js";
@@ -116,7 +124,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const cors = new Cors(config.corsOrigins);
   const table = new ConnectionTable(config.disconnectTimeoutSeconds * 1000);
   const metrics = createGatewayMetrics(deps.registry ?? new Registry(), function* () {
-    for (const c of table.values()) if (c.state === "open" && c.transport !== null) yield { transport: c.transport.kind, protocol: c.protocol!.name };
+    for (const c of table.values())
+      if (c.state === "open" && c.transport !== null) yield { transport: c.transport.kind, protocol: c.protocol!.name };
   });
   const transports = IMPLEMENTED_TRANSPORTS.filter((t) => config.transports.includes(t));
   const jsTopics = new JsTopics();
@@ -143,7 +152,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       : new BusCatchUp({
           store,
           connections: () => table.values(),
-          replay: (connection, audiences, since, skip) => replayTo(store, connection, audiences, config.replayLimit, log, encodeFailures, { since, skip }),
+          replay: (connection, audiences, since, skip) =>
+            replayTo(store, connection, audiences, config.replayLimit, log, encodeFailures, { since, skip }),
           deliveredLive: (audienceId, id) => fanout.delivered(audienceId, id),
           lookBackMs: deps.busLookBackMs ?? 0,
           log,
@@ -167,8 +177,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
       ? {}
       : {
           store,
-          onSubscribed: async (connection: HubConnection, key: string) => void (await replayTo(store, connection, [key], config.replayLimit, log, encodeFailures)),
-          publishUserEvent: deps.publishUserEvent ?? ((userId, target, payload) => fanout.deliverEvent(userAudience(userId), target, payload)),
+          onSubscribed: async (connection: HubConnection, key: string) =>
+            void (await replayTo(store, connection, [key], config.replayLimit, log, encodeFailures)),
+          publishUserEvent:
+            deps.publishUserEvent ?? ((userId, target, payload) => fanout.deliverEvent(userAudience(userId), target, payload)),
         }),
   });
   const disconnectTimeoutMs = config.disconnectTimeoutSeconds * 1000;
@@ -181,7 +193,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const host = createConnectionHost({ config, log, hub, table, fanout, metrics, encodeFailures, jsTopics, store, reportUnexpected });
 
   const onUnauthorized = () => metrics.authFailures.inc();
-  const admission = createAdmission({ authenticate, onUnauthorized, table, nodeId, host, maxConnectionsPerUser: config.maxConnectionsPerUser });
+  const admission = createAdmission({
+    authenticate,
+    onUnauthorized,
+    table,
+    nodeId,
+    host,
+    maxConnectionsPerUser: config.maxConnectionsPerUser,
+  });
   /** Non-upgrade requests on the hub path: SSE, long polling, their POSTs and DELETE (docs/protocol.md §3.1, §3.3–§3.5). */
   const hubRequest = createHubRequestHandler({
     table,
@@ -207,7 +226,17 @@ export function createGateway(deps: GatewayDeps): Gateway {
           maxBackpressureBytes: config.maxBackpressureBytes,
           upgrade: (sink, request, link) => wsEndpoint.acceptRelayed(sink, request, link),
         });
-  const wsEndpoint = mountWsEndpoint({ app, config, cors, admission, table, topics: jsTopics, forwarder, draining: () => draining, reportUnexpected });
+  const wsEndpoint = mountWsEndpoint({
+    app,
+    config,
+    cors,
+    admission,
+    table,
+    topics: jsTopics,
+    forwarder,
+    draining: () => draining,
+    reportUnexpected,
+  });
   const producerAuth = createProducerAuth(config.ingestKeys);
   const route = createRouter({
     cors,

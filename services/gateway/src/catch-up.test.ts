@@ -5,7 +5,8 @@ import { BusCatchUp, type CatchUpDeps } from "./catch-up.js";
 import type { HubConnection } from "./connection.js";
 
 type Replay = CatchUpDeps["replay"];
-const fakeConnection = (id: string, audiences: string[], state: HubConnection["state"] = "open") => ({ id, state, audiences: new Set(audiences) }) as unknown as HubConnection;
+const fakeConnection = (id: string, audiences: string[], state: HubConnection["state"] = "open") =>
+  ({ id, state, audiences: new Set(audiences) }) as unknown as HubConnection;
 
 function catchUp(connections: HubConnection[], replay: Replay, extra: Partial<CatchUpDeps> = {}) {
   return new BusCatchUp({
@@ -33,7 +34,10 @@ describe("BusCatchUp", () => {
     const c = catchUp(
       [fakeConnection("a", ["global", "user:u"]), fakeConnection("b", ["global"], "closed"), fakeConnection("c", [])],
       async (conn, audiences, since, skip) => (seen.push({ id: conn.id, audiences, since: since.getTime(), skipped: skip(live) }), 2),
-      { deliveredLive: (audienceId, id) => audienceId === "user:u" && id === "n1", onCaughtUp: (n, sent) => seen.push({ id: `done ${n} ${sent}`, audiences: [], since: 0, skipped: false }) },
+      {
+        deliveredLive: (audienceId, id) => audienceId === "user:u" && id === "n1",
+        onCaughtUp: (n, sent) => seen.push({ id: `done ${n} ${sent}`, audiences: [], since: 0, skipped: false }),
+      },
     );
     c.disconnected(1_000_000);
     c.disconnected(1_005_000); // a second notice within the same outage keeps the first

@@ -7,7 +7,12 @@ export interface CatchUpDeps {
   /** The open connections of this node when the bus is back. */
   connections: () => Iterable<HubConnection>;
   /** Sends `connection` the stored notifications of `audiences` received since `since`, minus `skip`; never rejects. */
-  replay: (connection: HubConnection, audiences: readonly string[], since: Date, skip: (n: DeliveredNotification) => boolean) => Promise<number | "failed">;
+  replay: (
+    connection: HubConnection,
+    audiences: readonly string[],
+    since: Date,
+    skip: (n: DeliveredNotification) => boolean,
+  ) => Promise<number | "failed">;
   /** True when this node delivered the notification live (within the fan-out's de-duplication window). */
   deliveredLive: (audienceId: string, id: string) => boolean;
   /**
@@ -70,7 +75,10 @@ export class BusCatchUp {
             break;
           }
           if (connection.state !== "open" || Date.now() >= giveUpAt) {
-            this.#deps.log.error({ connectionId: connection.id, since: since.toISOString() }, "catch-up after the NATS outage gave up: the store did not answer");
+            this.#deps.log.error(
+              { connectionId: connection.id, since: since.toISOString() },
+              "catch-up after the NATS outage gave up: the store did not answer",
+            );
             break;
           }
           await new Promise((r) => setTimeout(r, pause));
@@ -78,7 +86,10 @@ export class BusCatchUp {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.#deps.concurrency ?? 8, pending.length) }, worker));
-    this.#deps.log.info({ connections: pending.length, sent, since: since.toISOString() }, "NATS connection back: caught up persisted notifications from the store");
+    this.#deps.log.info(
+      { connections: pending.length, sent, since: since.toISOString() },
+      "NATS connection back: caught up persisted notifications from the store",
+    );
     this.#deps.onCaughtUp?.(pending.length, sent);
   }
 }

@@ -57,7 +57,9 @@ export function createConnectionHost(deps: ConnectionHostDeps): ConnectionHost {
       const userId = connection.identity.userId;
       const audiences = userId === null ? [GLOBAL_AUDIENCE] : [GLOBAL_AUDIENCE, userAudience(userId)];
       // replayTo never rejects; the catch keeps that true of any later change to it.
-      replayTo(store, connection, audiences, config.replayLimit, log, encodeFailures).catch((err: unknown) => reportUnexpected(err, "replay"));
+      replayTo(store, connection, audiences, config.replayLimit, log, encodeFailures).catch((err: unknown) =>
+        reportUnexpected(err, "replay"),
+      );
     },
     onClosed: (connection, reason) => {
       table.remove(connection);

@@ -175,7 +175,8 @@ export class HubConnection {
       this.#decoder = this.protocol.createDecoder(this.host.limits.maxMessageBytes);
       const socket = this.#transport!;
       // Stateful reconnect needs all four conditions of docs/protocol.md §7; version 2 alone never turns it on.
-      if (this.statefulOffered && outcome.version >= 2 && socket.capabilities.canBeStateful) this.#stateful = this.host.statefulTransport(this, socket);
+      if (this.statefulOffered && outcome.version >= 2 && socket.capabilities.canBeStateful)
+        this.#stateful = this.host.statefulTransport(this, socket);
       if (this.#stateful !== null) this.#transport = this.#stateful;
       // Membership takes effect before the client learns it is connected (docs/contract.md §3). In a cluster
       // that means every live router routes by it, so the answer waits (bounded) with the client's bytes held;
@@ -345,7 +346,10 @@ export class HubConnection {
         ? `more than ${limits.burst} hub calls at once or ${limits.ratePerSecond} per second on this connection`
         : `more than ${limits.maxQueued} hub calls waiting on this connection`;
     const error = HubErrors.hubException(message.target, new HubMethodError("Throttled", detail).message);
-    this.sendMessage(this.protocol!.encode({ type: MessageType.Completion, invocationId: message.invocationId, kind: "error", error }), now);
+    this.sendMessage(
+      this.protocol!.encode({ type: MessageType.Completion, invocationId: message.invocationId, kind: "error", error }),
+      now,
+    );
   }
 
   async #invoke(message: InvocationMessage | StreamInvocationMessage, now: number): Promise<void> {

@@ -45,10 +45,16 @@ describe("deliveredJsonFrame: the live-delivery JSON frame spliced from node-mes
 
   it("equals the encoded frame for any strings and any JSON body", () => {
     fc.assert(
-      fc.property(fc.string({ unit: "binary" }), fc.string({ unit: "binary" }), fc.string({ unit: "binary" }), fc.jsonValue(), (id, type, audienceId, body) => {
-        const [spliced, encoded] = both(notification({ id, type, audienceId, body }));
-        expect(spliced).toBe(encoded);
-      }),
+      fc.property(
+        fc.string({ unit: "binary" }),
+        fc.string({ unit: "binary" }),
+        fc.string({ unit: "binary" }),
+        fc.jsonValue(),
+        (id, type, audienceId, body) => {
+          const [spliced, encoded] = both(notification({ id, type, audienceId, body }));
+          expect(spliced).toBe(encoded);
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -34,7 +34,10 @@ export function deliveredJsonFrame(n: Notification, wire: Uint8Array): Uint8Arra
   const split = ID_KEY_BYTES + n.id.length + 2 + TYPE_KEY_BYTES + target.length + 2 + 1;
   if (isBodyKeyAt(wire, split)) {
     const frame = assemble(wire, split, target.length + 2, audienceId.length + 2);
-    if (writePlain(frame, target, HEAD.length) && writePlain(frame, audienceId, HEAD.length + target.length + 2 + ARGUMENTS.length + split + AUDIENCE_ID.length)) {
+    if (
+      writePlain(frame, target, HEAD.length) &&
+      writePlain(frame, audienceId, HEAD.length + target.length + 2 + ARGUMENTS.length + split + AUDIENCE_ID.length)
+    ) {
       return frame;
     }
   }

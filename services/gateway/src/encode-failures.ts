@@ -24,6 +24,9 @@ export class EncodeFailures {
     if (this.#logged.has(key)) return;
     if (this.#logged.size >= MAX_REMEMBERED) this.#logged.clear();
     this.#logged.add(key);
-    this.log.error({ err, notificationId: notification.id, audienceId: notification.routing.audienceId, protocol }, "notification cannot be encoded; skipped");
+    this.log.error(
+      { err, notificationId: notification.id, audienceId: notification.routing.audienceId, protocol },
+      "notification cannot be encoded; skipped",
+    );
   }
 }

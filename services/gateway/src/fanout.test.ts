@@ -33,7 +33,8 @@ function setup() {
   const metrics = createGatewayMetrics(registry, () => []);
   const failures = { report: () => undefined } as unknown as EncodeFailures;
   const fanout = new Fanout(t.publisher, {} as ConnectionTable, WINDOW_MS, metrics, failures);
-  const connect = (protocol: HubProtocol) => ({ audiences: new Set<string>(), protocol, transport: t.transport }) as unknown as HubConnection;
+  const connect = (protocol: HubProtocol) =>
+    ({ audiences: new Set<string>(), protocol, transport: t.transport }) as unknown as HubConnection;
   return { fanout, published: t.published, registry, connect };
 }
 
@@ -52,7 +53,9 @@ async function value(registry: Registry, name: string, labels: Record<string, st
   const base = name.replace(/_(count|sum)$/, "");
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name || m.name === base)!;
   const entries = Object.entries(labels);
-  const sample = metric.values.find((v) => ((v as { metricName?: string }).metricName ?? name) === name && entries.every(([k, want]) => v.labels[k] === want));
+  const sample = metric.values.find(
+    (v) => ((v as { metricName?: string }).metricName ?? name) === name && entries.every(([k, want]) => v.labels[k] === want),
+  );
   return sample?.value ?? 0;
 }
 

@@ -1,3 +1,8 @@
+/*
+ * Over 300 lines: the per-notification delivery path (de-duplication window, per-audience topic entries,
+ * counters tallied and flushed on scrape) shares one hot state; split up, each delivery would pay an extra
+ * indirection (see bench/results/changes.md for what each of these costs).
+ */
 import { AUDIENCE_KINDS, toDelivered, type Notification } from "@tidings/contracts";
 import { jsonProtocol, messagePackProtocol, type HubProtocol, type ProtocolName } from "@tidings/protocol";
 import type { HubConnection } from "./connection.js";

@@ -24,7 +24,11 @@ function signedRaw(headerSegment: string, payloadSegment: string): string {
   return `${headerSegment}.${payloadSegment}.${hmac(`${headerSegment}.${payloadSegment}`)}`;
 }
 
-function mint(claims: JWTPayload, header: { alg: string; [k: string]: unknown } = { alg: "HS256" }, secret: Uint8Array = SECRET_BYTES): Promise<string> {
+function mint(
+  claims: JWTPayload,
+  header: { alg: string; [k: string]: unknown } = { alg: "HS256" },
+  secret: Uint8Array = SECRET_BYTES,
+): Promise<string> {
   return new SignJWT(claims).setProtectedHeader(header).sign(secret);
 }
 
@@ -55,7 +59,8 @@ async function reference(token: string, options: Partial<Hs256Options> = {}, now
     const expiredClaims = err instanceof joseErrors.JWTExpired && err.claim === "exp" ? err.payload : undefined;
     let message: string;
     if (err instanceof joseErrors.JWTExpired) message = "token expired";
-    else if (err instanceof joseErrors.JWTClaimValidationFailed) message = `claim '${err.claim}' ${err.reason === "check_failed" ? "is invalid" : err.reason}`;
+    else if (err instanceof joseErrors.JWTClaimValidationFailed)
+      message = `claim '${err.claim}' ${err.reason === "check_failed" ? "is invalid" : err.reason}`;
     else if (err instanceof joseErrors.JWSSignatureVerificationFailed) message = "signature verification failed";
     else if (err instanceof joseErrors.JOSEError) message = err.message.slice(0, 120);
     else message = "malformed token";
@@ -80,11 +85,15 @@ describe("createHs256Verifier", () => {
     const flip = (c: string) => (c === "A" ? "B" : "A");
     expect(refusedWith(fast(`${h}.${p}.${flip(s[0]!)}${s.slice(1)}`))).toBe("signature verification failed");
     expect(refusedWith(fast(`${h}.${p}.${s.slice(0, -1)}${flip(s.at(-1)!)}`))).toBe("signature verification failed");
-    expect(refusedWith(fast(`${h}.${b64url(JSON.stringify({ sub: "mallory", exp: NOW + 60 }))}.${s}`))).toBe("signature verification failed");
+    expect(refusedWith(fast(`${h}.${b64url(JSON.stringify({ sub: "mallory", exp: NOW + 60 }))}.${s}`))).toBe(
+      "signature verification failed",
+    );
     expect(refusedWith(fast(`${b64url('{"alg":"HS256","typ":"JWT"}')}.${p}.${s}`))).toBe("signature verification failed");
     expect(refusedWith(fast(`${h}.${p}.${s.slice(0, -3)}`))).toBe("signature verification failed");
     expect(refusedWith(fast(`${h}.${p}.`))).toBe("signature verification failed");
-    expect(refusedWith(fast(handMade('{"alg":"HS256"}', '{"sub":"alice"}', "another-secret-0123456789-0123456789")))).toBe("signature verification failed");
+    expect(refusedWith(fast(handMade('{"alg":"HS256"}', '{"sub":"alice"}', "another-secret-0123456789-0123456789")))).toBe(
+      "signature verification failed",
+    );
   });
 
   it("refuses alg none, HS512, RS256, a missing alg and an alg of another case", async () => {
@@ -93,22 +102,36 @@ describe("createHs256Verifier", () => {
     expect(refusedWith(fast(`${b64url('{"alg":"none"}')}.${payload}.`))).toBe('"alg" (Algorithm) Header Parameter value not allowed');
     // Signed with the very secret: only the header's alg is wrong.
     expect(refusedWith(fast(await mint(claims, { alg: "HS512" })))).toBe('"alg" (Algorithm) Header Parameter value not allowed');
-    expect(refusedWith(fast(handMade('{"alg":"HS384"}', JSON.stringify(claims))))).toBe('"alg" (Algorithm) Header Parameter value not allowed');
-    expect(refusedWith(fast(handMade('{"alg":"hs256"}', JSON.stringify(claims))))).toBe('"alg" (Algorithm) Header Parameter value not allowed');
+    expect(refusedWith(fast(handMade('{"alg":"HS384"}', JSON.stringify(claims))))).toBe(
+      '"alg" (Algorithm) Header Parameter value not allowed',
+    );
+    expect(refusedWith(fast(handMade('{"alg":"hs256"}', JSON.stringify(claims))))).toBe(
+      '"alg" (Algorithm) Header Parameter value not allowed',
+    );
     const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     expect(refusedWith(fast(await new SignJWT(claims).setProtectedHeader({ alg: "RS256" }).sign(privateKey)))).toBe(
       '"alg" (Algorithm) Header Parameter value not allowed',
     );
     // Key confusion: an RS256 header HMAC-signed with the secret is still refused.
-    expect(refusedWith(fast(handMade('{"alg":"RS256"}', JSON.stringify(claims))))).toBe('"alg" (Algorithm) Header Parameter value not allowed');
-    expect(refusedWith(fast(handMade('{"typ":"JWT"}', JSON.stringify(claims))))).toBe('JWS "alg" (Algorithm) Header Parameter missing or invalid');
-    expect(refusedWith(fast(handMade('{"alg":""}', JSON.stringify(claims))))).toBe('JWS "alg" (Algorithm) Header Parameter missing or invalid');
-    expect(refusedWith(fast(handMade('{"alg":["HS256"]}', JSON.stringify(claims))))).toBe('JWS "alg" (Algorithm) Header Parameter missing or invalid');
+    expect(refusedWith(fast(handMade('{"alg":"RS256"}', JSON.stringify(claims))))).toBe(
+      '"alg" (Algorithm) Header Parameter value not allowed',
+    );
+    expect(refusedWith(fast(handMade('{"typ":"JWT"}', JSON.stringify(claims))))).toBe(
+      'JWS "alg" (Algorithm) Header Parameter missing or invalid',
+    );
+    expect(refusedWith(fast(handMade('{"alg":""}', JSON.stringify(claims))))).toBe(
+      'JWS "alg" (Algorithm) Header Parameter missing or invalid',
+    );
+    expect(refusedWith(fast(handMade('{"alg":["HS256"]}', JSON.stringify(claims))))).toBe(
+      'JWS "alg" (Algorithm) Header Parameter missing or invalid',
+    );
   });
 
   it("refuses any crit header, even the b64 extension jose understands", async () => {
     const claims = JSON.stringify({ sub: "alice" });
-    expect(refusedWith(fast(handMade('{"alg":"HS256","crit":["exp"],"exp":1}', claims)))).toBe('"crit" (Critical) Header Parameter is not supported');
+    expect(refusedWith(fast(handMade('{"alg":"HS256","crit":["exp"],"exp":1}', claims)))).toBe(
+      '"crit" (Critical) Header Parameter is not supported',
+    );
     const b64 = handMade('{"alg":"HS256","crit":["b64"],"b64":true}', claims);
     expect((await reference(b64)).ok).toBe(true);
     expect(refusedWith(fast(b64))).toBe('"crit" (Critical) Header Parameter is not supported');
@@ -153,7 +176,11 @@ describe("createHs256Verifier", () => {
     expect(refusedWith(fast(token({ iss: "https://idp.example", aud: ["tidings2"] }), options))).toBe("claim 'aud' is invalid");
     expect(refusedWith(fast(token({ iss: "https://idp.example" }), options))).toBe("claim 'aud' missing");
     // An expired token with a wrong issuer is refused for the issuer, without expired claims.
-    expect(fast(token({ iss: "x", aud: "tidings", exp: NOW - 100 }), options)).toEqual({ ok: false, message: "claim 'iss' is invalid", expiredClaims: undefined });
+    expect(fast(token({ iss: "x", aud: "tidings", exp: NOW - 100 }), options)).toEqual({
+      ok: false,
+      message: "claim 'iss' is invalid",
+      expiredClaims: undefined,
+    });
     // Without configured iss/aud, any value passes.
     expect(fast(token({ iss: 5, aud: {} })).ok).toBe(true);
   });
@@ -225,7 +252,12 @@ describe("createHs256Verifier agrees with jose's jwtVerify", () => {
     /** `good()` with probability p, else one of the odd values (undefined = claim absent). */
     const mostly = (p: number, good: () => unknown, odd: readonly unknown[]): unknown => (random() < p ? good() : pick(odd));
     const offset = () => pick([-3600, -31, -30, -29, -1, 0, 1, 29, 30, 31, 3600]) + pick([0, 0, 0.5]);
-    const settings: readonly Partial<Hs256Options>[] = [{}, { issuer: "iss-a" }, { audience: "aud-a" }, { issuer: "iss-a", audience: "aud-a" }];
+    const settings: readonly Partial<Hs256Options>[] = [
+      {},
+      { issuer: "iss-a" },
+      { audience: "aud-a" },
+      { issuer: "iss-a", audience: "aud-a" },
+    ];
     const counts = { accepted: 0, refused: 0, expired: 0 };
     const other = await mint({ sub: "other" });
 
@@ -234,14 +266,38 @@ describe("createHs256Verifier agrees with jose's jwtVerify", () => {
       const set = (name: string, value: unknown) => {
         if (value !== undefined) claims[name] = value;
       };
-      set("sub", mostly(0.9, () => pick(["alice", "bob", "zoë 😀"]), ["", 7, undefined]));
-      set("iss", mostly(0.75, () => "iss-a", ["iss-b", "", 1, null, undefined, undefined]));
-      set("aud", mostly(0.75, () => pick(["aud-a", ["aud-b", "aud-a"], [1, "aud-a"]]), ["aud-b", ["aud-b"], [], 3, null, undefined, undefined]));
-      set("exp", mostly(0.7, () => NOW + offset(), ["soon", null, true, undefined, undefined, undefined]));
-      set("nbf", mostly(0.3, () => NOW + offset(), ["now", null, undefined, undefined, undefined, undefined, undefined, undefined]));
-      set("iat", mostly(0.5, () => NOW + offset(), ["then", false, undefined, undefined, undefined, undefined]));
-      set("tenant", mostly(0.5, () => pick(["t1", ["t1", "t2"], 4]), [undefined]));
-      set("extra", mostly(0.3, () => ({ nested: [1, "two", { three: null }], s: "a\u2028b\u001ec" }), [undefined]));
+      set(
+        "sub",
+        mostly(0.9, () => pick(["alice", "bob", "zoë 😀"]), ["", 7, undefined]),
+      );
+      set(
+        "iss",
+        mostly(0.75, () => "iss-a", ["iss-b", "", 1, null, undefined, undefined]),
+      );
+      set(
+        "aud",
+        mostly(0.75, () => pick(["aud-a", ["aud-b", "aud-a"], [1, "aud-a"]]), ["aud-b", ["aud-b"], [], 3, null, undefined, undefined]),
+      );
+      set(
+        "exp",
+        mostly(0.7, () => NOW + offset(), ["soon", null, true, undefined, undefined, undefined]),
+      );
+      set(
+        "nbf",
+        mostly(0.3, () => NOW + offset(), ["now", null, undefined, undefined, undefined, undefined, undefined, undefined]),
+      );
+      set(
+        "iat",
+        mostly(0.5, () => NOW + offset(), ["then", false, undefined, undefined, undefined, undefined]),
+      );
+      set(
+        "tenant",
+        mostly(0.5, () => pick(["t1", ["t1", "t2"], 4]), [undefined]),
+      );
+      set(
+        "extra",
+        mostly(0.3, () => ({ nested: [1, "two", { three: null }], s: "a\u2028b\u001ec" }), [undefined]),
+      );
 
       const alg = random() < 0.9 ? "HS256" : pick(["HS384", "HS512"]);
       const header = { alg, ...(random() < 0.3 ? { typ: "JWT" } : {}), ...(random() < 0.2 ? { kid: "k1" } : {}) };
@@ -315,15 +371,21 @@ describe("createAuthenticator with a shared secret", () => {
     const expiredWrongIssuer = await mint({ sub: "alice", iss: "iss-b", aud: "aud-a", exp });
     await expect(authenticate(expiredWrongIssuer, { acceptExpired: true })).rejects.toThrow(new AuthError("claim 'iss' is invalid"));
     const [h, p, s] = expired.split(".") as [string, string, string];
-    await expect(authenticate(`${h}.${p}.${s.slice(1)}A`, { acceptExpired: true })).rejects.toThrow(new AuthError("signature verification failed"));
+    await expect(authenticate(`${h}.${p}.${s.slice(1)}A`, { acceptExpired: true })).rejects.toThrow(
+      new AuthError("signature verification failed"),
+    );
   });
 
   it("refuses a token without the user claim, and no token unless anonymous mode is on", async () => {
     const authenticate = createAuthenticator(settings);
     await expect(authenticate(await mint({ iss: "iss-a", aud: "aud-a" }))).rejects.toThrow(new AuthError("token has no 'sub' claim"));
-    await expect(authenticate(await mint({ sub: "", iss: "iss-a", aud: "aud-a" }))).rejects.toThrow(new AuthError("token has no 'sub' claim"));
+    await expect(authenticate(await mint({ sub: "", iss: "iss-a", aud: "aud-a" }))).rejects.toThrow(
+      new AuthError("token has no 'sub' claim"),
+    );
     await expect(authenticate(null)).rejects.toThrow(new AuthError("no access token"));
     await expect(createAuthenticator({ ...settings, authAnonymous: true })(null)).resolves.toMatchObject({ userId: null });
-    await expect(createAuthenticator({ ...settings, authAnonymous: true })("garbage")).rejects.toThrow(new AuthError("Invalid Compact JWS"));
+    await expect(createAuthenticator({ ...settings, authAnonymous: true })("garbage")).rejects.toThrow(
+      new AuthError("Invalid Compact JWS"),
+    );
   });
 });

@@ -141,7 +141,8 @@ export function createHs256Verifier(secret: string, options: Hs256Options): Hs25
     if (issuer !== undefined && claims["iss"] !== issuer) throw claimRefused("iss", "check_failed");
     if (audience !== undefined) {
       const aud = claims["aud"];
-      if (!(typeof aud === "string" ? aud === audience : Array.isArray(aud) && aud.includes(audience))) throw claimRefused("aud", "check_failed");
+      if (!(typeof aud === "string" ? aud === audience : Array.isArray(aud) && aud.includes(audience)))
+        throw claimRefused("aud", "check_failed");
     }
     const { iat, nbf, exp } = claims;
     if (iat !== undefined && typeof iat !== "number") throw claimRefused("iat", "invalid");

@@ -57,7 +57,8 @@ function method(name: string, params: readonly ParamType[], run: HubMethod["run"
       }
       for (let i = 0; i < params.length; i++) {
         const value = args[i];
-        const ok = params[i] === "string" ? typeof value === "string" : typeof value === "object" && value !== null && !Array.isArray(value);
+        const ok =
+          params[i] === "string" ? typeof value === "string" : typeof value === "object" && value !== null && !Array.isArray(value);
         if (!ok) {
           return "InvalidDataException: Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked.";
         }
@@ -78,7 +79,9 @@ export class Hub implements HubDispatch {
     if (options.store !== undefined) {
       const store = options.store;
       for (const [name, change] of STATE_METHODS) {
-        this.register(method(name, ["string", "string"], (c, args, now) => this.#setState(store, c, args[0] as string, args[1] as string, change, now)));
+        this.register(
+          method(name, ["string", "string"], (c, args, now) => this.#setState(store, c, args[0] as string, args[1] as string, change, now)),
+        );
       }
     }
   }
@@ -113,7 +116,10 @@ export class Hub implements HubDispatch {
     assertTokenFresh(connection, now);
     const request = parseAudienceRequest(arg);
     await this.#authorise(connection, request);
-    if (!connection.audiences.has(request.key) && connection.audiences.size >= this.options.maxSubscriptions + automaticAudienceCount(connection)) {
+    if (
+      !connection.audiences.has(request.key) &&
+      connection.audiences.size >= this.options.maxSubscriptions + automaticAudienceCount(connection)
+    ) {
       throw new HubMethodError("Throttled", `a connection may join at most ${this.options.maxSubscriptions} audiences`);
     }
     this.options.membership.join(connection, request.key);
@@ -139,7 +145,8 @@ export class Hub implements HubDispatch {
     assertTokenFresh(connection, now);
     const userId = connection.identity.userId;
     if (userId === null) throw new HubMethodError("Unauthorized", "anonymous connections have no read state");
-    if (audienceId === "" || notificationId === "") throw new HubMethodError("WrongInput", "audienceId and notificationId must be non-empty strings");
+    if (audienceId === "" || notificationId === "")
+      throw new HubMethodError("WrongInput", "audienceId and notificationId must be non-empty strings");
     if (!connection.audiences.has(audienceId) && audienceId !== connection.id) {
       throw new HubMethodError("Forbidden", `this connection is not a member of audience '${audienceId}'`);
     }
@@ -148,8 +155,14 @@ export class Hub implements HubDispatch {
     if (!result.changed) return undefined;
     const event =
       "deleted" in change
-        ? { target: HubEvents.DeletedStatusChange, payload: { eventId: notificationId, audienceId, isDeleted: true, changedAt: result.changedAt } }
-        : { target: HubEvents.ReadStatusChange, payload: { eventId: notificationId, audienceId, isRead: change.read, changedAt: result.changedAt } };
+        ? {
+            target: HubEvents.DeletedStatusChange,
+            payload: { eventId: notificationId, audienceId, isDeleted: true, changedAt: result.changedAt },
+          }
+        : {
+            target: HubEvents.ReadStatusChange,
+            payload: { eventId: notificationId, audienceId, isRead: change.read, changedAt: result.changedAt },
+          };
     this.options.publishUserEvent?.(userId, event.target, event.payload);
     return undefined;
   }
@@ -173,5 +186,6 @@ function automaticAudienceCount(connection: HubConnection): number {
 /** After the token's `exp`, hub calls fail with Unauthorized; deliveries continue (docs/contract.md §2). */
 export function assertTokenFresh(connection: HubConnection, now: number): void {
   const expiresAt = connection.identity.expiresAt;
-  if (expiresAt !== null && now >= expiresAt) throw new HubMethodError("Unauthorized", "the access token has expired; reconnect with a fresh one");
+  if (expiresAt !== null && now >= expiresAt)
+    throw new HubMethodError("Unauthorized", "the access token has expired; reconnect with a fresh one");
 }

@@ -66,24 +66,56 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
       },
     }),
     connects: presetLabels(
-      new Counter({ name: "tidings_gateway_connects_total", help: "Successful hub handshakes.", labelNames: ["transport", "protocol"] as const, registers }),
+      new Counter({
+        name: "tidings_gateway_connects_total",
+        help: "Successful hub handshakes.",
+        labelNames: ["transport", "protocol"] as const,
+        registers,
+      }),
       { transport: TRANSPORT_LABELS, protocol: PROTOCOL_LABELS },
     ),
     disconnects: presetLabels(
-      new Counter({ name: "tidings_gateway_disconnects_total", help: "Ended connections by reason.", labelNames: ["reason"] as const, registers }),
+      new Counter({
+        name: "tidings_gateway_disconnects_total",
+        help: "Ended connections by reason.",
+        labelNames: ["reason"] as const,
+        registers,
+      }),
       { reason: DISCONNECT_REASONS },
     ),
-    slowConsumers: new Counter({ name: "tidings_gateway_slow_consumer_disconnects_total", help: "Connections closed because their outbound buffer exceeded TIDINGS_MAX_BACKPRESSURE_BYTES.", registers }),
+    slowConsumers: new Counter({
+      name: "tidings_gateway_slow_consumer_disconnects_total",
+      help: "Connections closed because their outbound buffer exceeded TIDINGS_MAX_BACKPRESSURE_BYTES.",
+      registers,
+    }),
     notifications: presetLabels(
-      new Counter({ name: "tidings_gateway_notifications_total", help: "Notifications handed to this node's fan-out, by result (delivered | duplicate).", labelNames: ["result"] as const, registers, collect: flushTallies }),
+      new Counter({
+        name: "tidings_gateway_notifications_total",
+        help: "Notifications handed to this node's fan-out, by result (delivered | duplicate).",
+        labelNames: ["result"] as const,
+        registers,
+        collect: flushTallies,
+      }),
       { result: ["delivered", "duplicate"] },
     ),
     deliveries: presetLabels(
-      new Counter({ name: "tidings_gateway_deliveries_total", help: "Per-socket deliveries (one notification to one connection).", labelNames: ["protocol"] as const, registers, collect: flushTallies }),
+      new Counter({
+        name: "tidings_gateway_deliveries_total",
+        help: "Per-socket deliveries (one notification to one connection).",
+        labelNames: ["protocol"] as const,
+        registers,
+        collect: flushTallies,
+      }),
       { protocol: PROTOCOL_LABELS },
     ),
     sentBytes: presetLabels(
-      new Counter({ name: "tidings_gateway_sent_bytes_total", help: "Notification bytes written to sockets (frame payload × receivers).", labelNames: ["protocol"] as const, registers, collect: flushTallies }),
+      new Counter({
+        name: "tidings_gateway_sent_bytes_total",
+        help: "Notification bytes written to sockets (frame payload × receivers).",
+        labelNames: ["protocol"] as const,
+        registers,
+        collect: flushTallies,
+      }),
       { protocol: PROTOCOL_LABELS },
     ),
     encodeSeconds: new Histogram({
@@ -117,7 +149,12 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
       registers,
     }),
     invocations: presetLabels(
-      new Counter({ name: "tidings_gateway_hub_invocations_total", help: "Hub method calls by method and result.", labelNames: ["method", "result"] as const, registers }),
+      new Counter({
+        name: "tidings_gateway_hub_invocations_total",
+        help: "Hub method calls by method and result.",
+        labelNames: ["method", "result"] as const,
+        registers,
+      }),
       { method: HUB_METHOD_LABELS, result: INVOCATION_RESULTS },
     ),
     hubCallsThrottled: presetLabels(
@@ -150,7 +187,12 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
       { protocol: PROTOCOL_LABELS },
     ),
     ingest: presetLabels(
-      new Counter({ name: "tidings_gateway_ingest_notifications_total", help: "POST /api/notifications envelopes by result (accepted | rejected | unavailable).", labelNames: ["result"] as const, registers }),
+      new Counter({
+        name: "tidings_gateway_ingest_notifications_total",
+        help: "POST /api/notifications envelopes by result (accepted | rejected | unavailable).",
+        labelNames: ["result"] as const,
+        registers,
+      }),
       { result: ["accepted", "rejected", "unavailable"] },
     ),
   };

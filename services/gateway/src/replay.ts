@@ -23,7 +23,13 @@ export async function replayTo(
   if (limit === 0 || audiences.length === 0) return 0;
   let items;
   try {
-    items = await store.replay({ userId: connection.identity.userId, audiences, limit, now: new Date(), ...(opts.since === undefined ? {} : { since: opts.since }) });
+    items = await store.replay({
+      userId: connection.identity.userId,
+      audiences,
+      limit,
+      now: new Date(),
+      ...(opts.since === undefined ? {} : { since: opts.since }),
+    });
   } catch (err) {
     log.warn({ err, connectionId: connection.id }, "replay failed; continuing without it");
     return "failed";

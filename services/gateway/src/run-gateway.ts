@@ -1,4 +1,12 @@
-import { connectNatsBus, createIngestPublisher, createPartitionedIngestPublisher, JetStreamIngestQueue, NATS_DEAD_CONNECTION_DETECTION_MS, natsOptionsOf, RegistryAnnouncer } from "@tidings/bus";
+import {
+  connectNatsBus,
+  createIngestPublisher,
+  createPartitionedIngestPublisher,
+  JetStreamIngestQueue,
+  NATS_DEAD_CONNECTION_DETECTION_MS,
+  natsOptionsOf,
+  RegistryAnnouncer,
+} from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
 import { BusNotificationStore, notificationCodec, subjects, userAudience, userEventCodec } from "@tidings/contracts";
 import type { Logger, Registry } from "@tidings/observability";
@@ -56,7 +64,11 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
   const publish =
     config.registryPartitions > 1
       ? createPartitionedIngestPublisher(
-          await JetStreamIngestQueue.create(bus.connection, { ...queueOptions, stream: subjects.partitionStream, subjects: [subjects.partitionWildcard] }),
+          await JetStreamIngestQueue.create(bus.connection, {
+            ...queueOptions,
+            stream: subjects.partitionStream,
+            subjects: [subjects.partitionWildcard],
+          }),
           config.registryPartitions,
         )
       : createIngestPublisher(await JetStreamIngestQueue.create(bus.connection, queueOptions));

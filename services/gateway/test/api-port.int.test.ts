@@ -42,7 +42,8 @@ describe("TIDINGS_API_PORT: producer and read APIs on a listener of their own", 
     // This harness has no store: the read API itself answers 503, where the main port has no such endpoint.
     expect((await read(apiUrl)).status).toBe(503);
     expect((await read(gw.url)).status).toBe(404);
-    const negotiate = (base: string) => fetch(`${base}/notifications/negotiate?negotiateVersion=1`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    const negotiate = (base: string) =>
+      fetch(`${base}/notifications/negotiate?negotiateVersion=1`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
     expect((await negotiate(gw.url)).status).toBe(200);
     expect((await negotiate(apiUrl)).status).toBe(404);
   });

@@ -74,7 +74,8 @@ describe.each(cases)("W-MX-09 Chromium, stock browser bundle, $transport $protoc
     const negotiate = requests.find((r) => r.url.includes("/notifications/negotiate"));
     expect(negotiate?.authorization).toMatch(/^Bearer /);
     if (transport === "WebSockets") expect(sockets.some((u) => u.includes("access_token="))).toBe(true);
-    if (transport === "ServerSentEvents") expect(requests.some((r) => r.accept?.includes("text/event-stream") === true && r.url.includes("access_token="))).toBe(true);
+    if (transport === "ServerSentEvents")
+      expect(requests.some((r) => r.accept?.includes("text/event-stream") === true && r.url.includes("access_token="))).toBe(true);
     if (transport === "LongPolling") {
       const polls = requests.filter((r) => r.url.includes("/notifications?id="));
       expect(polls.length).toBeGreaterThan(0);

@@ -56,7 +56,11 @@ async function joining(rest = ""): Promise<RawWs> {
 
 /** `count` Subscribe invocations to groups `${run}-1…`, together exactly `bytes` long (whitespace pads the last one). */
 function subscribes(run: string, count: number, bytes: number): string {
-  const calls = Array.from({ length: count }, (_, i) => `{"type":1,"invocationId":"${i + 1}","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"${run}-${i + 1}"}]}${RS}`);
+  const calls = Array.from(
+    { length: count },
+    (_, i) =>
+      `{"type":1,"invocationId":"${i + 1}","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"${run}-${i + 1}"}]}${RS}`,
+  );
   const pad = bytes - calls.join("").length;
   expect(pad).toBeGreaterThanOrEqual(0);
   calls[count - 1] = " ".repeat(pad) + calls[count - 1]!;
@@ -94,7 +98,10 @@ describe("cluster handshake hold", () => {
     expect(ws.closeCode).toBeNull();
     open();
     await waitFor(() => ws.frames.length >= 4, 3000, "handshake answer and three completions");
-    expect(ws.frames.map((f) => f.data.toString())).toEqual([`{}${RS}`, ...["1", "2", "3"].map((id) => `{"type":3,"invocationId":"${id}"}${RS}`)]);
+    expect(ws.frames.map((f) => f.data.toString())).toEqual([
+      `{}${RS}`,
+      ...["1", "2", "3"].map((id) => `{"type":3,"invocationId":"${id}"}${RS}`),
+    ]);
     // The held Subscribes took effect: a notification to the last group reaches this socket.
     const note = envelope(3, `${run}-3`);
     expect((await gw.publish([note])).status).toBe(202);

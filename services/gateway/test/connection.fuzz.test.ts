@@ -44,7 +44,11 @@ type Protocol = "json" | "messagepack";
 
 const data = fc.jsonValue({ maxDepth: 2 });
 const audienceArgument = fc.record(
-  { audienceType: fc.oneof(fc.integer({ min: 0, max: 6 }), data), audienceValue: fc.oneof(fc.constantFrom("t1", "g", "t1:g", ""), fc.string({ maxLength: 8 }), data), tenantId: fc.oneof(fc.constantFrom("t1", "t2", null), data) },
+  {
+    audienceType: fc.oneof(fc.integer({ min: 0, max: 6 }), data),
+    audienceValue: fc.oneof(fc.constantFrom("t1", "g", "t1:g", ""), fc.string({ maxLength: 8 }), data),
+    tenantId: fc.oneof(fc.constantFrom("t1", "t2", null), data),
+  },
   { requiredKeys: [] },
 );
 /** Client hub messages as field records: real method names with fuzzed arguments, every other type, wrong field types. */
@@ -54,12 +58,29 @@ const hubMessage = fc.oneof(
     arbitrary: fc.record({
       type: fc.constantFrom(1, 4),
       invocationId: fc.oneof(fc.constant(undefined), fc.string({ maxLength: 4 }), data),
-      target: fc.oneof(fc.constantFrom("Subscribe", "Unsubscribe", "subscribe", "MarkAsRead", "GetNotifications"), fc.string({ maxLength: 10 }), data),
+      target: fc.oneof(
+        fc.constantFrom("Subscribe", "Unsubscribe", "subscribe", "MarkAsRead", "GetNotifications"),
+        fc.string({ maxLength: 10 }),
+        data,
+      ),
       arguments: fc.oneof(fc.array(fc.oneof(audienceArgument, data), { maxLength: 2 }), data),
       streamIds: fc.oneof(fc.constant(undefined), fc.array(fc.string({ maxLength: 3 }), { maxLength: 2 })),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ type: fc.constantFrom(2, 3, 5, 6, 7, 8, 9, 10, 99), invocationId: fc.oneof(fc.string({ maxLength: 4 }), data), sequenceId: fc.oneof(fc.integer(), data), error: fc.oneof(fc.string(), data), result: data, item: data }, { requiredKeys: ["type"] }) },
+  {
+    weight: 1,
+    arbitrary: fc.record(
+      {
+        type: fc.constantFrom(2, 3, 5, 6, 7, 8, 9, 10, 99),
+        invocationId: fc.oneof(fc.string({ maxLength: 4 }), data),
+        sequenceId: fc.oneof(fc.integer(), data),
+        error: fc.oneof(fc.string(), data),
+        result: data,
+        item: data,
+      },
+      { requiredKeys: ["type"] },
+    ),
+  },
 );
 
 function jsonFrame(message: Record<string, unknown>): Uint8Array {
@@ -67,7 +88,16 @@ function jsonFrame(message: Record<string, unknown>): Uint8Array {
 }
 
 function msgpackFrame(message: Record<string, unknown>): Uint8Array {
-  const m = message as { type: number; invocationId?: unknown; target?: unknown; arguments?: unknown; streamIds?: unknown; sequenceId?: unknown; error?: unknown; result?: unknown };
+  const m = message as {
+    type: number;
+    invocationId?: unknown;
+    target?: unknown;
+    arguments?: unknown;
+    streamIds?: unknown;
+    sequenceId?: unknown;
+    error?: unknown;
+    result?: unknown;
+  };
   const array =
     m.type === 1 || m.type === 4
       ? [m.type, {}, m.invocationId ?? null, m.target, m.arguments, m.streamIds ?? []]
@@ -89,13 +119,21 @@ function withLengthPrefix(body: Uint8Array): Uint8Array {
 /** Frames that no parser should survive quietly, for either protocol. */
 const hostile = (protocol: Protocol): fc.Arbitrary<Uint8Array> =>
   fc.oneof(
-    fc.constant(protocol === "json" ? Uint8Array.of(0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d, RS) : Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x07, 0x91)), // invalid UTF-8 / huge length
-    fc.constant(protocol === "json" ? Uint8Array.of(0xed, 0xa0, 0x80, RS) : Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x01)), // surrogate bytes / six-byte varint
-    fc.integer({ min: 60, max: 300 }).map((depth) =>
+    fc.constant(
       protocol === "json"
-        ? textEncoder.encode(`{"type":1,"target":"Subscribe","arguments":[${"[".repeat(depth)}${"]".repeat(depth)}]}\u001e`)
-        : withLengthPrefix(concatBytes(Uint8Array.of(0x95, 0x01, 0x80, 0xc0, 0xa1, 0x53), new Uint8Array(depth).fill(0x91), Uint8Array.of(0x90))),
-    ),
+        ? Uint8Array.of(0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d, RS)
+        : Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x07, 0x91),
+    ), // invalid UTF-8 / huge length
+    fc.constant(protocol === "json" ? Uint8Array.of(0xed, 0xa0, 0x80, RS) : Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x01)), // surrogate bytes / six-byte varint
+    fc
+      .integer({ min: 60, max: 300 })
+      .map((depth) =>
+        protocol === "json"
+          ? textEncoder.encode(`{"type":1,"target":"Subscribe","arguments":[${"[".repeat(depth)}${"]".repeat(depth)}]}\u001e`)
+          : withLengthPrefix(
+              concatBytes(Uint8Array.of(0x95, 0x01, 0x80, 0xc0, 0xa1, 0x53), new Uint8Array(depth).fill(0x91), Uint8Array.of(0x90)),
+            ),
+      ),
     fc.constant(new Uint8Array(MAX_MESSAGE_BYTES + 16).fill(0x20)), // over the message limit
     fc.uint8Array({ minLength: 1, maxLength: 64 }),
   );
@@ -107,7 +145,11 @@ function framesFor(protocol: Protocol): fc.Arbitrary<Uint8Array> {
 
 function handshakeFor(protocol: Protocol): fc.Arbitrary<Uint8Array> {
   const valid = fc.constantFrom(1, 2).map((version) => textEncoder.encode(`{"protocol":"${protocol}","version":${version}}\u001e`));
-  return fc.oneof({ weight: 6, arbitrary: valid }, { weight: 2, arbitrary: mutated(valid) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 48 }) });
+  return fc.oneof(
+    { weight: 6, arbitrary: valid },
+    { weight: 2, arbitrary: mutated(valid) },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 48 }) },
+  );
 }
 
 interface Script {
@@ -122,9 +164,16 @@ interface Script {
 }
 
 const script: fc.Arbitrary<Script> = fc
-  .record({ transport: fc.constantFrom("WebSockets" as const, "LongPolling" as const), protocol: fc.constantFrom("json" as const, "messagepack" as const), binary: fc.boolean(), terminate: fc.boolean() })
+  .record({
+    transport: fc.constantFrom("WebSockets" as const, "LongPolling" as const),
+    protocol: fc.constantFrom("json" as const, "messagepack" as const),
+    binary: fc.boolean(),
+    terminate: fc.boolean(),
+  })
   .chain((s) =>
-    chunked(fc.tuple(handshakeFor(s.protocol), fc.array(framesFor(s.protocol), { maxLength: 6 })).map(([h, frames]) => concatBytes(h, ...frames))).map((chunks) => ({
+    chunked(
+      fc.tuple(handshakeFor(s.protocol), fc.array(framesFor(s.protocol), { maxLength: 6 })).map(([h, frames]) => concatBytes(h, ...frames)),
+    ).map((chunks) => ({
       ...s,
       binary: s.protocol === "messagepack" || s.binary,
       chunks: chunks.filter((c) => c.length > 0),
@@ -132,8 +181,10 @@ const script: fc.Arbitrary<Script> = fc
   );
 
 const CLOSE_ERRORS = new Set(["Message too large", "Invalid JSON", "Invalid MessagePack", "Invalid message", "Invalid sequence"]);
-const HANDSHAKE_ERROR = /^(The protocol '.*' is not supported\.|The server does not support version -?\d+ of the '(json|messagepack)' protocol\.|Handshake was canceled\.|An unexpected error occurred during connection handshake\.)$/su;
-const COMPLETION_ERROR = /^(Failed to invoke '.*' due to an error on the server\.|The client attempted to invoke the non-streaming '.*' method with a streaming invocation\.|An unexpected error occurred invoking '.*' on the server\.)/su;
+const HANDSHAKE_ERROR =
+  /^(The protocol '.*' is not supported\.|The server does not support version -?\d+ of the '(json|messagepack)' protocol\.|Handshake was canceled\.|An unexpected error occurred during connection handshake\.)$/su;
+const COMPLETION_ERROR =
+  /^(Failed to invoke '.*' due to an error on the server\.|The client attempted to invoke the non-streaming '.*' method with a streaming invocation\.|An unexpected error occurred invoking '.*' on the server\.)/su;
 
 /** Checks everything the server sent on one connection: a handshake answer, then only well-formed server messages with documented errors. */
 function checkServerOutput(protocol: Protocol, output: Uint8Array): void {
@@ -149,7 +200,11 @@ function checkServerOutput(protocol: Protocol, output: Uint8Array): void {
   const rest = output.subarray(handshakeEnd + 1);
   const messages: HubMessage[] =
     protocol === "json"
-      ? Buffer.from(rest).toString("utf8").split("\u001e").filter((r) => r !== "").map((r) => JSON.parse(r) as HubMessage)
+      ? Buffer.from(rest)
+          .toString("utf8")
+          .split("\u001e")
+          .filter((r) => r !== "")
+          .map((r) => JSON.parse(r) as HubMessage)
       : messagePackProtocol.createDecoder(1 << 20).push(rest).messages;
   for (const m of messages) {
     if (m.type === 7 && "error" in m && m.error !== undefined && m.error !== null) assert.ok(CLOSE_ERRORS.has(m.error), m.error);
@@ -203,10 +258,15 @@ async function runLongPolling(s: Script): Promise<Uint8Array> {
 
 describe("connection-level fuzz against a live node", { timeout: fuzzTimeoutMs() }, () => {
   it("W-BAD-07 answers every connection's generated handshake and frames with documented messages and errors only", async () => {
-    await fuzz("connections (WebSockets, long polling)", script, async (s) => {
-      const output = s.transport === "WebSockets" ? await runWebSocket(s) : await runLongPolling(s);
-      checkServerOutput(s.protocol, output);
-    }, { share: 0.05, maxMsPerInput: 10_000, concurrency: 20 });
+    await fuzz(
+      "connections (WebSockets, long polling)",
+      script,
+      async (s) => {
+        const output = s.transport === "WebSockets" ? await runWebSocket(s) : await runLongPolling(s);
+        checkServerOutput(s.protocol, output);
+      },
+      { share: 0.05, maxMsPerInput: 10_000, concurrency: 20 },
+    );
   });
 
   it("W-BAD-07 keeps serving afterwards: /healthz answers and bystander clients of both protocols still get a notification", async () => {

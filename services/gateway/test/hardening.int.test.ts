@@ -128,7 +128,13 @@ function rawExchange(port: number, head: string): Promise<string> {
 }
 
 /** An HTTP request with a chosen Host header (fetch does not let a caller set it). */
-function withHost(url: string, method: string, host: string, headers: Record<string, string> = {}, body?: Uint8Array | string): Promise<{ status: number; body: string }> {
+function withHost(
+  url: string,
+  method: string,
+  host: string,
+  headers: Record<string, string> = {},
+  body?: Uint8Array | string,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers: { ...headers, host } }, (res) => {
       let text = "";
@@ -156,9 +162,16 @@ describe("finding 2 and 4: the producer endpoints", () => {
   });
 
   it("finding 4: a text/plain body that mentions application/json is refused with 415; only JSON and MessagePack media types are taken", async () => {
-    const post = (contentType: string, body: string | Uint8Array) => fetch(`${gw.url}/api/notifications`, { method: "POST", headers: { "content-type": contentType }, body });
+    const post = (contentType: string, body: string | Uint8Array) =>
+      fetch(`${gw.url}/api/notifications`, { method: "POST", headers: { "content-type": contentType }, body });
     const json = JSON.stringify(envelope(1, undefined));
-    for (const contentType of ["text/plain; charset=application/json", "text/plain", "application/x-www-form-urlencoded", "application/jsonp", "multipart/form-data; boundary=application/json"]) {
+    for (const contentType of [
+      "text/plain; charset=application/json",
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "application/jsonp",
+      "multipart/form-data; boundary=application/json",
+    ]) {
       expect((await post(contentType, json)).status, contentType).toBe(415);
     }
     expect((await post("application/json; charset=utf-8", json)).status).toBe(202);
@@ -187,7 +200,13 @@ describe("finding 2 and 4: the producer endpoints", () => {
 
   it("finding 4: with producer keys the key is the credential and any Host is served", async () => {
     await using keyed = await startGateway({ TIDINGS_INGEST_KEYS: "k-one" });
-    const res = await withHost(`${keyed.url}/api/notifications`, "POST", "tidings.example.com", { "content-type": "application/json", authorization: "Bearer k-one" }, JSON.stringify(envelope(1, undefined)));
+    const res = await withHost(
+      `${keyed.url}/api/notifications`,
+      "POST",
+      "tidings.example.com",
+      { "content-type": "application/json", authorization: "Bearer k-one" },
+      JSON.stringify(envelope(1, undefined)),
+    );
     expect(res.status).toBe(202);
   });
 });
@@ -219,7 +238,10 @@ describe("finding 3: a JWKS-verified token cannot write response headers", () =>
   it("finding 3: CR/LF in a crit name is not reflected; WWW-Authenticate is one fixed, bounded line", async () => {
     const injected = "x\r\nSet-Cookie: planted=1\r\nX-Injected: yes";
     const token = `${b64({ alg: "ES256", kid: "k1", crit: [injected], [injected]: true })}.${b64({ sub: "u1" })}.${"A".repeat(86)}`;
-    const raw = await rawExchange(gw.port, `POST /notifications/negotiate?negotiateVersion=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Length: 0\r\n\r\n`);
+    const raw = await rawExchange(
+      gw.port,
+      `POST /notifications/negotiate?negotiateVersion=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Length: 0\r\n\r\n`,
+    );
     const head = raw.slice(0, raw.indexOf("\r\n\r\n"));
     const lines = head.split("\r\n");
     expect(lines[0]).toBe("HTTP/1.1 401 Unauthorized");
@@ -227,7 +249,10 @@ describe("finding 3: a JWKS-verified token cannot write response headers", () =>
     const challenges = lines.filter((l) => l.toLowerCase().startsWith("www-authenticate:"));
     expect(challenges).toEqual(['WWW-Authenticate: Bearer error="invalid_token", error_description="token uses an unsupported feature"']);
     // The same through the access_token query parameter, on the read API and on a WebSocket upgrade.
-    const viaQuery = await rawExchange(gw.port, `GET /api/me/notifications?access_token=${encodeURIComponent(token)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    const viaQuery = await rawExchange(
+      gw.port,
+      `GET /api/me/notifications?access_token=${encodeURIComponent(token)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+    );
     expect(viaQuery.slice(0, viaQuery.indexOf("\r\n\r\n"))).not.toMatch(/set-cookie|x-injected|planted/i);
     const upgrade = await RawWs.refused(`${gw.url.replace("http", "ws")}/notifications?access_token=${encodeURIComponent(token)}`);
     expect(upgrade.status).toBe(401);
@@ -235,8 +260,10 @@ describe("finding 3: a JWKS-verified token cannot write response headers", () =>
   });
 
   it("finding 3: a token signed with the JWKS key is accepted; one signed with another key gets a fixed reason", async () => {
-    const sign = (key: CryptoKey) => new SignJWT({ sub: "u1" }).setProtectedHeader({ alg: "ES256", kid: "k1" }).setExpirationTime("1h").sign(key);
-    const post = async (token: string) => fetch(`${gw.url}/notifications/negotiate?negotiateVersion=1`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    const sign = (key: CryptoKey) =>
+      new SignJWT({ sub: "u1" }).setProtectedHeader({ alg: "ES256", kid: "k1" }).setExpirationTime("1h").sign(key);
+    const post = async (token: string) =>
+      fetch(`${gw.url}/notifications/negotiate?negotiateVersion=1`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
     expect((await post(await sign(signingKey))).status).toBe(200);
     expect(jwksHits).toBeGreaterThan(0);
     const foreign = await post(await sign((await generateKeyPair("ES256")).privateKey));
@@ -252,7 +279,8 @@ describe("finding 7 and 8: credentials", () => {
   });
   afterAll(() => gw[Symbol.asyncDispose]());
 
-  const negotiate = (headers: Record<string, string>, query = "") => fetch(`${gw.url}/notifications/negotiate?negotiateVersion=1${query}`, { method: "POST", headers });
+  const negotiate = (headers: Record<string, string>, query = "") =>
+    fetch(`${gw.url}/notifications/negotiate?negotiateVersion=1${query}`, { method: "POST", headers });
 
   it("finding 7: in anonymous mode a Basic, empty or malformed Bearer, or empty access_token is refused with 401, not taken as anonymous", async () => {
     expect((await negotiate({})).status).toBe(200); // no credential at all: anonymous
@@ -267,7 +295,9 @@ describe("finding 7 and 8: credentials", () => {
     expect((await RawWs.refused(`${ws}/notifications`, { authorization: "Basic dXNlcjpwYXNz" })).status).toBe(401);
     expect((await RawWs.refused(`${ws}/notifications?access_token=`)).status).toBe(401);
     const { connectionToken } = (await (await negotiate({})).json()) as { connectionToken: string };
-    const sse = await fetch(`${gw.url}/notifications?id=${connectionToken}`, { headers: { authorization: "Basic dXNlcjpwYXNz", accept: "text/event-stream" } });
+    const sse = await fetch(`${gw.url}/notifications?id=${connectionToken}`, {
+      headers: { authorization: "Basic dXNlcjpwYXNz", accept: "text/event-stream" },
+    });
     expect(sse.status).toBe(401);
     expect((await fetch(`${gw.url}/api/me/notifications`, { headers: { authorization: "Bearer" } })).status).toBe(401);
   });
@@ -275,10 +305,15 @@ describe("finding 7 and 8: credentials", () => {
   it("finding 8: a transport request on a connection with another user's valid token gets 403 on WebSockets, SSE and long polling", async () => {
     const alice = await mintToken({ sub: "alice" }, TEST_JWT_SECRET);
     const bob = await mintToken({ sub: "bob" }, TEST_JWT_SECRET);
-    const tokenOf = async () => ((await (await negotiate({ authorization: `Bearer ${alice}` })).json()) as { connectionToken: string }).connectionToken;
-    const ws = await RawWs.refused(`${gw.url.replace("http", "ws")}/notifications?id=${await tokenOf()}`, { authorization: `Bearer ${bob}` });
+    const tokenOf = async () =>
+      ((await (await negotiate({ authorization: `Bearer ${alice}` })).json()) as { connectionToken: string }).connectionToken;
+    const ws = await RawWs.refused(`${gw.url.replace("http", "ws")}/notifications?id=${await tokenOf()}`, {
+      authorization: `Bearer ${bob}`,
+    });
     expect(ws.status).toBe(403);
-    const sse = await fetch(`${gw.url}/notifications?id=${await tokenOf()}`, { headers: { authorization: `Bearer ${bob}`, accept: "text/event-stream" } });
+    const sse = await fetch(`${gw.url}/notifications?id=${await tokenOf()}`, {
+      headers: { authorization: `Bearer ${bob}`, accept: "text/event-stream" },
+    });
     expect(sse.status).toBe(403);
     const poll = await fetch(`${gw.url}/notifications?id=${await tokenOf()}&_=1`, { headers: { authorization: `Bearer ${bob}` } });
     expect(poll.status).toBe(403);

@@ -55,7 +55,9 @@ export async function startGateway(env: Record<string, string> = {}, deps: Pick<
       }),
     async metric(sample) {
       const lines = (await registry.metrics()).split("\n");
-      const matches = sample.includes("{") ? lines.filter((l) => l.startsWith(`${sample} `)) : lines.filter((l) => l.startsWith(`${sample} `) || l.startsWith(`${sample}{`));
+      const matches = sample.includes("{")
+        ? lines.filter((l) => l.startsWith(`${sample} `))
+        : lines.filter((l) => l.startsWith(`${sample} `) || l.startsWith(`${sample}{`));
       return matches.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
     },
     [Symbol.asyncDispose]: () => gateway.stop(0),
@@ -64,12 +66,20 @@ export async function startGateway(env: Record<string, string> = {}, deps: Pick<
 
 let seq = 0;
 /** A valid envelope for an audience; ids are unique per call. */
-export function envelope(audienceType: number, audienceValue: string | undefined, extra: { type?: string; tenantId?: string; body?: unknown; id?: string } = {}) {
+export function envelope(
+  audienceType: number,
+  audienceValue: string | undefined,
+  extra: { type?: string; tenantId?: string; body?: unknown; id?: string } = {},
+) {
   return {
     id: extra.id ?? `n-${process.pid}-${++seq}`,
     type: extra.type ?? "note",
     body: extra.body ?? { seq },
-    routing: { audienceType, ...(audienceValue === undefined ? {} : { audienceValue }), ...(extra.tenantId === undefined ? {} : { tenantId: extra.tenantId }) },
+    routing: {
+      audienceType,
+      ...(audienceValue === undefined ? {} : { audienceValue }),
+      ...(extra.tenantId === undefined ? {} : { tenantId: extra.tenantId }),
+    },
     metadata: { producer: "tests" },
   };
 }

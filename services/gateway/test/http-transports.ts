@@ -23,7 +23,10 @@ export class SseStream {
   readonly ended: Promise<void>;
   readonly #abort: AbortController;
 
-  private constructor(readonly response: Response, abort: AbortController) {
+  private constructor(
+    readonly response: Response,
+    abort: AbortController,
+  ) {
     this.#abort = abort;
     const reader: ReadableStreamDefaultReader<Uint8Array> = response.body!.getReader();
     const decoder = new TextDecoder();

@@ -53,7 +53,9 @@ describe("negotiate", () => {
   });
 
   it("W-NEG-03 bad versions → 200 with only an error key", async () => {
-    expect(await (await negotiate("?negotiateVersion=abc")).json()).toEqual({ error: "The client requested a non-integer protocol version." });
+    expect(await (await negotiate("?negotiateVersion=abc")).json()).toEqual({
+      error: "The client requested a non-integer protocol version.",
+    });
     expect(await (await negotiate("?negotiateVersion=-1")).json()).toEqual({
       error: "The client requested version '-1', but the server does not support this version.",
     });
@@ -119,7 +121,9 @@ describe("negotiate", () => {
   it("the upgrade must come from the negotiating user: another user's valid token gets 403", async () => {
     const { connectionToken } = (await (await negotiate("?negotiateVersion=1")).json()) as { connectionToken: string };
     const other = await mintToken({ sub: "someone-else" });
-    const r = await RawWs.refused(`${gw.url.replace("http", "ws")}/notifications?id=${connectionToken}`, { authorization: `Bearer ${other}` });
+    const r = await RawWs.refused(`${gw.url.replace("http", "ws")}/notifications?id=${connectionToken}`, {
+      authorization: `Bearer ${other}`,
+    });
     expect(r.status).toBe(403);
   });
 
@@ -146,16 +150,23 @@ describe("POST /api/notifications", () => {
   });
 
   it("refuses an invalid batch with 400 listing every problem, accepting nothing", async () => {
-    const res = await gw.publish([envelope(1, undefined), { id: "", type: "EventReadStatusChange", routing: { audienceType: 7 }, metadata: {} }]);
+    const res = await gw.publish([
+      envelope(1, undefined),
+      { id: "", type: "EventReadStatusChange", routing: { audienceType: 7 }, metadata: {} },
+    ]);
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: string; message: string; problems: Array<{ index: number; path: string }> };
     expect(body.error).toBe("invalid_notification");
-    expect(body.problems.map((p) => `${p.index}:${p.path}`)).toEqual(expect.arrayContaining(["1:id", "1:type", "1:routing.audienceType", "1:metadata.producer"]));
+    expect(body.problems.map((p) => `${p.index}:${p.path}`)).toEqual(
+      expect.arrayContaining(["1:id", "1:type", "1:routing.audienceType", "1:metadata.producer"]),
+    );
     expect(body.problems.every((p) => p.index === 1)).toBe(true);
   });
 
   it("415 without JSON, 400 on bad JSON, 405 on GET, 413 over 4 MiB", async () => {
-    expect((await fetch(`${gw.url}/api/notifications`, { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" })).status).toBe(415);
+    expect(
+      (await fetch(`${gw.url}/api/notifications`, { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" })).status,
+    ).toBe(415);
     const bad = await fetch(`${gw.url}/api/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toBe("invalid_json");

@@ -41,7 +41,12 @@ async function startNode(env: Record<string, string> = {}): Promise<Node> {
     url,
     gateway,
     registry,
-    publish: (envelopes) => fetch(`${url}/api/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(envelopes) }),
+    publish: (envelopes) =>
+      fetch(`${url}/api/notifications`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(envelopes),
+      }),
     async metric(sample) {
       const line = (await registry.metrics()).split("\n").find((l) => l.startsWith(`${sample} `));
       if (line === undefined) throw new Error(`no sample ${sample}`);
@@ -53,7 +58,9 @@ async function startNode(env: Record<string, string> = {}): Promise<Node> {
 
 /** A raw JSON hub connection past its handshake. */
 async function rawClient(node: Node, user: string): Promise<RawWs> {
-  const ws = await RawWs.open(`${node.url.replace("http", "ws")}/notifications?access_token=${await mintToken({ sub: user, tenant_id: "t1" })}`);
+  const ws = await RawWs.open(
+    `${node.url.replace("http", "ws")}/notifications?access_token=${await mintToken({ sub: user, tenant_id: "t1" })}`,
+  );
   ws.send(`{"protocol":"json","version":1}${RS}`);
   await waitFor(() => ws.frames.length >= 1, 3000, "handshake response");
   expect(ws.frames[0]!.data.toString()).toBe(`{}${RS}`);
@@ -154,7 +161,8 @@ describe("per-connection hub call limits", () => {
       const ws = await rawClient(node, "queuer");
       sendSubscribes(ws, 4999, { audienceType: 2, audienceValue: "t1" });
       // Non-blocking calls (no invocationId) over the cap are dropped unanswered, and counted.
-      for (let i = 0; i < 3; i++) ws.send(JSON.stringify({ type: 1, target: "Subscribe", arguments: [{ audienceType: 2, audienceValue: "t1" }] }) + RS, false);
+      for (let i = 0; i < 3; i++)
+        ws.send(JSON.stringify({ type: 1, target: "Subscribe", arguments: [{ audienceType: 2, audienceValue: "t1" }] }) + RS, false);
       sendSubscribes(ws, 1, { audienceType: 2, audienceValue: "t1" }, { first: 4999 }); // answered after those 3 were counted
       await waitFor(() => messages(ws).filter((m) => THROTTLED.test(m.error ?? "")).length >= 4990, 10_000, "4,990 refusals");
       // The refusals were answered while the queue was still occupied: the validator holds every request
@@ -209,7 +217,11 @@ describe("per-connection hub call limits", () => {
 
   it("finding 5 (W-BAD-10, W-CLOSE-03): a stock client with automatic reconnect that floods gets Throttled errors, then is closed for good: no reconnect, onclose reports the server's error", async () => {
     await using node = await startNode({ TIDINGS_HUB_CALL_FLOOD_LIMIT: "200" });
-    const client = buildClient(node.url, { token: await mintToken({ sub: "stock-flooder" }), protocol: "messagepack", automaticReconnect: true });
+    const client = buildClient(node.url, {
+      token: await mintToken({ sub: "stock-flooder" }),
+      protocol: "messagepack",
+      automaticReconnect: true,
+    });
     let reconnecting = false;
     client.onreconnecting(() => (reconnecting = true));
     const closed = new Promise<Error | undefined>((resolve) => client.onclose(resolve));
@@ -232,12 +244,15 @@ describe("per-connection hub call limits", () => {
       const client = buildClient(node.url, { token: await mintToken({ sub: `http-${transport}` }), transport });
       await client.start();
       const started = performance.now();
-      const outcomes = await Promise.allSettled(Array.from({ length: 30 }, () => client.invoke("Subscribe", { audienceType: 3, audienceValue: "http-room" })));
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 30 }, () => client.invoke("Subscribe", { audienceType: 3, audienceValue: "http-room" })),
+      );
       const elapsedSeconds = (performance.now() - started) / 1000;
       const ran = outcomes.filter((o) => o.status === "fulfilled").length;
       expect(ran).toBeGreaterThanOrEqual(5);
       expect(ran).toBeLessThanOrEqual(5 + Math.ceil(elapsedSeconds));
-      for (const o of outcomes) if (o.status === "rejected") expect(String((o.reason as Error).message)).toContain("HubException: Throttled");
+      for (const o of outcomes)
+        if (o.status === "rejected") expect(String((o.reason as Error).message)).toContain("HubException: Throttled");
       expect(await node.metric('tidings_gateway_hub_calls_throttled_total{reason="rate"}')).toBe(30 - ran);
       await client.stop();
     });

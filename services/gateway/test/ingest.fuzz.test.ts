@@ -53,7 +53,15 @@ interface IngestRequest {
 }
 
 const JSON_TYPES = ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8"];
-const OTHER_TYPES = ["text/plain", "", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml", "text/json", "application/octet-stream"];
+const OTHER_TYPES = [
+  "text/plain",
+  "",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "application/xml",
+  "text/json",
+  "application/octet-stream",
+];
 
 /** An envelope near the size limit: its body string is padded to land just under or over it. */
 const sizedEnvelope = fc.integer({ min: -64, max: 64 }).map((delta) => {
@@ -77,12 +85,22 @@ const body = fc.oneof(
 
 const request: fc.Arbitrary<IngestRequest> = fc.record({
   keyed: fc.boolean(),
-  method: fc.oneof({ weight: 12, arbitrary: fc.constant("POST") }, { weight: 1, arbitrary: fc.constantFrom("PUT", "PATCH", "DELETE", "GET") }),
-  contentType: fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...JSON_TYPES) }, { weight: 1, arbitrary: fc.constantFrom(...OTHER_TYPES) }, { weight: 1, arbitrary: fc.constant(undefined) }),
+  method: fc.oneof(
+    { weight: 12, arbitrary: fc.constant("POST") },
+    { weight: 1, arbitrary: fc.constantFrom("PUT", "PATCH", "DELETE", "GET") },
+  ),
+  contentType: fc.oneof(
+    { weight: 8, arbitrary: fc.constantFrom(...JSON_TYPES) },
+    { weight: 1, arbitrary: fc.constantFrom(...OTHER_TYPES) },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+  ),
   authorization: fc.oneof(
     { weight: 6, arbitrary: fc.constantFrom(`Bearer ${PRODUCER_KEY}`, `bearer  ${PRODUCER_KEY} `) },
     { weight: 1, arbitrary: fc.constant(undefined) },
-    { weight: 1, arbitrary: fc.constantFrom(`Bearer ${PRODUCER_KEY}x`, `Basic ${PRODUCER_KEY}`, "Bearer ", `Bearer ${PRODUCER_KEY.slice(1)}`) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(`Bearer ${PRODUCER_KEY}x`, `Basic ${PRODUCER_KEY}`, "Bearer ", `Bearer ${PRODUCER_KEY.slice(1)}`),
+    },
     { weight: 1, arbitrary: fc.string({ maxLength: 40 }).map((s) => s.replace(/[^\x20-\x7e]/gu, "")) },
   ),
   body,
@@ -104,7 +122,12 @@ function expectedAnswer(req: IngestRequest): { status: number; body: Record<stri
   }
   // Envelopes are limited by their size as received (src/http/envelope-sizes.test.ts checks the measure).
   const sizes = envelopeSizes(req.body);
-  const result = validateEnvelopes(parsed, { now: new Date(), defaultTtlSeconds: 1800, maxNotificationBytes: MAX_NOTIFICATION_BYTES, sizes });
+  const result = validateEnvelopes(parsed, {
+    now: new Date(),
+    defaultTtlSeconds: 1800,
+    maxNotificationBytes: MAX_NOTIFICATION_BYTES,
+    sizes,
+  });
   if (!result.ok) return { status: 400, body: { error: "invalid_notification", problems: result.problems } };
   return { status: 202, body: { accepted: result.notifications.length, ids: result.notifications.map((n) => n.id) } };
 }
@@ -124,31 +147,51 @@ async function send(req: IngestRequest): Promise<Response> {
 
 describe("HTTP ingest fuzz", { timeout: fuzzTimeoutMs() }, () => {
   it("answers every generated request with the contract's status and JSON body, never a 5xx or a hang", async () => {
-    await fuzz("HTTP ingest", request, async (req) => {
-      const want = expectedAnswer(req);
-      const res = await send(req);
-      const text = await res.text();
-      assert.equal(res.status, want.status, text);
-      assert.match(res.headers.get("content-type") ?? "", /^application\/json/u);
-      const got = JSON.parse(text) as Record<string, unknown>;
-      if (res.status === 202) return assert.deepStrictEqual(got, want.body);
-      assert.equal(got["error"], want.body?.["error"]);
-      assert.equal(typeof got["message"], "string");
-      if (want.body?.["problems"] !== undefined) assert.deepStrictEqual(got["problems"], want.body["problems"]);
-    }, { share: 0.1, maxMsPerInput: 5000, concurrency: 8 });
+    await fuzz(
+      "HTTP ingest",
+      request,
+      async (req) => {
+        const want = expectedAnswer(req);
+        const res = await send(req);
+        const text = await res.text();
+        assert.equal(res.status, want.status, text);
+        assert.match(res.headers.get("content-type") ?? "", /^application\/json/u);
+        const got = JSON.parse(text) as Record<string, unknown>;
+        if (res.status === 202) return assert.deepStrictEqual(got, want.body);
+        assert.equal(got["error"], want.body?.["error"]);
+        assert.equal(typeof got["message"], "string");
+        if (want.body?.["problems"] !== undefined) assert.deepStrictEqual(got["problems"], want.body["problems"]);
+      },
+      { share: 0.1, maxMsPerInput: 5000, concurrency: 8 },
+    );
   });
 
   it("refuses a batch of 1001 envelopes as a whole", async () => {
     const res = await open.publish(Array.from({ length: 1001 }, () => validEnvelope(1, undefined)));
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: "invalid_notification", problems: [{ index: -1, path: "", message: "must hold at most 1000 envelopes, not 1001" }] });
+    expect(await res.json()).toMatchObject({
+      error: "invalid_notification",
+      problems: [{ index: -1, path: "", message: "must hold at most 1000 envelopes, not 1001" }],
+    });
   });
 
   it("refuses a body over 4 MiB with 413 and reads one of exactly 4 MiB", async () => {
     const limit = 4 * 1024 * 1024;
-    const at = await send({ keyed: false, method: "POST", contentType: "application/json", authorization: undefined, body: new Uint8Array(limit).fill(0x20) });
+    const at = await send({
+      keyed: false,
+      method: "POST",
+      contentType: "application/json",
+      authorization: undefined,
+      body: new Uint8Array(limit).fill(0x20),
+    });
     expect(at.status).toBe(400); // read in full: only whitespace, so not JSON
-    const over = await send({ keyed: false, method: "POST", contentType: "application/json", authorization: undefined, body: new Uint8Array(limit + 1).fill(0x20) });
+    const over = await send({
+      keyed: false,
+      method: "POST",
+      contentType: "application/json",
+      authorization: undefined,
+      body: new Uint8Array(limit + 1).fill(0x20),
+    });
     expect(over.status).toBe(413);
     expect(await over.json()).toMatchObject({ error: "payload_too_large" });
   });

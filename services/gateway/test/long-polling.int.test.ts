@@ -61,7 +61,9 @@ describe("long polling", () => {
     expect(answer.headers.get("cache-control")).toBe("no-cache, no-store");
     const got = records(answer.body);
     expect(got[0]).toBe("{}");
-    expect(got.slice(1).map((r) => (JSON.parse(r) as { arguments: Array<{ id: string }> }).arguments[0]!.id)).toEqual(sent.map((e) => e.id));
+    expect(got.slice(1).map((r) => (JSON.parse(r) as { arguments: Array<{ id: string }> }).arguments[0]!.id)).toEqual(
+      sent.map((e) => e.id),
+    );
   });
 
   it("W-LP-03 (TIDINGS_LONG_POLL_TIMEOUT_SECONDS=2) an idle poll ends after ≈2 s with an empty 200 text/plain; the next poll still delivers", async () => {
@@ -126,7 +128,11 @@ describe("long polling", () => {
     // The client pinged once: a WebSocket or SSE connection would now be timed out after 2 s of silence.
     expect((await post(url, `{"type":6}${RS}`)).status).toBe(200);
     const idle = [await pollOnce(url), await pollOnce(url), await pollOnce(url)];
-    expect(idle.map((p) => [p.status, p.body])).toEqual([[200, ""], [200, ""], [200, ""]]);
+    expect(idle.map((p) => [p.status, p.body])).toEqual([
+      [200, ""],
+      [200, ""],
+      [200, ""],
+    ]);
     expect(short.gateway.connectionCount).toBe(1);
     await sleep(2500); // no poll for longer than the disconnect timeout
     expect(short.gateway.connectionCount).toBe(0);
@@ -180,27 +186,36 @@ describe("long polling", () => {
 describe("POST and DELETE", () => {
   it("W-POST-01 two Invocations in one POST → two Completions; one Invocation split over two POSTs → one; each POST → 200 empty", async () => {
     const url = await handshaken();
-    const sub = (id: string, group: string) => `{"type":1,"invocationId":"${id}","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"${group}"}]}${RS}`;
+    const sub = (id: string, group: string) =>
+      `{"type":1,"invocationId":"${id}","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"${group}"}]}${RS}`;
     const both = await post(url, sub("1", "a") + sub("2", "b"));
     expect([both.status, both.body]).toEqual([200, ""]);
     const two = await pollOnce(url);
     expect(two.body).toBe(`{"type":3,"invocationId":"1"}${RS}{"type":3,"invocationId":"2"}${RS}`);
     const whole = sub("3", "c");
     const halves = [await post(url, whole.slice(0, 20)), await post(url, whole.slice(20))];
-    expect(halves.map((h) => [h.status, h.body])).toEqual([[200, ""], [200, ""]]);
+    expect(halves.map((h) => [h.status, h.body])).toEqual([
+      [200, ""],
+      [200, ""],
+    ]);
     expect((await pollOnce(url)).body).toBe(`{"type":3,"invocationId":"3"}${RS}`);
   });
 
   it("docs/protocol.md §3.5 overlapping POSTs are appended in arrival order: a slow body holds back a later fast one", async () => {
     const url = await handshaken();
-    const invoke = (id: string) => `{"type":1,"invocationId":"${id}","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"g${id}"}]}${RS}`;
+    const invoke = (id: string) =>
+      `{"type":1,"invocationId":"${id}","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"g${id}"}]}${RS}`;
     const slowBody = invoke("slow");
     // The slow POST sends its headers and half its body, the fast one arrives and completes, then the slow one finishes.
     const slow = new Promise<number>((resolve, reject) => {
-      const req = httpRequest(url, { method: "POST", headers: { ...auth(), "content-length": String(Buffer.byteLength(slowBody)) } }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      });
+      const req = httpRequest(
+        url,
+        { method: "POST", headers: { ...auth(), "content-length": String(Buffer.byteLength(slowBody)) } },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on("error", reject);
       req.write(slowBody.slice(0, 30));
       setTimeout(() => req.end(slowBody.slice(30)), 400);

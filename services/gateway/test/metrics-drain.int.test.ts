@@ -93,7 +93,9 @@ describe("drain", () => {
     const stopped = gateway.stop(1500);
     expect(gateway.ready).toBe(false);
     expect((await fetch(`${url}/readyz`)).status).toBe(503);
-    expect((await fetch(`${url}/notifications/negotiate`, { method: "POST", headers: { authorization: `Bearer ${token}` } })).status).toBe(503);
+    expect((await fetch(`${url}/notifications/negotiate`, { method: "POST", headers: { authorization: `Bearer ${token}` } })).status).toBe(
+      503,
+    );
     await stopped;
     expect(closedAt).toHaveLength(20);
     for (const r of raws) expect(r.frames.at(-1)!.data.toString()).toBe('{"type":7,"allowReconnect":true}\x1e');

@@ -56,7 +56,11 @@ describe("delivery from node-message bytes (frames spliced from the router's enc
     expect(deliverAsNode(gw, globalNotification("node-wire-2", { k: 2 }))).toBe(true);
     const again = await client("messagepack");
     expect(deliverAsNode(gw, globalNotification("node-wire-3", { k: 3 }))).toBe(true);
-    await waitFor(() => json.got.length === 2 && again.got.length === 1, 5000, "deliveries after the MessagePack side emptied and refilled");
+    await waitFor(
+      () => json.got.length === 2 && again.got.length === 1,
+      5000,
+      "deliveries after the MessagePack side emptied and refilled",
+    );
     expect((again.got[0] as { id: string }).id).toBe("node-wire-3");
     expect(first.got).toEqual([]);
   });

@@ -16,7 +16,11 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((c) => c.stop()));
 });
 
-async function connect(claims: { sub?: string; tenant_id?: string | string[] }, opts: Parameters<typeof buildClient>[1] = {}, url = gw.url) {
+async function connect(
+  claims: { sub?: string; tenant_id?: string | string[] },
+  opts: Parameters<typeof buildClient>[1] = {},
+  url = gw.url,
+) {
   const token = await mintToken(claims);
   const connection = buildClient(url, { token, ...opts });
   open.push(connection);
@@ -75,7 +79,9 @@ describe.each(matrix)("$id @microsoft/signalr WebSockets $protocol skipNegotiati
     await expect(c.invoke("Subscribe", { audienceType: 2, audienceValue: "globex" })).rejects.toThrow(
       /^An unexpected error occurred invoking 'Subscribe' on the server\. HubException: Forbidden: /,
     );
-    await expect(c.invoke("Subscribe", { audienceType: 3, audienceValue: "ops", tenantId: "globex" })).rejects.toThrow(/HubException: Forbidden: /);
+    await expect(c.invoke("Subscribe", { audienceType: 3, audienceValue: "ops", tenantId: "globex" })).rejects.toThrow(
+      /HubException: Forbidden: /,
+    );
     // The connection stays usable after a refusal.
     await c.invoke("Subscribe", { audienceType: 3, audienceValue: "ops", tenantId: "acme" });
   });
@@ -104,7 +110,9 @@ describe("hub methods - contract errors", () => {
     await expect(c.invoke("Subscribe", { audienceType: 1, audienceValue: "global" })).rejects.toThrow(/HubException: NotSupported: /);
     await expect(c.invoke("Subscribe", { audienceType: 9, audienceValue: "x" })).rejects.toThrow(/HubException: WrongInput: /);
     await expect(c.invoke("Subscribe", { audienceType: 3, audienceValue: "" })).rejects.toThrow(/HubException: WrongInput: /);
-    await expect(c.invoke("Nope")).rejects.toThrow("Failed to invoke 'Nope' due to an error on the server. HubException: Method does not exist.");
+    await expect(c.invoke("Nope")).rejects.toThrow(
+      "Failed to invoke 'Nope' due to an error on the server. HubException: Method does not exist.",
+    );
     await expect(c.invoke("Subscribe", {}, {})).rejects.toThrow(/^Failed to invoke 'Subscribe' due to an error on the server\.$/);
     await expect(c.invoke("Subscribe", "acme")).rejects.toThrow(/^Failed to invoke 'Subscribe' due to an error on the server\.$/);
   });

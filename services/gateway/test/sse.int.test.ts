@@ -19,7 +19,8 @@ afterAll(async () => {
 });
 
 const hubUrl = (base: string, id: string) => `${base}/notifications?id=${id}`;
-const post = (url: string, body: string | Uint8Array, headers: Record<string, string> = auth()) => request(url, { method: "POST", headers, body });
+const post = (url: string, body: string | Uint8Array, headers: Record<string, string> = auth()) =>
+  request(url, { method: "POST", headers, body });
 
 /** Negotiate, open the SSE stream, POST the JSON handshake and wait for its `{}␞` event. */
 async function handshaken(base = gw.url): Promise<{ sse: SseStream; url: string }> {
@@ -187,7 +188,9 @@ describe("Server-Sent Events", () => {
     const socket = tcpConnect(small.port, "127.0.0.1");
     await new Promise<void>((resolve) => socket.once("connect", resolve));
     socket.pause();
-    socket.write(`GET /notifications?id=${stalledId} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    socket.write(
+      `GET /notifications?id=${stalledId} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+    );
     expect((await post(hubUrl(small.url, stalledId), JSON_HANDSHAKE)).status).toBe(200); // buffered if it beats the GET
     const { sse: healthy } = await handshaken(small.url);
     expect(small.gateway.connectionCount).toBe(2);
@@ -231,7 +234,9 @@ describe("Server-Sent Events", () => {
   it("SSE with a Python urllib3 reader: the handshake answer and a notification each arrive before any later event", async () => {
     const { id } = await negotiate(gw.url, auth());
     const url = hubUrl(gw.url, id);
-    const reader = spawn("python3", [new URL("./fixtures/sse_urllib3_reader.py", import.meta.url).pathname, url, token], { stdio: ["ignore", "pipe", "inherit"] });
+    const reader = spawn("python3", [new URL("./fixtures/sse_urllib3_reader.py", import.meta.url).pathname, url, token], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     const lines: unknown[] = [];
     createInterface({ input: reader.stdout }).on("line", (line) => lines.push(JSON.parse(line)));
     try {

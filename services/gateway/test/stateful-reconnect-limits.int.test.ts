@@ -20,7 +20,10 @@ afterAll(async () => {
 });
 
 async function statefulNegotiate(base: string): Promise<string> {
-  const res = await fetch(`${base}/notifications/negotiate?negotiateVersion=1&useStatefulReconnect=true`, { method: "POST", headers: auth() });
+  const res = await fetch(`${base}/notifications/negotiate?negotiateVersion=1&useStatefulReconnect=true`, {
+    method: "POST",
+    headers: auth(),
+  });
   const body = (await res.json()) as { connectionToken: string; useStatefulReconnect?: boolean };
   expect(body.useStatefulReconnect).toBe(true);
   return body.connectionToken;
@@ -41,7 +44,8 @@ async function statefulSocket(base: string, group: string): Promise<{ ws: RawWs;
 }
 
 /** Notifications of about `bytes` encoded bytes each, to group `group`. */
-const bulky = (group: string, count: number, bytes: number) => Array.from({ length: count }, () => envelope(3, group, { body: { pad: "x".repeat(bytes) } }));
+const bulky = (group: string, count: number, bytes: number) =>
+  Array.from({ length: count }, () => envelope(3, group, { body: { pad: "x".repeat(bytes) } }));
 
 describe("stateful reconnect: windows and limits", () => {
   it("W-SR-02 (@microsoft/signalr withStatefulReconnect) 150,000 bytes of invocations sent at once all complete: server Acks release the client's 100,000-byte buffer", async () => {
@@ -50,7 +54,12 @@ describe("stateful reconnect: windows and limits", () => {
     await client.start();
     const pad = "p".repeat(14_900);
     // 10 × ~15,000 bytes: without Acks the client holds back every invocation past its 100,000-byte window.
-    const calls = Array.from({ length: 10 }, (_, i) => client.invoke("Subscribe", { audienceType: 3, audienceValue: `sr02-${i}`, padding: pad }).then(() => "ok", (e: Error) => e.message));
+    const calls = Array.from({ length: 10 }, (_, i) =>
+      client.invoke("Subscribe", { audienceType: 3, audienceValue: `sr02-${i}`, padding: pad }).then(
+        () => "ok",
+        (e: Error) => e.message,
+      ),
+    );
     let settled = 0;
     for (const c of calls) void c.then(() => settled++);
     await waitFor(() => settled === calls.length, 8000, `all 10 completions (${settled} so far)`);
@@ -114,43 +123,46 @@ describe("stateful reconnect: windows and limits", () => {
     ["ServerSentEvents", 2],
     ["LongPolling", 1],
     ["LongPolling", 2],
-  ] as const)("W-SR-08 stateful negotiated, %s, handshake version %i → no Ack or Sequence is ever sent; the client's Ack and Sequence are ignored", async (transport, version) => {
-    const url = `${gw.url}/notifications?id=${await statefulNegotiate(gw.url)}`;
-    const post = (body: string) => request(url, { method: "POST", headers: auth(), body });
-    const received: string[] = [];
-    let sse: SseStream | undefined;
-    if (transport === "ServerSentEvents") sse = await SseStream.open(url, auth());
-    else expect((await request(url, { headers: auth() })).status).toBe(200);
-    const poll = async () => {
-      if (sse !== undefined) return;
-      const r = await request(`${url}&_=${Date.now()}`, { headers: auth() });
-      received.push(...r.body.split(RS).filter((x) => x !== ""));
-    };
-    const all = () => (sse === undefined ? received : sse.events().flatMap((e) => e.split(RS).filter((x) => x !== "")));
-    expect((await post(`{"protocol":"json","version":${version}}${RS}`)).status).toBe(200);
-    expect((await post(`{"type":6}${RS}${subscribe("0", "sr08-room")}`)).status).toBe(200);
-    expect((await post(`{"type":8,"sequenceId":1}${RS}{"type":9,"sequenceId":7}${RS}${subscribe("1", "sr08-room")}`)).status).toBe(200);
-    const deadline = Date.now() + 2500; // past the server's once-a-second Ack tick
-    while (Date.now() < deadline) {
-      await poll();
-      await sleep(100);
-    }
-    const e = envelope(3, "sr08-room");
-    expect((await gw.publish([e])).status).toBe(202);
-    await waitFor(
-      async () => {
+  ] as const)(
+    "W-SR-08 stateful negotiated, %s, handshake version %i → no Ack or Sequence is ever sent; the client's Ack and Sequence are ignored",
+    async (transport, version) => {
+      const url = `${gw.url}/notifications?id=${await statefulNegotiate(gw.url)}`;
+      const post = (body: string) => request(url, { method: "POST", headers: auth(), body });
+      const received: string[] = [];
+      let sse: SseStream | undefined;
+      if (transport === "ServerSentEvents") sse = await SseStream.open(url, auth());
+      else expect((await request(url, { headers: auth() })).status).toBe(200);
+      const poll = async () => {
+        if (sse !== undefined) return;
+        const r = await request(`${url}&_=${Date.now()}`, { headers: auth() });
+        received.push(...r.body.split(RS).filter((x) => x !== ""));
+      };
+      const all = () => (sse === undefined ? received : sse.events().flatMap((e) => e.split(RS).filter((x) => x !== "")));
+      expect((await post(`{"protocol":"json","version":${version}}${RS}`)).status).toBe(200);
+      expect((await post(`{"type":6}${RS}${subscribe("0", "sr08-room")}`)).status).toBe(200);
+      expect((await post(`{"type":8,"sequenceId":1}${RS}{"type":9,"sequenceId":7}${RS}${subscribe("1", "sr08-room")}`)).status).toBe(200);
+      const deadline = Date.now() + 2500; // past the server's once-a-second Ack tick
+      while (Date.now() < deadline) {
         await poll();
-        return all().some((m) => m.includes(`"id":"${e.id}"`));
-      },
-      4000,
-      "group notification",
-    );
-    const messages = all();
-    expect(messages.slice(0, 3)).toEqual(["{}", `{"type":3,"invocationId":"0"}`, `{"type":3,"invocationId":"1"}`]);
-    expect(messages.filter((m) => m.startsWith('{"type":8') || m.startsWith('{"type":9'))).toEqual([]);
-    sse?.close();
-    await request(url, { method: "DELETE", headers: auth() });
-  });
+        await sleep(100);
+      }
+      const e = envelope(3, "sr08-room");
+      expect((await gw.publish([e])).status).toBe(202);
+      await waitFor(
+        async () => {
+          await poll();
+          return all().some((m) => m.includes(`"id":"${e.id}"`));
+        },
+        4000,
+        "group notification",
+      );
+      const messages = all();
+      expect(messages.slice(0, 3)).toEqual(["{}", `{"type":3,"invocationId":"0"}`, `{"type":3,"invocationId":"1"}`]);
+      expect(messages.filter((m) => m.startsWith('{"type":8') || m.startsWith('{"type":9'))).toEqual([]);
+      sse?.close();
+      await request(url, { method: "DELETE", headers: auth() });
+    },
+  );
 
   it("W-SR-10 a detached connection that receives more than TIDINGS_MAX_BACKPRESSURE_BYTES ends: the reattach gets 404, disconnect logic ran once", async () => {
     await using own = await startGateway({ TIDINGS_MAX_BACKPRESSURE_BYTES: "120000", TIDINGS_DISCONNECT_TIMEOUT_SECONDS: "30" });

@@ -142,18 +142,21 @@ describe("stateful reconnect", () => {
     second.close();
   });
 
-  it.each([3, 0, -3])("W-SR-06 a reattach sending Sequence{%i} (next is 2) → Close `Invalid sequence` with allowReconnect", async (sequenceId) => {
-    const url = await statefulUrl();
-    const first = await statefulSocket(url);
-    first.send(subscribe("a"));
-    await waitFor(() => texts(first).some((t) => t.startsWith('{"type":3')), 3000, "completion");
-    first.terminate();
-    await sleep(100);
-    const second = await RawWs.open(url, auth());
-    second.send(`{"type":9,"sequenceId":${sequenceId}}${RS}`);
-    expect(await second.closed).toBe(1000);
-    expect(texts(second).at(-1)).toBe(`{"type":7,"error":"Invalid sequence","allowReconnect":true}${RS}`);
-  });
+  it.each([3, 0, -3])(
+    "W-SR-06 a reattach sending Sequence{%i} (next is 2) → Close `Invalid sequence` with allowReconnect",
+    async (sequenceId) => {
+      const url = await statefulUrl();
+      const first = await statefulSocket(url);
+      first.send(subscribe("a"));
+      await waitFor(() => texts(first).some((t) => t.startsWith('{"type":3')), 3000, "completion");
+      first.terminate();
+      await sleep(100);
+      const second = await RawWs.open(url, auth());
+      second.send(`{"type":9,"sequenceId":${sequenceId}}${RS}`);
+      expect(await second.closed).toBe(1000);
+      expect(texts(second).at(-1)).toBe(`{"type":7,"error":"Invalid sequence","allowReconnect":true}${RS}`);
+    },
+  );
 
   it("W-SR-05 a reattach with Sequence{1} replaying an Invocation the server processed → no second Completion", async () => {
     const url = await statefulUrl();

@@ -8,7 +8,8 @@ import { RS } from "./http-transports.js";
 class ProblemLogger implements LegacyLogger {
   readonly problems: string[] = [];
   log(level: LegacyLogLevel, message: string): void {
-    if (level >= LegacyLogLevel.Warning || /unknown message type/i.test(message)) this.problems.push(`${LegacyLogLevel[level]}: ${message}`);
+    if (level >= LegacyLogLevel.Warning || /unknown message type/i.test(message))
+      this.problems.push(`${LegacyLogLevel[level]}: ${message}`);
   }
 }
 
@@ -17,7 +18,12 @@ describe("old and third-party clients", () => {
     // Keep-alive 1 s and client timeout 2 s: 5 s of silence from the client is well past the timeout.
     await using gw = await startGateway({ TIDINGS_KEEPALIVE_SECONDS: "1", TIDINGS_CLIENT_TIMEOUT_SECONDS: "2" });
     const logger = new ProblemLogger();
-    const client = buildLegacyClient(gw.url, { token: await mintToken({ sub: "v0-mp" }), protocol: "messagepack", transport: "WebSockets", logger });
+    const client = buildLegacyClient(gw.url, {
+      token: await mintToken({ sub: "v0-mp" }),
+      protocol: "messagepack",
+      transport: "WebSockets",
+      logger,
+    });
     const received: Array<{ id: string }> = [];
     client.on("note", (n: { id: string }) => void received.push(n));
     let closedWith: Error | undefined | null = null;
@@ -50,7 +56,9 @@ describe("old and third-party clients", () => {
     await waitFor(() => ws.frames.length === 1, 3000, "handshake answer");
     expect(ws.frames[0]!.data.toString()).toBe(`{}${RS}`);
     const id = randomUUID();
-    ws.send(`{"type": 1, "headers": {}, "invocationId": "${id}", "target": "Subscribe", "arguments": [{"audienceType": 3, "audienceValue": "v0-raw-room"}]}${RS}`);
+    ws.send(
+      `{"type": 1, "headers": {}, "invocationId": "${id}", "target": "Subscribe", "arguments": [{"audienceType": 3, "audienceValue": "v0-raw-room"}]}${RS}`,
+    );
     await waitFor(() => ws.frames.length === 2, 3000, "Completion");
     expect(ws.frames[1]!.data.toString()).toBe(`{"type":3,"invocationId":"${id}"}${RS}`);
     const e = envelope(3, "v0-raw-room");

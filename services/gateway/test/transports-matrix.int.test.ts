@@ -46,7 +46,8 @@ async function exerciseClient(base: TestGateway, client: AnyClient, received: No
   expect(await closed).toBeUndefined();
 }
 
-const hubRequests = (exchanges: HttpExchange[], method: string) => exchanges.filter((x) => x.method === method && /\/notifications\?id=/.test(x.url));
+const hubRequests = (exchanges: HttpExchange[], method: string) =>
+  exchanges.filter((x) => x.method === method && /\/notifications\?id=/.test(x.url));
 
 const matrix = [
   { id: "W-MX-05", transport: "ServerSentEvents", protocol: "json" },
@@ -78,7 +79,10 @@ describe("W-MX-08 TIDINGS_TRANSPORTS=ServerSentEvents,LongPolling", () => {
   it("negotiate lists SSE and LP only; JSON lands on SSE, MessagePack skips SSE and lands on LP; an upgrade gets 404", async () => {
     await using only = await startGateway({ TIDINGS_TRANSPORTS: "ServerSentEvents,LongPolling" });
     const token = await mintToken({ sub: "mx-08" });
-    const negotiated = await fetch(`${only.url}/notifications/negotiate?negotiateVersion=1`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    const negotiated = await fetch(`${only.url}/notifications/negotiate?negotiateVersion=1`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(((await negotiated.json()) as { availableTransports: unknown }).availableTransports).toEqual([
       { transport: "ServerSentEvents", transferFormats: ["Text"] },
       { transport: "LongPolling", transferFormats: ["Text", "Binary"] },
@@ -123,22 +127,25 @@ describe("@aspnet/signalr 1.x (negotiate version 0)", () => {
     expect(await closed).toBeUndefined();
   });
 
-  it.each(["LongPolling", "ServerSentEvents"] as const)("W-V0-02 forced to %s: works with id=<connectionId>; the first poll is empty", async (transport) => {
-    const user = `v0-${transport}`;
-    const exchanges: HttpExchange[] = [];
-    const client = buildLegacyClient(gw.url, { token: await mintToken({ sub: user }), transport, exchanges });
-    const received = collect<Note>(client as unknown as HubConnection, "note");
-    await exerciseClient(gw, client, received, user);
-    const connectionId = (JSON.parse(exchanges[0]!.body) as { connectionId: string }).connectionId;
-    const hub = exchanges.slice(1).filter((x) => x.url.includes("/notifications?"));
-    expect(hub.length).toBeGreaterThan(0);
-    expect(hub.every((x) => new URL(x.url).searchParams.get("id") === connectionId)).toBe(true);
-    if (transport === "LongPolling") {
-      const polls = hub.filter((x) => x.method === "GET");
-      expect(polls[0]).toMatchObject({ status: 200, body: "" });
-      expect(polls.length).toBeGreaterThanOrEqual(2);
-    } else {
-      expect(hub.filter((x) => x.method === "GET")).toEqual([]);
-    }
-  });
+  it.each(["LongPolling", "ServerSentEvents"] as const)(
+    "W-V0-02 forced to %s: works with id=<connectionId>; the first poll is empty",
+    async (transport) => {
+      const user = `v0-${transport}`;
+      const exchanges: HttpExchange[] = [];
+      const client = buildLegacyClient(gw.url, { token: await mintToken({ sub: user }), transport, exchanges });
+      const received = collect<Note>(client as unknown as HubConnection, "note");
+      await exerciseClient(gw, client, received, user);
+      const connectionId = (JSON.parse(exchanges[0]!.body) as { connectionId: string }).connectionId;
+      const hub = exchanges.slice(1).filter((x) => x.url.includes("/notifications?"));
+      expect(hub.length).toBeGreaterThan(0);
+      expect(hub.every((x) => new URL(x.url).searchParams.get("id") === connectionId)).toBe(true);
+      if (transport === "LongPolling") {
+        const polls = hub.filter((x) => x.method === "GET");
+        expect(polls[0]).toMatchObject({ status: 200, body: "" });
+        expect(polls.length).toBeGreaterThanOrEqual(2);
+      } else {
+        expect(hub.filter((x) => x.method === "GET")).toEqual([]);
+      }
+    },
+  );
 });

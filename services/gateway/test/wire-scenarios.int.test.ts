@@ -58,7 +58,9 @@ describe("WebSockets", () => {
     ws.close();
 
     const json = await RawWs.open(wsUrl());
-    json.send(`{"protocol":"json","version":1}${RS}{"type":1,"invocationId":"0","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"ws01"}]}${RS}`);
+    json.send(
+      `{"protocol":"json","version":1}${RS}{"type":1,"invocationId":"0","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"ws01"}]}${RS}`,
+    );
     await waitFor(() => json.frames.length >= 2, 3000, "handshake answer and Completion");
     expect(texts(json).slice(0, 2)).toEqual([`{}${RS}`, `{"type":3,"invocationId":"0"}${RS}`]);
     json.close();
@@ -74,12 +76,14 @@ describe("WebSockets", () => {
     await waitFor(() => own.gateway.connectionCount === 0, 2000, "the connection to end");
     expect(await own.metric('tidings_gateway_disconnects_total{reason="client_close"}')).toBe(1);
     expect(await own.metric("tidings_gateway_disconnects_total")).toBe(1);
-    expect((await RawWs.refused(`${own.url.replace("http", "ws")}/notifications?id=${id}`, { authorization: `Bearer ${token}` })).status).toBe(404);
+    expect(
+      (await RawWs.refused(`${own.url.replace("http", "ws")}/notifications?id=${id}`, { authorization: `Bearer ${token}` })).status,
+    ).toBe(404);
   });
 });
 
 describe("invocations", () => {
-  it("W-INV-01 one invocation → exactly one Completion with its id (\"0\" first); void: JSON without result, MessagePack result kind 02", async () => {
+  it('W-INV-01 one invocation → exactly one Completion with its id ("0" first); void: JSON without result, MessagePack result kind 02', async () => {
     const json = await jsonSocket();
     json.send(`{"type":1,"invocationId":"0","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"inv01"}]}${RS}`);
     json.send(`{"type":1,"invocationId":"1","target":"Unsubscribe","arguments":[{"audienceType":3,"audienceValue":"inv01"}]}${RS}`);
@@ -99,7 +103,9 @@ describe("invocations", () => {
 
   it("W-INV-02 send (no invocationId) of an existing and of an unknown method → no Completion, the call runs, the connection stays up", async () => {
     const ws = await jsonSocket();
-    ws.send(`{"type":1,"target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"inv02"}]}${RS}{"type":1,"target":"NoSuchMethod","arguments":[]}${RS}`);
+    ws.send(
+      `{"type":1,"target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"inv02"}]}${RS}{"type":1,"target":"NoSuchMethod","arguments":[]}${RS}`,
+    );
     await sleep(300);
     const e = envelope(3, "inv02");
     expect((await gw.publish([e])).status).toBe(202);
@@ -109,7 +115,7 @@ describe("invocations", () => {
     ws.close();
   });
 
-  it("W-INV-06 invoke(\"subscribe\") and invoke(\"SUBSCRIBE\") behave as Subscribe; an error for them quotes the target as sent", async () => {
+  it('W-INV-06 invoke("subscribe") and invoke("SUBSCRIBE") behave as Subscribe; an error for them quotes the target as sent', async () => {
     const ws = await jsonSocket();
     ws.send(`{"type":1,"invocationId":"a","target":"subscribe","arguments":[{"audienceType":3,"audienceValue":"inv06-a"}]}${RS}`);
     ws.send(`{"type":1,"invocationId":"b","target":"SUBSCRIBE","arguments":[{"audienceType":3,"audienceValue":"inv06-b"}]}${RS}`);
@@ -117,15 +123,23 @@ describe("invocations", () => {
     ws.send(`{"type":1,"invocationId":"d","target":"sUbScRiBe","arguments":["x"]}${RS}`);
     await waitFor(() => ws.frames.length >= 5, 3000, "four Completions");
     expect(texts(ws).slice(1, 3)).toEqual([`{"type":3,"invocationId":"a"}${RS}`, `{"type":3,"invocationId":"b"}${RS}`]);
-    expect(JSON.parse(texts(ws)[3]!.slice(0, -1))).toEqual({ type: 3, invocationId: "c", error: "Failed to invoke 'SUBSCRIBE' due to an error on the server." });
-    expect(JSON.parse(texts(ws)[4]!.slice(0, -1))).toEqual({ type: 3, invocationId: "d", error: "Failed to invoke 'sUbScRiBe' due to an error on the server." });
+    expect(JSON.parse(texts(ws)[3]!.slice(0, -1))).toEqual({
+      type: 3,
+      invocationId: "c",
+      error: "Failed to invoke 'SUBSCRIBE' due to an error on the server.",
+    });
+    expect(JSON.parse(texts(ws)[4]!.slice(0, -1))).toEqual({
+      type: 3,
+      invocationId: "d",
+      error: "Failed to invoke 'sUbScRiBe' due to an error on the server.",
+    });
     const sent = [envelope(3, "inv06-a"), envelope(3, "inv06-b")];
     expect((await gw.publish(sent)).status).toBe(202);
     await waitFor(() => sent.every((e) => texts(ws).some((t) => t.includes(`"id":"${e.id}"`))), 3000, "both groups' notifications");
     ws.close();
   });
 
-  it("W-INV-09 stray CancelInvocation, StreamItem and Completion with unknown ids and {\"type\":99} are ignored; MessagePack Invocations with 5 and 6 elements and a traceparent header are dispatched", async () => {
+  it('W-INV-09 stray CancelInvocation, StreamItem and Completion with unknown ids and {"type":99} are ignored; MessagePack Invocations with 5 and 6 elements and a traceparent header are dispatched', async () => {
     const json = await jsonSocket();
     json.send(
       `{"type":5,"invocationId":"nope"}${RS}{"type":2,"invocationId":"nope","item":1}${RS}{"type":3,"invocationId":"nope","result":1}${RS}{"type":99}${RS}` +
@@ -155,15 +169,19 @@ describe("invocations", () => {
 });
 
 describe("keep-alive", () => {
-  it("W-KA-01 (TIDINGS_KEEPALIVE_SECONDS=2) an idle WebSocket gets {\"type\":6} every 2 s; any server message resets the interval", async () => {
+  it('W-KA-01 (TIDINGS_KEEPALIVE_SECONDS=2) an idle WebSocket gets {"type":6} every 2 s; any server message resets the interval', async () => {
     await using own = await startGateway({ TIDINGS_KEEPALIVE_SECONDS: "2", TIDINGS_CLIENT_TIMEOUT_SECONDS: "30" });
     const ws = await jsonSocket(own.url);
     const pingsAt: number[] = [];
     const start = Date.now();
-    await waitFor(() => {
-      for (let i = pingsAt.length + 1; i < ws.frames.length; i++) pingsAt.push(Date.now());
-      return pingsAt.length >= 2;
-    }, 7000, "two Pings");
+    await waitFor(
+      () => {
+        for (let i = pingsAt.length + 1; i < ws.frames.length; i++) pingsAt.push(Date.now());
+        return pingsAt.length >= 2;
+      },
+      7000,
+      "two Pings",
+    );
     expect(texts(ws).slice(1)).toEqual([`{"type":6}${RS}`, `{"type":6}${RS}`]);
     // Pings go out on the once-a-second tick once 2 s passed since the last send: 2–3 s apart, plus the
     // event loop's delay on a busy machine (half a second allowed).

@@ -156,10 +156,15 @@ describe("bad input after the handshake", () => {
 
   it("W-WS-04 several messages in one frame and one split across frames; RFC 6455 ping → pong", async () => {
     const ws = await handshaken();
-    ws.send(`{"type":6}${RS}{"type":1,"invocationId":"a","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"x"}]}${RS}{"type":1,"invocationId":"b","tar`);
+    ws.send(
+      `{"type":6}${RS}{"type":1,"invocationId":"a","target":"Subscribe","arguments":[{"audienceType":3,"audienceValue":"x"}]}${RS}{"type":1,"invocationId":"b","tar`,
+    );
     ws.send(`get":"Unsubscribe","arguments":[{"audienceType":3,"audienceValue":"x"}]}${RS}`);
     await waitFor(() => ws.frames.length === 3);
-    expect(ws.frames.slice(1).map((f) => f.data.toString())).toEqual([`{"type":3,"invocationId":"a"}${RS}`, `{"type":3,"invocationId":"b"}${RS}`]);
+    expect(ws.frames.slice(1).map((f) => f.data.toString())).toEqual([
+      `{"type":3,"invocationId":"a"}${RS}`,
+      `{"type":3,"invocationId":"b"}${RS}`,
+    ]);
     expect((await ws.ping(Buffer.from("hey"))).toString()).toBe("hey");
     ws.close();
   });

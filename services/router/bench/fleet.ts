@@ -42,4 +42,3 @@ export function buildFleet(): { perNode: string[][]; memberships: number } {
   for (let i = 0; i < tenants; i++) place(`tenant:t${i}`, 5 + Math.floor(random() * 36));
   return { perNode, memberships };
 }
-

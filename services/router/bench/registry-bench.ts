@@ -97,7 +97,14 @@ async function main(): Promise<void> {
     const r = mixRandom();
     // 97 % to a sampled user/group/tenant key, 3 % Global.
     const key = r < 0.03 ? "global" : sample[Math.floor(mixRandom() * sampleSize)]!;
-    const [type, value] = key === "global" ? [1, "global"] : key.startsWith("user:") ? [4, key.slice(5)] : key.startsWith("group:") ? [3, key.slice(6)] : [2, key.slice(7)];
+    const [type, value] =
+      key === "global"
+        ? [1, "global"]
+        : key.startsWith("user:")
+          ? [4, key.slice(5)]
+          : key.startsWith("group:")
+            ? [3, key.slice(6)]
+            : [2, key.slice(7)];
     const envelope = {
       id: `bench-${i}`,
       type: "invoice-ready",
@@ -110,7 +117,12 @@ async function main(): Promise<void> {
     if (!v.ok) throw new Error(`bench envelope invalid: ${JSON.stringify(v.problems)}`);
     notifications.push(v.notification);
   }
-  const routeOnly = await timeAsyncLoop(SECONDS, 10_000, (i) => void route(notifications[i % notifications.length]!), () => bus.flush());
+  const routeOnly = await timeAsyncLoop(
+    SECONDS,
+    10_000,
+    (i) => void route(notifications[i % notifications.length]!),
+    () => bus.flush(),
+  );
   const publishesPerNotification = publishes / routeOnly.ops;
   const dec = new TextDecoder();
   const fullPath = await timeAsyncLoop(

@@ -39,7 +39,13 @@ for (const nodeId of nodeIds) registry.applySnapshot({ kind: "snapshot", nodeId,
 
 const notifications: Notification[] = keys.slice(0, 1000).map((key, i) => {
   const v = validateEnvelope(
-    { id: `b-${i}`, type: "invoice-ready", body: { invoiceId: `INV-${i}`, amount: 149.99 }, routing: { audienceType: 3, audienceValue: key.slice(6) }, metadata: { producer: "billing" } },
+    {
+      id: `b-${i}`,
+      type: "invoice-ready",
+      body: { invoiceId: `INV-${i}`, amount: 149.99 },
+      routing: { audienceType: 3, audienceValue: key.slice(6) },
+      metadata: { producer: "billing" },
+    },
     { now: new Date(), defaultTtlSeconds: 1800, maxNotificationBytes: 65536 },
   );
   if (!v.ok) throw new Error("bench envelope invalid");

@@ -16,7 +16,17 @@ import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MemoryAudienceRegistry, registryDigest } from "@tidings/bus";
-import { storeCodecs, type Bus, type BusHeaders, type BusMessage, type IngestConsumer, type IngestMessage, type IngestQueue, type Notification, type NotificationStore } from "@tidings/contracts";
+import {
+  storeCodecs,
+  type Bus,
+  type BusHeaders,
+  type BusMessage,
+  type IngestConsumer,
+  type IngestMessage,
+  type IngestQueue,
+  type Notification,
+  type NotificationStore,
+} from "@tidings/contracts";
 import { Registry, silentLogger } from "@tidings/observability";
 import { createRouter, createRouterMetrics } from "../src/index.js";
 import { NODES, buildFleet, nodeIds, rng } from "./fleet.js";
@@ -85,7 +95,15 @@ class BenchQueue implements IngestQueue {
           return;
         }
         const m = messages[next++]!;
-        const msg: IngestMessage = { subject: "tidings.notify.bench", data: m.data, headers: m.headers, deliveryCount: 1, ack, nak, working: () => undefined };
+        const msg: IngestMessage = {
+          subject: "tidings.notify.bench",
+          data: m.data,
+          headers: m.headers,
+          deliveryCount: 1,
+          ack,
+          nak,
+          working: () => undefined,
+        };
         handler(msg).then(pump, reject);
       };
       for (let i = 0; i < this.#maxInFlight; i++) pump();
@@ -101,7 +119,9 @@ interface Sample {
 async function main(): Promise<void> {
   const registry = new MemoryAudienceRegistry();
   const fleet = buildFleet();
-  fleet.perNode.forEach((keys, i) => registry.applySnapshot({ kind: "snapshot", nodeId: nodeIds[i]!, seq: 0, keys, digest: registryDigest(keys) }));
+  fleet.perNode.forEach((keys, i) =>
+    registry.applySnapshot({ kind: "snapshot", nodeId: nodeIds[i]!, seq: 0, keys, digest: registryDigest(keys) }),
+  );
   const sampleRandom = rng(7);
   const allKeys = fleet.perNode.flat();
   const sample = Array.from({ length: 100_000 }, () => allKeys[Math.floor(sampleRandom() * allKeys.length)]!);
@@ -114,7 +134,14 @@ async function main(): Promise<void> {
     Array.from({ length: MESSAGES }, (_, i) => {
       const r = mixRandom();
       const key = r < 0.03 ? "global" : sample[Math.floor(mixRandom() * sample.length)]!;
-      const [type, value] = key === "global" ? [1, "global"] : key.startsWith("user:") ? [4, key.slice(5)] : key.startsWith("group:") ? [3, key.slice(6)] : [2, key.slice(7)];
+      const [type, value] =
+        key === "global"
+          ? [1, "global"]
+          : key.startsWith("user:")
+            ? [4, key.slice(5)]
+            : key.startsWith("group:")
+              ? [3, key.slice(6)]
+              : [2, key.slice(7)];
       const id = `bench-${round}-${i}`;
       const envelope = {
         id,
@@ -135,7 +162,13 @@ async function main(): Promise<void> {
   const savedAnswer = storeCodecs.save.answer.encode({ ok: true, value: "stored" });
   const batchAnswers = new Map<number, Uint8Array>();
   for (let count = 1; count <= MAX_IN_FLIGHT; count++) {
-    batchAnswers.set(count, storeCodecs.saveMany.answer.encode({ ok: true, value: Array.from({ length: count }, () => ({ ok: true, result: "stored" as const })) }));
+    batchAnswers.set(
+      count,
+      storeCodecs.saveMany.answer.encode({
+        ok: true,
+        value: Array.from({ length: count }, () => ({ ok: true, result: "stored" as const })),
+      }),
+    );
   }
   const store = {
     save: (n: Notification) => {
@@ -160,7 +193,12 @@ async function main(): Promise<void> {
     registry,
     log: silentLogger(),
     metrics: createRouterMetrics(new Registry()),
-    options: { defaultTtlSeconds: 1800, maxNotificationBytes: 65536, maxInFlight: MAX_IN_FLIGHT, registry: { heartbeatIntervalMs: 3_600_000, syncWindowMs: 10 } },
+    options: {
+      defaultTtlSeconds: 1800,
+      maxNotificationBytes: 65536,
+      maxInFlight: MAX_IN_FLIGHT,
+      registry: { heartbeatIntervalMs: 3_600_000, syncWindowMs: 10 },
+    },
   });
   await router.start();
 

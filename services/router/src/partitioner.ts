@@ -42,7 +42,9 @@ export function partitionTarget(msg: IngestMessage, opts: Omit<PartitionerOption
       return { partition: partitionOf(audienceId, opts.partitions), msgId: ingestMsgId(result.notification), orderKey: audienceId };
     }
   }
-  const msgId = headerValue(msg.headers, "Nats-Msg-Id") ?? "raw:" + createHash("sha256").update(msg.subject).update("\n").update(msg.data).digest("base64url");
+  const msgId =
+    headerValue(msg.headers, "Nats-Msg-Id") ??
+    "raw:" + createHash("sha256").update(msg.subject).update("\n").update(msg.data).digest("base64url");
   return { partition: partitionOf(msgId, opts.partitions), msgId, orderKey: msgId };
 }
 
@@ -63,7 +65,9 @@ export function createPartitioner(opts: PartitionerOptions): (msg: IngestMessage
       if (!name.toLowerCase().startsWith("nats-")) headers[name] = value;
     }
     try {
-      await serial.run(target.orderKey, () => opts.target.publish(subjects.partition(target.partition), msg.data, { msgId: target.msgId, headers }));
+      await serial.run(target.orderKey, () =>
+        opts.target.publish(subjects.partition(target.partition), msg.data, { msgId: target.msgId, headers }),
+      );
     } catch {
       // Not stored (the partition stream is electing a leader, or away): redelivered after a pause, not at once.
       msg.nak(RETRY_MS);

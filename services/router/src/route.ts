@@ -1,4 +1,13 @@
-import { AUDIENCE_KINDS, notificationCodec, ownerOf, subjects, type AudienceRegistry, type Bus, type BusHeaders, type Notification } from "@tidings/contracts";
+import {
+  AUDIENCE_KINDS,
+  notificationCodec,
+  ownerOf,
+  subjects,
+  type AudienceRegistry,
+  type Bus,
+  type BusHeaders,
+  type Notification,
+} from "@tidings/contracts";
 
 export interface RouteDeps {
   bus: Bus;

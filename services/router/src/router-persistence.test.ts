@@ -68,7 +68,12 @@ describe("router - persistence", () => {
     // Two deliveries nak'ed, the third dead-lettered (and so acked); the others acked once, never nak'ed.
     expect(h.events.filter((e) => e.endsWith(":x-bad"))).toEqual(["nak:x-bad", "nak:x-bad", "ack:x-bad"]);
     expect(h.events.filter((e) => !e.endsWith(":x-bad")).sort()).toEqual(["ack:x-ok1", "ack:x-ok3", "ack:x-ok4"]);
-    expect(h.received("node-a").map((n) => n.id).sort()).toEqual(["x-ok1", "x-ok3", "x-ok4"]);
+    expect(
+      h
+        .received("node-a")
+        .map((n) => n.id)
+        .sort(),
+    ).toEqual(["x-ok1", "x-ok3", "x-ok4"]);
     expect(h.store.inner.has("user:x2", "x-bad")).toBe(false);
   });
 
@@ -106,7 +111,12 @@ describe("router - persistence", () => {
     const back = Date.now();
     await waitFor(() => h.received("node-a").length === 11, 5000, "held notifications delivered");
     expect(Date.now() - back).toBeLessThan(1000);
-    expect(h.received("node-a").slice(1).map((n) => n.id)).toEqual(Array.from({ length: 10 }, (_, k) => `s${k}`));
+    expect(
+      h
+        .received("node-a")
+        .slice(1)
+        .map((n) => n.id),
+    ).toEqual(Array.from({ length: 10 }, (_, k) => `s${k}`));
     expect(h.store.inner.size).toBe(10);
     expect(await counterValue(h.metrics, "tidings_router_held_notifications")).toBe(0);
     expect(await counterValue(h.metrics, "tidings_router_held_oldest_age_seconds")).toBe(0);

@@ -29,7 +29,11 @@ describe("router - routing to owning nodes", () => {
     await h.publish(envelope("grp1", 3, "g"));
     await h.publish(envelope("c1", 5, mintId("node-b")));
     await h.publish(envelope("nobody", 4, "absent"));
-    await waitFor(() => h.received("node-b").length === 2 && h.received("node-a").length === 2 && h.received("node-c").length === 2, 5000, "deliveries");
+    await waitFor(
+      () => h.received("node-b").length === 2 && h.received("node-a").length === 2 && h.received("node-c").length === 2,
+      5000,
+      "deliveries",
+    );
     await sleep(50);
     expect(h.received("node-a").map((n) => n.id)).toEqual(["g1", "grp1"]);
     expect(h.received("node-b").map((n) => n.id)).toEqual(["g1", "c1"]);
@@ -165,10 +169,13 @@ describe("ingest publisher", () => {
     const retry = await publish([n("x", "user:a")]);
     expect(retry[0]).toEqual({ duplicate: true, seq: first[0]!.seq });
     const got: Array<[string, unknown, string | undefined]> = [];
-    const c = queue.consume(async (m) => {
-      got.push([m.subject, JSON.parse(dec.decode(m.data)), m.headers?.["Nats-Msg-Id"]]);
-      await m.ack();
-    }, { maxInFlight: 4 });
+    const c = queue.consume(
+      async (m) => {
+        got.push([m.subject, JSON.parse(dec.decode(m.data)), m.headers?.["Nats-Msg-Id"]]);
+        await m.ack();
+      },
+      { maxInFlight: 4 },
+    );
     await waitFor(() => got.length === 2, 5000, "two stored");
     await c.stop();
     expect(got[0]).toEqual(["tidings.notify.http", n("x", "user:a"), '["user:a","x"]']);

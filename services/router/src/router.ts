@@ -164,7 +164,13 @@ export function createRouter(deps: RouterDeps): Router {
   };
 
   /** Once its save (if any) is answered: routes, or naks / dead-letters what was not saved; then ends the span. */
-  const afterSave = async (msg: IngestMessage, n: Notification, saving: Promise<Saved> | null, span: ProcessSpan, outgoingTrace: BusHeaders | undefined): Promise<boolean> => {
+  const afterSave = async (
+    msg: IngestMessage,
+    n: Notification,
+    saving: Promise<Saved> | null,
+    span: ProcessSpan,
+    outgoingTrace: BusHeaders | undefined,
+  ): Promise<boolean> => {
     try {
       const saved = saving === null ? null : await saving;
       let routed = false;
@@ -174,7 +180,10 @@ export function createRouter(deps: RouterDeps): Router {
       } else if (saved?.kind === "refused") {
         const detail = saved.error instanceof Error ? saved.error.message : String(saved.error);
         if (msg.deliveryCount < refusedMaxDeliveries) {
-          log.warn({ id: n.id, audienceId: n.routing.audienceId, deliveryCount: msg.deliveryCount, detail }, "the store refused a persisted notification");
+          log.warn(
+            { id: n.id, audienceId: n.routing.audienceId, deliveryCount: msg.deliveryCount, detail },
+            "the store refused a persisted notification",
+          );
           msg.nak(refusedRetryMs);
         } else {
           await deadLetter(msg, DeadLetterReason.StoreRefused, detail);
@@ -280,4 +289,3 @@ function traceHeaders(headers: BusHeaders | null): BusHeaders | undefined {
   const tracestate = headerValue(headers, "tracestate");
   return tracestate === undefined ? { traceparent } : { traceparent, tracestate };
 }
-

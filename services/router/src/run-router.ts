@@ -12,7 +12,14 @@ import {
   type NatsBus,
 } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
-import { BusNotificationStore, subjects, type AudienceRegistry, type Bus, type IngestQueue, type NotificationStore } from "@tidings/contracts";
+import {
+  BusNotificationStore,
+  subjects,
+  type AudienceRegistry,
+  type Bus,
+  type IngestQueue,
+  type NotificationStore,
+} from "@tidings/contracts";
 import type { Logger } from "@tidings/observability";
 import { createRouterMetrics } from "./metrics.js";
 import { createPartitioner } from "./partitioner.js";
@@ -65,7 +72,14 @@ export async function runRouter(config: TidingsConfig, log: Logger, deps: RunRou
     let ingest: IngestQueue & Partial<IngestBacklog> = queue;
     let registry: AudienceRegistry = new MemoryAudienceRegistry();
     if (config.registryPartitions > 1) {
-      const sharded = await shardedIngest(config, log, bus, queue, { ...nats.queue, ...deps.queue, ackWaitMs }, deps.options?.registry?.heartbeatIntervalMs);
+      const sharded = await shardedIngest(
+        config,
+        log,
+        bus,
+        queue,
+        { ...nats.queue, ...deps.queue, ackWaitMs },
+        deps.options?.registry?.heartbeatIntervalMs,
+      );
       await sharded.ingest.prepare();
       ingest = sharded.ingest;
       registry = sharded.registry;
@@ -122,9 +136,18 @@ async function shardedIngest(
     routerId: config.nodeId ?? hostname(),
     registry,
     source,
-    partitioner: createPartitioner({ target, partitions, defaultTtlSeconds: config.defaultTtlSeconds, maxNotificationBytes: config.maxNotificationBytes }),
+    partitioner: createPartitioner({
+      target,
+      partitions,
+      defaultTtlSeconds: config.defaultTtlSeconds,
+      maxNotificationBytes: config.maxNotificationBytes,
+    }),
     partitionQueue: (p) =>
-      JetStreamIngestQueue.create(bus.connection, { ...partOptions, durable: `${queueOptions.durable ?? ROUTER_CONSUMER}-p${p}`, filterSubject: subjects.partition(p) }),
+      JetStreamIngestQueue.create(bus.connection, {
+        ...partOptions,
+        durable: `${queueOptions.durable ?? ROUTER_CONSUMER}-p${p}`,
+        filterSubject: subjects.partition(p),
+      }),
     heartbeatIntervalMs: heartbeatIntervalMs ?? config.registryHeartbeatSeconds * 1000,
     log,
   });

@@ -1,5 +1,20 @@
-import { INGEST_SUBJECT_HEADER, RouterRoster, headerValue, type IngestBacklog, type RegistryLogger, type ShardedAudienceRegistry } from "@tidings/bus";
-import { subjects, type Bus, type BusHeaders, type IngestConsumer, type IngestMessage, type IngestPublishResult, type IngestQueue } from "@tidings/contracts";
+import {
+  INGEST_SUBJECT_HEADER,
+  RouterRoster,
+  headerValue,
+  type IngestBacklog,
+  type RegistryLogger,
+  type ShardedAudienceRegistry,
+} from "@tidings/bus";
+import {
+  subjects,
+  type Bus,
+  type BusHeaders,
+  type IngestConsumer,
+  type IngestMessage,
+  type IngestPublishResult,
+  type IngestQueue,
+} from "@tidings/contracts";
 
 export interface ShardedIngestOptions {
   bus: Bus;
@@ -173,7 +188,8 @@ export class ShardedIngest implements IngestQueue, IngestBacklog {
       await new Promise((r) => setTimeout(r, 20));
     }
     const missing = registry.missing();
-    if (missing.length > 0) log.warn({ partitions: gained, missing: missing.length }, "partitions taken without a snapshot from some silent nodes");
+    if (missing.length > 0)
+      log.warn({ partitions: gained, missing: missing.length }, "partitions taken without a snapshot from some silent nodes");
     else log.info({ partitions: gained, ms: Date.now() - started }, "partitions loaded");
   }
 }

@@ -70,7 +70,10 @@ export function createStoreSaver(deps: {
     if (isPermanentStoreError(error)) return { kind: "refused", error };
     metrics.storeFailures.inc();
     if (!gate.down) {
-      log.warn({ err: error, id: n.id, audienceId: n.routing.audienceId }, "store did not take a persisted notification; holding persisted notifications until a probe finds it up");
+      log.warn(
+        { err: error, id: n.id, audienceId: n.routing.audienceId },
+        "store did not take a persisted notification; holding persisted notifications until a probe finds it up",
+      );
     }
     probeWith = n;
     gate.markDown();

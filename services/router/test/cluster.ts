@@ -2,7 +2,18 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { RegistryAnnouncer, connectNatsBus, type NatsBus } from "@tidings/bus";
-import { StoreRefusedError, notificationCodec, storeCodecs, subjects, type Bus, type BusMessage, type BusSubscription, type Notification, type NotificationStore, type StoreAnswer } from "@tidings/contracts";
+import {
+  StoreRefusedError,
+  notificationCodec,
+  storeCodecs,
+  subjects,
+  type Bus,
+  type BusMessage,
+  type BusSubscription,
+  type Notification,
+  type NotificationStore,
+  type StoreAnswer,
+} from "@tidings/contracts";
 
 const ROUTER = fileURLToPath(new URL("./fixtures/router-process.ts", import.meta.url));
 

@@ -34,8 +34,14 @@ describe("router failover - kill -9 mid-stream", () => {
     const store = new MemoryNotificationStore();
     serveStore(bus, store);
     // Users u0…u49: even ones on node-a, odd ones on node-b.
-    const keys = (parity: number) => Array.from({ length: USERS }, (_, i) => i).filter((i) => i % 2 === parity).map((i) => `user:u${i}`);
-    nodes.push(await SimNode.start(server.url, "node-a", keys(0), HEARTBEAT_MS), await SimNode.start(server.url, "node-b", keys(1), HEARTBEAT_MS));
+    const keys = (parity: number) =>
+      Array.from({ length: USERS }, (_, i) => i)
+        .filter((i) => i % 2 === parity)
+        .map((i) => `user:u${i}`);
+    nodes.push(
+      await SimNode.start(server.url, "node-a", keys(0), HEARTBEAT_MS),
+      await SimNode.start(server.url, "node-b", keys(1), HEARTBEAT_MS),
+    );
     const producer = await JetStreamIngestQueue.create(bus.connection);
     const first = await startRouterProcess(server.url, "router-1", { ackWaitMs: 2000, heartbeatMs: HEARTBEAT_MS });
     started.push(first);

@@ -64,7 +64,12 @@ describe("JetStream cluster of three servers", () => {
           type: "cluster-test",
           body: { i },
           routing: { audienceType: 4 as const, audienceValue: "c", tenantId: null, audienceId: "user:c" },
-          metadata: { producer: "cluster-test", timeStamp: new Date().toISOString(), isPersisted: true, persistedTTL: new Date(Date.now() + 3_600_000).toISOString() },
+          metadata: {
+            producer: "cluster-test",
+            timeStamp: new Date().toISOString(),
+            isPersisted: true,
+            persistedTTL: new Date(Date.now() + 3_600_000).toISOString(),
+          },
         };
         // A producer retries with the same id until JetStream acknowledges (as after an HTTP 503).
         for (;;) {
@@ -94,7 +99,11 @@ describe("JetStream cluster of three servers", () => {
     const publishedMs = Date.now() - started;
 
     await waitFor(() => store.size === TOTAL, 90_000, `all ${TOTAL} accepted notifications stored (have ${store.size})`);
-    await waitFor(() => new Set(node.ids()).size === TOTAL, 30_000, `all ${TOTAL} delivered to the gateway node (have ${new Set(node.ids()).size})`);
+    await waitFor(
+      () => new Set(node.ids()).size === TOTAL,
+      30_000,
+      `all ${TOTAL} delivered to the gateway node (have ${new Set(node.ids()).size})`,
+    );
     const lost = [...acked].filter((id) => !store.has("user:c", id));
     const afterKill = ackTimes.filter((t) => t > killedAt).sort((a, b) => a - b);
     const longestStallMs = Math.max(...afterKill.map((t, i) => t - (i === 0 ? killedAt : afterKill[i - 1]!)));

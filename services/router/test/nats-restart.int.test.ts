@@ -43,7 +43,12 @@ async function scenario(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
         type: "restart-test",
         body: { i },
         routing: { audienceType: 4 as const, audienceValue: "r", tenantId: null, audienceId: "user:r" },
-        metadata: { producer: "restart-test", timeStamp: new Date().toISOString(), isPersisted: true, persistedTTL: new Date(Date.now() + 3_600_000).toISOString() },
+        metadata: {
+          producer: "restart-test",
+          timeStamp: new Date().toISOString(),
+          isPersisted: true,
+          persistedTTL: new Date(Date.now() + 3_600_000).toISOString(),
+        },
       };
       // A producer retries with the same id until JetStream acknowledges (as after an HTTP 503).
       for (;;) {

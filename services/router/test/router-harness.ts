@@ -4,7 +4,14 @@
  */
 import { Registry } from "prom-client";
 import { MemoryAudienceRegistry, MemoryBus, MemoryIngestQueue, encodeIngestBody, registryDigest, type IngestBacklog } from "@tidings/bus";
-import { MemoryNotificationStore, subjects, type BusMessage, type IngestMessage, type IngestQueue, type Notification } from "@tidings/contracts";
+import {
+  MemoryNotificationStore,
+  subjects,
+  type BusMessage,
+  type IngestMessage,
+  type IngestQueue,
+  type Notification,
+} from "@tidings/contracts";
 import { silentLogger } from "@tidings/observability";
 import { FaultyStore } from "@tidings/testkit";
 import { createRouterMetrics } from "../src/metrics.js";

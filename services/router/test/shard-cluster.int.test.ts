@@ -32,8 +32,18 @@ describe("sharded routers on a JetStream cluster of three servers", () => {
     // once (a real gateway replays from the store what its broken connection missed).
     const nodeUrl = cluster.servers[2]!.url;
     const nodes = [
-      await SimNode.start(nodeUrl, "node-a", Array.from({ length: USERS / 2 }, (_, i) => `user:u${2 * i}`), HEARTBEAT_MS),
-      await SimNode.start(nodeUrl, "node-b", Array.from({ length: USERS / 2 }, (_, i) => `user:u${2 * i + 1}`), HEARTBEAT_MS),
+      await SimNode.start(
+        nodeUrl,
+        "node-a",
+        Array.from({ length: USERS / 2 }, (_, i) => `user:u${2 * i}`),
+        HEARTBEAT_MS,
+      ),
+      await SimNode.start(
+        nodeUrl,
+        "node-b",
+        Array.from({ length: USERS / 2 }, (_, i) => `user:u${2 * i + 1}`),
+        HEARTBEAT_MS,
+      ),
     ];
     for (const n of nodes) cleanups.push(() => n.stop());
     const tuning = { ackWaitMs: 2000, heartbeatMs: HEARTBEAT_MS, partitions: PARTITIONS };
@@ -43,7 +53,10 @@ describe("sharded routers on a JetStream cluster of three servers", () => {
     cleanups.push(() => routerB.kill());
 
     const producer = await JetStreamIngestQueue.create(bus.connection, { timeoutMs: 2000 });
-    const parts = await JetStreamIngestQueue.create(bus.connection, { stream: subjects.partitionStream, subjects: [subjects.partitionWildcard] });
+    const parts = await JetStreamIngestQueue.create(bus.connection, {
+      stream: subjects.partitionStream,
+      subjects: [subjects.partitionWildcard],
+    });
     expect((await parts.streamSettings()).replicas).toBe(3);
 
     const enc = new TextEncoder();
@@ -87,7 +100,9 @@ describe("sharded routers on a JetStream cluster of three servers", () => {
     // The partition stream's leader moves off server 2 first, so the server lost is its leader.
     for (let i = 0; (await leaderIndex()) === 2; i++) {
       if (i > 20) throw new Error("the partition stream's leader stayed on server 2");
-      await bus.request(`$JS.API.STREAM.LEADER.STEPDOWN.${subjects.partitionStream}`, new Uint8Array(0), { timeoutMs: 2000 }).catch(() => undefined);
+      await bus
+        .request(`$JS.API.STREAM.LEADER.STEPDOWN.${subjects.partitionStream}`, new Uint8Array(0), { timeoutMs: 2000 })
+        .catch(() => undefined);
       await sleep(500);
     }
     await cluster.servers[await leaderIndex()]!.stop();

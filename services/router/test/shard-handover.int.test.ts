@@ -39,7 +39,9 @@ describe("sharded registry handover", () => {
   it("misses no notification and sends none to a non-owner while routers join, leave and are killed", async () => {
     // User u<i> is on node i % NODES.
     for (let n = 0; n < NODES; n++) {
-      const keys = Array.from({ length: USERS }, (_, i) => i).filter((i) => i % NODES === n).map((i) => `user:u${i}`);
+      const keys = Array.from({ length: USERS }, (_, i) => i)
+        .filter((i) => i % NODES === n)
+        .map((i) => `user:u${i}`);
       nodes.push(await SimNode.start(server.url, `node-${n}`, keys, HEARTBEAT_MS));
     }
     const watcher = new RouterRoster({ bus, partitions: PARTITIONS, heartbeatIntervalMs: HEARTBEAT_MS });
@@ -54,7 +56,13 @@ describe("sharded registry handover", () => {
         await Promise.all(
           Array.from({ length: 50 }, () => {
             const i = sent++;
-            const envelope = { id: `n${i}`, type: "t", body: { i }, routing: { audienceType: 4, audienceValue: `u${i % USERS}` }, metadata: { producer: "shard-test" } };
+            const envelope = {
+              id: `n${i}`,
+              type: "t",
+              body: { i },
+              routing: { audienceType: 4, audienceValue: `u${i % USERS}` },
+              metadata: { producer: "shard-test" },
+            };
             return producer.publish(subjects.notify("shard"), enc.encode(JSON.stringify(envelope)), { msgId: `n${i}` });
           }),
         );
@@ -96,7 +104,10 @@ describe("sharded registry handover", () => {
 
   it("routes HTTP ingest published straight to the partition subjects, de-duplicated by id", async () => {
     routers.push(await start("router-d"));
-    const parts = await JetStreamIngestQueue.create(bus.connection, { stream: subjects.partitionStream, subjects: [subjects.partitionWildcard] });
+    const parts = await JetStreamIngestQueue.create(bus.connection, {
+      stream: subjects.partitionStream,
+      subjects: [subjects.partitionWildcard],
+    });
     const publish = createPartitionedIngestPublisher(parts, PARTITIONS);
     const notifications = Array.from({ length: 100 }, (_, i) => {
       const r = validateEnvelope(

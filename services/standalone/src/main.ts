@@ -10,7 +10,10 @@ import { runStandalone } from "./standalone.js";
 
 /** Pod name (or host name) plus a random suffix, trimmed to what connection ids and NATS subjects can embed. */
 function defaultNodeId(): string {
-  const base = hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 50) || "node";
+  const base =
+    hostname()
+      .replace(/[^A-Za-z0-9_-]/g, "-")
+      .slice(0, 50) || "node";
   return `${base}-${randomBytes(3).toString("hex")}`;
 }
 
@@ -54,8 +57,10 @@ async function main(): Promise<void> {
   installProcessGuards(log);
   for (const warning of configWarnings(config)) log.warn(warning);
   // Without NATS there is no cluster: `all` runs standalone (the config check refuses other roles without NATS).
-  const inbox = dev === null ? undefined : { dir: INBOX_DIR, ...(dev.devTokenSecret === undefined ? {} : { devTokenSecret: dev.devTokenSecret }) };
-  if (inbox !== undefined && !existsSync(join(INBOX_DIR, "index.html"))) log.warn("the inbox page is not built: run `pnpm --filter @tidings/inbox build` (pnpm start does)");
+  const inbox =
+    dev === null ? undefined : { dir: INBOX_DIR, ...(dev.devTokenSecret === undefined ? {} : { devTokenSecret: dev.devTokenSecret }) };
+  if (inbox !== undefined && !existsSync(join(INBOX_DIR, "index.html")))
+    log.warn("the inbox page is not built: run `pnpm --filter @tidings/inbox build` (pnpm start does)");
   const running = config.natsUrl === undefined ? await runStandalone(config, nodeId, log, inbox) : await runCluster(config, nodeId, log);
 
   let stopping = false;

@@ -49,14 +49,22 @@ export async function runStandalone(config: TidingsConfig, nodeId: string, log: 
     throw err;
   });
   const port = await gateway.start();
-  log.info({ host: config.host, port }, `tidings standalone listening on http://${config.host}:${port} (hub /notifications, ingest /api/notifications${inbox === undefined ? "" : ", inbox page /inbox"})`);
+  log.info(
+    { host: config.host, port },
+    `tidings standalone listening on http://${config.host}:${port} (hub /notifications, ingest /api/notifications${inbox === undefined ? "" : ", inbox page /inbox"})`,
+  );
 
   const storeWatch = watchStore(storeHandle, log);
 
   const metricsServer = await startOpsServer(
     config,
     registry,
-    () => (!gateway.ready ? { ready: false, reason: "draining" } : storeWatch.reachable() ? { ready: true } : { ready: false, reason: "store unreachable" }),
+    () =>
+      !gateway.ready
+        ? { ready: false, reason: "draining" }
+        : storeWatch.reachable()
+          ? { ready: true }
+          : { ready: false, reason: "store unreachable" },
     log,
   );
 

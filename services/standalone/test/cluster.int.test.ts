@@ -1,6 +1,18 @@
 import type { HubConnection } from "@microsoft/signalr";
 import { connectNatsBus, type NatsBus } from "@tidings/bus";
-import { buildClient, collect, mintToken, sleep, startNats, startPostgres, TcpBalancer, TEST_JWT_SECRET, waitFor, type NatsServer, type PostgresServer } from "@tidings/testkit";
+import {
+  buildClient,
+  collect,
+  mintToken,
+  sleep,
+  startNats,
+  startPostgres,
+  TcpBalancer,
+  TEST_JWT_SECRET,
+  waitFor,
+  type NatsServer,
+  type PostgresServer,
+} from "@tidings/testkit";
 import { validateEnvelope } from "@tidings/contracts";
 import { createStore } from "@tidings/store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,7 +30,12 @@ const gateways: Record<"a" | "b" | "c", TidingsProcess> = {} as never;
 const perNode = new Map<string, number>();
 const clients: HubConnection[] = [];
 
-const common = () => ({ TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1", TIDINGS_LOG_LEVEL: "info" });
+const common = () => ({
+  TIDINGS_NATS_URL: nats.url,
+  TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET,
+  TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1",
+  TIDINGS_LOG_LEVEL: "info",
+});
 
 beforeAll(async () => {
   [nats, pg] = await Promise.all([startNats({ jetstream: true }), startPostgres()]);
@@ -31,7 +48,11 @@ beforeAll(async () => {
   ]);
   procs.push(...started);
   const ids = ["a", "b", "c"] as const;
-  const started2 = await Promise.all(ids.map((id) => startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `gw-${id}`, TIDINGS_DRAIN_SECONDS: "1" }, "listening", 90_000)));
+  const started2 = await Promise.all(
+    ids.map((id) =>
+      startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `gw-${id}`, TIDINGS_DRAIN_SECONDS: "1" }, "listening", 90_000),
+    ),
+  );
   ids.forEach((id, i) => (gateways[id] = started2[i]!));
   procs.push(...started2);
 }, 180_000);
@@ -53,7 +74,11 @@ const envelope = (audienceType: number, audienceValue: string | undefined, persi
   metadata: { producer: "cluster-test", isPersisted: persisted },
 });
 async function publish(via: TidingsProcess, ...envelopes: unknown[]) {
-  const res = await fetch(`${via.url}/api/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(envelopes) });
+  const res = await fetch(`${via.url}/api/notifications`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(envelopes),
+  });
   expect(res.status).toBe(202);
 }
 
@@ -65,7 +90,11 @@ async function device(url: string, sub: string, automaticReconnect = false) {
   return { c, notes, ids: () => new Set(notes.map((n) => n.id)) };
 }
 
-const counts = () => ({ a: perNode.get("tidings.v1.node.gw-a") ?? 0, b: perNode.get("tidings.v1.node.gw-b") ?? 0, c: perNode.get("tidings.v1.node.gw-c") ?? 0 });
+const counts = () => ({
+  a: perNode.get("tidings.v1.node.gw-a") ?? 0,
+  b: perNode.get("tidings.v1.node.gw-b") ?? 0,
+  c: perNode.get("tidings.v1.node.gw-c") ?? 0,
+});
 const delta = (before: ReturnType<typeof counts>) => {
   const now = counts();
   return { a: now.a - before.a, b: now.b - before.b, c: now.c - before.c };
@@ -135,7 +164,8 @@ describe("cluster - owning-node delivery (3 gateways, 2 routers, store)", () => 
       await sleep(1500);
       stopPublishing = true;
       await loop;
-      for (const dev of [d, d2]) await waitFor(() => sent.every((id) => dev.ids().has(id)), 10_000, "every persisted notification (live or replayed)");
+      for (const dev of [d, d2])
+        await waitFor(() => sent.every((id) => dev.ids().has(id)), 10_000, "every persisted notification (live or replayed)");
       expect(sent.length).toBeGreaterThan(20);
     } finally {
       await lb.close();

@@ -1,7 +1,18 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { HubConnection } from "@microsoft/signalr";
-import { buildClient, mintToken, sleep, startNats, startPostgres, TcpBalancer, TEST_JWT_SECRET, waitFor, type NatsServer, type PostgresServer } from "@tidings/testkit";
+import {
+  buildClient,
+  mintToken,
+  sleep,
+  startNats,
+  startPostgres,
+  TcpBalancer,
+  TEST_JWT_SECRET,
+  waitFor,
+  type NatsServer,
+  type PostgresServer,
+} from "@tidings/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTidings, type TidingsProcess } from "./process.js";
 
@@ -37,11 +48,22 @@ const common = () => ({
 });
 
 const roles = {
-  store: () => startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering", START_TIMEOUT_MS),
+  store: () =>
+    startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering", START_TIMEOUT_MS),
   "router-1": () => startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1" }, "router running", START_TIMEOUT_MS),
   "router-2": () => startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-2" }, "router running", START_TIMEOUT_MS),
-  "gw-a": () => startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-a", TIDINGS_DRAIN_SECONDS: "1" }, "listening", START_TIMEOUT_MS),
-  "gw-b": () => startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-b", TIDINGS_DRAIN_SECONDS: "1" }, "listening", START_TIMEOUT_MS),
+  "gw-a": () =>
+    startTidings(
+      { ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-a", TIDINGS_DRAIN_SECONDS: "1" },
+      "listening",
+      START_TIMEOUT_MS,
+    ),
+  "gw-b": () =>
+    startTidings(
+      { ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-b", TIDINGS_DRAIN_SECONDS: "1" },
+      "listening",
+      START_TIMEOUT_MS,
+    ),
 } as const;
 type Role = keyof typeof roles;
 
@@ -99,7 +121,11 @@ interface Arrival {
 }
 
 async function device(user: string): Promise<{ arrivals: Arrival[]; epochStarts: number[] }> {
-  const c = buildClient(`http://127.0.0.1:${lb.port}`, { token: await mintToken({ sub: user }), skipNegotiation: true, automaticReconnect: true });
+  const c = buildClient(`http://127.0.0.1:${lb.port}`, {
+    token: await mintToken({ sub: user }),
+    skipNegotiation: true,
+    automaticReconnect: true,
+  });
   clients.push(c);
   const arrivals: Arrival[] = [];
   const epochStarts = [0];
@@ -143,7 +169,12 @@ async function scenario(fault: string, inject: () => Promise<void>): Promise<Row
     for (const e of envelopes) publishedAt.set(e.id, now);
     const port = gatewayPorts[gatewayForIngest];
     posts.push(
-      fetch(`http://127.0.0.1:${port}/api/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(envelopes), signal: AbortSignal.timeout(10_000) })
+      fetch(`http://127.0.0.1:${port}/api/notifications`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(envelopes),
+        signal: AbortSignal.timeout(10_000),
+      })
         .then(async (res) => {
           await res.arrayBuffer();
           if (res.status === 202) for (const e of envelopes) accepted.add(e.id);
@@ -156,7 +187,11 @@ async function scenario(fault: string, inject: () => Promise<void>): Promise<Row
   await Promise.all(posts);
   await faultDone;
   const has = (d: { arrivals: Arrival[] }) => new Set(d.arrivals.map((a) => a.id));
-  await waitFor(() => devices.every((d) => [...accepted].every((id) => has(d).has(id))), 45_000, `every accepted notification on both clients (${fault})`).catch(() => undefined);
+  await waitFor(
+    () => devices.every((d) => [...accepted].every((id) => has(d).has(id))),
+    45_000,
+    `every accepted notification on both clients (${fault})`,
+  ).catch(() => undefined);
   await sleep(500); // late duplicates
 
   let delivered = Number.POSITIVE_INFINITY;
@@ -189,7 +224,18 @@ async function scenario(fault: string, inject: () => Promise<void>): Promise<Row
     }
   }
   for (const c of clients.splice(0)) await c.stop().catch(() => undefined);
-  return { fault, accepted: accepted.size, delivered, replayed, duplicates, lost, faultMs, longestSilenceMs, flowingAfterRecoveryMs, lastAfterEndMs: Math.max(0, lastAt - tEnd) };
+  return {
+    fault,
+    accepted: accepted.size,
+    delivered,
+    replayed,
+    duplicates,
+    lost,
+    faultMs,
+    longestSilenceMs,
+    flowingAfterRecoveryMs,
+    lastAfterEndMs: Math.max(0, lastAt - tEnd),
+  };
 }
 
 const rows: Row[] = [];
@@ -198,14 +244,25 @@ function writeResults(): void {
   if (process.env["TIDINGS_WRITE_RESULTS"] !== "1") return;
   const dir = fileURLToPath(new URL("../../../bench/results/", import.meta.url));
   mkdirSync(dir, { recursive: true });
-  const setup = { ratePerSecond: RATE_PER_S, publishMs: PUBLISH_MS, faultAtMs: FAULT_AT_MS, routerAckWaitSeconds: ACK_WAIT_SECONDS, routers: 2, gateways: 2, clients: 2 };
+  const setup = {
+    ratePerSecond: RATE_PER_S,
+    publishMs: PUBLISH_MS,
+    faultAtMs: FAULT_AT_MS,
+    routerAckWaitSeconds: ACK_WAIT_SECONDS,
+    routers: 2,
+    gateways: 2,
+    clients: 2,
+  };
   writeFileSync(`${dir}faults.json`, JSON.stringify({ setup, rows }, null, 2) + "\n");
   const md = [
     `Persisted User notifications over HTTP at ${RATE_PER_S}/s for ${PUBLISH_MS / 1000} s, fault at ${FAULT_AT_MS / 1000} s; 2 gateways, 2 routers, store service, PostgreSQL, nats-server, 2 clients of the user (separate processes).`,
     "",
     "| Fault | Accepted | Delivered | Replayed | Duplicates | Lost | Fault lasted | Delivery resumed after (longest silence) | Flowing after the part was back | Last delivery after publishing ended |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.fault} | ${r.accepted} | ${r.delivered} | ${r.replayed} | ${r.duplicates} | ${r.lost} | ${(r.faultMs / 1000).toFixed(1)} s | ${(r.longestSilenceMs / 1000).toFixed(2)} s | ${(r.flowingAfterRecoveryMs / 1000).toFixed(2)} s | ${(r.lastAfterEndMs / 1000).toFixed(2)} s |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.fault} | ${r.accepted} | ${r.delivered} | ${r.replayed} | ${r.duplicates} | ${r.lost} | ${(r.faultMs / 1000).toFixed(1)} s | ${(r.longestSilenceMs / 1000).toFixed(2)} s | ${(r.flowingAfterRecoveryMs / 1000).toFixed(2)} s | ${(r.lastAfterEndMs / 1000).toFixed(2)} s |`,
+    ),
     "",
   ].join("\n");
   writeFileSync(`${dir}faults.md`, md);

@@ -28,7 +28,12 @@ describe("standalone process - hostile producer input", () => {
   beforeAll(async () => {
     // --dev: anonymous clients, loopback producers, embedded store. The embedded store may take long to start on a loaded machine.
     const port = await freePort();
-    const proc = spawnTidings({ TIDINGS_PORT: String(port), TIDINGS_HOST: "127.0.0.1", TIDINGS_METRICS_PORT: "0", TIDINGS_DRAIN_SECONDS: "0.5" });
+    const proc = spawnTidings({
+      TIDINGS_PORT: String(port),
+      TIDINGS_HOST: "127.0.0.1",
+      TIDINGS_METRICS_PORT: "0",
+      TIDINGS_DRAIN_SECONDS: "0.5",
+    });
     tidings = { child: proc.child, url: `http://127.0.0.1:${port}` };
     await waitFor(() => proc.output().includes("listening") || proc.child.exitCode !== null, 120_000, "the listening log line");
     if (proc.child.exitCode !== null) throw new Error(`tidings exited early:\n${proc.output()}`);
@@ -37,7 +42,12 @@ describe("standalone process - hostile producer input", () => {
     tidings.child.kill("SIGKILL");
   });
 
-  const post = (body: unknown) => fetch(`${tidings.url}/api/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const post = (body: unknown) =>
+    fetch(`${tidings.url}/api/notifications`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
 
   it("finding 1: a body nested 120 levels deep is refused with 400 at the door; a MessagePack client connecting afterwards leaves the process up", async () => {
     const deep = await post(persisted({ audienceType: 1 }, { body: nestedArrays(120) }));
@@ -97,7 +107,9 @@ describe("process policy for unexpected errors", () => {
         process.exit(0);
       }, 300);
     `;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: fileURLToPath(new URL("..", import.meta.url)) });
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+    });
     let output = "";
     child.stdout.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr.on("data", (d: Buffer) => (output += d.toString()));

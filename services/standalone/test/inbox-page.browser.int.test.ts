@@ -17,7 +17,10 @@ let tidings: TidingsProcess;
 beforeAll(async () => {
   // `pnpm start` builds the page first; so does this test when no build is there yet.
   if (!existsSync(INBOX_DIST)) {
-    const build = spawnSync("pnpm", ["--filter", "@tidings/inbox", "build"], { cwd: fileURLToPath(new URL("../../..", import.meta.url)), encoding: "utf8" });
+    const build = spawnSync("pnpm", ["--filter", "@tidings/inbox", "build"], {
+      cwd: fileURLToPath(new URL("../../..", import.meta.url)),
+      encoding: "utf8",
+    });
     if (build.status !== 0) throw new Error(`inbox build failed:\n${build.stdout}${build.stderr}`);
   }
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -38,7 +41,8 @@ async function open(query: string, expectedStatus: string): Promise<Page> {
   return page;
 }
 
-const item = (page: Page, type: string, read?: boolean) => page.locator(`li.item${read === undefined ? "" : `[data-read="${read}"]`}`, { hasText: type });
+const item = (page: Page, type: string, read?: boolean) =>
+  page.locator(`li.item${read === undefined ? "" : `[data-read="${read}"]`}`, { hasText: type });
 const badge = async (page: Page) => Number(await page.getByTestId("unread-badge").textContent());
 
 describe("inbox page (apps/inbox) served by pnpm start at /inbox, in Chromium", () => {

@@ -1,5 +1,16 @@
 import type { HubConnection } from "@microsoft/signalr";
-import { buildClient, collect, freePort, mintToken, startNats, startPostgres, TEST_JWT_SECRET, waitFor, type NatsServer, type PostgresServer } from "@tidings/testkit";
+import {
+  buildClient,
+  collect,
+  freePort,
+  mintToken,
+  startNats,
+  startPostgres,
+  TEST_JWT_SECRET,
+  waitFor,
+  type NatsServer,
+  type PostgresServer,
+} from "@tidings/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTidings, type TidingsProcess } from "./process.js";
 
@@ -27,21 +38,42 @@ const CLIENTS = 10;
 /** Start-up budget per process: five of them start on a shared, loaded box. */
 const START_MS = 90_000;
 
-const common = () => ({ TIDINGS_NATS_URL: nats.url, TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET, TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1", TIDINGS_LOG_LEVEL: "warn" });
+const common = () => ({
+  TIDINGS_NATS_URL: nats.url,
+  TIDINGS_AUTH_JWT_SECRET: TEST_JWT_SECRET,
+  TIDINGS_REGISTRY_HEARTBEAT_SECONDS: "1",
+  TIDINGS_LOG_LEVEL: "warn",
+});
 
 beforeAll(async () => {
   [nats, pg] = await Promise.all([startNats({ jetstream: true }), startPostgres()]);
   procs.push(
     ...(await Promise.all([
-      startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url, TIDINGS_LOG_LEVEL: "info" }, "store service answering", START_MS),
-      startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1", TIDINGS_LOG_LEVEL: "info" }, "router running", START_MS),
-      startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-2", TIDINGS_LOG_LEVEL: "info" }, "router running", START_MS),
+      startTidings(
+        { ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url, TIDINGS_LOG_LEVEL: "info" },
+        "store service answering",
+        START_MS,
+      ),
+      startTidings(
+        { ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1", TIDINGS_LOG_LEVEL: "info" },
+        "router running",
+        START_MS,
+      ),
+      startTidings(
+        { ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-2", TIDINGS_LOG_LEVEL: "info" },
+        "router running",
+        START_MS,
+      ),
     ])),
   );
   metricsB = await freePort();
   [gwA, gwB] = await Promise.all([
     startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-a", TIDINGS_LOG_LEVEL: "info" }, "listening", START_MS),
-    startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-b", TIDINGS_LOG_LEVEL: "info", TIDINGS_METRICS_PORT: String(metricsB) }, "listening", START_MS),
+    startTidings(
+      { ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-b", TIDINGS_LOG_LEVEL: "info", TIDINGS_METRICS_PORT: String(metricsB) },
+      "listening",
+      START_MS,
+    ),
   ]);
   procs.push(gwA, gwB);
 }, 5 * START_MS);
@@ -54,7 +86,11 @@ afterAll(async () => {
 }, 60_000);
 
 async function publish(via: TidingsProcess, envelope: unknown): Promise<void> {
-  const res = await fetch(`${via.url}/api/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify([envelope]) });
+  const res = await fetch(`${via.url}/api/notifications`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify([envelope]),
+  });
   expect(res.status).toBe(202);
 }
 
@@ -78,7 +114,13 @@ describe("cluster - membership before completion", () => {
         await c.start();
         const id = `n-${run}-${i}`;
         missing.add(id);
-        await publish(gwA, { id, type: "note", body: { i }, routing: { audienceType: 4, audienceValue: user }, metadata: { producer: "membership-test", isPersisted: false } });
+        await publish(gwA, {
+          id,
+          type: "note",
+          body: { i },
+          routing: { audienceType: 4, audienceValue: user },
+          metadata: { producer: "membership-test", isPersisted: false },
+        });
         await waitFor(() => notes.some((n) => n.id === id), 5000, id).catch(() => undefined);
         if (notes.some((n) => n.id === id)) missing.delete(id);
         await c.stop();
@@ -111,7 +153,13 @@ describe("cluster - membership before completion", () => {
             await c.invoke("Subscribe", { audienceType: 3, audienceValue: group });
             const id = `n-${run}-${i}`;
             missing.add(id);
-            await publish(gwA, { id, type: "note", body: { i }, routing: { audienceType: 3, audienceValue: group }, metadata: { producer: "membership-test", isPersisted: persisted } });
+            await publish(gwA, {
+              id,
+              type: "note",
+              body: { i },
+              routing: { audienceType: 3, audienceValue: group },
+              metadata: { producer: "membership-test", isPersisted: persisted },
+            });
           }
         }),
       );

@@ -1,7 +1,21 @@
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { connect as tcpConnect } from "node:net";
 import type { HubConnection } from "@microsoft/signalr";
-import { buildClient, collect, freePort, mintToken, RawWs, sleep, startNats, startPostgres, TEST_JWT_SECRET, waitFor, type HttpExchange, type NatsServer, type PostgresServer } from "@tidings/testkit";
+import {
+  buildClient,
+  collect,
+  freePort,
+  mintToken,
+  RawWs,
+  sleep,
+  startNats,
+  startPostgres,
+  TEST_JWT_SECRET,
+  waitFor,
+  type HttpExchange,
+  type NatsServer,
+  type PostgresServer,
+} from "@tidings/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTidings, type TidingsProcess } from "./process.js";
 
@@ -33,18 +47,24 @@ class AlternatingBalancer {
   readonly routed: Routed[] = [];
   #next = 0;
   readonly #upgraded = new Set<{ destroy(): void }>();
-  private constructor(private readonly server: Server, readonly url: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
 
   static async start(ports: readonly number[]): Promise<AlternatingBalancer> {
     const port = await freePort();
     const server = createServer((req, res) => {
       const node = balancer.#next++ % ports.length;
       balancer.routed.push({ method: req.method ?? "", url: req.url ?? "", accept: req.headers.accept ?? "", node });
-      const upstream = httpRequest({ host: "127.0.0.1", port: ports[node], method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
-        res.flushHeaders();
-        answer.pipe(res);
-      });
+      const upstream = httpRequest(
+        { host: "127.0.0.1", port: ports[node], method: req.method, path: req.url, headers: req.headers, agent: false },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+          res.flushHeaders();
+          answer.pipe(res);
+        },
+      );
       upstream.on("error", () => res.destroy());
       res.on("close", () => upstream.destroy()); // the client left (an aborted poll, a closed stream): so does the upstream request
       req.pipe(upstream);
@@ -125,7 +145,11 @@ const userNote = (user: string) => ({
   metadata: { producer: "no-sticky-test" },
 });
 async function publish(via: TidingsProcess, envelope: unknown): Promise<void> {
-  const res = await fetch(`${via.url}/api/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(envelope) });
+  const res = await fetch(`${via.url}/api/notifications`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(envelope),
+  });
   expect(res.status).toBe(202);
 }
 
@@ -180,7 +204,9 @@ describe("no sticky sessions (docs/protocol.md §12): every request alternates b
       const calls: Array<Promise<void>> = [];
       for (let i = 0; i < 12; i++) {
         const method = i % 3 === 2 ? "Unsubscribe" : "Subscribe";
-        calls.push(c.invoke(method, { audienceType: 3, audienceValue: `sse-room-${Math.floor(i / 3)}` }).then(() => void completed.push(i)));
+        calls.push(
+          c.invoke(method, { audienceType: 3, audienceValue: `sse-room-${Math.floor(i / 3)}` }).then(() => void completed.push(i)),
+        );
         await sleep(3);
       }
       await Promise.all(calls);
@@ -220,7 +246,8 @@ describe("no sticky sessions (docs/protocol.md §12): every request alternates b
         }
       })();
       const path = streamUrl.slice(streamUrl.indexOf("notifications?"));
-      const post = (via: TidingsProcess, body: string) => fetch(`${via.url}/${path}`, { method: "POST", headers: auth, body }).then((r) => r.status);
+      const post = (via: TidingsProcess, body: string) =>
+        fetch(`${via.url}/${path}`, { method: "POST", headers: auth, body }).then((r) => r.status);
       expect(await post(postVia[0]!, '{"protocol":"json","version":1}\x1e')).toBe(200);
       await waitFor(() => text.includes("\r\n\r\n"), 3000, "handshake event");
       expect(await post(postVia[1]!, '{"type":6}\x1e')).toBe(200);
@@ -236,28 +263,31 @@ describe("no sticky sessions (docs/protocol.md §12): every request alternates b
     expect(relayed.text).toBe(":\r\ndata: {}\x1e\r\n\r\n:\r\n");
   });
 
-  it.each(["json", "messagepack"] as const)("W-CL-03 JS %s over WebSockets, negotiate on one node and the upgrade on the other", async (protocol) => {
-    const lb = await AlternatingBalancer.start([gwA.port, gwB.port]);
-    try {
-      const user = `ws-roamer-${protocol}`;
-      const c = buildClient(lb.url, { token: await mintToken({ sub: user }), transport: "WebSockets", protocol });
-      clients.push(c);
-      const notes = collect<{ id: string }>(c, "note");
-      await c.start();
-      const negotiateNode = lb.routed.find((r) => r.url.includes("/negotiate"))!.node;
-      expect(lb.routed.find((r) => r.method === "UPGRADE")!.node).not.toBe(negotiateNode);
-      await c.invoke("Subscribe", { audienceType: 3, audienceValue: `ws-room-${protocol}` });
-      await sleep(500);
-      const n = userNote(user);
-      await publish(gwA, n);
-      await waitFor(() => notes.some((x) => x.id === n.id), 5000, "the notification over the relayed socket");
-      const closed = new Promise<Error | undefined>((resolve) => c.onclose(resolve));
-      await c.stop();
-      expect(await closed).toBeUndefined();
-    } finally {
-      await lb.close();
-    }
-  });
+  it.each(["json", "messagepack"] as const)(
+    "W-CL-03 JS %s over WebSockets, negotiate on one node and the upgrade on the other",
+    async (protocol) => {
+      const lb = await AlternatingBalancer.start([gwA.port, gwB.port]);
+      try {
+        const user = `ws-roamer-${protocol}`;
+        const c = buildClient(lb.url, { token: await mintToken({ sub: user }), transport: "WebSockets", protocol });
+        clients.push(c);
+        const notes = collect<{ id: string }>(c, "note");
+        await c.start();
+        const negotiateNode = lb.routed.find((r) => r.url.includes("/negotiate"))!.node;
+        expect(lb.routed.find((r) => r.method === "UPGRADE")!.node).not.toBe(negotiateNode);
+        await c.invoke("Subscribe", { audienceType: 3, audienceValue: `ws-room-${protocol}` });
+        await sleep(500);
+        const n = userNote(user);
+        await publish(gwA, n);
+        await waitFor(() => notes.some((x) => x.id === n.id), 5000, "the notification over the relayed socket");
+        const closed = new Promise<Error | undefined>((resolve) => c.onclose(resolve));
+        await c.stop();
+        expect(await closed).toBeUndefined();
+      } finally {
+        await lb.close();
+      }
+    },
+  );
 
   it("W-CL-03 raw: a relayed socket keeps each frame's opcode, and a close on either side closes the other", async () => {
     const auth = { authorization: `Bearer ${await mintToken({ sub: "ws-raw" })}` };
@@ -342,7 +372,11 @@ describe("no sticky sessions (docs/protocol.md §12): every request alternates b
     }
     // On the non-owner, DELETE before any transport gets the owner's 400 with its exact body.
     const del = await fetch(`${gwB.url}/notifications?id=${connectionToken}`, { method: "DELETE", headers: auth });
-    expect([del.status, del.statusText, await del.text()]).toEqual([400, "Bad Request", "Cannot terminate this connection using the DELETE endpoint."]);
+    expect([del.status, del.statusText, await del.text()]).toEqual([
+      400,
+      "Bad Request",
+      "Cannot terminate this connection using the DELETE endpoint.",
+    ]);
   });
 
   it("W-CL-05 kill the owner: its tokens get 404 No Connection with that ID on the survivor within 5 s", async () => {

@@ -20,7 +20,11 @@ const persisted = (audienceType: number, audienceValue: string | undefined, extr
 });
 
 const publish = (tidings: TidingsProcess, body: unknown) =>
-  fetch(`${tidings.url}/api/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  fetch(`${tidings.url}/api/notifications`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 
 const clients: HubConnection[] = [];
 async function device(tidings: TidingsProcess, sub: string) {
@@ -117,10 +121,16 @@ describe.each(backends)("persistence on $name", ({ env }) => {
       expect(ours(o2.notes)).toEqual([[global.id, false]]);
 
       // The read API agrees.
-      const list = (await (await fetch(`${tidings.url}/api/users/sync-user/notifications`)).json()) as { items: Delivered[]; unreadCount: number; nextCursor: string | null };
+      const list = (await (await fetch(`${tidings.url}/api/users/sync-user/notifications`)).json()) as {
+        items: Delivered[];
+        unreadCount: number;
+        nextCursor: string | null;
+      };
       expect(ours(list.items)).toEqual([[global.id, true]]);
       expect(list.unreadCount).toBe(0);
-      const me = await fetch(`${tidings.url}/api/me/notifications?unread=true`, { headers: { authorization: `Bearer ${await mintToken({ sub: "sync-other" })}` } });
+      const me = await fetch(`${tidings.url}/api/me/notifications?unread=true`, {
+        headers: { authorization: `Bearer ${await mintToken({ sub: "sync-other" })}` },
+      });
       expect(((await me.json()) as { unreadCount: number }).unreadCount).toBe(1);
       expect((await fetch(`${tidings.url}/api/me/notifications`)).status).toBe(401);
     } finally {
@@ -153,7 +163,9 @@ describe.each(backends)("persistence on $name", ({ env }) => {
       const d = await device(tidings, "err-user");
       await expect(d.c.invoke("MarkAsRead", "user:err-user", "nope")).rejects.toThrow(/HubException: NotFound: /);
       await expect(d.c.invoke("MarkAsRead", "user:someone-else", "x")).rejects.toThrow(/HubException: Forbidden: /);
-      await expect(d.c.invoke("MarkAsRead", "user:err-user")).rejects.toThrow(/^Failed to invoke 'MarkAsRead' due to an error on the server\.$/);
+      await expect(d.c.invoke("MarkAsRead", "user:err-user")).rejects.toThrow(
+        /^Failed to invoke 'MarkAsRead' due to an error on the server\.$/,
+      );
       const live = { ...persisted(4, "err-user"), metadata: { producer: "tests" } };
       expect((await publish(tidings, live)).status).toBe(202);
       await waitFor(() => d.notes.length === 1);

@@ -4,7 +4,19 @@ import { promisify } from "node:util";
 import type { HubConnection } from "@microsoft/signalr";
 import { connectNatsBus, type NatsBus } from "@tidings/bus";
 import { subjects, type BusMessage } from "@tidings/contracts";
-import { buildClient, collect, mintToken, postgresBinDir, sleep, startNats, startPostgres, TEST_JWT_SECRET, waitFor, type NatsServer, type PostgresServer } from "@tidings/testkit";
+import {
+  buildClient,
+  collect,
+  mintToken,
+  postgresBinDir,
+  sleep,
+  startNats,
+  startPostgres,
+  TEST_JWT_SECRET,
+  waitFor,
+  type NatsServer,
+  type PostgresServer,
+} from "@tidings/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTidings, type TidingsProcess } from "./process.js";
 
@@ -29,7 +41,13 @@ beforeAll(async () => {
   bus = await connectNatsBus(nats.url, { name: "test-observer" });
   procs.push(await startTidings({ ...common(), TIDINGS_ROLE: "store", TIDINGS_DATABASE_URL: pg.url }, "store service answering"));
   // Migrations are applied once the store answers; now make the database refuse one kind of row.
-  await run(join(postgresBinDir(), "psql"), [pg.url, "-v", "ON_ERROR_STOP=1", "-c", "ALTER TABLE notifications ADD CONSTRAINT refuse_poison CHECK (type <> 'poison')"]);
+  await run(join(postgresBinDir(), "psql"), [
+    pg.url,
+    "-v",
+    "ON_ERROR_STOP=1",
+    "-c",
+    "ALTER TABLE notifications ADD CONSTRAINT refuse_poison CHECK (type <> 'poison')",
+  ]);
   procs.push(await startTidings({ ...common(), TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-1" }, "router running"));
   gateway = await startTidings({ ...common(), TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: "gw-a" });
   procs.push(gateway);
@@ -53,7 +71,13 @@ describe("cluster poison messages (real PostgreSQL)", () => {
     await client.start();
     await sleep(500); // the registry delta reaches the router
 
-    const envelope = (id: string, type: string) => ({ id, type, body: { id }, routing: { audienceType: 4, audienceValue: "victim" }, metadata: { producer: "poison-test", isPersisted: true } });
+    const envelope = (id: string, type: string) => ({
+      id,
+      type,
+      body: { id },
+      routing: { audienceType: 4, audienceValue: "victim" },
+      metadata: { producer: "poison-test", isPersisted: true },
+    });
     const res = await fetch(`${gateway.url}/api/notifications`, {
       method: "POST",
       headers: { "content-type": "application/json" },

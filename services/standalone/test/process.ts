@@ -40,8 +40,13 @@ export function spawnTidings(
   opts: { cli?: boolean } = {},
 ): { child: ChildProcessWithoutNullStreams; exited: Promise<number | null>; output: () => string } {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TIDINGS_")));
-  const [command, args] = opts.cli === true ? [tsxCli, ["src/main.ts", "--dev"]] : [process.execPath, ["--import", "tsx", "src/main.ts", "--dev"]];
-  const child = spawn(command, args, { cwd: root, env: { ...clean, TIDINGS_DATA_DIR: freshDataDir(), ...env }, detached: opts.cli === true });
+  const [command, args] =
+    opts.cli === true ? [tsxCli, ["src/main.ts", "--dev"]] : [process.execPath, ["--import", "tsx", "src/main.ts", "--dev"]];
+  const child = spawn(command, args, {
+    cwd: root,
+    env: { ...clean, TIDINGS_DATA_DIR: freshDataDir(), ...env },
+    detached: opts.cli === true,
+  });
   let output = "";
   child.stdout.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr.on("data", (d: Buffer) => (output += d.toString()));
@@ -52,7 +57,13 @@ export function spawnTidings(
 /** Starts Tidings on free ports and waits up to `timeoutMs` until it logs `readyLine` (a gateway: "listening"). */
 export async function startTidings(env: Record<string, string> = {}, readyLine = "listening", timeoutMs = 30_000): Promise<TidingsProcess> {
   const port = await freePort();
-  const proc = spawnTidings({ TIDINGS_PORT: String(port), TIDINGS_HOST: "127.0.0.1", TIDINGS_METRICS_PORT: "0", TIDINGS_DRAIN_SECONDS: "0.5", ...env });
+  const proc = spawnTidings({
+    TIDINGS_PORT: String(port),
+    TIDINGS_HOST: "127.0.0.1",
+    TIDINGS_METRICS_PORT: "0",
+    TIDINGS_DRAIN_SECONDS: "0.5",
+    ...env,
+  });
   await waitFor(() => proc.output().includes(readyLine) || proc.child.exitCode !== null, timeoutMs, `the log line '${readyLine}'`);
   if (proc.child.exitCode !== null) throw new Error(`tidings exited early:\n${proc.output()}`);
   return {

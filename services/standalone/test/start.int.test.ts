@@ -21,7 +21,13 @@ describe("standalone - pnpm start", () => {
   it("serves /notifications and /api/notifications with nothing else installed, exposes metrics, and drains on SIGTERM", async () => {
     const port = await freePort();
     const metricsPort = await freePort();
-    const proc = start({ TIDINGS_PORT: String(port), TIDINGS_HOST: "127.0.0.1", TIDINGS_METRICS_PORT: String(metricsPort), TIDINGS_DRAIN_SECONDS: "1", TIDINGS_DATA_DIR: freshDataDir() });
+    const proc = start({
+      TIDINGS_PORT: String(port),
+      TIDINGS_HOST: "127.0.0.1",
+      TIDINGS_METRICS_PORT: String(metricsPort),
+      TIDINGS_DRAIN_SECONDS: "1",
+      TIDINGS_DATA_DIR: freshDataDir(),
+    });
     // Embedded PostgreSQL start-up is what takes long on a loaded machine; it is not what this test measures.
     await waitFor(() => proc.output().includes("listening"), 60_000, "the listening log line");
     const url = `http://127.0.0.1:${port}`;
@@ -33,7 +39,13 @@ describe("standalone - pnpm start", () => {
     const res = await fetch(`${url}/api/notifications`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ id: "inv-1", type: "invoice-ready", body: { amount: 3 }, routing: { audienceType: 1 }, metadata: { producer: "curl" } }),
+      body: JSON.stringify({
+        id: "inv-1",
+        type: "invoice-ready",
+        body: { amount: 3 },
+        routing: { audienceType: 1 },
+        metadata: { producer: "curl" },
+      }),
     });
     expect(res.status).toBe(202);
     await waitFor(() => got.length === 1, 5000, "the notification");

@@ -1,6 +1,16 @@
 import type { HubConnection } from "@microsoft/signalr";
 import { fc } from "@tidings/fuzzing";
-import { buildClient, mintToken, sleep, startNats, startPostgres, TEST_JWT_SECRET, waitFor, type NatsServer, type PostgresServer } from "@tidings/testkit";
+import {
+  buildClient,
+  mintToken,
+  sleep,
+  startNats,
+  startPostgres,
+  TEST_JWT_SECRET,
+  waitFor,
+  type NatsServer,
+  type PostgresServer,
+} from "@tidings/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTidings, type TidingsProcess } from "./process.js";
 
@@ -35,7 +45,17 @@ beforeAll(async () => {
       startTidings({ ...common, TIDINGS_ROLE: "router", TIDINGS_NODE_ID: "router-iso" }, "router running", START_MS),
     ])),
   );
-  gateways.push(...(await Promise.all(Array.from({ length: NODES }, (_, i) => startTidings({ ...common, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `gw-iso-${i}`, TIDINGS_DRAIN_SECONDS: "1" }, "listening", START_MS)))));
+  gateways.push(
+    ...(await Promise.all(
+      Array.from({ length: NODES }, (_, i) =>
+        startTidings(
+          { ...common, TIDINGS_ROLE: "gateway", TIDINGS_NODE_ID: `gw-iso-${i}`, TIDINGS_DRAIN_SECONDS: "1" },
+          "listening",
+          START_MS,
+        ),
+      ),
+    )),
+  );
   procs.push(...gateways);
 }, 3 * START_MS);
 
@@ -59,7 +79,13 @@ const scenario = fc.record({
       user: fc.nat(),
       node: fc.nat({ max: NODES - 1 }),
       protocol: fc.constantFrom("json" as const, "messagepack" as const),
-      subscriptions: fc.array(fc.oneof(tenant.map((t): Subscription => ({ tenant: t })), fc.record({ group: fc.constantFrom(...GROUPS), tenant: fc.option(tenant, { nil: null }) })), { maxLength: 3 }),
+      subscriptions: fc.array(
+        fc.oneof(
+          tenant.map((t): Subscription => ({ tenant: t })),
+          fc.record({ group: fc.constantFrom(...GROUPS), tenant: fc.option(tenant, { nil: null }) }),
+        ),
+        { maxLength: 3 },
+      ),
     }),
     { minLength: 2, maxLength: 5 },
   ),
@@ -68,7 +94,9 @@ const scenario = fc.record({
       audience: fc.oneof(
         fc.constant<Audience>({ type: 1 }),
         tenant.map((t): Audience => ({ type: 2, tenant: t })),
-        fc.record({ group: fc.constantFrom(...GROUPS), tenant: fc.option(tenant, { nil: null }) }).map((g): Audience => ({ type: 3, ...g })),
+        fc
+          .record({ group: fc.constantFrom(...GROUPS), tenant: fc.option(tenant, { nil: null }) })
+          .map((g): Audience => ({ type: 3, ...g })),
         fc.nat().map((user): Audience => ({ type: 4, user })),
       ),
       node: fc.nat({ max: NODES - 1 }),
@@ -98,7 +126,10 @@ describe("tenant isolation across 3 gateway nodes (property)", () => {
         try {
           for (const spec of s.connections) {
             const user = userName(spec.user);
-            const c = buildClient(gateways[spec.node]!.url, { protocol: spec.protocol, token: await mintToken({ sub: user, tenant_id: claims(spec.user) }) });
+            const c = buildClient(gateways[spec.node]!.url, {
+              protocol: spec.protocol,
+              token: await mintToken({ sub: user, tenant_id: claims(spec.user) }),
+            });
             const got: Delivered[] = [];
             c.on("note", (n: Delivered) => void got.push(n));
             await c.start();
@@ -106,14 +137,23 @@ describe("tenant isolation across 3 gateway nodes (property)", () => {
             for (const sub of spec.subscriptions) {
               const scope = sub.tenant === null ? null : tenantName(sub.tenant);
               const allowed = scope === null || claims(spec.user).includes(scope);
-              const arg = "group" in sub ? { audienceType: 3, audienceValue: groupName(sub.group), tenantId: scope } : { audienceType: 2, audienceValue: scope };
+              const arg =
+                "group" in sub
+                  ? { audienceType: 3, audienceValue: groupName(sub.group), tenantId: scope }
+                  : { audienceType: 2, audienceValue: scope };
               const joined = c.invoke("Subscribe", arg);
               if (!allowed) {
                 await expect(joined).rejects.toThrow(/HubException: Forbidden/u);
                 continue;
               }
               await joined;
-              keys.add("group" in sub ? (scope === null ? `group:${groupName(sub.group)}` : `group:${scope}:${groupName(sub.group)}`) : `tenant:${scope}`);
+              keys.add(
+                "group" in sub
+                  ? scope === null
+                    ? `group:${groupName(sub.group)}`
+                    : `group:${scope}:${groupName(sub.group)}`
+                  : `tenant:${scope}`,
+              );
             }
             clients.push({ c, user, keys, got });
           }
@@ -123,20 +163,38 @@ describe("tenant isolation across 3 gateway nodes (property)", () => {
           for (const [i, p] of s.publishes.entries()) {
             const a = p.audience;
             const routing =
-              a.type === 1 ? { audienceType: 1 }
-              : a.type === 2 ? { audienceType: 2, audienceValue: tenantName(a.tenant) }
-              : a.type === 3 ? { audienceType: 3, audienceValue: groupName(a.group), ...(a.tenant === null ? {} : { tenantId: tenantName(a.tenant) }) }
-              : { audienceType: 4, audienceValue: userName(a.user) };
+              a.type === 1
+                ? { audienceType: 1 }
+                : a.type === 2
+                  ? { audienceType: 2, audienceValue: tenantName(a.tenant) }
+                  : a.type === 3
+                    ? {
+                        audienceType: 3,
+                        audienceValue: groupName(a.group),
+                        ...(a.tenant === null ? {} : { tenantId: tenantName(a.tenant) }),
+                      }
+                    : { audienceType: 4, audienceValue: userName(a.user) };
             const key =
-              a.type === 1 ? "global"
-              : a.type === 2 ? `tenant:${tenantName(a.tenant)}`
-              : a.type === 3 ? (a.tenant === null ? `group:${groupName(a.group)}` : `group:${tenantName(a.tenant)}:${groupName(a.group)}`)
-              : `user:${userName(a.user)}`;
+              a.type === 1
+                ? "global"
+                : a.type === 2
+                  ? `tenant:${tenantName(a.tenant)}`
+                  : a.type === 3
+                    ? a.tenant === null
+                      ? `group:${groupName(a.group)}`
+                      : `group:${tenantName(a.tenant)}:${groupName(a.group)}`
+                    : `user:${userName(a.user)}`;
             const id = `iso-${process.pid}-${run}-${i}`;
             const res = await fetch(`${gateways[p.node]!.url}/api/notifications`, {
               method: "POST",
               headers: { "content-type": "application/json" },
-              body: JSON.stringify({ id, type: "note", body: { run }, routing, metadata: { producer: "isolation", isPersisted: p.persisted } }),
+              body: JSON.stringify({
+                id,
+                type: "note",
+                body: { run },
+                routing,
+                metadata: { producer: "isolation", isPersisted: p.persisted },
+              }),
             });
             expect(res.status).toBe(202);
             published.push({ id, key, persisted: p.persisted });
@@ -149,9 +207,15 @@ describe("tenant isolation across 3 gateway nodes (property)", () => {
           }
           await sleep(200); // ... and a stray delivery would have arrived by now too
           for (const client of clients) {
-            for (const n of client.got) expect(client.keys.has(n.audienceId), `${client.user} received ${n.id} of ${n.audienceId}`).toBe(true);
+            for (const n of client.got)
+              expect(client.keys.has(n.audienceId), `${client.user} received ${n.id} of ${n.audienceId}`).toBe(true);
             const mine = published.filter((p) => client.keys.has(p.key)).map((p) => p.id);
-            expect(client.got.filter((n) => n.id.startsWith(`iso-${process.pid}-${run}-`)).map((n) => n.id).sort()).toEqual([...mine].sort());
+            expect(
+              client.got
+                .filter((n) => n.id.startsWith(`iso-${process.pid}-${run}-`))
+                .map((n) => n.id)
+                .sort(),
+            ).toEqual([...mine].sort());
           }
 
           // The read API lists only the user's audiences: Global, their own and the tenants asked for (producer) or claimed (user token).
@@ -162,7 +226,10 @@ describe("tenant isolation across 3 gateway nodes (property)", () => {
             const viaProducer = `${gateways[u % NODES]!.url}/api/users/${encodeURIComponent(user)}/notifications?limit=100&tenants=${claims(u).join(",")}`;
             const viaUser = `${gateways[(u + 1) % NODES]!.url}/api/me/notifications?limit=100`;
             const token = await mintToken({ sub: user, tenant_id: claims(u) });
-            for (const [url, headers] of [[viaProducer, {}], [viaUser, { authorization: `Bearer ${token}` }]] as const) {
+            for (const [url, headers] of [
+              [viaProducer, {}],
+              [viaUser, { authorization: `Bearer ${token}` }],
+            ] as const) {
               let items: Delivered[] = [];
               const deadline = Date.now() + 10_000;
               for (;;) {

@@ -28,7 +28,9 @@ async function startCollector(): Promise<{ url: string; spans: ReceivedSpan[]; s
         };
         for (const rs of payload.resourceSpans) {
           const service = rs.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "";
-          for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ service, name: s.name, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? "" });
+          for (const ss of rs.scopeSpans)
+            for (const s of ss.spans)
+              spans.push({ service, name: s.name, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? "" });
         }
       }
       res.writeHead(200, { "content-type": "application/json" }).end("{}");
@@ -77,7 +79,12 @@ describe("tracing across processes", () => {
     const res = await fetch(`${gateway.url}/api/notifications`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ id: "traced-1", type: "note", routing: { audienceType: 4, audienceValue: "traced" }, metadata: { producer: "t" } }),
+      body: JSON.stringify({
+        id: "traced-1",
+        type: "note",
+        routing: { audienceType: 4, audienceValue: "traced" },
+        metadata: { producer: "t" },
+      }),
     });
     expect(res.status).toBe(202);
     await waitFor(() => got.length === 1);
@@ -85,7 +92,11 @@ describe("tracing across processes", () => {
 
     const find = (name: string) => collector.spans.find((s) => s.name === name);
     const publish = await waitFor(() => find("publish tidings.notify.http"), 10_000, "the publish span");
-    const routed = await waitFor(() => collector.spans.find((s) => s.name === "process tidings.notify.http" && s.traceId === publish.traceId), 10_000, "the router span");
+    const routed = await waitFor(
+      () => collector.spans.find((s) => s.name === "process tidings.notify.http" && s.traceId === publish.traceId),
+      10_000,
+      "the router span",
+    );
     const delivered = await waitFor(() => find("process tidings.v1.node.{nodeId}"), 10_000, "the gateway span");
     expect(routed.parentSpanId).toBe(publish.spanId);
     expect(delivered.traceId).toBe(publish.traceId);

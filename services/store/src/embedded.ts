@@ -74,7 +74,9 @@ async function lockDataDir(dataDir: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     const owner = Number((await readFile(file, "utf8")).trim());
     if (owner !== process.pid && isAlive(owner)) {
-      throw new Error(`embedded Postgres data directory ${dataDir} is in use by process ${owner}; stop it or set TIDINGS_DATA_DIR to another directory`);
+      throw new Error(
+        `embedded Postgres data directory ${dataDir} is in use by process ${owner}; stop it or set TIDINGS_DATA_DIR to another directory`,
+      );
     }
     await writeFile(file, String(process.pid));
   }

@@ -51,7 +51,14 @@ describe("store metrics", () => {
       ["duplicate", 0],
       ["expired", 0],
     ]);
-    expect((await values(registry, "tidings_store_errors_total")).map(([op]) => op)).toEqual(["save", "saveMany", "replay", "setState", "list", "expire"]);
+    expect((await values(registry, "tidings_store_errors_total")).map(([op]) => op)).toEqual([
+      "save",
+      "saveMany",
+      "replay",
+      "setState",
+      "list",
+      "expire",
+    ]);
     expect(await values(registry, "tidings_store_state_changes_total")).toEqual([
       ["read", 0],
       ["unread", 0],
@@ -63,13 +70,22 @@ describe("store metrics", () => {
     const registry = new Registry();
     const store = instrumentStore(fakeStore(), createStoreMetrics(registry));
     const n = {} as never;
-    expect([await store.save(n), await store.save(n), await store.save(n), await store.save(n)]).toEqual(["stored", "duplicate", "expired", "stored"]);
+    expect([await store.save(n), await store.save(n), await store.save(n), await store.save(n)]).toEqual([
+      "stored",
+      "duplicate",
+      "expired",
+      "stored",
+    ]);
     expect(await values(registry, "tidings_store_saves_total")).toEqual([
       ["stored", 2],
       ["duplicate", 1],
       ["expired", 1],
     ]);
-    expect(await store.saveMany([n, n, n])).toEqual([{ ok: true, result: "stored" }, { ok: false, error: "refused" }, { ok: true, result: "stored" }]);
+    expect(await store.saveMany([n, n, n])).toEqual([
+      { ok: true, result: "stored" },
+      { ok: false, error: "refused" },
+      { ok: true, result: "stored" },
+    ]);
     expect((await values(registry, "tidings_store_saves_total"))[0]).toEqual(["stored", 4]);
 
     expect(await store.replay({ userId: null, audiences: [], limit: 7, now })).toHaveLength(7);
@@ -90,7 +106,9 @@ describe("store metrics", () => {
     expect(await store.expire(now, 10)).toBe(9);
     expect(await values(registry, "tidings_store_swept_total")).toEqual([["", 9]]);
 
-    await expect(store.listForUser({ userId: "u", audiences: [], unreadOnly: false, limit: 1, cursor: null, now })).rejects.toThrow("db down");
+    await expect(store.listForUser({ userId: "u", audiences: [], unreadOnly: false, limit: 1, cursor: null, now })).rejects.toThrow(
+      "db down",
+    );
     expect(await values(registry, "tidings_store_errors_total")).toEqual([
       ["save", 0],
       ["saveMany", 1],
@@ -101,7 +119,9 @@ describe("store metrics", () => {
     ]);
 
     const duration = await registry.getSingleMetric("tidings_store_query_duration_seconds")!.get();
-    const counts = duration.values.filter((v) => metricName(v) === "tidings_store_query_duration_seconds_count").map((v) => [v.labels["op"], v.value]);
+    const counts = duration.values
+      .filter((v) => metricName(v) === "tidings_store_query_duration_seconds_count")
+      .map((v) => [v.labels["op"], v.value]);
     expect(counts).toEqual([
       ["save", 4],
       ["saveMany", 1],

@@ -1,3 +1,7 @@
+/*
+ * Over 300 lines: one SQL statement per store operation, kept together so every query against the schema
+ * (migrations in migrations/) can be read and indexed-checked in one place.
+ */
 import type { Sql, JSONValue } from "postgres";
 import {
   storeArguments,
@@ -254,7 +258,10 @@ export class PostgresNotificationStore implements NotificationStore {
     return {
       items: page.map(delivered),
       unreadCount: count[0]?.unread ?? 0,
-      nextCursor: more && last !== undefined ? storeArguments.encodeCursor({ timeStamp: last.time_stamp, id: last.id, audienceId: last.audience_id }) : null,
+      nextCursor:
+        more && last !== undefined
+          ? storeArguments.encodeCursor({ timeStamp: last.time_stamp, id: last.id, audienceId: last.audience_id })
+          : null,
     };
   }
 

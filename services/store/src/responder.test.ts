@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { BusNotificationStore, StoreUnavailableError, isPermanentStoreError, subjects, type Notification, type NotificationStore } from "@tidings/contracts";
+import {
+  BusNotificationStore,
+  StoreUnavailableError,
+  isPermanentStoreError,
+  subjects,
+  type Notification,
+  type NotificationStore,
+} from "@tidings/contracts";
 import { MemoryBus } from "@tidings/bus";
 import { createStoreResponder } from "./responder.js";
 
@@ -148,27 +155,33 @@ describe("createStoreResponder with BusNotificationStore", () => {
     expect(await raw(bus, "save", "[1]")).toEqual(invalid("the request body must be a JSON object"));
     expect(await raw(bus, "save", "{}")).toEqual(invalid("notification must be a JSON object"));
     const persistedOff = { ...notification, metadata: { ...notification.metadata, isPersisted: false } };
-    expect(await raw(bus, "save", JSON.stringify({ notification: persistedOff }))).toEqual(invalid("notification.metadata.isPersisted must be true"));
+    expect(await raw(bus, "save", JSON.stringify({ notification: persistedOff }))).toEqual(
+      invalid("notification.metadata.isPersisted must be true"),
+    );
     const badType = { ...notification, routing: { ...notification.routing, audienceType: 9 } };
     expect(await raw(bus, "save", JSON.stringify({ notification: badType }))).toEqual(
       invalid("notification.routing.audienceType must be an integer from 1 to 5"),
     );
     const badTtl = { ...notification, metadata: { ...notification.metadata, persistedTTL: "soon" } };
     expect(await raw(bus, "save", JSON.stringify({ notification: badTtl }))).toEqual(invalid("persistedTTL must be an ISO-8601 date-time"));
-    expect(await raw(bus, "replay", JSON.stringify({ userId: 5, audiences: [], limit: 1, now }))).toEqual(invalid("userId must be a string or null"));
+    expect(await raw(bus, "replay", JSON.stringify({ userId: 5, audiences: [], limit: 1, now }))).toEqual(
+      invalid("userId must be a string or null"),
+    );
     expect(await raw(bus, "replay", JSON.stringify({ userId: null, audiences: [1], limit: 1, now }))).toEqual(
       invalid("audiences must be an array of strings"),
     );
-    expect(await raw(bus, "replay", JSON.stringify({ userId: null, audiences: [], limit: 1.5, now }))).toEqual(invalid("limit must be an integer"));
+    expect(await raw(bus, "replay", JSON.stringify({ userId: null, audiences: [], limit: 1.5, now }))).toEqual(
+      invalid("limit must be an integer"),
+    );
     const state = { userId: "u", audienceId: "a", notificationId: "n", now };
     expect(await raw(bus, "setState", JSON.stringify({ ...state, read: true, deleted: true }))).toEqual(
       invalid("setState takes either read or deleted, not both"),
     );
     expect(await raw(bus, "setState", JSON.stringify({ ...state, deleted: false }))).toEqual(invalid("deleted must be true when given"));
     expect(await raw(bus, "setState", JSON.stringify({ ...state, read: "yes" }))).toEqual(invalid("read must be true or false"));
-    expect(await raw(bus, "list", JSON.stringify({ userId: "u", audiences: [], unreadOnly: false, limit: 1, cursor: null, now: "never" }))).toEqual(
-      invalid("now must be an ISO-8601 date-time"),
-    );
+    expect(
+      await raw(bus, "list", JSON.stringify({ userId: "u", audiences: [], unreadOnly: false, limit: 1, cursor: null, now: "never" })),
+    ).toEqual(invalid("now must be an ISO-8601 date-time"));
     expect(await raw(bus, "expire", JSON.stringify({ now }))).toEqual(invalid("batch must be an integer"));
     expect(calls).toEqual([]);
   });

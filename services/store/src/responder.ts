@@ -76,7 +76,13 @@ function errorCode(err: unknown): StoreErrorReply["code"] {
   return isRefusedByDatabase(err) ? "refused" : "unavailable";
 }
 
-async function respond<Op extends StoreOp>(bus: Bus, store: NotificationStore, op: Op, msg: BusMessage, opts: StoreResponderOptions): Promise<void> {
+async function respond<Op extends StoreOp>(
+  bus: Bus,
+  store: NotificationStore,
+  op: Op,
+  msg: BusMessage,
+  opts: StoreResponderOptions,
+): Promise<void> {
   if (msg.reply === null) return;
   const logger = opts.logger;
   const codecs: StoreOpCodecs<Op> = storeCodecs[op];
@@ -104,7 +110,9 @@ async function respond<Op extends StoreOp>(bus: Bus, store: NotificationStore, o
 }
 
 /** Each operation against the store, typed by operation so a request and its result always match. */
-const SERVE: { readonly [Op in StoreOp]: (store: NotificationStore, args: StoreArgs[Op], opts: StoreResponderOptions) => Promise<StoreResults[Op]> } = {
+const SERVE: {
+  readonly [Op in StoreOp]: (store: NotificationStore, args: StoreArgs[Op], opts: StoreResponderOptions) => Promise<StoreResults[Op]>;
+} = {
   save: (store, n) => store.save(n),
   saveMany: (store, ns) => store.saveMany(ns),
   replay: (store, q) => store.replay(q),

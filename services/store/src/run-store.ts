@@ -66,6 +66,16 @@ export function watchStore(handle: StoreHandle, log: Logger): { reachable(): boo
 }
 
 /** The database settings of the store, from the config. */
-export function storeOptionsOf(config: TidingsConfig): { databaseUrl: string | undefined; dataDir: string; sslMode: TidingsConfig["databaseSslMode"]; sslRootCert: string | undefined } {
-  return { databaseUrl: config.databaseUrl, dataDir: config.dataDir, sslMode: config.databaseSslMode, sslRootCert: config.databaseSslRootCert };
+export function storeOptionsOf(config: TidingsConfig): {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  sslMode: TidingsConfig["databaseSslMode"];
+  sslRootCert: string | undefined;
+} {
+  return {
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    sslMode: config.databaseSslMode,
+    sslRootCert: config.databaseSslRootCert,
+  };
 }

@@ -3,7 +3,10 @@ import type { NotificationStore } from "@tidings/contracts";
 import { startSweeper } from "./sweeper.js";
 
 /** A store whose `expire` answers from a script and records its calls; the rest is unused. */
-function scriptedStore(answers: (call: number) => number | Promise<number>): { store: NotificationStore; calls: { now: Date; batch: number }[] } {
+function scriptedStore(answers: (call: number) => number | Promise<number>): {
+  store: NotificationStore;
+  calls: { now: Date; batch: number }[];
+} {
   const calls: { now: Date; batch: number }[] = [];
   const unused = () => Promise.reject(new Error("not used by the sweeper"));
   const store: NotificationStore = {

@@ -68,7 +68,9 @@ describe("embedded PGlite: the data directory", () => {
     expect(first.embedded).toBe(true);
     const n = note("user:u1", "kept");
     expect(await first.store.save(n)).toBe("stored");
-    expect((await first.store.setState({ userId: "u1", audienceId: "user:u1", notificationId: "kept", now: T0, read: true })).changed).toBe(true);
+    expect((await first.store.setState({ userId: "u1", audienceId: "user:u1", notificationId: "kept", now: T0, read: true })).changed).toBe(
+      true,
+    );
     await first.close();
 
     const second = await createStore({ dataDir, clock: () => T0 });
@@ -83,10 +85,14 @@ describe("embedded PGlite: the data directory", () => {
 
   it("keeps what was saved when the process is killed without closing anything", async () => {
     const dataDir = await tempDir();
-    const child = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./save-then-crash.ts", import.meta.url)), dataDir], {
-      encoding: "utf8",
-      timeout: 60_000,
-    });
+    const child = spawnSync(
+      process.execPath,
+      ["--import", "tsx", fileURLToPath(new URL("./save-then-crash.ts", import.meta.url)), dataDir],
+      {
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
     expect(child.signal, child.stderr).toBe("SIGKILL");
     expect(JSON.parse(child.stdout)).toEqual({ saved: "stored", changed: true });
 

@@ -11,7 +11,11 @@ import { describePostgresStore } from "./postgres-suite.js";
 describePostgresStore("PostgreSQL server", async ({ onQuery }) => {
   // A server per target: the "database is gone" test stops it.
   const pg = await startPostgres();
-  const sql = postgres(pg.url, { max: 10, onnotice: () => {}, debug: (_conn, query, params) => onQuery(query, [...(params as unknown[])]) });
+  const sql = postgres(pg.url, {
+    max: 10,
+    onnotice: () => {},
+    debug: (_conn, query, params) => onQuery(query, [...(params as unknown[])]),
+  });
   await migrate(sql);
   return {
     store: new PostgresNotificationStore(sql, { clock: () => T0 }),
@@ -112,7 +116,9 @@ describe("PostgreSQL server: migrations and createStore", () => {
   });
 
   it("createStore rejects when the server cannot be reached", async () => {
-    const err: unknown = await createStore({ databaseUrl: "postgres://postgres@127.0.0.1:1/postgres", dataDir: "unused" }).catch((e: unknown) => e);
+    const err: unknown = await createStore({ databaseUrl: "postgres://postgres@127.0.0.1:1/postgres", dataDir: "unused" }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     expect((err as NodeJS.ErrnoException).code).toBe("ECONNREFUSED");
   });

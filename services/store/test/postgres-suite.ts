@@ -38,7 +38,9 @@ export function describePostgresStore(name: string, open: OpenTarget): void {
   let captured: { query: string; params: unknown[] }[] | null = null;
   const shared = () => (target ??= open({ onQuery: (query, params) => captured?.push({ query, params }) }));
   const truncate = async () => {
-    await (await shared()).sql`TRUNCATE notifications, receipts`;
+    await (
+      await shared()
+    ).sql`TRUNCATE notifications, receipts`;
   };
 
   // The target is closed once, after the checks below.
@@ -76,7 +78,9 @@ export function describePostgresStore(name: string, open: OpenTarget): void {
       expect(got[0]!.id).toBe("n100");
       expect(got[99]!.id).toBe("n1");
       timings.sort((a, b) => a - b);
-      console.info(`[${name}] replay of 100 from one audience of 10k rows: median ${timings[10]!.toFixed(2)} ms, max ${timings[19]!.toFixed(2)} ms`);
+      console.info(
+        `[${name}] replay of 100 from one audience of 10k rows: median ${timings[10]!.toFixed(2)} ms, max ${timings[19]!.toFixed(2)} ms`,
+      );
 
       // The plan of the very statement the store sent.
       captured = [];
@@ -90,14 +94,25 @@ export function describePostgresStore(name: string, open: OpenTarget): void {
       expect(plan).not.toMatch(/"Seq Scan"[^}]*"Relation Name":"notifications"/);
     });
 
-  it("with `since`, replay returns only rows created at or after it, to the millisecond", async () => {
-      for (const [id, ago] of [["old", 60], ["edge", 30], ["new", 1]] as const) {
+    it("with `since`, replay returns only rows created at or after it, to the millisecond", async () => {
+      for (const [id, ago] of [
+        ["old", 60],
+        ["edge", 30],
+        ["new", 1],
+      ] as const) {
         await store.save(note("user:u1", id, { ts: -ago }));
         await sql`UPDATE notifications SET created_at = ${new Date(T0.getTime() - ago * 1000)} WHERE id = ${id}`;
       }
       const since = new Date(T0.getTime() - 30_000);
-      expect(ids(await store.replay({ userId: "u1", audiences: ["user:u1"], limit: 100, now: T0, since }))).toEqual(["user:u1/edge", "user:u1/new"]);
-      expect(ids(await store.replay({ userId: "u1", audiences: ["user:u1"], limit: 100, now: T0 }))).toEqual(["user:u1/old", "user:u1/edge", "user:u1/new"]);
+      expect(ids(await store.replay({ userId: "u1", audiences: ["user:u1"], limit: 100, now: T0, since }))).toEqual([
+        "user:u1/edge",
+        "user:u1/new",
+      ]);
+      expect(ids(await store.replay({ userId: "u1", audiences: ["user:u1"], limit: 100, now: T0 }))).toEqual([
+        "user:u1/old",
+        "user:u1/edge",
+        "user:u1/new",
+      ]);
     });
 
     it("expire deletes the rows and their receipts", async () => {
@@ -120,7 +135,11 @@ export function describePostgresStore(name: string, open: OpenTarget): void {
     });
 
     it("saveMany refuses only the row the database refuses for good (a NUL in JSON), and stores the rest", async () => {
-      const outcomes = await store.saveMany([note("global", "a"), note("global", "nul", { body: { s: "a\u0000b" } }), note("global", "b", { ts: 1 })]);
+      const outcomes = await store.saveMany([
+        note("global", "a"),
+        note("global", "nul", { body: { s: "a\u0000b" } }),
+        note("global", "b", { ts: 1 }),
+      ]);
       expect(outcomes.map((o) => (o.ok ? o.result : "refused"))).toEqual(["stored", "refused", "stored"]);
       expect(ids(await store.replay({ userId: null, audiences: ["global"], limit: 10, now: T0 }))).toEqual(["global/a", "global/b"]);
     });

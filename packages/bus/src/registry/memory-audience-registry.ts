@@ -30,7 +30,13 @@ export class MemoryAudienceRegistry extends NodeBook<BookNode> implements Audien
   }
 
   applySnapshot(s: RegistrySnapshot): RegistryApplyResult {
-    const node = this.snapshotTarget(s, (alone) => ({ seq: s.seq, keys: new Set(), digest: new DigestAccumulator(), lastSeenMs: 0, alone }));
+    const node = this.snapshotTarget(s, (alone) => ({
+      seq: s.seq,
+      keys: new Set(),
+      digest: new DigestAccumulator(),
+      lastSeenMs: 0,
+      alone,
+    }));
     if (node === "stale") return node;
     this.replaceKeys(node, s.nodeId, s.keys);
     node.seq = s.seq;

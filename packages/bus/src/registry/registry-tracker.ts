@@ -1,5 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { subjects, type AudienceRegistry, type Bus, type BusSubscription, type RegistryDelta, type RegistrySnapshot } from "@tidings/contracts";
+import {
+  subjects,
+  type AudienceRegistry,
+  type Bus,
+  type BusSubscription,
+  type RegistryDelta,
+  type RegistrySnapshot,
+} from "@tidings/contracts";
 import { registryDigest } from "./digest.js";
 import { MISSED_HEARTBEATS, REGISTRY_HEARTBEAT_MS, silentRegistryLogger, type RegistryLogger } from "./log.js";
 import { decodeRegistryUpdate, decodeSnapshotAnswer, encodeJson, type RegistryAck } from "./wire.js";

@@ -168,7 +168,10 @@ export class RouterRoster {
       return;
     }
     if (m.partitions !== this.partitions) {
-      this.#log.warn({ routerId: m.routerId, partitions: m.partitions, expected: this.partitions }, "router roster ignored a router with another partition count");
+      this.#log.warn(
+        { routerId: m.routerId, partitions: m.partitions, expected: this.partitions },
+        "router roster ignored a router with another partition count",
+      );
       return;
     }
     const before = this.#routers.get(m.routerId);
@@ -207,5 +210,11 @@ function decode(data: Uint8Array): RosterMessage | null {
   const serving = r["serving"];
   if (r["kind"] !== "router" || typeof r["ready"] !== "boolean" || !Number.isSafeInteger(r["partitions"])) return null;
   if (!Array.isArray(serving) || !serving.every((p) => Number.isSafeInteger(p) && (p as number) >= 0)) return null;
-  return { kind: "router", routerId: r["routerId"], partitions: r["partitions"] as number, ready: r["ready"], serving: (serving as number[]).slice().sort((a, b) => a - b) };
+  return {
+    kind: "router",
+    routerId: r["routerId"],
+    partitions: r["partitions"] as number,
+    ready: r["ready"],
+    serving: (serving as number[]).slice().sort((a, b) => a - b),
+  };
 }

@@ -46,13 +46,16 @@ describe("shard map", () => {
     const after = new ShardMap(1024, [...routers(8), "router-new"]);
     const moved = before.movedTo(after);
     expect(moved.length).toBeGreaterThan(0);
-    expect(moved.length).toBeLessThan(1024 / 9 * 1.5);
+    expect(moved.length).toBeLessThan((1024 / 9) * 1.5);
     for (const p of moved) expect(after.owner(p)).toBe("router-new");
   });
 
   it("a leaving router gives away only its own partitions", () => {
     const before = new ShardMap(1024, routers(8));
-    const after = new ShardMap(1024, routers(8).filter((r) => r !== "router-3"));
+    const after = new ShardMap(
+      1024,
+      routers(8).filter((r) => r !== "router-3"),
+    );
     const moved = before.movedTo(after);
     expect(moved).toEqual(before.ownedBy("router-3"));
     for (const p of moved) expect(after.owner(p)).not.toBe("router-3");

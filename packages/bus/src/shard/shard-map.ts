@@ -49,7 +49,8 @@ export class ShardMap {
   readonly #owners: (string | null)[];
 
   constructor(partitions: number, routers: Iterable<string>) {
-    if (!Number.isSafeInteger(partitions) || partitions < 1) throw new RangeError(`partitions must be a positive integer, got ${partitions}`);
+    if (!Number.isSafeInteger(partitions) || partitions < 1)
+      throw new RangeError(`partitions must be a positive integer, got ${partitions}`);
     this.partitions = partitions;
     this.routers = [...new Set(routers)].sort();
     this.#owners = Array.from({ length: partitions }, (_, p) => rendezvousOwner(p, this.routers));

@@ -6,7 +6,13 @@ import { ShardedAudienceRegistry } from "./sharded-audience-registry.js";
 const P = 8;
 const keys = Array.from({ length: 200 }, (_, i) => `user:u${i}`);
 const inPartition = (p: number) => keys.filter((k) => partitionOf(k, P) === p);
-const snapshot = (nodeId: string, seq: number, ks: string[]) => ({ kind: "snapshot" as const, nodeId, seq, keys: ks, digest: registryDigest(ks) });
+const snapshot = (nodeId: string, seq: number, ks: string[]) => ({
+  kind: "snapshot" as const,
+  nodeId,
+  seq,
+  keys: ks,
+  digest: registryDigest(ks),
+});
 
 describe("sharded audience registry", () => {
   it("stores only the keys of owned partitions but checks heartbeats against the node's whole key set", () => {

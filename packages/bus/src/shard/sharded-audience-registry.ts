@@ -99,7 +99,14 @@ export class ShardedAudienceRegistry extends NodeBook<NodeState> implements Audi
   }
 
   applySnapshot(s: RegistrySnapshot): RegistryApplyResult {
-    const node = this.snapshotTarget(s, (alone) => ({ seq: s.seq, keys: new Set(), digest: new DigestAccumulator(), lastSeenMs: 0, loadedEpoch: 0, alone }));
+    const node = this.snapshotTarget(s, (alone) => ({
+      seq: s.seq,
+      keys: new Set(),
+      digest: new DigestAccumulator(),
+      lastSeenMs: 0,
+      loadedEpoch: 0,
+      alone,
+    }));
     if (node === "stale") return node;
     const digest = new DigestAccumulator();
     const owned: string[] = [];

@@ -184,7 +184,12 @@ export function describeBusConformance(name: string, makeCluster: () => Promise<
         if (text(m) === "3") throw new Error("boom-async");
       });
       await bus.flush();
-      for (const [s, v] of [["conf.throws", "1"], ["conf.throws", "2"], ["conf.rejects", "3"], ["conf.rejects", "4"]] as const) {
+      for (const [s, v] of [
+        ["conf.throws", "1"],
+        ["conf.throws", "2"],
+        ["conf.rejects", "3"],
+        ["conf.rejects", "4"],
+      ] as const) {
         bus.publish(s, enc.encode(v));
       }
       await waitFor(() => got.length === 4 && failures.length === 2, 5000, "four deliveries, two failures");

@@ -60,7 +60,10 @@ export function describeIngestConformance(name: string, make: MakeIngestFixture)
     it("hands out subject, bytes and headers (with Nats-Msg-Id); an acked message is never redelivered", async () => {
       const { queues, subject } = await setup();
       const q = queues[0]!;
-      await q.publish(subject, Uint8Array.of(0x81, 0xa1, 0x61, 0x01), { msgId: "hdr-1", headers: { "Content-Type": "application/msgpack" } });
+      await q.publish(subject, Uint8Array.of(0x81, 0xa1, 0x61, 0x01), {
+        msgId: "hdr-1",
+        headers: { "Content-Type": "application/msgpack" },
+      });
       const got: IngestMessage[] = [];
       consume(q, async (m) => {
         got.push(m);

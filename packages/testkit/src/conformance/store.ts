@@ -105,7 +105,10 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
           { ok: true, result: "duplicate" },
           { ok: true, result: "stored" },
         ]);
-        expect(await replay("u2", ["user:u2"])).toEqual([toDelivered(first, false), toDelivered(note("user:u2", "other", { ts: 1 }), false)]);
+        expect(await replay("u2", ["user:u2"])).toEqual([
+          toDelivered(first, false),
+          toDelivered(note("user:u2", "other", { ts: 1 }), false),
+        ]);
       });
 
       it("refuses a notification that is not persisted alone, and stores the rest of the batch", async () => {
@@ -173,10 +176,22 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         await read("u1", n, true);
         await read("u2", m, true);
         const flags = async (user: string | null) => (await replay(user, ["tenant:t1"])).map((d) => [d.id, d.isRead]);
-        expect(await flags("u1")).toEqual([["n", true], ["m", false]]);
-        expect(await flags("u2")).toEqual([["n", false], ["m", true]]);
-        expect(await flags("u3")).toEqual([["n", false], ["m", false]]);
-        expect(await flags(null)).toEqual([["n", false], ["m", false]]);
+        expect(await flags("u1")).toEqual([
+          ["n", true],
+          ["m", false],
+        ]);
+        expect(await flags("u2")).toEqual([
+          ["n", false],
+          ["m", true],
+        ]);
+        expect(await flags("u3")).toEqual([
+          ["n", false],
+          ["m", false],
+        ]);
+        expect(await flags(null)).toEqual([
+          ["n", false],
+          ["m", false],
+        ]);
       });
 
       it("never returns a notification at or after its expiry, even before it is swept", async () => {
@@ -228,8 +243,12 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       it("answers found: false for an unknown id, another audience, or an expired notification, and records nothing", async () => {
         await store.save(n);
         const notFound = { found: false, changed: false, changedAt: later(1).toISOString() };
-        expect(await store.setState({ userId: "u1", audienceId: "group:g", notificationId: "nope", now: later(1), read: true })).toEqual(notFound);
-        expect(await store.setState({ userId: "u1", audienceId: "global", notificationId: "n", now: later(1), deleted: true })).toEqual(notFound);
+        expect(await store.setState({ userId: "u1", audienceId: "group:g", notificationId: "nope", now: later(1), read: true })).toEqual(
+          notFound,
+        );
+        expect(await store.setState({ userId: "u1", audienceId: "global", notificationId: "n", now: later(1), deleted: true })).toEqual(
+          notFound,
+        );
         const expired = { found: false, changed: false, changedAt: later(600).toISOString() };
         expect(await read("u1", n, true, later(600))).toEqual(expired);
         expect(await remove("u1", n, later(600))).toEqual(expired);

@@ -6,7 +6,16 @@ import type { HeaderList } from "../http/respond.js";
  */
 
 /** The request headers a forwarded request carries (docs/protocol.md §12), lower-case as uWS reads them. */
-const FORWARDED_HEADERS = ["accept", "authorization", "content-type", "cookie", "origin", "user-agent", "x-requested-with", "x-signalr-user-agent"] as const;
+const FORWARDED_HEADERS = [
+  "accept",
+  "authorization",
+  "content-type",
+  "cookie",
+  "origin",
+  "user-agent",
+  "x-requested-with",
+  "x-signalr-user-agent",
+] as const;
 
 /** The forwarded headers a request has; read before the handler's first await (uWS requests die there). */
 export function readForwardedHeaders(req: { getHeader(name: string): string }): Record<string, string> {

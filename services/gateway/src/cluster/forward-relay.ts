@@ -55,9 +55,18 @@ export class ForwardRelay {
       }
     }
     const rid = newRid();
-    const meta: ForwardMessage = { k: "req", rid, method: request.method, path: request.path, query: request.query, headers: request.headers, ...(tooLarge ? { tooLarge: true as const } : {}) };
+    const meta: ForwardMessage = {
+      k: "req",
+      rid,
+      method: request.method,
+      path: request.path,
+      query: request.query,
+      headers: request.headers,
+      ...(tooLarge ? { tooLarge: true as const } : {}),
+    };
     // A poll is held by the owner up to the long-poll timeout before it answers.
-    const timeoutMs = request.method === "GET" ? this.#options.longPollTimeoutMs + this.#options.forwardTimeoutMs : this.#options.forwardTimeoutMs;
+    const timeoutMs =
+      request.method === "GET" ? this.#options.longPollTimeoutMs + this.#options.forwardTimeoutMs : this.#options.forwardTimeoutMs;
     sink.onAbort(() => this.#signalAbort(owner, rid));
     let answer: BusMessage;
     try {
@@ -94,7 +103,15 @@ export class ForwardRelay {
       const { meta, body } = decodeFrame<AnswerMessage>(msg.data);
       relay.fromOwner(meta, body);
     });
-    const meta: ForwardMessage = { k: "req", rid, method: "GET", path: request.path, query: request.query, headers: request.headers, ws: subject };
+    const meta: ForwardMessage = {
+      k: "req",
+      rid,
+      method: "GET",
+      path: request.path,
+      query: request.query,
+      headers: request.headers,
+      ws: subject,
+    };
     let answer: BusMessage;
     try {
       answer = await bus.request(subjects.forward(owner), encodeFrame(meta), { timeoutMs: this.#options.forwardTimeoutMs });
@@ -189,7 +206,15 @@ export class ForwardRelay {
       return true;
     });
     idle.arm();
-    const meta: ForwardMessage = { k: "req", rid, method: request.method, path: request.path, query: request.query, headers: request.headers, stream: subject };
+    const meta: ForwardMessage = {
+      k: "req",
+      rid,
+      method: request.method,
+      path: request.path,
+      query: request.query,
+      headers: request.headers,
+      stream: subject,
+    };
     try {
       await bus.request(subjects.forward(owner), encodeFrame(meta), { timeoutMs: this.#options.forwardTimeoutMs });
     } catch {

@@ -16,7 +16,11 @@ export interface RelayedSocketHandlers {
 }
 
 /** Runs the owner's checks of a relayed WebSocket upgrade; see ForwarderOptions.upgrade. */
-export type RelayedUpgrade = (sink: ResponseSink, request: { query: string; authorization: string }, link: SocketLink) => Promise<RelayedSocketHandlers | null>;
+export type RelayedUpgrade = (
+  sink: ResponseSink,
+  request: { query: string; authorization: string },
+  link: SocketLink,
+) => Promise<RelayedSocketHandlers | null>;
 
 export interface ForwardServerOptions {
   log: Logger;
@@ -65,13 +69,24 @@ export class ForwardServer {
     if (meta.ws !== undefined) return this.#serveUpgrade(meta.rid, meta.ws, reply, meta);
     const target = meta.stream ?? reply;
     if (meta.stream !== undefined) send(reply, encodeFrame({ k: "ack" }));
-    const sink = new RemoteReply((frame, bytes) => send(target, encodeFrame(frame, bytes)), () => this.#remote.delete(meta.rid));
+    const sink = new RemoteReply(
+      (frame, bytes) => send(target, encodeFrame(frame, bytes)),
+      () => this.#remote.delete(meta.rid),
+    );
     this.#remote.set(meta.rid, sink);
     if (meta.path !== HUB_PATH) return sink.text(404);
     const readBody = (limit: number): Promise<Buffer> =>
-      meta.tooLarge === true || body.byteLength > limit ? Promise.reject(new BodyTooLargeError(`request body exceeds ${limit} bytes`)) : Promise.resolve(Buffer.from(body));
+      meta.tooLarge === true || body.byteLength > limit
+        ? Promise.reject(new BodyTooLargeError(`request body exceeds ${limit} bytes`))
+        : Promise.resolve(Buffer.from(body));
     this.#options
-      .handle(sink, { method: meta.method, query: meta.query, accept: meta.headers.accept ?? "", authorization: meta.headers.authorization ?? "", readBody })
+      .handle(sink, {
+        method: meta.method,
+        query: meta.query,
+        accept: meta.headers.accept ?? "",
+        authorization: meta.headers.authorization ?? "",
+        readBody,
+      })
       .catch((err: unknown) => {
         this.#options.log.error({ err }, "forwarded hub request failed");
         sink.text(500);
@@ -88,7 +103,10 @@ export class ForwardServer {
         publish(target, encodeFrame({ k: "close", code }));
       },
     };
-    const sink = new RemoteReply((frame, bytes) => publish(reply, encodeFrame(frame, bytes)), () => undefined);
+    const sink = new RemoteReply(
+      (frame, bytes) => publish(reply, encodeFrame(frame, bytes)),
+      () => undefined,
+    );
     this.#options
       .upgrade(sink, { query: meta.query, authorization: meta.headers.authorization ?? "" }, link)
       .then((handlers) => {

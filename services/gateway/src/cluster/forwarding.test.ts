@@ -62,7 +62,11 @@ afterEach(async () => {
   await bus?.close();
 });
 
-function node(nodeId: string, handle: HubRequestHandler, overrides: { streamIdleMs?: number; upgrade?: ForwarderOptions["upgrade"] } = {}): Forwarder {
+function node(
+  nodeId: string,
+  handle: HubRequestHandler,
+  overrides: { streamIdleMs?: number; upgrade?: ForwarderOptions["upgrade"] } = {},
+): Forwarder {
   return new Forwarder({
     bus,
     nodeId,
@@ -77,12 +81,21 @@ function node(nodeId: string, handle: HubRequestHandler, overrides: { streamIdle
 }
 
 const unused: HubRequestHandler = () => Promise.reject(new Error("not the owner"));
-const request = (over: Partial<RelayedRequest> = {}): RelayedRequest => ({ method: "GET", path: "/notifications", query: `id=${mintId("b")}`, headers: {}, body: null, ...over });
+const request = (over: Partial<RelayedRequest> = {}): RelayedRequest => ({
+  method: "GET",
+  path: "/notifications",
+  query: `id=${mintId("b")}`,
+  headers: {},
+  body: null,
+  ...over,
+});
 
 describe("forward codec", () => {
   it("round-trips metadata and binary bodies, and refuses truncated frames", () => {
     const body = Uint8Array.from([0x93, 0x07, 0xc0, 0xc3, 0x1e, 0x00, 0xff]);
-    const decoded = decodeFrame(encodeFrame({ k: "head", status: 200, headers: [["Content-Type", "application/octet-stream"]], final: true }, body));
+    const decoded = decodeFrame(
+      encodeFrame({ k: "head", status: 200, headers: [["Content-Type", "application/octet-stream"]], final: true }, body),
+    );
     expect(decoded.meta).toEqual({ k: "head", status: 200, headers: [["Content-Type", "application/octet-stream"]], final: true });
     expect([...decoded.body]).toEqual([...body]);
     expect(decodeFrame(encodeFrame({ k: "end" })).body.byteLength).toBe(0);
@@ -110,15 +123,32 @@ describe("forwarder over MemoryBus", () => {
     node("b", async (sink, req) => {
       seen.push(req);
       bodySeen = (await req.readBody(100)).toString();
-      sink.send(200, Uint8Array.from([1, 2, 0x1e]), [["Content-Type", "application/octet-stream"], ["Pragma", "no-cache"]]);
+      sink.send(200, Uint8Array.from([1, 2, 0x1e]), [
+        ["Content-Type", "application/octet-stream"],
+        ["Pragma", "no-cache"],
+      ]);
     });
     const a = node("a", unused);
     const sink = new FakeSink();
-    const req = request({ method: "POST", headers: { authorization: "Bearer t", accept: "*/*", "x-signalr-user-agent": "ua" }, body: Promise.resolve(Buffer.from("hello")) });
+    const req = request({
+      method: "POST",
+      headers: { authorization: "Bearer t", accept: "*/*", "x-signalr-user-agent": "ua" },
+      body: Promise.resolve(Buffer.from("hello")),
+    });
     await a.relay(sink, req, "b");
     expect(seen[0]).toMatchObject({ method: "POST", query: req.query, accept: "*/*", authorization: "Bearer t" });
     expect(bodySeen).toBe("hello");
-    expect(sink.events).toEqual([{ call: "send", status: 200, headers: [["Content-Type", "application/octet-stream"], ["Pragma", "no-cache"]], body: "\x01\x02\x1e" }]);
+    expect(sink.events).toEqual([
+      {
+        call: "send",
+        status: 200,
+        headers: [
+          ["Content-Type", "application/octet-stream"],
+          ["Pragma", "no-cache"],
+        ],
+        body: "\x01\x02\x1e",
+      },
+    ]);
   });
 
   it("a body refused as too large on the relaying node is too large on the owner", async () => {
@@ -140,7 +170,9 @@ describe("forwarder over MemoryBus", () => {
     const a = node("a", unused);
     const gone = new FakeSink();
     await a.relay(gone, request({ method: "DELETE" }), "nobody");
-    expect(gone.events).toEqual([{ call: "send", status: 404, headers: [["Content-Type", "text/plain"]], body: "No Connection with that ID" }]);
+    expect(gone.events).toEqual([
+      { call: "send", status: 404, headers: [["Content-Type", "text/plain"]], body: "No Connection with that ID" },
+    ]);
     node("b", () => new Promise<void>(() => undefined)); // takes the request, never answers
     const silent = new FakeSink();
     const started = Date.now();
@@ -217,13 +249,18 @@ describe("forwarder over MemoryBus", () => {
           sink.text(400, "Cannot change transports mid-connection");
           return Promise.resolve(null);
         }
-        return Promise.resolve({ message: (bytes: Uint8Array) => void inbound.push(Buffer.from(bytes).toString()), closed: (code: number) => void closes.push(code) });
+        return Promise.resolve({
+          message: (bytes: Uint8Array) => void inbound.push(Buffer.from(bytes).toString()),
+          closed: (code: number) => void closes.push(code),
+        });
       },
     });
     const a = node("a", unused);
     const refusedSink = new FakeSink();
     expect(await a.relayUpgrade(refusedSink, request({ query: `id=${mintId("b")}&refuse=1` }), "b")).toBeNull();
-    expect(refusedSink.events).toEqual([{ call: "send", status: 400, headers: [["Content-Type", "text/plain"]], body: "Cannot change transports mid-connection" }]);
+    expect(refusedSink.events).toEqual([
+      { call: "send", status: 400, headers: [["Content-Type", "text/plain"]], body: "Cannot change transports mid-connection" },
+    ]);
     expect(await a.relayUpgrade(new FakeSink(), request(), "nobody")).toBeNull();
 
     const relay = (await a.relayUpgrade(new FakeSink(), request(), "b"))!;
@@ -253,7 +290,12 @@ describe("forwarder over MemoryBus", () => {
     const sent: Array<{ hex: string; binary: boolean }> = [];
     const ended: number[] = [];
     await new Promise((r) => setTimeout(r, 20));
-    relay.opened({ send: (b, binary) => void sent.push({ hex: Buffer.from(b).toString("hex"), binary }), end: (c) => void ended.push(c), close: () => undefined, bufferedAmount: () => 0 });
+    relay.opened({
+      send: (b, binary) => void sent.push({ hex: Buffer.from(b).toString("hex"), binary }),
+      end: (c) => void ended.push(c),
+      close: () => undefined,
+      bufferedAmount: () => 0,
+    });
     link!.send(Uint8Array.from([0x93]), true);
     link!.send(Buffer.from("{}"), false);
     link!.end(1000);

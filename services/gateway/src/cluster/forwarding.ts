@@ -61,7 +61,13 @@ export class Forwarder {
       }
     };
     this.#relay = new ForwardRelay({ ...options, publish });
-    const server = new ForwardServer({ log, send: (subject, frame) => bus.publish(subject, frame), publish, handle: options.handle, upgrade: options.upgrade });
+    const server = new ForwardServer({
+      log,
+      send: (subject, frame) => bus.publish(subject, frame),
+      publish,
+      handle: options.handle,
+      upgrade: options.upgrade,
+    });
     this.#serving = bus.subscribe(subjects.forward(nodeId), (msg) => server.serve(msg));
   }
 

@@ -20,7 +20,11 @@ export class Cors {
   /** Headers for a normal response to a request with this Origin. */
   headers(origin: string): Array<[string, string]> {
     if (!this.isAllowed(origin)) return [];
-    return [["Access-Control-Allow-Origin", origin], ["Access-Control-Allow-Credentials", "true"], ["Vary", "Origin"]];
+    return [
+      ["Access-Control-Allow-Origin", origin],
+      ["Access-Control-Allow-Credentials", "true"],
+      ["Vary", "Origin"],
+    ];
   }
 
   /** Answers a preflight with 204. */

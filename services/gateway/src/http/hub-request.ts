@@ -82,7 +82,14 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
    * The checks of a request that starts a transport, across its await: enabled, not draining, no transport
    * yet, the negotiating user. Returns false when it answered.
    */
-  async function mayStart(reply: ResponseSink, request: HubRequest, query: Map<string, string>, id: string, connection: HubConnection, wanted: TransportName): Promise<boolean> {
+  async function mayStart(
+    reply: ResponseSink,
+    request: HubRequest,
+    query: Map<string, string>,
+    id: string,
+    connection: HubConnection,
+    wanted: TransportName,
+  ): Promise<boolean> {
     if (!options.transports.includes(wanted)) {
       reply.text(404, `${wanted} transport not supported by this end point type`);
       return false;
@@ -118,14 +125,26 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
   /** Topic publishes reach the connection like its own sends: keep-alive clock and slow-consumer check included. */
   const sinkFor = (connection: HubConnection) => (bytes: Uint8Array) => connection.sendMessage(bytes, Date.now());
 
-  async function startSse(reply: ResponseSink, request: HubRequest, query: Map<string, string>, id: string, connection: HubConnection): Promise<void> {
+  async function startSse(
+    reply: ResponseSink,
+    request: HubRequest,
+    query: Map<string, string>,
+    id: string,
+    connection: HubConnection,
+  ): Promise<void> {
     if (!(await mayStart(reply, request, query, id, connection, "ServerSentEvents"))) return;
     const transport = new SseTransport(reply, { topics, sink: sinkFor(connection), onGone: () => connection.transportClosed() });
     connection.attach(transport, Date.now());
     releaseEarlyUpstream(connection);
   }
 
-  async function poll(reply: ResponseSink, request: HubRequest, query: Map<string, string>, id: string, connection: HubConnection): Promise<void> {
+  async function poll(
+    reply: ResponseSink,
+    request: HubRequest,
+    query: Map<string, string>,
+    id: string,
+    connection: HubConnection,
+  ): Promise<void> {
     const current = connection.transport;
     if (current === null) {
       if (!(await mayStart(reply, request, query, id, connection, "LongPolling"))) return;
@@ -152,7 +171,8 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
   }
 
   async function post(reply: ResponseSink, request: HubRequest, query: Map<string, string>, connection: HubConnection): Promise<void> {
-    if (connection.transport?.capabilities.upstream === "socket") return reply.text(405, "POST requests are not allowed for WebSocket connections.");
+    if (connection.transport?.capabilities.upstream === "socket")
+      return reply.text(405, "POST requests are not allowed for WebSocket connections.");
     // Both start now, before any await: uWS delivers the body only to a handler registered synchronously.
     const body = request.readBody(options.maxTransportBytes);
     const allowed = admission.authorizeLater(reply, connection, request.authorization, query);
@@ -166,7 +186,13 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
   }
 
   /** One POST's turn: its bytes join the inbound stream after every earlier POST of the connection. */
-  async function append(reply: ResponseSink, connection: HubConnection, upstream: Upstream, body: Promise<Buffer>, allowed: Promise<boolean>): Promise<void> {
+  async function append(
+    reply: ResponseSink,
+    connection: HubConnection,
+    upstream: Upstream,
+    body: Promise<Buffer>,
+    allowed: Promise<boolean>,
+  ): Promise<void> {
     if (!(await allowed)) return;
     let bytes: Buffer;
     try {
@@ -177,7 +203,8 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
       return tooLarge(reply, connection);
     }
     if (connection.state === "closed") return reply.send(404);
-    if (connection.transport?.capabilities.upstream === "socket") return reply.text(405, "POST requests are not allowed for WebSocket connections.");
+    if (connection.transport?.capabilities.upstream === "socket")
+      return reply.text(405, "POST requests are not allowed for WebSocket connections.");
     if (connection.transport === null) {
       if (upstream.earlyBytes + bytes.byteLength > options.maxTransportBytes) return tooLarge(reply, connection);
       upstream.early.push(bytes);

@@ -53,14 +53,19 @@ export function createInboxPage(opts: InboxPageOptions): InboxPage {
       }
       if (path === "/inbox/dev-token") {
         const user = new URLSearchParams(query).get("user") ?? "";
-        if (devKey === undefined) reply.apiError(404, "not_found", "Development tokens are served only by `pnpm start` without auth settings.");
+        if (devKey === undefined)
+          reply.apiError(404, "not_found", "Development tokens are served only by `pnpm start` without auth settings.");
         else if (!USER_ID.test(user)) reply.apiError(400, "invalid_user", "user: 1-64 characters of A-Z a-z 0-9 . _ @ -.");
         else void mintDevToken(user, devKey).then((token) => reply.json(200, { token }));
         return true;
       }
       const file = path === "/inbox" || path === "/inbox/" ? index : files.get(path);
       if (file === undefined) reply.apiError(404, "not_found", `No endpoint at ${path}.`);
-      else reply.send(200, method === "HEAD" ? undefined : file.body, [["content-type", file.type], ["cache-control", "no-cache"]]);
+      else
+        reply.send(200, method === "HEAD" ? undefined : file.body, [
+          ["content-type", file.type],
+          ["cache-control", "no-cache"],
+        ]);
       return true;
     },
   };
@@ -68,7 +73,11 @@ export function createInboxPage(opts: InboxPageOptions): InboxPage {
 
 function mintDevToken(user: string, key: Uint8Array): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ sub: user }).setProtectedHeader({ alg: "HS256" }).setIssuedAt(now).setExpirationTime(now + 3600).sign(key);
+  return new SignJWT({ sub: user })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuedAt(now)
+    .setExpirationTime(now + 3600)
+    .sign(key);
 }
 
 function listFiles(dir: string): string[] {

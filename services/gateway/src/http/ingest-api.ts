@@ -39,18 +39,25 @@ export function createIngestApi(deps: IngestApiDeps): (reply: Reply, req: Ingest
   return async function ingest(reply: Reply, req: IngestRequest, liveOnly: boolean): Promise<void> {
     if (req.method !== "POST") return reply.apiError(405, "method_not_allowed", "Use POST.", {}, [["Allow", "POST"]]);
     if (!producerAuth.authorised(req.authorization, reply.res)) {
-      return reply.apiError(401, "unauthorized", "A valid producer key is required (Authorization: Bearer <key>).", {}, [["WWW-Authenticate", 'Bearer realm="tidings-ingest"']]);
+      return reply.apiError(401, "unauthorized", "A valid producer key is required (Authorization: Bearer <key>).", {}, [
+        ["WWW-Authenticate", 'Bearer realm="tidings-ingest"'],
+      ]);
     }
     if (!producerAuth.hostAllowed(req.host)) return producerAuth.refuseHost(reply);
     const format = ingestMediaType(req.contentType);
     if (format === null) {
-      return reply.apiError(415, "unsupported_media_type", "Send the notifications as Content-Type: application/json or application/msgpack.");
+      return reply.apiError(
+        415,
+        "unsupported_media_type",
+        "Send the notifications as Content-Type: application/json or application/msgpack.",
+      );
     }
     let body: Buffer;
     try {
       body = await readBody(reply, MAX_INGEST_BODY_BYTES);
     } catch (err) {
-      if (err instanceof BodyTooLargeError) return reply.apiError(413, "payload_too_large", `The request body exceeds ${MAX_INGEST_BODY_BYTES} bytes.`);
+      if (err instanceof BodyTooLargeError)
+        return reply.apiError(413, "payload_too_large", `The request body exceeds ${MAX_INGEST_BODY_BYTES} bytes.`);
       if (err instanceof BodyAbortedError) return; // the producer went away mid-body: nothing accepted, nobody to answer
       throw err;
     }
@@ -77,7 +84,9 @@ export function createIngestApi(deps: IngestApiDeps): (reply: Reply, req: Ingest
     if (!result.ok) {
       metrics.ingest.inc({ result: "rejected" }, Array.isArray(parsed) ? parsed.length : 1);
       const n = result.problems.length;
-      return reply.apiError(400, "invalid_notification", `${n} problem${n === 1 ? "" : "s"} found; nothing was accepted.`, { problems: result.problems });
+      return reply.apiError(400, "invalid_notification", `${n} problem${n === 1 ? "" : "s"} found; nothing was accepted.`, {
+        problems: result.problems,
+      });
     }
     const notifications = liveOnly
       ? result.notifications.map((n) => ({ ...n, metadata: { ...n.metadata, isPersisted: false, persistedTTL: null } }))
@@ -92,7 +101,9 @@ export function createIngestApi(deps: IngestApiDeps): (reply: Reply, req: Ingest
       endSpan(span, err);
       metrics.ingest.inc({ result: "unavailable" }, notifications.length);
       log.warn({ err }, "ingest failed; answered 503");
-      return reply.apiError(503, "unavailable", "Notifications cannot be accepted right now; retry with the same ids.", {}, [["Retry-After", "1"]]);
+      return reply.apiError(503, "unavailable", "Notifications cannot be accepted right now; retry with the same ids.", {}, [
+        ["Retry-After", "1"],
+      ]);
     }
     metrics.ingest.inc({ result: "accepted" }, notifications.length);
     reply.json(202, { accepted: notifications.length, ids: notifications.map((n) => n.id) });

@@ -17,7 +17,12 @@ export interface Bound {
 export function listen(uws: typeof Uws, app: TemplatedApp, host: string, port: number): Promise<Bound> {
   return new Promise((resolve, reject) => {
     // This build's typings lack the host + options overload that the addon has.
-    const bind = app.listen.bind(app) as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
+    const bind = app.listen.bind(app) as unknown as (
+      host: string,
+      port: number,
+      options: number,
+      cb: (socket: us_listen_socket | false) => void,
+    ) => void;
     bind(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
       if (socket === false) return reject(new Error(`cannot listen on ${host}:${port}`));
       resolve({ port: uws.us_socket_local_port(socket), close: () => uws.us_listen_socket_close(socket) });

@@ -28,7 +28,14 @@ export function createReadApi(deps: { store: NotificationStore | undefined; auth
     const audiences = [GLOBAL_AUDIENCE, userAudience(userId), ...tenants.map(tenantAudience)];
     let page;
     try {
-      page = await store.listForUser({ userId, audiences, unreadOnly: unreadText === "true", limit, cursor: params.get("cursor") ?? null, now: new Date() });
+      page = await store.listForUser({
+        userId,
+        audiences,
+        unreadOnly: unreadText === "true",
+        limit,
+        cursor: params.get("cursor") ?? null,
+        now: new Date(),
+      });
     } catch (err) {
       if (err instanceof RangeError) return reply.apiError(400, "invalid_query", err.message);
       throw err;
@@ -52,7 +59,8 @@ export function createReadApi(deps: { store: NotificationStore | undefined; auth
         deps.onUnauthorized();
         return reply.apiError(401, "unauthorized", err.message, {}, [["WWW-Authenticate", `Bearer error="invalid_token"`]]);
       }
-      if (identity.userId === null) return reply.apiError(401, "unauthorized", "A user token is required.", {}, [["WWW-Authenticate", "Bearer"]]);
+      if (identity.userId === null)
+        return reply.apiError(401, "unauthorized", "A user token is required.", {}, [["WWW-Authenticate", "Bearer"]]);
       return list(reply, method, query, identity.userId, identity.tenants);
     },
   };

@@ -1,9 +1,20 @@
 import type { HttpResponse } from "uWebSockets.js";
 
 const REASONS: Record<number, string> = {
-  200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-  404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
-  429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+  200: "OK",
+  202: "Accepted",
+  204: "No Content",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Payload Too Large",
+  415: "Unsupported Media Type",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
 };
 
 /** Status line with the standard reason phrase: SignalR clients build their error text from it. */
@@ -50,7 +61,10 @@ const MAX_REASON_CHARS = 160;
  * more in error_description) without quotes or backslashes, and bounded, whatever the reason holds.
  */
 export function bearerChallenge(reason: string): HeaderList {
-  const description = reason.replace(/[^\x20-\x7e]/g, "?").replace(/["\\]/g, "'").slice(0, MAX_REASON_CHARS);
+  const description = reason
+    .replace(/[^\x20-\x7e]/g, "?")
+    .replace(/["\\]/g, "'")
+    .slice(0, MAX_REASON_CHARS);
   return [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${description}"`]];
 }
 
@@ -63,7 +77,10 @@ export class Reply implements ResponseSink {
   readonly #abortListeners: Array<() => void> = [];
   /** written after every streamed write (startStream) */
   #flush = "";
-  constructor(readonly res: HttpResponse, readonly extraHeaders: ReadonlyArray<readonly [string, string]> = []) {
+  constructor(
+    readonly res: HttpResponse,
+    readonly extraHeaders: ReadonlyArray<readonly [string, string]> = [],
+  ) {
     res.onAborted(() => {
       this.aborted = true;
       for (const listener of this.#abortListeners.splice(0)) listener();
@@ -137,7 +154,13 @@ export class Reply implements ResponseSink {
   }
 
   /** `/api` error body (docs/contract.md §1). */
-  apiError(status: number, error: string, message: string, extra: Record<string, unknown> = {}, headers: ReadonlyArray<readonly [string, string]> = []): void {
+  apiError(
+    status: number,
+    error: string,
+    message: string,
+    extra: Record<string, unknown> = {},
+    headers: ReadonlyArray<readonly [string, string]> = [],
+  ): void {
     this.json(status, { error, message, ...extra }, headers);
   }
 }
@@ -185,7 +208,13 @@ export function readBody(reply: Reply, limit: number): Promise<Buffer> {
 /** Remote address as text; loopback check for the no-key ingest mode. */
 export function isLoopback(res: HttpResponse): boolean {
   const addr = Buffer.from(res.getRemoteAddressAsText()).toString();
-  return addr.startsWith("127.") || addr === "::1" || addr === "0000:0000:0000:0000:0000:0000:0000:0001" || addr.startsWith("::ffff:127.") || addr.startsWith("0000:0000:0000:0000:0000:ffff:7f");
+  return (
+    addr.startsWith("127.") ||
+    addr === "::1" ||
+    addr === "0000:0000:0000:0000:0000:0000:0000:0001" ||
+    addr.startsWith("::ffff:127.") ||
+    addr.startsWith("0000:0000:0000:0000:0000:ffff:7f")
+  );
 }
 
 export const INTERNAL_ERROR_MESSAGE = "An unexpected error occurred.";

@@ -70,7 +70,10 @@ export function createRouter(deps: RoutesDeps): (res: HttpResponse, req: HttpReq
     if (path === "/notifications") {
       // Local or relayed, the body is read from here, before any await: uWS delivers it only to a handler registered synchronously.
       const owner = forwarder === null ? null : forwarder.remoteOwner(method, query);
-      if (forwarder === null || owner === null) return void deps.hubRequest(reply, { method, query, accept: req.getHeader("accept"), authorization, readBody: (limit) => readBody(reply, limit) }).catch(fail);
+      if (forwarder === null || owner === null)
+        return void deps
+          .hubRequest(reply, { method, query, accept: req.getHeader("accept"), authorization, readBody: (limit) => readBody(reply, limit) })
+          .catch(fail);
       const body = method === "POST" ? readBody(reply, deps.maxTransportBytes) : null;
       body?.catch(() => undefined); // awaited by the relay; until then a rejection must not count as unhandled
       return void forwarder.relay(reply, { method, path, query, headers: readForwardedHeaders(req), body }, owner).catch(fail);
@@ -92,7 +95,8 @@ export function createRouter(deps: RoutesDeps): (res: HttpResponse, req: HttpReq
     }
     const userPath = /^\/api\/users\/([^/]+)\/notifications$/.exec(rawPath);
     if (userPath !== null) {
-      if (!producerAuth.authorised(authorization, res)) return reply.apiError(401, "unauthorized", "A valid producer key is required (Authorization: Bearer <key>).");
+      if (!producerAuth.authorised(authorization, res))
+        return reply.apiError(401, "unauthorized", "A valid producer key is required (Authorization: Bearer <key>).");
       if (!producerAuth.hostAllowed(host)) return producerAuth.refuseHost(reply);
       let userId: string;
       try {

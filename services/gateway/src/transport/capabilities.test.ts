@@ -42,7 +42,13 @@ describe("transport capabilities", () => {
 
   it("a WebSocket, local or relayed, carries both formats upstream on the socket and can be stateful; the stateful layer keeps what its socket can do", () => {
     expect(relayed.capabilities).toEqual({ textOnly: false, keepAlive: true, canBeStateful: true, upstream: "socket", downstream: "push" });
-    const stateful = new StatefulTransport(relayed, { protocol: getProtocol("json"), topics, sink: noop, bufferBytes: 1024, reattachWindowMs: 1000 });
+    const stateful = new StatefulTransport(relayed, {
+      protocol: getProtocol("json"),
+      topics,
+      sink: noop,
+      bufferBytes: 1024,
+      reattachWindowMs: 1000,
+    });
     expect(stateful.kind).toBe("WebSockets");
     expect(stateful.capabilities).toBe(relayed.capabilities);
   });

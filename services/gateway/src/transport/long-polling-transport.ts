@@ -12,7 +12,13 @@ const DATA_HEADERS: ReadonlyArray<readonly [string, string]> = [["Content-Type",
 const TEXT_HEADERS: ReadonlyArray<readonly [string, string]> = [["Content-Type", "text/plain"], ...NO_CACHE];
 
 /** Polls are the liveness: no hub Pings and no client timeout (docs/protocol.md §3.4, §5). */
-const POLLING_CAPABILITIES: TransportCapabilities = Object.freeze({ textOnly: false, keepAlive: false, canBeStateful: false, upstream: "post", downstream: "poll" });
+const POLLING_CAPABILITIES: TransportCapabilities = Object.freeze({
+  textOnly: false,
+  keepAlive: false,
+  canBeStateful: false,
+  upstream: "post",
+  downstream: "poll",
+});
 
 export interface LongPollingOptions {
   topics: JsTopics;

@@ -10,7 +10,13 @@ const SSE_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ["Content-Encoding", "identity"],
   ["X-Accel-Buffering", "no"],
 ];
-const SSE_CAPABILITIES: TransportCapabilities = Object.freeze({ textOnly: true, keepAlive: true, canBeStateful: false, upstream: "post", downstream: "push" });
+const SSE_CAPABILITIES: TransportCapabilities = Object.freeze({
+  textOnly: true,
+  keepAlive: true,
+  canBeStateful: false,
+  upstream: "post",
+  downstream: "push",
+});
 /**
  * An empty comment, which SSE readers skip. It opens the stream at once (the client's start() waits for
  * the EventSource `open` event) and follows every event as its own HTTP chunk, so the event's chunk is

@@ -218,7 +218,8 @@ export class StatefulTransport implements Transport {
   /** Ack{n}: drop what it covers (n beyond what was sent covers everything), then number pending messages that now fit. */
   #acknowledge(n: number): void {
     let dropped = 0;
-    while (dropped < this.#buffer.length && this.#buffer[dropped]!.id <= n) this.#bufferedBytes -= this.#buffer[dropped++]!.bytes.byteLength;
+    while (dropped < this.#buffer.length && this.#buffer[dropped]!.id <= n)
+      this.#bufferedBytes -= this.#buffer[dropped++]!.bytes.byteLength;
     if (dropped > 0) this.#buffer = this.#buffer.slice(dropped);
     while (this.#pending.length > 0 && this.#fits(this.#pending[0]!)) {
       const bytes = this.#pending.shift()!;

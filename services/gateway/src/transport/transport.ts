@@ -52,4 +52,10 @@ export function isPolled(transport: Transport | null): transport is PolledTransp
 }
 
 /** A WebSocket, local or relayed. */
-export const WEBSOCKET_CAPABILITIES: TransportCapabilities = Object.freeze({ textOnly: false, keepAlive: true, canBeStateful: true, upstream: "socket", downstream: "push" });
+export const WEBSOCKET_CAPABILITIES: TransportCapabilities = Object.freeze({
+  textOnly: false,
+  keepAlive: true,
+  canBeStateful: true,
+  upstream: "socket",
+  downstream: "push",
+});

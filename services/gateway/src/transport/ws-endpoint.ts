@@ -36,7 +36,11 @@ export interface WsEndpointDeps {
 
 export interface WsEndpoint {
   /** Owner side of an upgrade with `id` that another node received: the same checks, then a transport over the relay. */
-  acceptRelayed(sink: ResponseSink, request: { query: string; authorization: string }, link: SocketLink): Promise<RelayedSocketHandlers | null>;
+  acceptRelayed(
+    sink: ResponseSink,
+    request: { query: string; authorization: string },
+    link: SocketLink,
+  ): Promise<RelayedSocketHandlers | null>;
 }
 
 /** A socket of a local connection, or one this node relays for a connection another node owns (docs/protocol.md §12). */
@@ -66,7 +70,11 @@ export function mountWsEndpoint(deps: WsEndpointDeps): WsEndpoint {
    * ends the socket with 1009 first, so that a stateful connection sees its current socket closed and ends
    * instead of detaching. The parsers copy what they keep.
    */
-  function receive(connection: HubConnection, transport: UwsTransport<SocketData> | RelayedWsTransport | undefined, bytes: Uint8Array): void {
+  function receive(
+    connection: HubConnection,
+    transport: UwsTransport<SocketData> | RelayedWsTransport | undefined,
+    bytes: Uint8Array,
+  ): void {
     if (transport?.closed === true) return; // a socket we ended (e.g. replaced by a stateful reattach) feeds nothing more
     if (bytes.byteLength > config.maxTransportBytes) {
       transport?.end(1009);
@@ -75,12 +83,20 @@ export function mountWsEndpoint(deps: WsEndpointDeps): WsEndpoint {
     connection.receive(bytes, Date.now());
   }
 
-  function socketClosed(connection: HubConnection, transport: UwsTransport<SocketData> | RelayedWsTransport | undefined, code: number): void {
+  function socketClosed(
+    connection: HubConnection,
+    transport: UwsTransport<SocketData> | RelayedWsTransport | undefined,
+    code: number,
+  ): void {
     transport?.markClosed();
     connection.transportClosed(closeCodeReason(code));
   }
 
-  async function acceptRelayed(sink: ResponseSink, request: { query: string; authorization: string }, link: SocketLink): Promise<RelayedSocketHandlers | null> {
+  async function acceptRelayed(
+    sink: ResponseSink,
+    request: { query: string; authorization: string },
+    link: SocketLink,
+  ): Promise<RelayedSocketHandlers | null> {
     if (deps.draining()) {
       sink.text(503, SHUTTING_DOWN);
       return null;
@@ -116,7 +132,11 @@ export function mountWsEndpoint(deps: WsEndpointDeps): WsEndpoint {
     if (!config.transports.includes("WebSockets")) return reply.text(404, NOT_SERVED);
     const owner = forwarder === null ? null : forwarder.remoteOwner("GET", query);
     if (forwarder !== null && owner !== null) {
-      const relay = await forwarder.relayUpgrade(reply, { method: "GET", path, query, headers: readForwardedHeaders(req), body: null }, owner);
+      const relay = await forwarder.relayUpgrade(
+        reply,
+        { method: "GET", path, query, headers: readForwardedHeaders(req), body: null },
+        owner,
+      );
       if (relay === null) return;
       if (reply.aborted) return relay.closed(1006); // the client left while the owner decided
       reply.aborted = true; // the upgrade below owns the response now
@@ -176,18 +196,20 @@ export function mountWsEndpoint(deps: WsEndpointDeps): WsEndpoint {
         answerInternalError(res, true);
       });
     },
-    open: (ws: WebSocket<SocketData>) => guardSocket(ws, () => {
-      const data = ws.getUserData();
-      if (data.relay !== undefined) return data.relay.opened(clientSocket(ws));
-      data.transport = new UwsTransport(ws);
-      data.connection.attach(data.transport, Date.now());
-    }),
-    message: (ws: WebSocket<SocketData>, message: ArrayBuffer) => guardSocket(ws, () => {
-      const data = ws.getUserData();
-      // uWS reuses `message` after this callback returns: the relay copies it into the bus frame at once.
-      if (data.relay !== undefined) return data.relay.message(new Uint8Array(message));
-      receive(data.connection, data.transport, new Uint8Array(message));
-    }),
+    open: (ws: WebSocket<SocketData>) =>
+      guardSocket(ws, () => {
+        const data = ws.getUserData();
+        if (data.relay !== undefined) return data.relay.opened(clientSocket(ws));
+        data.transport = new UwsTransport(ws);
+        data.connection.attach(data.transport, Date.now());
+      }),
+    message: (ws: WebSocket<SocketData>, message: ArrayBuffer) =>
+      guardSocket(ws, () => {
+        const data = ws.getUserData();
+        // uWS reuses `message` after this callback returns: the relay copies it into the bus frame at once.
+        if (data.relay !== undefined) return data.relay.message(new Uint8Array(message));
+        receive(data.connection, data.transport, new Uint8Array(message));
+      }),
     close: (ws: WebSocket<SocketData>, code: number) => {
       try {
         const data = ws.getUserData();

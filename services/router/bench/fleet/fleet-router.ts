@@ -36,7 +36,15 @@ function corePartition(bus: Bus, subject: string): IngestQueue {
     },
     consume: (handler): IngestConsumer => {
       const sub = bus.subscribe(subject, (m) => {
-        const msg: IngestMessage = { subject: m.subject, data: m.data, headers: m.headers, deliveryCount: 1, ack: () => Promise.resolve(), nak: () => undefined, working: () => undefined };
+        const msg: IngestMessage = {
+          subject: m.subject,
+          data: m.data,
+          headers: m.headers,
+          deliveryCount: 1,
+          ack: () => Promise.resolve(),
+          nak: () => undefined,
+          working: () => undefined,
+        };
         return handler(msg);
       });
       return { stop: () => Promise.resolve(sub.unsubscribe()) };

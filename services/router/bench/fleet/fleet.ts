@@ -111,7 +111,13 @@ class RouterChild {
   static async start(natsUrl: string, id: string, o: Options): Promise<RouterChild> {
     const started = Date.now();
     const child = spawn(process.execPath, ["--expose-gc", "--max-old-space-size=8192", "--import", "tsx", ROUTER], {
-      env: { ...process.env, FLEET_NATS_URL: natsUrl, FLEET_ROUTER_ID: id, FLEET_PARTITIONS: String(o.partitions), FLEET_HEARTBEAT_MS: String(o.heartbeatMs) },
+      env: {
+        ...process.env,
+        FLEET_NATS_URL: natsUrl,
+        FLEET_ROUTER_ID: id,
+        FLEET_PARTITIONS: String(o.partitions),
+        FLEET_HEARTBEAT_MS: String(o.heartbeatMs),
+      },
       stdio: ["ignore", "pipe", "inherit"],
     });
     children.add(child);
@@ -191,7 +197,9 @@ class Fleet {
       const nodeId = `gw-${n}`;
       this.nodeIds.push(nodeId);
       this.#index.set(nodeId, n);
-      this.announcers.push(new RegistryAnnouncer({ bus: this.buses[n % this.buses.length]!, nodeId, heartbeatIntervalMs: heartbeatMs, ackTimeoutMs: 60_000 }));
+      this.announcers.push(
+        new RegistryAnnouncer({ bus: this.buses[n % this.buses.length]!, nodeId, heartbeatIntervalMs: heartbeatMs, ackTimeoutMs: 60_000 }),
+      );
     }
     for (let i = 0; i < this.keys; i++) {
       const key = `user:u${i}`;
@@ -276,7 +284,12 @@ class Fleet {
       const owners = new Set(this.owners(key));
       expected.set(id, owners);
       want += owners.size;
-      const routing = key === "global" ? { audienceType: 1 } : key.startsWith("tenant:") ? { audienceType: 2, audienceValue: key.slice(7) } : { audienceType: 4, audienceValue: key.slice(5) };
+      const routing =
+        key === "global"
+          ? { audienceType: 1 }
+          : key.startsWith("tenant:")
+            ? { audienceType: 2, audienceValue: key.slice(7) }
+            : { audienceType: 4, audienceValue: key.slice(5) };
       const envelope = { id, type: "probe", body: {}, routing, metadata: { producer: "fleet" } };
       pub.publish(subjects.partition(partitionOf(key, partitions)), enc.encode(JSON.stringify(envelope)));
       if (j % 500 === 499) await pub.flush();
@@ -314,7 +327,16 @@ class Fleet {
       for (const n of owners) if (!seen.has(n)) missed++;
       this.received.delete(id);
     }
-    return { label, probes: keys.length, expectedDeliveries: want, missed, misrouted, duplicates, seconds, probesPerSecond: Math.round(keys.length / seconds) };
+    return {
+      label,
+      probes: keys.length,
+      expectedDeliveries: want,
+      missed,
+      misrouted,
+      duplicates,
+      seconds,
+      probesPerSecond: Math.round(keys.length / seconds),
+    };
   }
 
   /** Random probe keys: base users (some churned away), churn keys, tenants and a few global. */
@@ -395,7 +417,13 @@ export interface RouterStats {
   ownersPerLookup: number;
 }
 
-async function runScenario(server: NatsServer, o: Options, keys: number, routerCount: number, say: (s: string) => void): Promise<FleetCase> {
+async function runScenario(
+  server: NatsServer,
+  o: Options,
+  keys: number,
+  routerCount: number,
+  say: (s: string) => void,
+): Promise<FleetCase> {
   const buses = await Promise.all(Array.from({ length: 4 }, (_, i) => connectNatsBus(server.url, { name: `fleet-nodes-${i}` })));
   const fleet = new Fleet(buses, o.nodes, keys);
   const watcher = new RouterRoster({ bus: buses[2]!, partitions: o.partitions, heartbeatIntervalMs: o.heartbeatMs });
@@ -413,16 +441,24 @@ async function runScenario(server: NatsServer, o: Options, keys: number, routerC
     const initialLoadMs = Date.now() - t;
     say(`  ${routerCount} routers loaded and serving every partition in ${initialLoadMs} ms`);
 
-    const stats = await routerStats(buses[3]!, routers.map((r) => r.id), keys);
+    const stats = await routerStats(
+      buses[3]!,
+      routers.map((r) => r.id),
+      keys,
+    );
     const totalKeys = keys + fleet.tenants;
     const heapTotal = stats.reduce((a, s) => a + s.heapBytes, 0);
-    say(`  router heap ${(heapTotal / 2 ** 20).toFixed(1)} MiB total, ${(heapTotal / totalKeys).toFixed(0)} B per key; lookups/s per router ${stats.map((s) => s.lookupsPerSecond.toLocaleString("en")).join(", ")}`);
+    say(
+      `  router heap ${(heapTotal / 2 ** 20).toFixed(1)} MiB total, ${(heapTotal / totalKeys).toFixed(0)} B per key; lookups/s per router ${stats.map((s) => s.lookupsPerSecond.toLocaleString("en")).join(", ")}`,
+    );
 
     const probes: ProbeResult[] = [];
     probes.push(await fleet.probe("steady", fleet.probeKeys(o.probes), o.partitions));
     const churn = await fleet.churn(o.churn, o.churnSeconds);
     const quiesceMs = await fleet.quiesce();
-    say(`  churn ${churn.opsPerSecond.toLocaleString("en")} joins+leaves/s for ${o.churnSeconds} s; acknowledged by every router ${quiesceMs} ms after`);
+    say(
+      `  churn ${churn.opsPerSecond.toLocaleString("en")} joins+leaves/s for ${o.churnSeconds} s; acknowledged by every router ${quiesceMs} ms after`,
+    );
     probes.push(await fleet.probe("after-churn", fleet.probeKeys(o.probes), o.partitions));
 
     // Kill -9 one router.
@@ -443,7 +479,9 @@ async function runScenario(server: NatsServer, o: Options, keys: number, routerC
       }
       if (Date.now() - t > 600_000) throw new Error("deliveries did not resume after the kill");
     }
-    say(`  kill -9 ${victim.id}: map updated after ${killMapMs} ms, every partition served after ${killServedMs} ms, delivering after ${killDeliveredMs} ms`);
+    say(
+      `  kill -9 ${victim.id}: map updated after ${killMapMs} ms, every partition served after ${killServedMs} ms, delivering after ${killDeliveredMs} ms`,
+    );
     probes.push(await fleet.probe("after-kill", fleet.probeKeys(o.probes), o.partitions));
 
     // Add a router.
@@ -457,7 +495,9 @@ async function runScenario(server: NatsServer, o: Options, keys: number, routerC
 
     const missed = probes.reduce((a, p) => a + p.missed, 0);
     const misrouted = probes.reduce((a, p) => a + p.misrouted, 0);
-    say(`  probes: ${probes.map((p) => `${p.label} ${p.probes} (${p.probesPerSecond.toLocaleString("en")}/s)`).join(", ")}; missed ${missed}, misrouted ${misrouted}`);
+    say(
+      `  probes: ${probes.map((p) => `${p.label} ${p.probes} (${p.probesPerSecond.toLocaleString("en")}/s)`).join(", ")}; missed ${missed}, misrouted ${misrouted}`,
+    );
     return {
       keys: totalKeys,
       userKeys: keys,
@@ -515,7 +555,14 @@ async function main(): Promise<void> {
     finishedAt: new Date().toISOString(),
     quick: o.quick,
     command: ["pnpm bench:fleet", ...process.argv.slice(2)].join(" "),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? "unknown", node: process.version, platform: `${process.platform}-${process.arch}`, loadBefore, loadAfter: loadavg() },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? "unknown",
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      loadBefore,
+      loadAfter: loadavg(),
+    },
     nodes: o.nodes,
     keys: biggest.keys,
     routers: [...new Set(cases.map((c) => c.routers))],
@@ -530,12 +577,41 @@ async function main(): Promise<void> {
       killMsAtBiggest: biggest.convergence.killDeliveredMs,
       addMsAtBiggest: biggest.convergence.addServedMs,
     },
-    params: { nodes: o.nodes, partitions: o.partitions, heartbeatMs: o.heartbeatMs, churn: o.churn, churnSeconds: o.churnSeconds, probes: o.probes, scenarios: o.scenarios },
+    params: {
+      nodes: o.nodes,
+      partitions: o.partitions,
+      heartbeatMs: o.heartbeatMs,
+      churn: o.churn,
+      churnSeconds: o.churnSeconds,
+      probes: o.probes,
+      scenarios: o.scenarios,
+    },
     rows: cases.flatMap((c) => [
-      { metric: "Router memory per key", case: `${c.keys.toLocaleString("en")} keys, ${c.routers} routers`, unit: "B", value: c.bytesPerKey },
-      { metric: "Lookups per router", case: `${c.keys.toLocaleString("en")} keys, ${c.routers} routers`, unit: "/s", value: Math.round(avg(c.lookupsPerSecond)) },
-      { metric: "Convergence after kill -9", case: `${c.keys.toLocaleString("en")} keys, ${c.routers} routers`, unit: "ms", value: c.convergence.killDeliveredMs },
-      { metric: "Misrouted + missed", case: `${c.keys.toLocaleString("en")} keys, ${c.routers} routers`, unit: "", value: c.misrouted + c.missed, target: { op: "<=" as const, value: 0, on: "value" as const } },
+      {
+        metric: "Router memory per key",
+        case: `${c.keys.toLocaleString("en")} keys, ${c.routers} routers`,
+        unit: "B",
+        value: c.bytesPerKey,
+      },
+      {
+        metric: "Lookups per router",
+        case: `${c.keys.toLocaleString("en")} keys, ${c.routers} routers`,
+        unit: "/s",
+        value: Math.round(avg(c.lookupsPerSecond)),
+      },
+      {
+        metric: "Convergence after kill -9",
+        case: `${c.keys.toLocaleString("en")} keys, ${c.routers} routers`,
+        unit: "ms",
+        value: c.convergence.killDeliveredMs,
+      },
+      {
+        metric: "Misrouted + missed",
+        case: `${c.keys.toLocaleString("en")} keys, ${c.routers} routers`,
+        unit: "",
+        value: c.misrouted + c.missed,
+        target: { op: "<=" as const, value: 0, on: "value" as const },
+      },
     ]),
     notes: [
       "Partitions are core NATS subjects in the simulation (routers: real tracker, sharded registry, roster, handover, routing pipeline); the JetStream path is covered by the integration tests.",

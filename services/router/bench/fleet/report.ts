@@ -15,7 +15,15 @@ export interface FleetCase {
   lookupsPerSecond: number[];
   churn: { target: number; seconds: number; achieved: number; quiesceMs: number };
   convergence: { killMapMs: number; killServedMs: number; killDeliveredMs: number; addReadyMs: number; addServedMs: number };
-  probes: Array<{ label: string; probes: number; expectedDeliveries: number; missed: number; misrouted: number; duplicates: number; probesPerSecond: number }>;
+  probes: Array<{
+    label: string;
+    probes: number;
+    expectedDeliveries: number;
+    missed: number;
+    misrouted: number;
+    duplicates: number;
+    probesPerSecond: number;
+  }>;
   missed: number;
   misrouted: number;
 }
@@ -26,7 +34,15 @@ const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.len
 const max = (xs: number[]) => Math.max(...xs);
 
 export function renderMarkdown(
-  result: { command: string; startedAt: string; machine: { cpus: number; cpuModel: string; node: string }; nodes: number; misrouted: number; missed: number; params: Record<string, unknown> },
+  result: {
+    command: string;
+    startedAt: string;
+    machine: { cpus: number; cpuModel: string; node: string };
+    nodes: number;
+    misrouted: number;
+    missed: number;
+    params: Record<string, unknown>;
+  },
   cases: FleetCase[],
 ): string {
   const p = result.params;
@@ -75,7 +91,13 @@ export function renderSvg(cases: FleetCase[]): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
   ];
-  const panel = (x0: number, title: string, xs: number[], xLabel: (v: number) => string, series: Array<{ name: string; color: string; ys: number[]; unit: string }>) => {
+  const panel = (
+    x0: number,
+    title: string,
+    xs: number[],
+    xLabel: (v: number) => string,
+    series: Array<{ name: string; color: string; ys: number[]; unit: string }>,
+  ) => {
     const y0 = 50;
     parts.push(`<text x="${x0 + panelW / 2}" y="20" text-anchor="middle" font-size="13" font-weight="bold">${title}</text>`);
     parts.push(`<rect x="${x0}" y="${y0}" width="${panelW}" height="${panelH}" fill="none" stroke="#999"/>`);
