@@ -55,15 +55,7 @@ export class ForwardRelay {
       }
     }
     const rid = newRid();
-    const meta: ForwardMessage = {
-      k: "req",
-      rid,
-      method: request.method,
-      path: request.path,
-      query: request.query,
-      headers: request.headers,
-      ...(tooLarge ? { tooLarge: true as const } : {}),
-    };
+    const meta = forwardRequest(rid, request, request.method, tooLarge ? { tooLarge: true } : {});
     // A poll is held by the owner up to the long-poll timeout before it answers.
     const timeoutMs =
       request.method === "GET" ? this.#options.longPollTimeoutMs + this.#options.forwardTimeoutMs : this.#options.forwardTimeoutMs;
@@ -103,15 +95,7 @@ export class ForwardRelay {
       const { meta, body } = decodeFrame<AnswerMessage>(msg.data);
       relay.fromOwner(meta, body);
     });
-    const meta: ForwardMessage = {
-      k: "req",
-      rid,
-      method: "GET",
-      path: request.path,
-      query: request.query,
-      headers: request.headers,
-      ws: subject,
-    };
+    const meta = forwardRequest(rid, request, "GET", { ws: subject });
     let answer: BusMessage;
     try {
       answer = await bus.request(subjects.forward(owner), encodeFrame(meta), { timeoutMs: this.#options.forwardTimeoutMs });
@@ -206,15 +190,7 @@ export class ForwardRelay {
       return true;
     });
     idle.arm();
-    const meta: ForwardMessage = {
-      k: "req",
-      rid,
-      method: request.method,
-      path: request.path,
-      query: request.query,
-      headers: request.headers,
-      stream: subject,
-    };
+    const meta = forwardRequest(rid, request, request.method, { stream: subject });
     try {
       await bus.request(subjects.forward(owner), encodeFrame(meta), { timeoutMs: this.#options.forwardTimeoutMs });
     } catch {
@@ -230,4 +206,16 @@ export class ForwardRelay {
 /** A fresh request id; base64url, so it is one NATS subject token. */
 function newRid(): string {
   return randomBytes(12).toString("base64url");
+}
+
+type RequestMessage = Extract<ForwardMessage, { k: "req" }>;
+
+/** The request message of a relay: the client's request line and headers, and how the owner answers (`how`). */
+function forwardRequest(
+  rid: string,
+  request: RelayedRequest,
+  method: string,
+  how: Pick<RequestMessage, "tooLarge" | "stream" | "ws">,
+): RequestMessage {
+  return { k: "req", rid, method, path: request.path, query: request.query, headers: request.headers, ...how };
 }
