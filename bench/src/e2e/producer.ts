@@ -63,11 +63,12 @@ export const BENCH_SUBJECT = "tidings.notify.bench";
 const BUS_MODULE = new URL("../../../packages/bus/src/index.ts", import.meta.url).href;
 
 const args = childArgs<ProducerArgs>();
-// Keep-alive connections without a cap: the producer's own in-flight bound (`maxInFlight`) limits
-// them, so a request never queues inside the client waiting for a free connection (that wait
-// would count as gateway latency). A connection idle for 4 s is closed by the producer, before the
-// server's 10 s idle close could race a request sent on it ("socket hang up").
-const agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 2048, timeout: 4000 });
+// Keep-alive connections, at most 64 per gateway, as a producer's connection pool would hold: a request
+// waiting for a free connection counts as latency (it is the producer's queue). Without the cap the
+// producer opened hundreds of connections on this 2-core box, and HTTP-ingest p50 went from 18 ms to
+// 252 ms in back-to-back runs (bench/results/changes.md). A connection idle for 4 s is closed by the
+// producer, before the server's 10 s idle close could race a request sent on it ("socket hang up").
+const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
 const encoder = new TextEncoder();
 let send: ((body: string, msgId: string) => Promise<void>) | null = null;
 let closeBus: (() => Promise<void>) | null = null;

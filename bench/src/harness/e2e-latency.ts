@@ -530,7 +530,7 @@ export const e2eLatency: Harness = {
           "the rest of a case's latency is gateway delivery and the client. The subscriber is an extra busy process during the cluster cases (a few % of a core), not in the floor. " +
           "CPU per notification = user + system CPU of each process on the path over the case (from /proc) ÷ notifications sent (idle processes and the subscriber left out).",
         `Producer: ${sizes.rate.toLocaleString("en-US")} notifications/s open loop for ${sizes.warmupS} s warm-up + ${sizes.windowS} s measured; ` +
-          "HTTP ingest = one notification per `POST /api/notifications`, round robin over the gateways (202 after the JetStream ack in the cluster), on as many keep-alive connections as requests in flight; " +
+          "HTTP ingest = one notification per `POST /api/notifications`, round robin over the gateways (202 after the JetStream ack in the cluster), on a pool of at most 64 keep-alive connections per gateway (waiting for one counts as latency); " +
           "JetStream direct = `JetStreamIngestQueue.publish` on `tidings.notify.bench` with `Nats-Msg-Id`.",
         `Latency = client receipt − producer send time (\`performance.timeOrigin + performance.now()\`, same host), per delivery, HDR histogram (µs). ` +
           `Group: connection i joins g-(i mod ${sizes.groups}) and sits on gateway i mod ${sizes.gateways}, notification s goes to g-(s mod ${sizes.groups}); ` +
