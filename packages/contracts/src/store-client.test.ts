@@ -111,6 +111,7 @@ describe("BusNotificationStore", () => {
     const err: unknown = await store.save(notification).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect((err as Error).message).toMatch(/NoRespondersError/);
+    expect((err as StoreUnavailableError).noResponders).toBe(true);
   });
 
   it("rejects with StoreUnavailableError after the timeout when the store stays silent", async () => {
@@ -121,6 +122,7 @@ describe("BusNotificationStore", () => {
     const err: unknown = await store.save(notification).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect((err as Error).message).toBe("store save: no answer within 50 ms");
+    expect((err as StoreUnavailableError).noResponders).toBe(false);
     expect(Date.now() - started).toBeGreaterThanOrEqual(45);
   });
 

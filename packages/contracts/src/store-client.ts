@@ -27,6 +27,13 @@ import { subjects } from "./subjects.js";
  */
 export class StoreUnavailableError extends Error {
   override readonly name = "StoreUnavailableError";
+  /** No store replica subscribes to the operation's subject (none runs, or none of this version). */
+  readonly noResponders: boolean;
+
+  constructor(message: string, options?: ErrorOptions & { noResponders?: boolean }) {
+    super(message, options);
+    this.noResponders = options?.noResponders ?? false;
+  }
 }
 
 /**
@@ -83,8 +90,7 @@ export class BusNotificationStore implements NotificationStore {
     } catch (err) {
       const permanent = isPermanentStoreError(err);
       if (permanent && ns.length === 1) return [refusedOutcome(err)];
-      const noResponders = err instanceof StoreUnavailableError && (err.cause as Error | undefined)?.name === "NoRespondersError";
-      if (!permanent && !noResponders) throw err;
+      if (!permanent && !(err instanceof StoreUnavailableError && err.noResponders)) throw err;
       return Promise.all(ns.map((n) => this.save(n).then(savedOutcome, refusedOutcome)));
     }
     if (outcomes.length !== ns.length)
@@ -125,7 +131,9 @@ export class BusNotificationStore implements NotificationStore {
       data = msg.data;
     } catch (err) {
       const reason = err instanceof Error && err.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : errorText(err);
-      throw new StoreUnavailableError(`store ${op}: ${reason}`, { cause: err });
+      // The bus names its errors (see `Bus.request`); this is the one place that reads the name.
+      const noResponders = err instanceof Error && err.name === "NoRespondersError";
+      throw new StoreUnavailableError(`store ${op}: ${reason}`, { cause: err, noResponders });
     }
     let answer: StoreAnswer<Op>;
     try {

@@ -2,7 +2,7 @@
  * Over 300 lines: one SQL statement per store operation, kept together so every query against the schema
  * (migrations in migrations/) can be read and indexed-checked in one place.
  */
-import type { Sql, JSONValue } from "postgres";
+import type { Sql } from "postgres";
 import {
   storeArguments,
   toDelivered,
@@ -23,6 +23,20 @@ import { isRefusedByDatabase } from "./refused.js";
 export interface PostgresStoreOptions {
   /** The store's clock, against which `save` decides "expired". Default: the system clock. */
   clock?: () => Date;
+}
+
+/** A notification to insert: its place in the caller's batch and its validated dates. */
+interface PendingRow {
+  index: number;
+  n: Notification;
+  timeStamp: Date;
+  expiresAt: Date;
+}
+
+/** The key of an inserted row, as RETURNING gives it. */
+interface InsertedKey {
+  audience_id: string;
+  id: string;
 }
 
 /** A notifications row as read back, with the reading user's read flag. */
@@ -60,29 +74,19 @@ export class PostgresNotificationStore implements NotificationStore {
   async save(n: Notification): Promise<SaveResult> {
     const { timeStamp, expiresAt } = storeArguments.persisted(n);
     if (expiresAt.getTime() <= this.#clock().getTime()) return "expired";
-    const r = n.routing;
-    // The insert commits before the promise resolves (autocommit), so "stored" means durable.
-    const result = await this.#sql`
-      INSERT INTO notifications
-        (audience_id, id, type, body, audience_type, audience_value, tenant_id, producer, time_stamp, expires_at)
-      VALUES
-        (${r.audienceId}, ${n.id}, ${n.type}, ${this.#sql.json((n.body ?? null) as JSONValue)}, ${r.audienceType},
-         ${r.audienceValue}, ${r.tenantId}, ${n.metadata.producer}, ${timeStamp}, ${expiresAt})
-      ON CONFLICT (audience_id, id) DO NOTHING`;
-    return result.count === 1 ? "stored" : "duplicate";
+    const inserted = await this.#insert([{ index: 0, n, timeStamp, expiresAt }]);
+    return inserted.length === 1 ? "stored" : "duplicate";
   }
 
   /**
-   * One multi-row INSERT … ON CONFLICT DO NOTHING for every notification not expired, which commits
-   * before the promise resolves; RETURNING names the rows it inserted, the others were duplicates.
-   * Columns travel as one array parameter each (unnest), so the statement's text does not depend on
-   * the batch size. The statement is atomic: when the database refuses the data of one row, nothing
-   * was stored, and each notification is saved on its own so only the refused ones fail.
+   * One INSERT (`#insert`) for every notification not expired. The statement is atomic: when the
+   * database refuses the data of one row, nothing was stored, and each notification is saved on its own
+   * so only the refused ones fail.
    */
   async saveMany(ns: readonly Notification[]): Promise<SaveOutcome[]> {
     const outcomes: SaveOutcome[] = new Array<SaveOutcome>(ns.length);
     const now = this.#clock().getTime();
-    const rows: { index: number; n: Notification; timeStamp: Date; expiresAt: Date }[] = [];
+    const rows: PendingRow[] = [];
     ns.forEach((n, index) => {
       let dates: { timeStamp: Date; expiresAt: Date };
       try {
@@ -96,19 +100,9 @@ export class PostgresNotificationStore implements NotificationStore {
       else rows.push({ index, n, ...dates });
     });
     if (rows.length === 0) return outcomes;
-    let inserted: { audience_id: string; id: string }[];
+    let inserted: InsertedKey[];
     try {
-      inserted = await this.#sql<{ audience_id: string; id: string }[]>`
-        INSERT INTO notifications
-          (audience_id, id, type, body, audience_type, audience_value, tenant_id, producer, time_stamp, expires_at)
-        SELECT * FROM unnest(
-          ${rows.map((r) => r.n.routing.audienceId)}::text[], ${rows.map((r) => r.n.id)}::text[], ${rows.map((r) => r.n.type)}::text[],
-          ${rows.map((r) => (r.n.body == null ? null : JSON.stringify(r.n.body)))}::text[]::jsonb[],
-          ${rows.map((r) => String(r.n.routing.audienceType))}::text[]::smallint[], ${rows.map((r) => r.n.routing.audienceValue)}::text[],
-          ${rows.map((r) => r.n.routing.tenantId)}::text[], ${rows.map((r) => r.n.metadata.producer)}::text[],
-          ${rows.map((r) => r.timeStamp.toISOString())}::text[]::timestamptz[], ${rows.map((r) => r.expiresAt.toISOString())}::text[]::timestamptz[])
-        ON CONFLICT (audience_id, id) DO NOTHING
-        RETURNING audience_id, id`;
+      inserted = await this.#insert(rows);
     } catch (err) {
       if (!isRefusedByDatabase(err)) throw err;
       for (const r of rows) outcomes[r.index] = await this.#saveAlone(r.n);
@@ -121,6 +115,26 @@ export class PostgresNotificationStore implements NotificationStore {
       outcomes[r.index] = { ok: true, result: stored ? "stored" : "duplicate" };
     }
     return outcomes;
+  }
+
+  /**
+   * The one INSERT of `save` and `saveMany`: ON CONFLICT DO NOTHING, committed before the promise resolves
+   * (autocommit), so a returned key is durable; RETURNING names the rows inserted, the others were
+   * duplicates. Columns travel as one array parameter each (unnest), so the statement's text does not
+   * depend on the row count; a missing body is SQL NULL. A refusal rejects with the database's error.
+   */
+  #insert(rows: readonly PendingRow[]): Promise<InsertedKey[]> {
+    return this.#sql<InsertedKey[]>`
+      INSERT INTO notifications
+        (audience_id, id, type, body, audience_type, audience_value, tenant_id, producer, time_stamp, expires_at)
+      SELECT * FROM unnest(
+        ${rows.map((r) => r.n.routing.audienceId)}::text[], ${rows.map((r) => r.n.id)}::text[], ${rows.map((r) => r.n.type)}::text[],
+        ${rows.map((r) => (r.n.body == null ? null : JSON.stringify(r.n.body)))}::text[]::jsonb[],
+        ${rows.map((r) => String(r.n.routing.audienceType))}::text[]::smallint[], ${rows.map((r) => r.n.routing.audienceValue)}::text[],
+        ${rows.map((r) => r.n.routing.tenantId)}::text[], ${rows.map((r) => r.n.metadata.producer)}::text[],
+        ${rows.map((r) => r.timeStamp.toISOString())}::text[]::timestamptz[], ${rows.map((r) => r.expiresAt.toISOString())}::text[]::timestamptz[])
+      ON CONFLICT (audience_id, id) DO NOTHING
+      RETURNING audience_id, id`;
   }
 
   /** `save` as an outcome: a refusal of this row is its outcome, anything else rejects. */
