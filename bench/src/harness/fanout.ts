@@ -10,7 +10,7 @@ import type { Report } from "../client/main.js";
 import type { Dialect } from "../client/frames.js";
 import { benchFrame } from "../payload.js";
 import type { ResultRow, Target } from "../results.js";
-import type { CpuWindow, MemorySample, PrepareArgs, ServerKind } from "../server/main.js";
+import type { CpuWindow, MemorySample, NodeMessageFormat, PrepareArgs, ServerKind } from "../server/main.js";
 import { cpuPer, formatCount, median, perCore, ratio, significant } from "../stats.js";
 import { split } from "../addresses.js";
 import { subjectOf } from "../client/subjects.js";
@@ -33,11 +33,11 @@ export interface FanoutCase {
    */
   ingest?: { perPost: number };
   /**
-   * Gateway, in-process: each notification is delivered with its node-message bytes (`notificationCodec`,
-   * what a router sends a gateway node), as the cluster's gateway nodes deliver; without it, as a bare
-   * object, as the standalone process delivers what its HTTP ingest accepted.
+   * Gateway, in-process: each notification is delivered from the node-message bytes a router sends a
+   * gateway node (framed, or the notification's JSON), read as the cluster's gateway nodes read them;
+   * without it, as a bare object, as the standalone process delivers what its HTTP ingest accepted.
    */
-  wire?: boolean;
+  wire?: NodeMessageFormat;
 }
 
 export interface FanoutMeasurement {
@@ -47,8 +47,8 @@ export interface FanoutMeasurement {
   audience: "global" | "user";
   /** notifications per HTTP POST; absent: published in-process */
   perPost?: number;
-  /** delivered with the node-message bytes (see FanoutCase.wire) */
-  wire?: boolean;
+  /** delivered from node-message bytes in this format (see FanoutCase.wire) */
+  wire?: NodeMessageFormat;
   clientProcesses: number;
   frameBytes: number;
   notifications: number;
@@ -213,7 +213,7 @@ async function drive(publish: (n: number) => void, clients: Child[], pacing: Pac
 
 async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasurement> {
   const audience = c.audience ?? "global";
-  const via = c.ingest === undefined ? (c.wire === true ? "wire-" : "") : c.ingest.perPost === 1 ? "http1-" : `http${c.ingest.perPost}-`;
+  const via = c.ingest === undefined ? (c.wire === undefined ? "" : `${c.wire}-`) : c.ingest.perPost === 1 ? "http1-" : `http${c.ingest.perPost}-`;
   const label = `${audience === "user" ? "one" : "fanout"}-${via}${c.kind}-${c.protocol}-${formatCount(c.connections)}`;
   const dialect: Dialect = c.kind === "socketio" ? "socketio" : c.kind === "centrifugo" ? "centrifugo" : dialectOf(c.protocol);
   const pacing = pacingFor(c);
@@ -243,7 +243,7 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
     await server.child.call("prepare", {
       count: warmup + count,
       ...(users === undefined ? {} : { users }),
-      ...(c.wire === true ? { wire: true } : {}),
+      ...(c.wire === undefined ? {} : { wire: c.wire }),
     } satisfies PrepareArgs);
     const srv = server.child;
     if (c.ingest !== undefined)
@@ -274,7 +274,7 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
       connections: c.connections,
       audience,
       ...(c.ingest === undefined ? {} : { perPost: c.ingest.perPost }),
-      ...(c.wire === true ? { wire: true } : {}),
+      ...(c.wire === undefined ? {} : { wire: c.wire }),
       clientProcesses: clients.length,
       frameBytes: benchFrame(c.protocol, users?.[0]).length,
       notifications: count,
@@ -309,7 +309,7 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
 }
 
 function cacheKey(c: FanoutCase): string {
-  return `fanout/${c.kind}/${c.protocol}/${c.connections}/${c.audience ?? "global"}${c.ingest === undefined ? "" : `/http${c.ingest.perPost}`}${c.wire === true ? "/wire" : ""}`;
+  return `fanout/${c.kind}/${c.protocol}/${c.connections}/${c.audience ?? "global"}${c.ingest === undefined ? "" : `/http${c.ingest.perPost}`}${c.wire === undefined ? "" : `/${c.wire}`}`;
 }
 
 /**
@@ -463,15 +463,17 @@ export const fanoutOne: Harness = {
     const connections = 1000;
     const cases: FanoutCase[] = [
       { kind: "uws", protocol: "json", connections, audience: "user" },
-      { kind: "gateway", protocol: "json", connections, audience: "user", wire: true },
+      { kind: "gateway", protocol: "json", connections, audience: "user", wire: "framed" },
+      { kind: "gateway", protocol: "json", connections, audience: "user", wire: "json" },
       { kind: "gateway", protocol: "json", connections, audience: "user" },
     ];
     const ms = await measureAll(ctx, cases);
     const base = ms.get(cacheKey(cases[0]!))!;
     const rows: ResultRow[] = [];
     for (const [c, how] of [
-      [cases[1]!, "node message bytes (cluster gateway node)"],
-      [cases[2]!, "notification object (standalone)"],
+      [cases[1]!, "framed node message (cluster gateway node)"],
+      [cases[2]!, "notification's JSON node message (gateway node not announcing framed messages)"],
+      [cases[3]!, "notification object (standalone)"],
     ] as const) {
       const gw = ms.get(cacheKey(c))!;
       const kase = `JSON, ${formatCount(connections)} connections, each notification to one user, delivered from the ${how}`;
@@ -489,11 +491,12 @@ export const fanoutOne: Harness = {
           "call, at most 8 per socket unacknowledged. The gateway pays its whole per-notification cost (de-duplication, delivered " +
           "form, encoding, metrics, tracing, topic publish) for a single delivery; bare uWS publishes pre-encoded bytes to a " +
           "one-subscriber topic. This is the common case for User and Connection audiences.",
-        "Node message bytes: each notification is handed to `deliver` with the bytes a router publishes to a gateway node " +
-          "(`notificationCodec`, encoded once per notification by the router, outside this process), as `run-gateway` does; the " +
-          "JSON frame is then spliced from those bytes. Notification object: `deliver(notification)` alone, as the standalone " +
-          "process delivers what its HTTP ingest accepted; the frame is serialised from the object. How the notification got " +
-          "here (a node's JSON decode of the message, the HTTP request) is not in either figure (`ingest-http-one` has the HTTP path).",
+        "Node messages: each notification is handed to `deliverNodeMessage` as the bytes a router publishes to a gateway node " +
+          "(encoded once per notification by the router, outside this process), as `run-gateway` does; reading them is in the " +
+          "figure. Framed: a header (id, audience, time stamp) and the JSON frame itself, published as a view of the received " +
+          "bytes. The notification's JSON (`notificationCodec`): JSON.parse of the message, then the frame spliced from its bytes. " +
+          "Notification object: `deliver(notification)`, as the standalone process delivers what its HTTP ingest accepted; the " +
+          "frame is serialised from the object; the HTTP request is not in the figure (`ingest-http-one` has it).",
         `Repetitions: ${ctx.opts.reps}; median run by CPU per notification.`,
         lossNote(ms.values()),
       ],

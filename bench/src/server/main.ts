@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { loadConfig } from "@tidings/config";
-import { notificationCodec, type Notification } from "@tidings/contracts";
+import { encodeFramedNodeMessage, notificationCodec, type Notification } from "@tidings/contracts";
 import { createGateway, loadNativeUws, type Gateway } from "@tidings/gateway";
 import { silentLogger } from "@tidings/observability";
 import { HANDSHAKE_OK } from "@tidings/protocol";
@@ -26,6 +26,7 @@ import { CENTRIFUGO_CHANNEL } from "../client/frames.js";
 import { CENTRIFUGO_API_KEY, centrifugoBinary, centrifugoConfig, procCpuUs, procRss } from "./centrifugo.js";
 
 export type ServerKind = "gateway" | "uws" | "ws" | "socketio" | "centrifugo";
+export type NodeMessageFormat = "framed" | "json";
 
 export interface ServerArgs {
   kind: ServerKind;
@@ -56,8 +57,12 @@ export interface PrepareArgs {
   count: number;
   /** one-receiver mode: notifications go to these users round robin (gateway: User audiences; bare uWS: one topic per socket) */
   users?: string[];
-  /** gateway: deliver each notification with its node-message bytes, as a cluster gateway node does */
-  wire?: boolean;
+  /**
+   * gateway: deliver each notification from the node-message bytes a router publishes (`framed`, or the
+   * notification's JSON as routers send nodes that do not read framed messages), read by the gateway as
+   * a cluster gateway node does; absent: the notification object, as the standalone process delivers
+   */
+  wire?: NodeMessageFormat;
 }
 
 interface Impl {
@@ -100,18 +105,14 @@ async function startGateway(): Promise<Impl> {
     connections: () => gateway.connectionCount,
     prepare({ count, users, wire }) {
       notifications = benchNotifications(count, users);
-      wires = null;
-      if (wire === true) {
-        // what a router publishes to a gateway node, and what the node decodes from it
-        wires = notifications.map((n) => notificationCodec.encode(n));
-        notifications = wires.map((w) => notificationCodec.decode(w));
-      }
+      // what a router publishes to a gateway node
+      wires = wire === undefined ? null : notifications.map((n) => (wire === "framed" ? encodeFramedNodeMessage(n) : notificationCodec.encode(n)));
       next = 0;
     },
     publish(n) {
       if (next + n > notifications.length) throw new Error(`only ${notifications.length} notifications prepared`);
       if (wires === null) for (let i = 0; i < n; i++) gateway.deliver(notifications[next++]!);
-      else for (let i = 0; i < n; i++, next++) gateway.deliver(notifications[next]!, null, wires[next]);
+      else for (let i = 0; i < n; i++) gateway.deliverNodeMessage(wires[next++]!);
     },
   };
 }

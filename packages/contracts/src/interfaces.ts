@@ -256,6 +256,11 @@ export interface RegistryHeartbeat {
   seq: number;
   /** Order-independent digest of the node's keys; equal key sets give equal digests. */
   digest: string;
+  /**
+   * Node-message formats the node reads besides the notification's JSON (`FRAMED_NODE_MESSAGES`);
+   * absent from nodes that read only that JSON.
+   */
+  nodeMessages?: readonly string[];
 }
 
 /** A node's complete key set as of `seq` (answer to `tidings.v1.registry.snapshot.<nodeId>`). */
@@ -265,6 +270,8 @@ export interface RegistrySnapshot {
   seq: number;
   keys: readonly string[];
   digest: string;
+  /** As in `RegistryHeartbeat`. */
+  nodeMessages?: readonly string[];
 }
 
 export type RegistryMessage = RegistryDelta | RegistryHeartbeat | RegistrySnapshot;
@@ -297,6 +304,11 @@ export interface AudienceRegistry {
   nodesFor(key: string): ReadonlySet<string>;
   /** All live nodes, under the same view rules as `nodesFor`. */
   liveNodes(): ReadonlySet<string>;
+  /**
+   * Live nodes whose last snapshot or heartbeat announced `FRAMED_NODE_MESSAGES`: the nodes a router
+   * may send framed node messages; every other node gets the notification's JSON. Same view rules.
+   */
+  framedNodes(): ReadonlySet<string>;
   /** Forgets the node and all its keys at once (node gone, or before re-learning it). Idempotent. */
   dropNode(nodeId: string): void;
   /**

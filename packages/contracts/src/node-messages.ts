@@ -1,3 +1,5 @@
+import { AUDIENCE_KINDS, type AudienceTypeValue } from "./audience.js";
+import { toDelivered } from "./delivered.js";
 import type { Notification } from "./envelope.js";
 import { encodeJson, isObject, notificationJson, parseJsonObject, utf8 } from "./json-wire.js";
 
@@ -28,6 +30,153 @@ export const notificationCodec: Codec<Notification> = {
     return n as unknown as Notification;
   },
 };
+
+/**
+ * The framed node message: what a router sends a gateway node that announced `FRAMED_NODE_MESSAGES`
+ * (registry snapshot and heartbeat). A fixed header, the strings fan-out needs before anything else, then
+ * the JSON hub frame a JSON client receives for the notification's live delivery (`isRead` false), byte for
+ * byte what the gateway's JSON protocol writes, so a node whose members all speak JSON publishes a view of
+ * the received bytes: no JSON parse, no copy. Everything else (MessagePack members, tracing, an encode
+ * fallback) decodes the notification from the frame on first use.
+ *
+ *   0  u8   FRAMED_MARKER (the JSON format's first byte is always `{`)
+ *   1  u8   routing.audienceType
+ *   2  u8   flags: bit 0 set when the three strings below are ASCII (one byte per character)
+ *   3  u8   byte length of metadata.timeStamp
+ *   4  u16  byte length of id (little endian)
+ *   6  u16  byte length of routing.audienceId (little endian)
+ *   8       id, audienceId, timeStamp (UTF-8), then the frame to the end
+ */
+export const FRAMED_NODE_MESSAGES = "framed-v1";
+const FRAMED_MARKER = 0x01;
+const HEADER_BYTES = 8;
+const ASCII_STRINGS = 1;
+
+/** The JSON hub frame of a live delivery as `jsonProtocol` writes it: `{"type":1,"target":…,"arguments":[<delivered>]}` + RS. */
+function liveFrameText(n: Notification): string {
+  const target = JSON.stringify(n.type);
+  return `{"type":1,"target":${target},"arguments":[${deliveredJson(n, target)}]}\u001e`;
+}
+
+const WIRE_KEYS = ["id", "type", "body", "routing", "metadata"] as const;
+
+/**
+ * `JSON.stringify(toDelivered(n, false))`. The notification's own JSON (often already written for the
+ * store) has the same members with `"audienceId":…,"isRead":false,` missing before `"body"`, so that is
+ * inserted into it rather than serialising the body again; when `n` has other members or another order,
+ * the delivered object is serialised.
+ */
+function deliveredJson(n: Notification, target: string): string {
+  const insert = `"audienceId":${JSON.stringify(n.routing.audienceId)},"isRead":false,`;
+  let k = 0;
+  let ordered = true;
+  for (const key in n) if (key !== WIRE_KEYS[k++]) ordered = false;
+  if (ordered && k === WIRE_KEYS.length) {
+    const json = notificationJson(n);
+    // `{"id":<id>,"type":<type>,` then `"body":`
+    const split = 6 + JSON.stringify(n.id).length + 8 + target.length + 1;
+    if (json.startsWith(`"body":`, split)) return json.slice(0, split) + insert + json.slice(split);
+  }
+  return JSON.stringify(toDelivered(n, false));
+}
+
+/** UTF-8 length of `s`. */
+function utf8Bytes(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, "utf8");
+  return s.length;
+}
+
+/** The framed node message of `n` (one per notification, published unchanged to every framed node). */
+export function encodeFramedNodeMessage(n: Notification): Uint8Array {
+  const { id } = n;
+  const { audienceId } = n.routing;
+  const { timeStamp } = n.metadata;
+  const idBytes = utf8Bytes(id);
+  const audienceIdBytes = utf8Bytes(audienceId);
+  const timeStampBytes = utf8Bytes(timeStamp);
+  if (idBytes > 0xffff || audienceIdBytes > 0xffff || timeStampBytes > 0xff) throw new RangeError("framed node message: id, audience id or time stamp too long");
+  const ascii = idBytes === id.length && audienceIdBytes === audienceId.length && timeStampBytes === timeStamp.length;
+  const text = id + audienceId + timeStamp + liveFrameText(n);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + Buffer.byteLength(text, "utf8"));
+  out[0] = FRAMED_MARKER;
+  out[1] = n.routing.audienceType;
+  out[2] = ascii ? ASCII_STRINGS : 0;
+  out[3] = timeStampBytes;
+  out.writeUInt16LE(idBytes, 4);
+  out.writeUInt16LE(audienceIdBytes, 6);
+  out.write(text, HEADER_BYTES, "utf8");
+  return out;
+}
+
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number, end: number) => string;
+
+/**
+ * A notification as a gateway node delivers it: read from a framed node message without parsing its
+ * JSON, or from the notification's own JSON (routers before the framed format, and routers sending to a
+ * node that did not announce it), or wrapped around a notification object (standalone ingest).
+ */
+export class NodeMessage {
+  #notification: Notification | null;
+
+  private constructor(
+    readonly id: string,
+    readonly audienceId: string,
+    readonly audienceType: AudienceTypeValue,
+    readonly timeStamp: string,
+    /** The JSON hub frame of the live delivery (framed format); null: encode `notification()`. */
+    readonly jsonFrame: Uint8Array | null,
+    /** The notification as `notificationCodec` encoded it, when it came that way; else null. */
+    readonly json: Uint8Array | null,
+    notification: Notification | null,
+  ) {
+    this.#notification = notification;
+  }
+
+  /** `n`, with its `notificationCodec` bytes when it arrived as those. */
+  static of(n: Notification, json: Uint8Array | null = null): NodeMessage {
+    return new NodeMessage(n.id, n.routing.audienceId, n.routing.audienceType, n.metadata.timeStamp, null, json, n);
+  }
+
+  /** A node message in either format (the JSON one starts with `{`). Throws `TypeError` for anything else. */
+  static read(data: Uint8Array): NodeMessage {
+    if (data[0] !== FRAMED_MARKER) return NodeMessage.of(notificationCodec.decode(data), data);
+    if (data.byteLength < HEADER_BYTES) throw new TypeError("framed node message: truncated");
+    // ASCII strings take the cheaper latin1 decode (same characters, one byte each).
+    const slice = (data[2]! & ASCII_STRINGS) !== 0 ? latin1Slice : utf8Slice;
+    const idEnd = HEADER_BYTES + (data[4]! | (data[5]! << 8));
+    const audienceIdEnd = idEnd + (data[6]! | (data[7]! << 8));
+    const frameStart = audienceIdEnd + data[3]!;
+    if (frameStart >= data.byteLength) throw new TypeError("framed node message: truncated");
+    const audienceType = data[1]!;
+    if (AUDIENCE_KINDS[audienceType as AudienceTypeValue] === undefined) throw new TypeError("framed node message: unknown audience type");
+    return new NodeMessage(
+      slice.call(data, HEADER_BYTES, idEnd),
+      slice.call(data, idEnd, audienceIdEnd),
+      audienceType as AudienceTypeValue,
+      slice.call(data, audienceIdEnd, frameStart),
+      data.subarray(frameStart),
+      null,
+      null,
+    );
+  }
+
+  /** The notification, decoded from the frame on first use when framed. Throws `TypeError` for a malformed frame. */
+  notification(): Notification {
+    if (this.#notification === null) {
+      const frame = this.jsonFrame!;
+      const invocation = parse(frame.subarray(0, frame.byteLength - 1), "framed node message");
+      const args = invocation["arguments"];
+      const d: unknown = Array.isArray(args) ? args[0] : undefined;
+      if (!isObject(d) || !isObject(d["routing"]) || !isObject(d["metadata"])) {
+        throw new TypeError("framed node message: no delivered notification in the frame");
+      }
+      if (d["id"] !== this.id || d["routing"]["audienceId"] !== this.audienceId) throw new TypeError("framed node message: header and frame differ");
+      this.#notification = { id: d["id"], type: d["type"], body: d["body"], routing: d["routing"], metadata: d["metadata"] } as Notification;
+    }
+    return this.#notification;
+  }
+}
 
 /** A user's read-state change on its way to every gateway node (`subjects.userEvents`). */
 export interface UserEvent {

@@ -7,7 +7,7 @@
  * reverse in stop() are one list, kept in one place so start-up and shutdown cannot drift apart.
  */
 import type { TidingsConfig } from "@tidings/config";
-import { isValidNodeId, userAudience, type Bus, type Notification, type NotificationStore } from "@tidings/contracts";
+import { isValidNodeId, NodeMessage, userAudience, type Bus, type Notification, type NotificationStore } from "@tidings/contracts";
 import {
   endSpan,
   Registry,
@@ -96,6 +96,11 @@ export interface Gateway {
    * JSON frames are then built from those bytes instead of serialising the notification again.
    */
   deliver(notification: Notification, traceHeaders?: Readonly<Record<string, string>> | null, wire?: Uint8Array): boolean;
+  /**
+   * `deliver` for a node message as a router sends it, in either format (`NodeMessage.read`): framed
+   * messages are delivered without parsing their JSON. Throws `TypeError` for bytes in neither format.
+   */
+  deliverNodeMessage(data: Uint8Array, traceHeaders?: Readonly<Record<string, string>> | null): boolean;
   /** Sends a hub event (read-state change) to this node's connections in audience `key`. */
   deliverEvent(key: string, target: string, payload: unknown): void;
   /**
@@ -185,6 +190,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
   });
   const disconnectTimeoutMs = config.disconnectTimeoutSeconds * 1000;
   const nodeSubject = `tidings.v1.node.${nodeId}`;
+  const deliverMessage = (message: NodeMessage, headers: Readonly<Record<string, string>> | null | undefined): boolean => {
+    const span = startProcessSpan(nodeSubject, headers, message.id);
+    const delivered = fanout.deliverMessage(message, Date.now());
+    span.setAttribute("tidings.duplicate", !delivered);
+    endSpan(span);
+    return delivered;
+  };
   const reportUnexpected = (err: unknown, source: UnexpectedSource) => report(log, err, source);
   let draining = false;
   let listeners: Bound[] = [];
@@ -288,13 +300,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       ticker.unref();
       return main.port;
     },
-    deliver(notification, headers, wire) {
-      const span = startProcessSpan(nodeSubject, headers, notification.id);
-      const delivered = fanout.deliver(notification, Date.now(), wire);
-      span.setAttribute("tidings.duplicate", !delivered);
-      endSpan(span);
-      return delivered;
-    },
+    deliver: (notification, headers, wire) => deliverMessage(NodeMessage.of(notification, wire ?? null), headers),
+    deliverNodeMessage: (data, headers) => deliverMessage(NodeMessage.read(data), headers),
     async stop(drainMs = config.drainSeconds * 1000) {
       if (draining) return;
       draining = true;

@@ -1,12 +1,13 @@
 /*
- * Over 300 lines: the per-notification delivery path (de-duplication window, per-audience topic entries,
- * counters tallied and flushed on scrape) shares one hot state; split up, each delivery would pay an extra
- * indirection (see bench/results/changes.md for what each of these costs).
+ * Near 300 lines: the per-notification delivery path (per-audience topic entries, counters tallied and
+ * flushed on scrape) shares one hot state; split up, each delivery would pay an extra indirection (see
+ * bench/results/changes.md for what each of these costs).
  */
-import { AUDIENCE_KINDS, toDelivered, type Notification } from "@tidings/contracts";
+import { AUDIENCE_KINDS, NodeMessage, toDelivered, type Notification } from "@tidings/contracts";
 import { jsonProtocol, messagePackProtocol, type HubProtocol, type ProtocolName } from "@tidings/protocol";
 import type { HubConnection } from "./connection.js";
 import type { ConnectionTable } from "./connection-table.js";
+import { DedupeWindow } from "./dedupe-window.js";
 import { deliveredJsonFrame } from "./delivered-frame.js";
 import type { EncodeFailures } from "./encode-failures.js";
 import type { Membership } from "./hub.js";
@@ -61,21 +62,8 @@ export interface TopicPublisher {
  * socket in C++: no per-connection JS on the hot path. Also the audience-membership bookkeeping.
  */
 export class Fanout implements Membership {
-  /*
-   * De-duplication: `#recent` maps the id of every notification delivered within the window to its
-   * audience (or audiences, oldest first, in the rare case of one id sent to several audiences here).
-   * Keyed by the id string as decoded: no key string is built, flattened and hashed per notification.
-   * `#queueIds[i]` / `#queueExpiry[i]` (from `#queueHead`) are the deliveries in order with their expiry
-   * (ms). The window is fixed, so insertion order is expiry order and only the front can be due: each
-   * call compares one number, and the sweep forgets due deliveries by id (an id's audiences were added
-   * in queue order, so the first is the due one). (Sweeping by iterating the Map instead walks over every
-   * slot deleted since its last rehash, on every call: tens of µs per notification once entries start
-   * expiring.) Map + queue also hold no boxed expiry per entry.
-   */
-  readonly #recent = new Map<string, string | string[]>();
-  #queueIds: string[] = [];
-  #queueExpiry: number[] = [];
-  #queueHead = 0;
+  /** (id, audience) of every notification delivered within the de-duplication window */
+  readonly #recent: DedupeWindow;
   /** audiences with members on this node, by audience id */
   readonly #audiences = new Map<string, LocalAudience>();
 
@@ -96,13 +84,14 @@ export class Fanout implements Membership {
   constructor(
     private readonly publisher: TopicPublisher,
     private readonly table: ConnectionTable,
-    private readonly dedupeWindowMs: number,
+    dedupeWindowMs: number,
     private readonly metrics: GatewayMetrics,
     /** Told of a notification a protocol cannot encode; fan-out skips it for that protocol and goes on. */
     private readonly encodeFailures: EncodeFailures,
     /** Told when this node's first connection joins an audience and when its last leaves (ref-counted there): the cluster registry. */
     private readonly membershipListener?: MembershipListener,
   ) {
+    this.#recent = new DedupeWindow(dedupeWindowMs);
     this.#perProtocol = PROTOCOLS.map((protocol) => ({
       protocol,
       deliveriesCounter: metrics.deliveries.labels(protocol.name),
@@ -143,22 +132,31 @@ export class Fanout implements Membership {
   /**
    * Sends a notification to every local connection in its audience, once per (audience, id) within the
    * de-duplication window. Returns false when it was a duplicate. `wire`, when given, is the notification
-   * as `notificationCodec` encoded it (how a gateway node receives it): JSON frames are then spliced from
-   * those bytes instead of serialising the notification again (delivered-frame.ts).
+   * as `notificationCodec` encoded it: see `deliverMessage`.
    */
   deliver(notification: Notification, now: number, wire?: Uint8Array): boolean {
-    const key = notification.routing.audienceId;
-    if (this.#isDuplicate(notification.id, key, now)) {
+    return this.deliverMessage(NodeMessage.of(notification, wire ?? null), now);
+  }
+
+  /**
+   * `deliver` for a notification as a gateway node received it. A framed message carries the JSON
+   * frame itself: JSON topics get a view of its bytes, and the notification is decoded only for a
+   * MessagePack member or an encode fallback. From the notification's JSON (`message.json`) JSON frames
+   * are spliced (delivered-frame.ts); otherwise encoded from the object.
+   */
+  deliverMessage(message: NodeMessage, now: number): boolean {
+    const key = message.audienceId;
+    if (this.#recent.seen(message.id, key, now)) {
       this.#duplicatesTally++;
       return false;
     }
     // Encode/fan-out timings and delivery latency for a sample only (metrics.ts TIMING_SAMPLE_EVERY); the first notification is in it.
     const timed = (this.#deliveredCount++ & (TIMING_SAMPLE_EVERY - 1)) === 0;
     const started = timed ? performance.now() : 0;
-    if (AUDIENCE_KINDS[notification.routing.audienceType].byConnectionId) {
+    if (AUDIENCE_KINDS[message.audienceType].byConnectionId) {
       const connection = this.table.byConnectionId(key);
       if (connection?.state === "open") {
-        const bytes = this.#encode(connection.protocol!, notification, wire);
+        const bytes = this.#encode(connection.protocol!, message);
         if (bytes !== null) {
           connection.sendMessage(bytes, now);
           const m = this.#perProtocol[this.#indexOf(connection)]!;
@@ -169,11 +167,11 @@ export class Fanout implements Membership {
     } else {
       // No connection here is in the audience: nothing to encode or publish.
       const local = this.#audiences.get(key);
-      if (local !== undefined) this.#publishToTopics(local, notification, now, timed, wire);
+      if (local !== undefined) this.#publishToTopics(local, message, now, timed);
     }
     if (timed) {
       this.metrics.fanoutSeconds.observe((performance.now() - started) / 1000);
-      const acceptedAt = Date.parse(notification.metadata.timeStamp);
+      const acceptedAt = Date.parse(message.timeStamp);
       if (acceptedAt <= now) this.metrics.deliveryLatency.observe((now - acceptedAt) / 1000);
     }
     this.#deliveredTally++;
@@ -181,7 +179,7 @@ export class Fanout implements Membership {
   }
 
   /** Publishes to the audience's topic of each protocol with members, encoding once per such protocol. */
-  #publishToTopics(local: LocalAudience, notification: Notification, now: number, timed: boolean, wire: Uint8Array | undefined): void {
+  #publishToTopics(local: LocalAudience, message: NodeMessage, now: number, timed: boolean): void {
     for (let i = 0; i < PROTOCOLS.length; i++) {
       // No connection of this protocol is in the audience: skip its topic.
       if (local.members[i] === 0) continue;
@@ -193,10 +191,10 @@ export class Fanout implements Membership {
       let bytes: Uint8Array | null;
       if (timed) {
         const encodeStarted = performance.now();
-        bytes = this.#encode(protocol, notification, wire);
+        bytes = this.#encode(protocol, message);
         m.encodeSeconds.observe((performance.now() - encodeStarted) / 1000);
       } else {
-        bytes = this.#encode(protocol, notification, wire);
+        bytes = this.#encode(protocol, message);
       }
       if (bytes === null) continue;
       this.publisher.publish(topic, bytes, protocol.binary);
@@ -208,8 +206,7 @@ export class Fanout implements Membership {
 
   /** True when `id` to audience `audienceId` went through `deliver` within the de-duplication window. */
   delivered(audienceId: string, id: string): boolean {
-    const prior = this.#recent.get(id);
-    return prior === audienceId || (Array.isArray(prior) && prior.includes(audienceId));
+    return this.#recent.has(id, audienceId);
   }
 
   /** A closed connection leaves every audience (uWS drops its topic subscriptions by itself). */
@@ -263,15 +260,19 @@ export class Fanout implements Membership {
   }
 
   /** The notification's frame in `protocol`, or null (reported) when that protocol cannot encode it. */
-  #encode(protocol: HubProtocol, notification: Notification, wire: Uint8Array | undefined): Uint8Array | null {
+  #encode(protocol: HubProtocol, message: NodeMessage): Uint8Array | null {
     try {
-      if (wire !== undefined && protocol === jsonProtocol) {
-        const frame = deliveredJsonFrame(notification, wire);
-        if (frame !== null) return frame;
+      if (protocol === jsonProtocol) {
+        if (message.jsonFrame !== null) return message.jsonFrame;
+        if (message.json !== null) {
+          const frame = deliveredJsonFrame(message.notification(), message.json);
+          if (frame !== null) return frame;
+        }
       }
+      const notification = message.notification();
       return protocol.encodeNotification(notification.type, toDelivered(notification, false));
     } catch (err) {
-      this.encodeFailures.report(notification, protocol.name, err);
+      this.encodeFailures.report({ id: message.id, routing: { audienceId: message.audienceId } }, protocol.name, err);
       return null;
     }
   }
@@ -286,41 +287,5 @@ export class Fanout implements Membership {
       if (m.sentBytes > 0) m.sentBytesCounter.inc(m.sentBytes);
       m.deliveries = m.sentBytes = 0;
     }
-  }
-
-  #isDuplicate(id: string, audienceId: string, now: number): boolean {
-    if (this.#queueHead < this.#queueExpiry.length && this.#queueExpiry[this.#queueHead]! <= now) this.#sweep(now);
-    const prior = this.#recent.get(id);
-    if (prior === undefined) this.#recent.set(id, audienceId);
-    else if (prior === audienceId) return true;
-    else if (typeof prior === "string") this.#recent.set(id, [prior, audienceId]);
-    else if (prior.includes(audienceId)) return true;
-    else prior.push(audienceId);
-    this.#queueIds.push(id);
-    this.#queueExpiry.push(now + this.dedupeWindowMs);
-    return false;
-  }
-
-  /** Forgets the deliveries at the front of the queue whose expiry is <= now (stops at the first later one). */
-  #sweep(now: number): void {
-    const ids = this.#queueIds;
-    const expiry = this.#queueExpiry;
-    let head = this.#queueHead;
-    while (head < expiry.length && expiry[head]! <= now) {
-      const id = ids[head++]!;
-      const prior = this.#recent.get(id);
-      if (typeof prior === "string") this.#recent.delete(id);
-      else if (prior !== undefined) {
-        prior.shift();
-        if (prior.length === 1) this.#recent.set(id, prior[0]!);
-      }
-    }
-    // Drop the consumed front once it is at least half the queue: each entry is copied O(1) times on average.
-    if (head >= 1024 && head * 2 >= expiry.length) {
-      this.#queueIds = ids.slice(head);
-      this.#queueExpiry = expiry.slice(head);
-      head = 0;
-    }
-    this.#queueHead = head;
   }
 }

@@ -8,7 +8,7 @@ import {
   RegistryAnnouncer,
 } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
-import { BusNotificationStore, notificationCodec, subjects, userAudience, userEventCodec } from "@tidings/contracts";
+import { BusNotificationStore, FRAMED_NODE_MESSAGES, subjects, userAudience, userEventCodec } from "@tidings/contracts";
 import type { Logger, Registry } from "@tidings/observability";
 import { createGateway, type Gateway, type GatewayDeps } from "./app.js";
 
@@ -77,6 +77,8 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
     nodeId,
     heartbeatIntervalMs: config.registryHeartbeatSeconds * 1000,
     ackTimeoutMs: config.membershipAckTimeoutSeconds * 1000,
+    // Routers send this node framed node messages (no JSON parse per notification here) once they know it reads them.
+    nodeMessages: [FRAMED_NODE_MESSAGES],
   });
   gateway = await createGatewayOrRelease(
     {
@@ -95,7 +97,7 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
     () => bus.close(),
   );
   const nodeSub = bus.subscribe(subjects.node(nodeId), (msg) => {
-    gateway.deliver(notificationCodec.decode(msg.data), msg.headers, msg.data);
+    gateway.deliverNodeMessage(msg.data, msg.headers);
   });
   const eventSub = bus.subscribe(subjects.userEvents, (msg) => {
     const e = userEventCodec.decode(msg.data);

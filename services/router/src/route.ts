@@ -1,5 +1,6 @@
 import {
   AUDIENCE_KINDS,
+  encodeFramedNodeMessage,
   notificationCodec,
   ownerOf,
   subjects,
@@ -23,11 +24,15 @@ export type RouteFn = (n: Notification, headers?: BusHeaders) => number;
  * The owning-node fan-out (docs/architecture.md §2, step 2). Owners: for a Connection audience
  * the node encoded in the connection id (no lookup; an id Tidings did not mint has no owner); for
  * Global every live node; otherwise the registry's nodes for the audience key. The notification is
- * encoded once and the same bytes are published once per owner on `tidings.v1.node.<id>`; nodes
- * without a matching connection get nothing.
+ * encoded once per format its owners read (framed for nodes that announced it, else its JSON) and the
+ * same bytes are published once per owner on `tidings.v1.node.<id>`; nodes without a matching
+ * connection get nothing.
  */
 export function createRoute(deps: RouteDeps): RouteFn {
   const { bus, registry, onPublished } = deps;
+  const framedNodes = registry.framedNodes();
+  const encodeFor = (nodeId: string, n: Notification) =>
+    framedNodes.has(nodeId) ? encodeFramedNodeMessage(n) : notificationCodec.encode(n);
   // Subject strings per node, so the hot path skips re-validating the same node ids.
   const nodeSubjects = new Map<string, string>();
   const subjectOf = (nodeId: string): string => {
@@ -46,13 +51,16 @@ export function createRoute(deps: RouteDeps): RouteFn {
     if (AUDIENCE_KINDS[n.routing.audienceType].byConnectionId) {
       const owner = ownerOf(n.routing.audienceValue);
       if (owner === null) return 0;
-      bus.publish(subjectOf(owner), notificationCodec.encode(n), headers);
+      bus.publish(subjectOf(owner), encodeFor(owner, n), headers);
       count = 1;
     } else {
       const owners = registry.nodesFor(n.routing.audienceId);
       if (owners.size === 0) return 0;
-      const data = notificationCodec.encode(n);
+      // One encode per format, shared by every node reading it.
+      let framed: Uint8Array | null = null;
+      let json: Uint8Array | null = null;
       for (const nodeId of owners) {
+        const data = framedNodes.has(nodeId) ? (framed ??= encodeFramedNodeMessage(n)) : (json ??= notificationCodec.encode(n));
         bus.publish(subjectOf(nodeId), data, headers);
         count++;
       }

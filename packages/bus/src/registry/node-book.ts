@@ -1,4 +1,5 @@
 import {
+  FRAMED_NODE_MESSAGES,
   GLOBAL_AUDIENCE,
   type RegistryApplyResult,
   type RegistryDelta,
@@ -36,6 +37,7 @@ export abstract class NodeBook<N extends BookNode> {
   protected readonly nodes = new Map<string, N>();
   readonly #byKey = new Map<string, ReadonlySet<string>>();
   readonly #live = new Set<string>();
+  readonly #framed = new Set<string>();
   #memberships = 0;
 
   /**
@@ -46,6 +48,7 @@ export abstract class NodeBook<N extends BookNode> {
     const node = this.nodes.get(h.nodeId);
     if (node === undefined) return "needs-snapshot";
     node.lastSeenMs = nowMs;
+    this.#noteFormats(h.nodeId, h.nodeMessages);
     if (this.owesSnapshot(node) || h.seq !== node.seq || h.digest !== node.digest.value()) return "needs-snapshot";
     return "applied";
   }
@@ -59,6 +62,16 @@ export abstract class NodeBook<N extends BookNode> {
     return this.#live;
   }
 
+  framedNodes(): ReadonlySet<string> {
+    return this.#framed;
+  }
+
+  /** What the node's latest heartbeat or snapshot announced (a node restarted on an older version announces nothing). */
+  #noteFormats(nodeId: string, nodeMessages: readonly string[] | undefined): void {
+    if (nodeMessages?.includes(FRAMED_NODE_MESSAGES) === true) this.#framed.add(nodeId);
+    else this.#framed.delete(nodeId);
+  }
+
   dropNode(nodeId: string): void {
     const node = this.nodes.get(nodeId);
     if (node === undefined) return;
@@ -66,6 +79,7 @@ export abstract class NodeBook<N extends BookNode> {
     this.#memberships -= node.keys.size;
     this.nodes.delete(nodeId);
     this.#live.delete(nodeId);
+    this.#framed.delete(nodeId);
   }
 
   dropSilent(nowMs: number, maxSilenceMs: number): string[] {
@@ -104,7 +118,9 @@ export abstract class NodeBook<N extends BookNode> {
    */
   protected snapshotTarget(s: RegistrySnapshot, create: (alone: ReadonlySet<string>) => N): N | "stale" {
     const node = this.nodes.get(s.nodeId);
-    if (node !== undefined) return s.seq < node.seq ? "stale" : node;
+    if (node !== undefined && s.seq < node.seq) return "stale";
+    this.#noteFormats(s.nodeId, s.nodeMessages);
+    if (node !== undefined) return node;
     const created = create(new Set([s.nodeId]));
     this.nodes.set(s.nodeId, created);
     this.#live.add(s.nodeId);

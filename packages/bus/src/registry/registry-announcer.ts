@@ -22,6 +22,8 @@ export interface RegistryAnnouncerOptions {
   ackTimeoutMs?: number;
   /** How long a paged snapshot stays frozen for its requester to fetch the remaining pages (default 30 000 ms). */
   snapshotTtlMs?: number;
+  /** Node-message formats this node reads besides the notification's JSON, announced in heartbeats and snapshots (default none). */
+  nodeMessages?: readonly string[];
   log?: RegistryLogger;
 }
 
@@ -59,6 +61,8 @@ export class RegistryAnnouncer {
   readonly #heartbeatIntervalMs: number;
   readonly #maxMessageBytes: number;
   readonly #snapshotTtlMs: number;
+  /** `{nodeMessages}` as heartbeats and snapshot pages carry it; empty when the node announces none. */
+  readonly #formats: { nodeMessages?: readonly string[] };
   readonly #log: RegistryLogger;
   /** Local connections per audience key. */
   readonly #counts = new Map<string, number>();
@@ -86,6 +90,7 @@ export class RegistryAnnouncer {
     this.#heartbeatIntervalMs = opts.heartbeatIntervalMs ?? REGISTRY_HEARTBEAT_MS;
     this.#maxMessageBytes = opts.maxMessageBytes ?? 256 * 1024;
     this.#snapshotTtlMs = opts.snapshotTtlMs ?? 30_000;
+    this.#formats = opts.nodeMessages === undefined || opts.nodeMessages.length === 0 ? {} : { nodeMessages: opts.nodeMessages };
     this.#ackTimeoutMs = opts.ackTimeoutMs ?? 2000;
     this.#log = opts.log ?? silentRegistryLogger;
   }
@@ -286,7 +291,7 @@ export class RegistryAnnouncer {
     try {
       this.#bus.publish(
         subjects.registryDelta,
-        encodeJson({ kind: "heartbeat", nodeId: this.nodeId, seq: this.#seq, digest: this.#digest.value() }),
+        encodeJson({ kind: "heartbeat", nodeId: this.nodeId, seq: this.#seq, digest: this.#digest.value(), ...this.#formats }),
       );
     } catch (error) {
       this.#log.warn({ err: error }, "registry heartbeat not published");
@@ -310,7 +315,7 @@ export class RegistryAnnouncer {
         timer.unref();
         this.#frozen.set(token, { seq, digest, pages, timer });
       }
-      answer = { kind: "snapshot", nodeId: this.nodeId, seq, digest, keys: pages[0]!, part: 0, parts: pages.length, token };
+      answer = { kind: "snapshot", nodeId: this.nodeId, seq, digest, keys: pages[0]!, part: 0, parts: pages.length, token, ...this.#formats };
     } else {
       const frozen = this.#frozen.get(request.token);
       const keys = frozen?.pages[request.part];
@@ -326,6 +331,7 @@ export class RegistryAnnouncer {
           part: request.part,
           parts: frozen.pages.length,
           token: request.token,
+          ...this.#formats,
         };
         if (request.part === frozen.pages.length - 1) {
           clearTimeout(frozen.timer);

@@ -240,7 +240,7 @@ export class RegistryTracker {
   async #fetchSnapshot(nodeId: string): Promise<FetchOutcome> {
     const subject = subjects.registrySnapshot(nodeId);
     const keys: string[] = [];
-    let first: { seq: number; digest: string; parts: number; token: string | null } | null = null;
+    let first: { seq: number; digest: string; parts: number; token: string | null; nodeMessages?: readonly string[] } | null = null;
     for (let part = 0; first === null || part < first.parts; part++) {
       const body = first === null ? new Uint8Array(0) : encodeJson({ token: first.token, part });
       let data: Uint8Array;
@@ -256,10 +256,15 @@ export class RegistryTracker {
       if (page.part !== part || (first !== null && (page.seq !== first.seq || page.token !== first.token))) {
         return { ok: false, gone: false, reason: "snapshot pages do not belong together" };
       }
-      first ??= { seq: page.seq, digest: page.digest, parts: page.parts, token: page.token };
+      first ??= { seq: page.seq, digest: page.digest, parts: page.parts, token: page.token, ...formatsOf(page) };
       for (const k of page.keys) keys.push(k);
     }
     if (registryDigest(keys) !== first.digest) return { ok: false, gone: false, reason: "snapshot digest mismatch" };
-    return { ok: true, snapshot: { kind: "snapshot", nodeId, seq: first.seq, keys, digest: first.digest } };
+    return { ok: true, snapshot: { kind: "snapshot", nodeId, seq: first.seq, keys, digest: first.digest, ...formatsOf(first) } };
   }
+}
+
+/** The node-message formats a snapshot page announced, as an optional property. */
+function formatsOf(s: { nodeMessages?: readonly string[] }): { nodeMessages?: readonly string[] } {
+  return s.nodeMessages === undefined ? {} : { nodeMessages: s.nodeMessages };
 }

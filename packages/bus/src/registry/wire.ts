@@ -53,6 +53,11 @@ function parse(data: Uint8Array): Record<string, unknown> | null {
 const isSeq = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const isNode = (v: unknown): v is string => typeof v === "string" && isValidNodeId(v);
 
+/** The formats a heartbeat or snapshot announces: a list of strings, else none (nodes before the field). */
+function nodeMessagesOf(v: unknown): { nodeMessages?: string[] } {
+  return Array.isArray(v) && v.every((f) => typeof f === "string") ? { nodeMessages: v as string[] } : {};
+}
+
 function isKeyList(v: unknown): v is string[] {
   if (!Array.isArray(v)) return false;
   for (const k of v) if (typeof k !== "string" || k === "") return false;
@@ -69,7 +74,7 @@ export function decodeRegistryUpdate(data: Uint8Array): RegistryDelta | Registry
   }
   if (m["kind"] === "heartbeat") {
     if (typeof m["digest"] !== "string") return null;
-    return { kind: "heartbeat", nodeId: m["nodeId"], seq: m["seq"], digest: m["digest"] };
+    return { kind: "heartbeat", nodeId: m["nodeId"], seq: m["seq"], digest: m["digest"], ...nodeMessagesOf(m["nodeMessages"]) };
   }
   return null;
 }
@@ -83,7 +88,7 @@ export function decodeSnapshotAnswer(data: Uint8Array): SnapshotPage | SnapshotG
   if (m["kind"] !== "snapshot" || !isSeq(seq) || !isKeyList(keys) || typeof digest !== "string") return null;
   if (!isSeq(part) || !isSeq(parts) || part >= parts) return null;
   if (token !== null && typeof token !== "string") return null;
-  return { kind: "snapshot", nodeId: m["nodeId"], seq, keys, digest, part, parts, token };
+  return { kind: "snapshot", nodeId: m["nodeId"], seq, keys, digest, part, parts, token, ...nodeMessagesOf(m["nodeMessages"]) };
 }
 
 /** A page request, or null for the first page (empty or unreadable body). */

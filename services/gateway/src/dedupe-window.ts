@@ -1,0 +1,136 @@
+import { randomInt } from "node:crypto";
+
+const NONE = -1;
+const INITIAL_CAPACITY = 1024;
+
+/**
+ * The (notification id, audience) pairs delivered within a fixed window, answering exactly: a pair is
+ * a duplicate only when the same id and audience strings were recorded, never on a hash match alone.
+ *
+ * Entries live in a ring indexed by a sequence number that grows by one per entry (`head` is the oldest
+ * live one, `tail` the next). The window is fixed, so entries expire in sequence order: only the front
+ * can be due, and expiring is advancing `head`. Lookups go through a chained hash table held in typed
+ * arrays: `buckets[hash & bucketMask]` is the newest sequence number in the bucket, `next[...]` the one
+ * before it. A chain runs newest to oldest, so it ends at the first number below `head`: expired
+ * entries need no unlinking, and a number pointing at a reused ring slot is never followed. With a
+ * bucket per half entry, a lookup reads about one bucket and one entry (a `Map` over every id of the
+ * window reads a bucket, an entry and the key string, each a cache miss at hundreds of thousands of ids).
+ *
+ * The hash is seeded per process, so ids chosen to collide cannot be prepared in advance to make chains long.
+ */
+export class DedupeWindow {
+  readonly #windowMs: number;
+  readonly #seed: number;
+  #mask = INITIAL_CAPACITY - 1;
+  #ids: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY);
+  #audiences: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY);
+  #hashes = new Int32Array(INITIAL_CAPACITY);
+  #expiry = new Float64Array(INITIAL_CAPACITY);
+  /** sequence number of the previous entry of the same bucket, NONE at a chain's end */
+  #next = new Float64Array(INITIAL_CAPACITY);
+  #bucketMask = 2 * INITIAL_CAPACITY - 1;
+  #buckets = new Float64Array(2 * INITIAL_CAPACITY).fill(NONE);
+  #head = 0;
+  #tail = 0;
+
+  /** `seed`: fixed only by tests (to build colliding ids); random otherwise. */
+  constructor(windowMs: number, seed = randomInt(2 ** 31)) {
+    this.#windowMs = windowMs;
+    this.#seed = seed;
+  }
+
+  /** Live entries. */
+  get size(): number {
+    return this.#tail - this.#head;
+  }
+
+  /** True when (`id`, `audienceId`) was recorded within the window before `now`; otherwise records it and returns false. */
+  seen(id: string, audienceId: string, now: number): boolean {
+    this.#expire(now);
+    const hash = this.hash(id);
+    if (this.#find(id, audienceId, hash)) return true;
+    const size = this.#tail - this.#head;
+    if (size > this.#mask) this.#resize(2 * (this.#mask + 1));
+    // Gives memory back after a burst; halving leaves it a quarter full, far from the next doubling.
+    else if (size * 8 < this.#mask && this.#mask >= INITIAL_CAPACITY) this.#resize((this.#mask + 1) / 2);
+    const seq = this.#tail++;
+    const p = seq & this.#mask;
+    this.#ids[p] = id;
+    this.#audiences[p] = audienceId;
+    this.#hashes[p] = hash;
+    this.#expiry[p] = now + this.#windowMs;
+    const b = hash & this.#bucketMask;
+    this.#next[p] = this.#buckets[b]!;
+    this.#buckets[b] = seq;
+    return false;
+  }
+
+  /** True when (`id`, `audienceId`) is recorded (expiry as of the last `seen`). */
+  has(id: string, audienceId: string): boolean {
+    return this.#find(id, audienceId, this.hash(id));
+  }
+
+  /** The seeded 32-bit hash the table files `id` under (FNV-1a over UTF-16 units, then murmur3's finaliser). */
+  hash(id: string): number {
+    let h = this.#seed ^ 0x811c9dc5;
+    for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  }
+
+  #find(id: string, audienceId: string, hash: number): boolean {
+    const mask = this.#mask;
+    for (let seq = this.#buckets[hash & this.#bucketMask]!; seq >= this.#head; seq = this.#next[seq & mask]!) {
+      const p = seq & mask;
+      if (this.#hashes[p] === hash && this.#ids[p] === id && this.#audiences[p] === audienceId) return true;
+    }
+    return false;
+  }
+
+  /** Forgets the entries at the front whose expiry is <= now (stops at the first later one). */
+  #expire(now: number): void {
+    const mask = this.#mask;
+    let head = this.#head;
+    while (head < this.#tail && this.#expiry[head & mask]! <= now) {
+      const p = head & mask;
+      // Let the strings go; the slot's numbers are overwritten when it is reused.
+      this.#ids[p] = this.#audiences[p] = undefined;
+      head++;
+    }
+    this.#head = head;
+  }
+
+  /** Resizes the ring (and the buckets, two per slot), moving the live entries to their new slots and relinking the chains. */
+  #resize(capacity: number): void {
+    const mask = capacity - 1;
+    const ids = new Array<string | undefined>(capacity);
+    const audiences = new Array<string | undefined>(capacity);
+    const hashes = new Int32Array(capacity);
+    const expiry = new Float64Array(capacity);
+    const next = new Float64Array(capacity);
+    const bucketMask = 2 * capacity - 1;
+    const buckets = new Float64Array(2 * capacity).fill(NONE);
+    for (let seq = this.#head; seq < this.#tail; seq++) {
+      const from = seq & this.#mask;
+      const p = seq & mask;
+      ids[p] = this.#ids[from];
+      audiences[p] = this.#audiences[from];
+      hashes[p] = this.#hashes[from]!;
+      expiry[p] = this.#expiry[from]!;
+      const b = hashes[p]! & bucketMask;
+      next[p] = buckets[b]!;
+      buckets[b] = seq;
+    }
+    this.#mask = mask;
+    this.#ids = ids;
+    this.#audiences = audiences;
+    this.#hashes = hashes;
+    this.#expiry = expiry;
+    this.#next = next;
+    this.#bucketMask = bucketMask;
+    this.#buckets = buckets;
+  }
+}
