@@ -213,7 +213,8 @@ async function drive(publish: (n: number) => void, clients: Child[], pacing: Pac
 
 async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasurement> {
   const audience = c.audience ?? "global";
-  const via = c.ingest === undefined ? (c.wire === undefined ? "" : `${c.wire}-`) : c.ingest.perPost === 1 ? "http1-" : `http${c.ingest.perPost}-`;
+  const via =
+    c.ingest === undefined ? (c.wire === undefined ? "" : `${c.wire}-`) : c.ingest.perPost === 1 ? "http1-" : `http${c.ingest.perPost}-`;
   const label = `${audience === "user" ? "one" : "fanout"}-${via}${c.kind}-${c.protocol}-${formatCount(c.connections)}`;
   const dialect: Dialect = c.kind === "socketio" ? "socketio" : c.kind === "centrifugo" ? "centrifugo" : dialectOf(c.protocol);
   const pacing = pacingFor(c);

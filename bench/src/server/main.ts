@@ -106,7 +106,10 @@ async function startGateway(): Promise<Impl> {
     prepare({ count, users, wire }) {
       notifications = benchNotifications(count, users);
       // what a router publishes to a gateway node
-      wires = wire === undefined ? null : notifications.map((n) => (wire === "framed" ? encodeFramedNodeMessage(n) : notificationCodec.encode(n)));
+      wires =
+        wire === undefined
+          ? null
+          : notifications.map((n) => (wire === "framed" ? encodeFramedNodeMessage(n) : notificationCodec.encode(n)));
       next = 0;
     },
     publish(n) {

@@ -3,7 +3,7 @@
  * over a real nats-server: start-up sync, live deltas, lost deltas, silent nodes, restarts.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { subjects, type Bus } from "@tidings/contracts";
+import { FRAMED_NODE_MESSAGES, subjects, type Bus } from "@tidings/contracts";
 import { sleep, waitFor } from "@tidings/testkit";
 import { MemoryAudienceRegistry, RegistryAnnouncer, RegistryTracker, registryDigest } from "../src/index.js";
 import { LossyBus, isDeltaOf } from "./lossy-bus.js";
@@ -26,7 +26,10 @@ export function describeRegistryScenarios(name: string, makeFactory: () => Promi
     const setup = async () => {
       const factory = await makeFactory();
       cleanups.push(() => factory.dispose());
-      const node = async (nodeId: string, opts: { heartbeatIntervalMs?: number; maxMessageBytes?: number; ackTimeoutMs?: number } = {}) => {
+      const node = async (
+        nodeId: string,
+        opts: { heartbeatIntervalMs?: number; maxMessageBytes?: number; ackTimeoutMs?: number; nodeMessages?: readonly string[] } = {},
+      ) => {
         const bus = new LossyBus(await factory.connect());
         const announcer = new RegistryAnnouncer({ bus, nodeId, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? HEARTBEAT_MS, ...opts });
         cleanups.push(() => announcer.stop());
@@ -232,6 +235,30 @@ export function describeRegistryScenarios(name: string, makeFactory: () => Promi
       await again.announcer.start();
       await waitFor(() => r.registry.nodesFor("user:fresh").size === 1 && r.registry.size() === 1, 5000, "rebuilt");
       expect(r.registry.nodesFor("user:old1").size).toBe(0);
+    });
+
+    it("routers learn which nodes read framed node messages from their snapshots and heartbeats, and forget it when a node restarts without", async () => {
+      const { node, router } = await setup();
+      const framed = await node("node-framed", { nodeMessages: [FRAMED_NODE_MESSAGES] });
+      const plain = await node("node-plain");
+      await framed.announcer.start();
+      await plain.announcer.start();
+      const r = await router();
+      await r.tracker.start();
+      // from the snapshots the tracker fetched at start
+      expect([...r.registry.liveNodes()].sort()).toEqual(["node-framed", "node-plain"]);
+      expect([...r.registry.framedNodes()]).toEqual(["node-framed"]);
+      // an older version restarted under the same id announces nothing: its heartbeat takes the capability back
+      await framed.announcer.stop();
+      const older = await node("node-framed");
+      await older.announcer.start();
+      await waitFor(() => !r.registry.framedNodes().has("node-framed"), 5000, "capability withdrawn");
+      expect(r.registry.liveNodes().has("node-framed")).toBe(true);
+      // and a newer one announcing it again is a framed node from its next heartbeat
+      await older.announcer.stop();
+      const newer = await node("node-framed", { nodeMessages: [FRAMED_NODE_MESSAGES] });
+      await newer.announcer.start();
+      await waitFor(() => r.registry.framedNodes().has("node-framed"), 5000, "capability announced again");
     });
   });
 }

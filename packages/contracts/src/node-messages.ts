@@ -41,11 +41,12 @@ export const notificationCodec: Codec<Notification> = {
  *
  *   0  u8   FRAMED_MARKER (the JSON format's first byte is always `{`)
  *   1  u8   routing.audienceType
- *   2  u8   flags: bit 0 set when the three strings below are ASCII (one byte per character)
+ *   2  u8   flags: bit 0 set when the three strings below are ASCII, one byte per character; else they
+ *           are UTF-16LE (lossless for any JavaScript string, lone surrogates included)
  *   3  u8   byte length of metadata.timeStamp
  *   4  u16  byte length of id (little endian)
  *   6  u16  byte length of routing.audienceId (little endian)
- *   8       id, audienceId, timeStamp (UTF-8), then the frame to the end
+ *   8       id, audienceId, timeStamp, then the frame (UTF-8) to the end
  */
 export const FRAMED_NODE_MESSAGES = "framed-v1";
 const FRAMED_MARKER = 0x01;
@@ -80,10 +81,9 @@ function deliveredJson(n: Notification, target: string): string {
   return JSON.stringify(toDelivered(n, false));
 }
 
-/** UTF-8 length of `s`. */
-function utf8Bytes(s: string): number {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, "utf8");
-  return s.length;
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** The framed node message of `n` (one per notification, published unchanged to every framed node). */
@@ -91,25 +91,51 @@ export function encodeFramedNodeMessage(n: Notification): Uint8Array {
   const { id } = n;
   const { audienceId } = n.routing;
   const { timeStamp } = n.metadata;
-  const idBytes = utf8Bytes(id);
-  const audienceIdBytes = utf8Bytes(audienceId);
-  const timeStampBytes = utf8Bytes(timeStamp);
-  if (idBytes > 0xffff || audienceIdBytes > 0xffff || timeStampBytes > 0xff) throw new RangeError("framed node message: id, audience id or time stamp too long");
-  const ascii = idBytes === id.length && audienceIdBytes === audienceId.length && timeStampBytes === timeStamp.length;
-  const text = id + audienceId + timeStamp + liveFrameText(n);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + Buffer.byteLength(text, "utf8"));
+  const ascii = isAscii(id) && isAscii(audienceId) && isAscii(timeStamp);
+  const perChar = ascii ? 1 : 2;
+  const idBytes = perChar * id.length;
+  const audienceIdBytes = perChar * audienceId.length;
+  const timeStampBytes = perChar * timeStamp.length;
+  if (idBytes > 0xffff || audienceIdBytes > 0xffff || timeStampBytes > 0xff) {
+    throw new RangeError("framed node message: id, audience id or time stamp too long");
+  }
+  const frame = liveFrameText(n);
+  let out: Buffer;
+  if (ascii) {
+    // One string, one UTF-8 write: the strings' bytes are their characters.
+    const text = id + audienceId + timeStamp + frame;
+    out = Buffer.allocUnsafe(HEADER_BYTES + Buffer.byteLength(text, "utf8"));
+    out.write(text, HEADER_BYTES, "utf8");
+  } else {
+    const frameAt = HEADER_BYTES + idBytes + audienceIdBytes + timeStampBytes;
+    out = Buffer.allocUnsafe(frameAt + Buffer.byteLength(frame, "utf8"));
+    out.write(id, HEADER_BYTES, "utf16le");
+    out.write(audienceId, HEADER_BYTES + idBytes, "utf16le");
+    out.write(timeStamp, HEADER_BYTES + idBytes + audienceIdBytes, "utf16le");
+    out.write(frame, frameAt, "utf8");
+  }
   out[0] = FRAMED_MARKER;
   out[1] = n.routing.audienceType;
   out[2] = ascii ? ASCII_STRINGS : 0;
   out[3] = timeStampBytes;
   out.writeUInt16LE(idBytes, 4);
   out.writeUInt16LE(audienceIdBytes, 6);
-  out.write(text, HEADER_BYTES, "utf8");
-  return out;
+  // A plain Uint8Array, as a subscriber receives it (a Buffer's `subarray` costs more than a typed array's).
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
-const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
-const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number, end: number) => string;
+type StringSlice = (this: Uint8Array, start: number, end: number) => string;
+/*
+ * Buffer's own string readers, called on the received Uint8Array: no Buffer view is made per string
+ * (`Buffer.from(…).toString(…)` costs several times more for a 36-character id). Not in Node's docs but
+ * what `toString` calls; the node-message tests exercise both.
+ */
+const { latin1Slice, ucs2Slice } = Buffer.prototype as unknown as { latin1Slice: StringSlice; ucs2Slice: StringSlice };
+
+/** How the header's strings are written: ASCII (latin1 reads the same characters, cheaper than UTF-8) or UTF-16LE. */
+function stringsOf(data: Uint8Array): (this: Uint8Array, start: number, end: number) => string {
+  return (data[2]! & ASCII_STRINGS) !== 0 ? latin1Slice : ucs2Slice;
+}
 
 /**
  * A notification as a gateway node delivers it: read from a framed node message without parsing its
@@ -118,32 +144,37 @@ const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number
  */
 export class NodeMessage {
   #notification: Notification | null;
+  /** The framed message and where metadata.timeStamp starts in it (read only when asked for). */
+  readonly #framed: Uint8Array | null;
+  readonly #timeStampAt: number;
 
   private constructor(
     readonly id: string,
     readonly audienceId: string,
     readonly audienceType: AudienceTypeValue,
-    readonly timeStamp: string,
     /** The JSON hub frame of the live delivery (framed format); null: encode `notification()`. */
     readonly jsonFrame: Uint8Array | null,
     /** The notification as `notificationCodec` encoded it, when it came that way; else null. */
     readonly json: Uint8Array | null,
     notification: Notification | null,
+    framed: Uint8Array | null = null,
+    timeStampAt = 0,
   ) {
     this.#notification = notification;
+    this.#framed = framed;
+    this.#timeStampAt = timeStampAt;
   }
 
   /** `n`, with its `notificationCodec` bytes when it arrived as those. */
   static of(n: Notification, json: Uint8Array | null = null): NodeMessage {
-    return new NodeMessage(n.id, n.routing.audienceId, n.routing.audienceType, n.metadata.timeStamp, null, json, n);
+    return new NodeMessage(n.id, n.routing.audienceId, n.routing.audienceType, null, json, n);
   }
 
   /** A node message in either format (the JSON one starts with `{`). Throws `TypeError` for anything else. */
   static read(data: Uint8Array): NodeMessage {
     if (data[0] !== FRAMED_MARKER) return NodeMessage.of(notificationCodec.decode(data), data);
     if (data.byteLength < HEADER_BYTES) throw new TypeError("framed node message: truncated");
-    // ASCII strings take the cheaper latin1 decode (same characters, one byte each).
-    const slice = (data[2]! & ASCII_STRINGS) !== 0 ? latin1Slice : utf8Slice;
+    const slice = stringsOf(data);
     const idEnd = HEADER_BYTES + (data[4]! | (data[5]! << 8));
     const audienceIdEnd = idEnd + (data[6]! | (data[7]! << 8));
     const frameStart = audienceIdEnd + data[3]!;
@@ -154,11 +185,19 @@ export class NodeMessage {
       slice.call(data, HEADER_BYTES, idEnd),
       slice.call(data, idEnd, audienceIdEnd),
       audienceType as AudienceTypeValue,
-      slice.call(data, audienceIdEnd, frameStart),
       data.subarray(frameStart),
       null,
       null,
+      data,
+      audienceIdEnd,
     );
+  }
+
+  /** metadata.timeStamp (read from the framed header on demand: fan-out wants it for a sample only). */
+  timeStamp(): string {
+    const data = this.#framed;
+    if (data === null) return this.#notification!.metadata.timeStamp;
+    return stringsOf(data).call(data, this.#timeStampAt, this.#timeStampAt + data[3]!);
   }
 
   /** The notification, decoded from the frame on first use when framed. Throws `TypeError` for a malformed frame. */
@@ -171,8 +210,15 @@ export class NodeMessage {
       if (!isObject(d) || !isObject(d["routing"]) || !isObject(d["metadata"])) {
         throw new TypeError("framed node message: no delivered notification in the frame");
       }
-      if (d["id"] !== this.id || d["routing"]["audienceId"] !== this.audienceId) throw new TypeError("framed node message: header and frame differ");
-      this.#notification = { id: d["id"], type: d["type"], body: d["body"], routing: d["routing"], metadata: d["metadata"] } as Notification;
+      if (d["id"] !== this.id || d["routing"]["audienceId"] !== this.audienceId)
+        throw new TypeError("framed node message: header and frame differ");
+      this.#notification = {
+        id: d["id"],
+        type: d["type"],
+        body: d["body"],
+        routing: d["routing"],
+        metadata: d["metadata"],
+      } as Notification;
     }
     return this.#notification;
   }

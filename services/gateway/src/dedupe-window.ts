@@ -24,10 +24,11 @@ export class DedupeWindow {
   #mask = INITIAL_CAPACITY - 1;
   #ids: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY);
   #audiences: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY);
-  #hashes = new Int32Array(INITIAL_CAPACITY);
-  #expiry = new Float64Array(INITIAL_CAPACITY);
-  /** sequence number of the previous entry of the same bucket, NONE at a chain's end */
-  #next = new Float64Array(INITIAL_CAPACITY);
+  /**
+   * Per slot, side by side so that a probe reads one cache line: [p*3] the id's hash, [p*3+1] the
+   * sequence number of the previous entry of the same bucket (NONE at a chain's end), [p*3+2] expiry (ms).
+   */
+  #slots = new Float64Array(3 * INITIAL_CAPACITY);
   #bucketMask = 2 * INITIAL_CAPACITY - 1;
   #buckets = new Float64Array(2 * INITIAL_CAPACITY).fill(NONE);
   #head = 0;
@@ -57,10 +58,11 @@ export class DedupeWindow {
     const p = seq & this.#mask;
     this.#ids[p] = id;
     this.#audiences[p] = audienceId;
-    this.#hashes[p] = hash;
-    this.#expiry[p] = now + this.#windowMs;
     const b = hash & this.#bucketMask;
-    this.#next[p] = this.#buckets[b]!;
+    const slots = this.#slots;
+    slots[3 * p] = hash;
+    slots[3 * p + 1] = this.#buckets[b]!;
+    slots[3 * p + 2] = now + this.#windowMs;
     this.#buckets[b] = seq;
     return false;
   }
@@ -83,9 +85,11 @@ export class DedupeWindow {
 
   #find(id: string, audienceId: string, hash: number): boolean {
     const mask = this.#mask;
-    for (let seq = this.#buckets[hash & this.#bucketMask]!; seq >= this.#head; seq = this.#next[seq & mask]!) {
+    const slots = this.#slots;
+    for (let seq = this.#buckets[hash & this.#bucketMask]!; seq >= this.#head;) {
       const p = seq & mask;
-      if (this.#hashes[p] === hash && this.#ids[p] === id && this.#audiences[p] === audienceId) return true;
+      if (slots[3 * p] === hash && this.#ids[p] === id && this.#audiences[p] === audienceId) return true;
+      seq = slots[3 * p + 1]!;
     }
     return false;
   }
@@ -94,7 +98,7 @@ export class DedupeWindow {
   #expire(now: number): void {
     const mask = this.#mask;
     let head = this.#head;
-    while (head < this.#tail && this.#expiry[head & mask]! <= now) {
+    while (head < this.#tail && this.#slots[3 * (head & mask) + 2]! <= now) {
       const p = head & mask;
       // Let the strings go; the slot's numbers are overwritten when it is reused.
       this.#ids[p] = this.#audiences[p] = undefined;
@@ -108,9 +112,7 @@ export class DedupeWindow {
     const mask = capacity - 1;
     const ids = new Array<string | undefined>(capacity);
     const audiences = new Array<string | undefined>(capacity);
-    const hashes = new Int32Array(capacity);
-    const expiry = new Float64Array(capacity);
-    const next = new Float64Array(capacity);
+    const slots = new Float64Array(3 * capacity);
     const bucketMask = 2 * capacity - 1;
     const buckets = new Float64Array(2 * capacity).fill(NONE);
     for (let seq = this.#head; seq < this.#tail; seq++) {
@@ -118,18 +120,17 @@ export class DedupeWindow {
       const p = seq & mask;
       ids[p] = this.#ids[from];
       audiences[p] = this.#audiences[from];
-      hashes[p] = this.#hashes[from]!;
-      expiry[p] = this.#expiry[from]!;
-      const b = hashes[p]! & bucketMask;
-      next[p] = buckets[b]!;
+      const hash = this.#slots[3 * from]!;
+      const b = hash & bucketMask;
+      slots[3 * p] = hash;
+      slots[3 * p + 1] = buckets[b]!;
+      slots[3 * p + 2] = this.#slots[3 * from + 2]!;
       buckets[b] = seq;
     }
     this.#mask = mask;
     this.#ids = ids;
     this.#audiences = audiences;
-    this.#hashes = hashes;
-    this.#expiry = expiry;
-    this.#next = next;
+    this.#slots = slots;
     this.#bucketMask = bucketMask;
     this.#buckets = buckets;
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fc } from "@tidings/fuzzing";
-import { notificationCodec, toDelivered, type Notification } from "@tidings/contracts";
+import { encodeFramedNodeMessage, NodeMessage, notificationCodec, toDelivered, type Notification } from "@tidings/contracts";
 import { jsonProtocol } from "@tidings/protocol";
 import { deliveredJsonFrame } from "./delivered-frame.js";
 
@@ -22,6 +22,60 @@ function both(n: Notification): [string | null, string | null] {
   const decoded = notificationCodec.decode(wire);
   return [hex(deliveredJsonFrame(decoded, wire)), hex(jsonProtocol.encodeNotification(decoded.type, toDelivered(decoded, false)))];
 }
+
+/** The frame a framed node message carries (as a gateway node reads it), and the frame jsonProtocol writes for the delivered object. */
+function framedBoth(n: Notification): [string | null, string | null] {
+  const message = NodeMessage.read(encodeFramedNodeMessage(n));
+  return [hex(message.jsonFrame), hex(jsonProtocol.encodeNotification(n.type, toDelivered(n, false)))];
+}
+
+describe("framed node messages: the live-delivery JSON frame built once by the router", () => {
+  it("carries, for any strings and any JSON body, byte for byte the frame jsonProtocol encodes, and decodes back to the notification", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "binary" }),
+        fc.string({ unit: "binary" }),
+        fc.string({ unit: "binary" }),
+        fc.jsonValue(),
+        (id, type, audienceId, body) => {
+          const n = notification({ id, type, audienceId, body });
+          const [framed, encoded] = framedBoth(n);
+          expect(framed).toBe(encoded);
+          const message = NodeMessage.read(encodeFramedNodeMessage(n));
+          expect([message.id, message.audienceId, message.audienceType, message.timeStamp()]).toEqual([
+            id,
+            audienceId,
+            n.routing.audienceType,
+            n.metadata.timeStamp,
+          ]);
+          expect(message.notification()).toStrictEqual(JSON.parse(JSON.stringify(n)));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("keeps ids and audience ids exactly, non-ASCII and lone surrogates included", () => {
+    for (const [id, audienceId] of [
+      ["é\ud800x", "group:\udfff€😀"],
+      ["\ud800", "user:u1"],
+      ["n-1", "user:ü"],
+    ] as const) {
+      const n = notification({ id, audienceId });
+      const message = NodeMessage.read(encodeFramedNodeMessage(n));
+      expect([message.id, message.audienceId, message.timeStamp()]).toEqual([id, audienceId, n.metadata.timeStamp]);
+      expect(message.notification()).toStrictEqual(n);
+      expect(framedBoth(n)[0]).toBe(framedBoth(n)[1]);
+    }
+  });
+
+  it("is the same frame when the notification has other members or another order (serialised instead of spliced)", () => {
+    const n = notification({ body: { a: 1 } });
+    const reordered = { type: n.type, id: n.id, body: n.body, routing: n.routing, metadata: n.metadata };
+    expect(framedBoth(reordered)[0]).toBe(framedBoth(n)[0]);
+    expect(framedBoth({ ...n, extra: 1 } as Notification)[0]).toBe(framedBoth(n)[0]);
+  });
+});
 
 describe("deliveredJsonFrame: the live-delivery JSON frame spliced from node-message bytes", () => {
   it("is byte for byte the frame jsonProtocol encodes from the delivered object", () => {

@@ -171,7 +171,7 @@ export class Fanout implements Membership {
     }
     if (timed) {
       this.metrics.fanoutSeconds.observe((performance.now() - started) / 1000);
-      const acceptedAt = Date.parse(message.timeStamp);
+      const acceptedAt = Date.parse(message.timeStamp());
       if (acceptedAt <= now) this.metrics.deliveryLatency.observe((now - acceptedAt) / 1000);
     }
     this.#deliveredTally++;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { RegistryDelta, RegistrySnapshot } from "@tidings/contracts";
+import { FRAMED_NODE_MESSAGES, type RegistryDelta, type RegistrySnapshot } from "@tidings/contracts";
 import { registryDigest } from "./digest.js";
 import { MemoryAudienceRegistry } from "./memory-audience-registry.js";
 
@@ -19,6 +19,24 @@ const delta = (nodeId: string, seq: number, added: string[], removed: string[] =
 });
 
 describe("MemoryAudienceRegistry", () => {
+  it("lists as framed the nodes whose last snapshot or heartbeat announced framed node messages, until dropped", () => {
+    const r = new MemoryAudienceRegistry();
+    const framed = [FRAMED_NODE_MESSAGES];
+    r.applySnapshot({ ...snapshot("a", 0, []), nodeMessages: framed });
+    r.applySnapshot(snapshot("b", 0, []));
+    expect([...r.framedNodes()]).toEqual(["a"]);
+    const digest = registryDigest([]);
+    r.applyHeartbeat({ kind: "heartbeat", nodeId: "b", seq: 0, digest, nodeMessages: ["later-format", FRAMED_NODE_MESSAGES] }, 1);
+    r.applyHeartbeat({ kind: "heartbeat", nodeId: "a", seq: 0, digest }, 1);
+    expect([...r.framedNodes()]).toEqual(["b"]);
+    r.dropNode("b");
+    expect(r.framedNodes().size).toBe(0);
+    // a stale snapshot changes nothing, the capability included
+    r.applySnapshot({ ...snapshot("a", 5, []), nodeMessages: framed });
+    expect(r.applySnapshot(snapshot("a", 4, []))).toBe("stale");
+    expect([...r.framedNodes()]).toEqual(["a"]);
+  });
+
   it("needs a snapshot before it applies a node's deltas", () => {
     const r = new MemoryAudienceRegistry();
     expect(r.applyDelta(delta("a", 1, ["user:u"]))).toBe("needs-snapshot");

@@ -315,7 +315,17 @@ export class RegistryAnnouncer {
         timer.unref();
         this.#frozen.set(token, { seq, digest, pages, timer });
       }
-      answer = { kind: "snapshot", nodeId: this.nodeId, seq, digest, keys: pages[0]!, part: 0, parts: pages.length, token, ...this.#formats };
+      answer = {
+        kind: "snapshot",
+        nodeId: this.nodeId,
+        seq,
+        digest,
+        keys: pages[0]!,
+        part: 0,
+        parts: pages.length,
+        token,
+        ...this.#formats,
+      };
     } else {
       const frozen = this.#frozen.get(request.token);
       const keys = frozen?.pages[request.part];

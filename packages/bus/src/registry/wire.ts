@@ -55,7 +55,7 @@ const isNode = (v: unknown): v is string => typeof v === "string" && isValidNode
 
 /** The formats a heartbeat or snapshot announces: a list of strings, else none (nodes before the field). */
 function nodeMessagesOf(v: unknown): { nodeMessages?: string[] } {
-  return Array.isArray(v) && v.every((f) => typeof f === "string") ? { nodeMessages: v as string[] } : {};
+  return Array.isArray(v) && v.every((f) => typeof f === "string") ? { nodeMessages: v } : {};
 }
 
 function isKeyList(v: unknown): v is string[] {
