@@ -139,8 +139,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     // uWS topics reach WebSockets, JsTopics reach SSE and long polling: both get the same bytes, encoded once per protocol.
     {
       publish: (topic, bytes, binary) => {
-        app.publish(topic, bytes, binary);
-        if (!jsTopics.empty) jsTopics.publish(topic, bytes);
+        const reached = app.publish(topic, bytes, binary);
+        return jsTopics.empty ? reached : jsTopics.publish(topic, bytes) || reached;
       },
       numSubscribers: (topic) => app.numSubscribers(topic) + (jsTopics.empty ? 0 : jsTopics.numSubscribers(topic)),
     },

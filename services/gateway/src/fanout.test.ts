@@ -10,14 +10,18 @@ import { createGatewayMetrics, TIMING_SAMPLE_EVERY } from "./metrics.js";
 
 const WINDOW_MS = 1000;
 
-/** Topic subscriptions counted as uWS counts them, and every publish recorded. */
+/** Topic subscriptions counted as uWS counts them, and every publish that reached a subscriber recorded. */
 function topics() {
   const subscribers = new Map<string, number>();
   const published: string[] = [];
   return {
     published,
     publisher: {
-      publish: (topic: string) => void published.push(topic),
+      publish: (topic: string) => {
+        const reached = (subscribers.get(topic) ?? 0) > 0;
+        if (reached) published.push(topic);
+        return reached;
+      },
       numSubscribers: (topic: string) => subscribers.get(topic) ?? 0,
     },
     transport: {
@@ -107,6 +111,26 @@ describe("Fanout topics", () => {
     fanout.deliver(notification("n3", "user:a"), 3);
     fanout.deliverEvent("user:a", "Event", {});
     expect(published).toHaveLength(3);
+  });
+
+  it("counts a delivery to a one-member audience only once its member subscribed, as with several members", async () => {
+    const { fanout, published, connect, registry } = setup();
+    const deliveries = () => value(registry, "tidings_gateway_deliveries_total", { protocol: "json" });
+    const alone = connect(jsonProtocol);
+    // joined, its topic not subscribed yet (a cluster handshake waiting for the routers)
+    fanout.join(alone, "user:a", false);
+    fanout.deliver(notification("n1", "user:a"), 1);
+    expect(published).toEqual([]);
+    expect(fanout.lastPublishedTo(alone)).toBe(0);
+    expect(await deliveries()).toBe(0);
+    fanout.subscribeTopics(alone);
+    fanout.deliver(notification("n2", "user:a"), 2);
+    const second = connect(jsonProtocol);
+    fanout.join(second, "user:a");
+    fanout.deliver(notification("n3", "user:a"), 3);
+    expect(published).toEqual([topicFor("json", "user:a"), topicFor("json", "user:a")]);
+    expect(fanout.lastPublishedTo(alone)).toBe(3);
+    expect(await deliveries()).toBe(1 + 2);
   });
 
   it("tells keep-alive when it last published to a connection's topics, and 0 for an audience joined after", () => {

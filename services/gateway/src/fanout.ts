@@ -52,7 +52,8 @@ export interface MembershipListener {
 
 /** The two uWS app calls fan-out needs; injected so the rest of the gateway never touches uWS. */
 export interface TopicPublisher {
-  publish(topic: string, bytes: Uint8Array, binary: boolean): void;
+  /** True when the topic had a subscriber (uWS's own answer). */
+  publish(topic: string, bytes: Uint8Array, binary: boolean): boolean;
   numSubscribers(topic: string): number;
 }
 
@@ -181,12 +182,15 @@ export class Fanout implements Membership {
   /** Publishes to the audience's topic of each protocol with members, encoding once per such protocol. */
   #publishToTopics(local: LocalAudience, message: NodeMessage, now: number, timed: boolean): void {
     for (let i = 0; i < PROTOCOLS.length; i++) {
+      const members = local.members[i]!;
       // No connection of this protocol is in the audience: skip its topic.
-      if (local.members[i] === 0) continue;
+      if (members === 0) continue;
       const m = this.#perProtocol[i]!;
       const protocol = m.protocol;
       const topic = local.topics[i]!;
-      const receivers = this.publisher.numSubscribers(topic);
+      // One member (a user's only connection here, the common case): it is the topic's only possible
+      // subscriber, and the publish says whether it is subscribed yet, so no subscriber count is asked for.
+      const receivers = members === 1 ? 1 : this.publisher.numSubscribers(topic);
       if (receivers === 0) continue;
       let bytes: Uint8Array | null;
       if (timed) {
@@ -196,8 +200,7 @@ export class Fanout implements Membership {
       } else {
         bytes = this.#encode(protocol, message);
       }
-      if (bytes === null) continue;
-      this.publisher.publish(topic, bytes, protocol.binary);
+      if (bytes === null || !this.publisher.publish(topic, bytes, protocol.binary)) continue;
       local.publishedAt[i] = now;
       m.deliveries += receivers;
       m.sentBytes += receivers * bytes.byteLength;

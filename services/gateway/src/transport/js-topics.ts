@@ -25,11 +25,13 @@ export class JsTopics {
   /**
    * Hands `bytes` to every sink of `topic`, in subscription order. A sink may unsubscribe itself or others
    * while this runs (a slow consumer closing): removed sinks that were not reached yet are skipped.
+   * True when the topic had a sink.
    */
-  publish(topic: string, bytes: Uint8Array): void {
+  publish(topic: string, bytes: Uint8Array): boolean {
     const sinks = this.#topics.get(topic);
-    if (sinks === undefined) return;
+    if (sinks === undefined) return false;
     for (const sink of sinks) sink(bytes);
+    return true;
   }
 
   numSubscribers(topic: string): number {
