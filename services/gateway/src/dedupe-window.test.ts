@@ -48,8 +48,8 @@ describe("DedupeWindow: (id, audience) pairs of the de-duplication window, exact
     };
     let now = 0;
     for (let step = 0; step < 60_000; step++) {
-      // bursts grow the table past its first sizes; quiet stretches let it expire and shrink
-      now += step % 20_000 < 10_000 ? random(2) : 3;
+      // bursts grow the ring past its first sizes; quiet stretches expire most of it and shrink it
+      now += step % 20_000 < 10_000 ? random(2) : 20;
       const id = `n-${random(3000)}`;
       const audience = `user:u${random(3)}`;
       const key = `${audience}\n${id}`;
