@@ -1,5 +1,5 @@
 /*
- * Near 300 lines: the per-notification delivery path (per-audience topic entries, counters tallied and
+ * Over 300 lines: the per-notification delivery path (per-audience topic entries, counters tallied and
  * flushed on scrape) shares one hot state; split up, each delivery would pay an extra indirection (see
  * bench/results/changes.md for what each of these costs).
  */
@@ -31,6 +31,8 @@ interface PerProtocol {
  * audience id instead of building and hashing a topic string per protocol.
  */
 interface LocalAudience {
+  /** the audience key, one string for the entry's lifetime */
+  readonly key: string;
   /** the audience's uWS topic per protocol */
   readonly topics: readonly string[];
   /** member connections per protocol: 0 means that protocol's topic has no subscriber */
@@ -111,7 +113,12 @@ export class Fanout implements Membership {
     connection.audiences.add(key);
     let local = this.#audiences.get(key);
     if (local === undefined) {
-      local = { topics: PROTOCOLS.map((p) => topicFor(p.name, key)), members: PROTOCOLS.map(() => 0), publishedAt: PROTOCOLS.map(() => 0) };
+      local = {
+        key,
+        topics: PROTOCOLS.map((p) => topicFor(p.name, key)),
+        members: PROTOCOLS.map(() => 0),
+        publishedAt: PROTOCOLS.map(() => 0),
+      };
       this.#audiences.set(key, local);
     }
     local.members[this.#indexOf(connection)]!++;
@@ -147,14 +154,18 @@ export class Fanout implements Membership {
    */
   deliverMessage(message: NodeMessage, now: number): boolean {
     const key = message.audienceId;
-    if (this.#recent.seen(message.id, key, now)) {
+    const byConnectionId = AUDIENCE_KINDS[message.audienceType].byConnectionId;
+    const local = byConnectionId ? undefined : this.#audiences.get(key);
+    // The window keeps the audience entry's own key when there is one: no string per notification to
+    // hold (and for the garbage collector to copy) for the whole window.
+    if (this.#recent.seen(message.id, local?.key ?? key, now)) {
       this.#duplicatesTally++;
       return false;
     }
     // Encode/fan-out timings and delivery latency for a sample only (metrics.ts TIMING_SAMPLE_EVERY); the first notification is in it.
     const timed = (this.#deliveredCount++ & (TIMING_SAMPLE_EVERY - 1)) === 0;
     const started = timed ? performance.now() : 0;
-    if (AUDIENCE_KINDS[message.audienceType].byConnectionId) {
+    if (byConnectionId) {
       const connection = this.table.byConnectionId(key);
       if (connection?.state === "open") {
         const bytes = this.#encode(connection.protocol!, message);
@@ -165,10 +176,9 @@ export class Fanout implements Membership {
           m.sentBytes += bytes.byteLength;
         }
       }
-    } else {
-      // No connection here is in the audience: nothing to encode or publish.
-      const local = this.#audiences.get(key);
-      if (local !== undefined) this.#publishToTopics(local, message, now, timed);
+    } else if (local !== undefined) {
+      // (Without an entry no connection here is in the audience: nothing to encode or publish.)
+      this.#publishToTopics(local, message, now, timed);
     }
     if (timed) {
       this.metrics.fanoutSeconds.observe((performance.now() - started) / 1000);
