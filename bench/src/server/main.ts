@@ -105,11 +105,15 @@ async function startGateway(): Promise<Impl> {
     connections: () => gateway.connectionCount,
     prepare({ count, users, wire }) {
       notifications = benchNotifications(count, users);
-      // what a router publishes to a gateway node
+      // What a router publishes to a gateway node, as a plain Uint8Array: how a NATS subscriber receives it.
+      const encode = wire === "framed" ? encodeFramedNodeMessage : (n: Notification) => notificationCodec.encode(n);
       wires =
         wire === undefined
           ? null
-          : notifications.map((n) => (wire === "framed" ? encodeFramedNodeMessage(n) : notificationCodec.encode(n)));
+          : notifications.map((n) => {
+              const bytes = encode(n);
+              return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+            });
       next = 0;
     },
     publish(n) {
