@@ -85,6 +85,21 @@ describe("envelope - normalisation", () => {
     expect(n.metadata.persistedTTL).toBe("2025-01-01T00:30:00.000Z");
   });
 
+  it("notifications validated at the same instant share its ISO form; a later instant gets its own timeStamp and default expiry", () => {
+    const envelope = { id: "x", type: "t", routing: { audienceType: 1 }, metadata: { producer: "p", isPersisted: true } };
+    const at = (ms: number) => {
+      const r = validateEnvelope(envelope, { ...OPTS, now: new Date(ms) });
+      if (!r.ok) throw new Error("invalid");
+      return r.notification.metadata;
+    };
+    const t0 = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
+    expect(at(t0)).toMatchObject({ timeStamp: "2026-01-02T03:04:05.006Z", persistedTTL: "2026-01-02T03:34:05.006Z" });
+    expect(at(t0)).toMatchObject({ timeStamp: "2026-01-02T03:04:05.006Z", persistedTTL: "2026-01-02T03:34:05.006Z" });
+    expect(at(t0 + 1)).toMatchObject({ timeStamp: "2026-01-02T03:04:05.007Z", persistedTTL: "2026-01-02T03:34:05.007Z" });
+    expect(at(t0)).toMatchObject({ timeStamp: "2026-01-02T03:04:05.006Z", persistedTTL: "2026-01-02T03:34:05.006Z" });
+    expect(() => validateEnvelope(envelope, { ...OPTS, now: new Date(Number.NaN) })).toThrow(RangeError);
+  });
+
   it("persistedTTL is null when not persisted, even if given", () => {
     const n = ok(minimal({ audienceType: 4, audienceValue: "u" }, { persistedTTL: "2030-01-01T00:00:00Z" }));
     expect(n.metadata).toStrictEqual({ producer: "p", timeStamp: "2025-03-01T12:00:00.000Z", isPersisted: false, persistedTTL: null });

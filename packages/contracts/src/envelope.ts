@@ -138,8 +138,8 @@ const PATH_BODY = "body";
  */
 export function validateEnvelopes(input: unknown, opts: EnvelopeBatchOptions): EnvelopeBatchResult {
   const problems: EnvelopeProblem[] = [];
-  const nowIso = opts.now.toISOString();
   const nowMs = opts.now.getTime();
+  const nowIso = nowIsos.of(nowMs);
   if (!Array.isArray(input)) {
     const n = validateOne(input, 0, opts, opts.sizes?.[0], nowIso, nowMs, problems);
     return n === null ? { ok: false, problems } : { ok: true, notifications: [n] };
@@ -164,7 +164,8 @@ export function validateEnvelopes(input: unknown, opts: EnvelopeBatchOptions): E
  */
 export function validateEnvelope(input: unknown, opts: SingleEnvelopeOptions): EnvelopeResult {
   const problems: EnvelopeProblem[] = [];
-  const n = validateOne(input, 0, opts, opts.byteLength, opts.now.toISOString(), opts.now.getTime(), problems);
+  const nowMs = opts.now.getTime();
+  const n = validateOne(input, 0, opts, opts.byteLength, nowIsos.of(nowMs), nowMs, problems);
   return n === null ? { ok: false, problems } : { ok: true, notification: n };
 }
 
@@ -331,7 +332,7 @@ function validateOne(
   if (isPersisted) {
     // A default expiry past the last four-digit year is capped there, so it stays a date this parser, the store and every client read.
     const expiry = Number.isNaN(ttlMs) ? Math.min(timeStampMs + opts.defaultTtlSeconds * 1000, LATEST_DATE_MS) : ttlMs;
-    persistedTTL = new Date(expiry).toISOString();
+    persistedTTL = expiryIsos.of(expiry);
   }
   const body = input["body"];
   return {
@@ -347,6 +348,26 @@ function validateOne(
     metadata: { producer, timeStamp, isPersisted, persistedTTL },
   };
 }
+
+/**
+ * `new Date(ms).toISOString()`, remembered for the last `ms`: notifications validated within one
+ * millisecond share their acceptance time and default expiry, and formatting a date costs more than
+ * the rest of a small envelope's checks.
+ */
+class IsoOfLast {
+  #ms = Number.NaN;
+  #iso = "";
+
+  of(ms: number): string {
+    if (ms !== this.#ms) {
+      this.#iso = new Date(ms).toISOString();
+      this.#ms = ms;
+    }
+    return this.#iso;
+  }
+}
+const nowIsos = new IsoOfLast();
+const expiryIsos = new IsoOfLast();
 
 /** True when an object anywhere in `body` has an own "__proto__" key (JSON.parse creates one). Iterative: bodies may nest deeply. */
 function hasProtoKey(body: unknown): boolean {

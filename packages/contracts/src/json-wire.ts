@@ -7,31 +7,76 @@ export function encodeJson(value: unknown): Uint8Array {
   return utf8(JSON.stringify(value));
 }
 
+/** Bytes of the slab small results are written into; a text that may need more than an eighth of it gets its own buffer. */
+const SLAB_BYTES = 64 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
+
 /** UTF-8 bytes of `text`. */
 export function utf8(text: string): Uint8Array {
-  // Buffer.from takes small results from Node's shared pool instead of allocating an ArrayBuffer per
-  // message as TextEncoder does (a router encodes every notification it routes). The bytes are never mutated.
-  const bytes = Buffer.from(text, "utf8");
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Small results are slices of one 64 KiB slab, written in place: a router encodes every
+  // notification it routes, and Buffer.from's 8 KiB pool allocated a new ArrayBuffer every few dozen
+  // of them. Slices are never reused or mutated; a slab is freed once none of its slices is referenced.
+  const most = text.length * 3;
+  if (most > SLAB_BYTES / 8) {
+    const bytes = Buffer.from(text, "utf8");
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  if (SLAB_BYTES - slabUsed < most) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const written = slab.write(text, slabUsed, "utf8");
+  const bytes = new Uint8Array(slab.buffer, slabUsed, written);
+  slabUsed += written;
+  return bytes;
 }
 
 /**
- * JSON text of the notifications encoded into a store save request, while each notification object
- * lives: the router saves a notification and then publishes it to its owning nodes, and both carry
- * the same JSON, so it is written once. Validated notifications are never mutated.
+ * JSON text of the notifications encoded into a store save request, until a node message is encoded
+ * from the same notification object: the router saves a notification and then publishes it to its
+ * owning nodes, and both carry the same JSON, so it is written once. Validated notifications are never
+ * mutated. The last REMEMBERED texts are kept in a ring of fixed arrays, each taken out when read, and
+ * looked up newest first by identity: a WeakMap or Map cost more than the second `JSON.stringify` it
+ * saved (their tables, promoted to the old generation and then replaced, keep every young notification
+ * they held alive through young-generation collections).
  */
-const notificationTexts = new WeakMap<Notification, string>();
+const REMEMBERED = 512;
+const rememberedFor: (Notification | undefined)[] = new Array<Notification | undefined>(REMEMBERED).fill(undefined);
+const rememberedText: (string | undefined)[] = new Array<string | undefined>(REMEMBERED).fill(undefined);
+/** Slot of the next text. */
+let rememberNext = 0;
+/** Texts remembered and not read yet. */
+let rememberedCount = 0;
 
-/** `JSON.stringify(n)`, remembered for `notificationJson`. */
+/** `JSON.stringify(n)`, remembered for the next `notificationJson(n)`. */
 export function rememberNotificationJson(n: Notification): string {
   const text = JSON.stringify(n);
-  notificationTexts.set(n, text);
+  if (rememberedFor[rememberNext] === undefined) rememberedCount++;
+  rememberedFor[rememberNext] = n;
+  rememberedText[rememberNext] = text;
+  rememberNext = (rememberNext + 1) % REMEMBERED;
   return text;
 }
 
-/** `JSON.stringify(n)`, or the text a store request already wrote for this notification object. */
+/** `JSON.stringify(n)`, or (once) the text a store request wrote for this notification object. */
 export function notificationJson(n: Notification): string {
-  return notificationTexts.get(n) ?? JSON.stringify(n);
+  // Newest first, and no further than the texts not read yet.
+  let left = rememberedCount;
+  for (let k = 1; k <= REMEMBERED && left > 0; k++) {
+    const i = (rememberNext - k + REMEMBERED) % REMEMBERED;
+    const held = rememberedFor[i];
+    if (held === undefined) continue;
+    if (held === n) {
+      const text = rememberedText[i]!;
+      rememberedFor[i] = undefined;
+      rememberedText[i] = undefined;
+      rememberedCount--;
+      return text;
+    }
+    left--;
+  }
+  return JSON.stringify(n);
 }
 
 export function isObject(value: unknown): value is Record<string, unknown> {

@@ -77,6 +77,28 @@ describe("router - persistence", () => {
     expect(h.store.inner.has("user:x2", "x-bad")).toBe(false);
   });
 
+  it("reuses its per-message state across batches without mixing messages up: 600 persisted and live notifications to 12 audiences, each published once with its own JSON, in per-audience order, a refused one nak'ed alone", async () => {
+    const users = Array.from({ length: 12 }, (_, k) => `user:r${k}`);
+    const h = await harness({ "node-a": users });
+    h.store.refuse.add("r-301");
+    const ids = Array.from({ length: 600 }, (_, i) => `r-${i}`);
+    // Every third one live: a live notification queued behind persisted ones of its audience waits for them.
+    await Promise.all(ids.map((id, i) => h.publish(envelope(id, 4, `r${i % 12}`, i % 3 === 0 ? {} : { isPersisted: true }))));
+    await waitFor(() => h.received("node-a").length === 599, 10_000, "599 deliveries");
+    await waitFor(() => h.deadLetters.length === 1, 10_000, "the refused one dead-lettered");
+    const received = h.received("node-a");
+    // The node message of each notification is that notification's own JSON (the text written for its save, not another's).
+    for (const n of received) expect(n.body).toEqual({ n: n.id });
+    expect(new Set(received.map((n) => n.id)).size).toBe(599);
+    for (let k = 0; k < 12; k++) {
+      const seqs = received.filter((n) => n.routing.audienceValue === `r${k}`).map((n) => Number(n.id.slice(2)));
+      expect(seqs, `audience r${k} in fetch order`).toEqual([...seqs].sort((a, b) => a - b));
+    }
+    expect(h.events.filter((e) => e.startsWith("nak:"))).toEqual(["nak:r-301", "nak:r-301"]);
+    expect(h.store.inner.size).toBe(400 - 1);
+    expect(h.store.batches.length).toBeLessThan(400);
+  });
+
   it("acks nothing of a batch the store could not answer, and saves and acks it once the store is back", async () => {
     const h = await harness({ "node-a": ["user:t1", "user:t2", "user:t3"] });
     h.store.down = true;

@@ -12,10 +12,9 @@ import {
 } from "@tidings/contracts";
 import { endSpan, inSpan, startProcessSpan, traceHeaders as spanHeaders, type Logger } from "@tidings/observability";
 import { createDeadLetter, describeProblems } from "./dead-letter.js";
-import { KeyedSerial } from "./keyed-serial.js";
 import { DeadLetterReason, PROCESS_TIMING_SAMPLE_EVERY, type RouterMetrics } from "./metrics.js";
 import { createRoute } from "./route.js";
-import { createStoreSaver, type Saved } from "./store-saver.js";
+import { createStoreSaver, type Saved, type SaveRequest } from "./store-saver.js";
 
 type ProcessSpan = ReturnType<typeof startProcessSpan>;
 
@@ -94,59 +93,124 @@ export function createRouter(deps: RouterDeps): Router {
   const refusedMaxDeliveries = Math.max(1, options.storeRefusedMaxDeliveries ?? 3);
   const refusedRetryMs = options.storeRefusedRetryMs ?? 1000;
   const route = createRoute({ bus, registry, onPublished: (count) => metrics.nodePublishes.inc(count) });
-  const serial = new KeyedSerial();
   let tracker: RegistryTracker | null = null;
   let consumer: IngestConsumer | null = null;
   let ready = false;
   let stopping: Promise<void> | null = null;
   const deadLetter = createDeadLetter({ bus, log, metrics });
+
+  /**
+   * Messages that wait, for their save or behind an earlier message of their audience. Each one's
+   * ack-wait timer is restarted every `heartbeatMs` by one shared ticker (a timer per message cost
+   * more than routing it), so only a dead router's messages are redelivered; a message may get its
+   * first `working()` sooner than `heartbeatMs` after it started, never later.
+   */
+  const working = new Set<Job>();
+  let ticker: NodeJS.Timeout | null = null;
+  const heldStats = () => {
+    let count = 0;
+    let oldest: number | null = null;
+    for (const job of working) {
+      if (!job.n.metadata.isPersisted) continue;
+      count++;
+      if (oldest === null || job.since < oldest) oldest = job.since;
+    }
+    return { count, oldestSince: oldest };
+  };
   const saver = createStoreSaver({
     store,
     log,
     metrics,
+    heldCount: () => heldStats().count,
     options: { probeMinMs: options.storeProbeMs ?? 250, probeMaxMs: options.storeProbeMaxMs ?? 2000, batch: options.saveBatch },
   });
-  const held = saver.held;
-
-  /** Messages being handled; each one's ack-wait timer is restarted every `heartbeatMs` by one shared ticker. */
-  const working = new Set<IngestMessage>();
-  let ticker: NodeJS.Timeout | null = null;
 
   /**
-   * Runs `task` with the message's ack-wait timer restarted every `heartbeatMs`, whether it waits
-   * for the store or behind an earlier message of its audience, so only a dead router's messages
-   * are redelivered. A persisted message counts as held meanwhile. One ticker serves every message
-   * (a timer per message cost more than routing it); a message may get its first `working()` sooner
-   * than `heartbeatMs` after it started, never later.
+   * The waiting messages of each audience in fetch order, as a linked list from its head (the map
+   * holds audiences with at least one). Only publishing is ordered this way (that is what orders
+   * delivery); saves start at fetch, so one audience's queued messages share a batch, and acks run
+   * after the publish, outside the order, so one busy audience is not capped at one ack round trip
+   * per message.
    */
-  const keepAlive = async <T>(msg: IngestMessage, persisted: boolean, task: () => Promise<T>): Promise<T> => {
-    const entry = persisted ? { since: Date.now() } : null;
-    if (entry !== null) held.add(entry);
-    working.add(msg);
-    try {
-      return await task();
-    } finally {
-      working.delete(msg);
-      if (entry !== null) held.delete(entry);
+  const queues = new Map<string, Job>();
+  /** Jobs free to take on a message. */
+  const pool: Job[] = [];
+
+  const enqueue = (key: string, job: Job): void => {
+    const head = queues.get(key);
+    if (head === undefined) {
+      job.tail = job;
+      queues.set(key, job);
+    } else {
+      head.tail!.next = job;
+      head.tail = job;
     }
   };
 
-  /**
-   * Persists (when asked) and routes in the message's `process` span; false when it was not routed
-   * (nak'ed or dead-lettered instead). The save starts at once, so the queued messages of one
-   * audience share a batch; only the publish waits for the audience's earlier messages.
-   */
-  const deliver = (msg: IngestMessage, n: Notification): Promise<boolean> => {
-    // The router's `process` span continues the producer's trace; the gateways' spans continue this one.
-    // Active while it runs, so its log lines carry the trace.
-    const span = startProcessSpan(msg.subject, msg.headers, n.id);
-    const outgoingTrace = span.isRecording() ? spanHeaders(span) : traceHeaders(msg.headers);
-    const saving = n.metadata.isPersisted ? inSpan(span, () => saver.save(n, msg.data.length)) : null;
-    return serial.run(n.routing.audienceId, () => inSpan(span, () => afterSave(msg, n, saving, span, outgoingTrace)));
+  /** Finishes the audience's messages from its head for as long as they may go: the head's save is answered (or it is live). */
+  const drain = (key: string): void => {
+    let head = queues.get(key);
+    while (head !== undefined && head.saved !== null) {
+      // Read before `finish` hands the job back to the pool.
+      const { next, tail } = head;
+      finish(head);
+      if (next === null) {
+        queues.delete(key);
+        return;
+      }
+      next.tail = tail;
+      queues.set(key, next);
+      head = next;
+    }
   };
 
-  /** Routes a live notification synchronously, in its own `process` span (as `deliver`). */
+  const countRouted = (): void => {
+    metrics.routed.inc();
+  };
+
+  /** Routes (saved or live), or naks / dead-letters what was not saved; then ends its span and settles its handler. Never throws. */
+  const finish = (job: Job): void => {
+    working.delete(job);
+    const { msg, n, span, saved, trace } = job;
+    const resolve = job.resolve!;
+    const reject = job.reject!;
+    if (pool.length < maxInFlight) {
+      job.release();
+      pool.push(job);
+    }
+    try {
+      if (saved!.kind === "stopped") {
+        // Handed back at once so another replica takes it.
+        msg.nak();
+        resolve();
+      } else if (saved!.kind === "refused") {
+        const detail = saved!.error instanceof Error ? saved!.error.message : String(saved!.error);
+        if (msg.deliveryCount < refusedMaxDeliveries) {
+          log.warn(
+            { id: n.id, audienceId: n.routing.audienceId, deliveryCount: msg.deliveryCount, detail },
+            "the store refused a persisted notification",
+          );
+          msg.nak(refusedRetryMs);
+          resolve();
+        } else {
+          resolve(deadLetter(msg, DeadLetterReason.StoreRefused, detail));
+        }
+      } else {
+        if (span.isRecording()) inSpan(span, () => route(n, trace));
+        else route(n, trace);
+        resolve(msg.ack().then(countRouted));
+      }
+      endSpan(span);
+    } catch (err) {
+      endSpan(span, err);
+      reject(err);
+    }
+  };
+
+  /** Routes a live notification synchronously, in its own `process` span. */
   const routeNow = (msg: IngestMessage, n: Notification): void => {
+    // The router's `process` span continues the producer's trace; the gateways' spans continue this one.
+    // Active while it runs, so its log lines carry the trace.
     const span = startProcessSpan(msg.subject, msg.headers, n.id);
     if (!span.isRecording()) {
       // Nothing to record, and routing writes no log line: no context to make active.
@@ -163,84 +227,63 @@ export function createRouter(deps: RouterDeps): Router {
     }
   };
 
-  /** Once its save (if any) is answered: routes, or naks / dead-letters what was not saved; then ends the span. */
-  const afterSave = async (
-    msg: IngestMessage,
-    n: Notification,
-    saving: Promise<Saved> | null,
-    span: ProcessSpan,
-    outgoingTrace: BusHeaders | undefined,
-  ): Promise<boolean> => {
-    try {
-      const saved = saving === null ? null : await saving;
-      let routed = false;
-      if (saved?.kind === "stopped") {
-        // Handed back at once so another replica takes it.
-        msg.nak();
-      } else if (saved?.kind === "refused") {
-        const detail = saved.error instanceof Error ? saved.error.message : String(saved.error);
-        if (msg.deliveryCount < refusedMaxDeliveries) {
-          log.warn(
-            { id: n.id, audienceId: n.routing.audienceId, deliveryCount: msg.deliveryCount, detail },
-            "the store refused a persisted notification",
-          );
-          msg.nak(refusedRetryMs);
-        } else {
-          await deadLetter(msg, DeadLetterReason.StoreRefused, detail);
-        }
-      } else {
-        route(n, outgoingTrace);
-        routed = true;
-      }
-      endSpan(span);
-      return routed;
-    } catch (err) {
-      endSpan(span, err);
-      throw err;
+  /**
+   * Handles one message up to where it waits, synchronously: decode, validate, and then a live
+   * notification whose audience has nothing waiting is routed and acked at once; any other is queued
+   * behind its audience's waiting messages, and a persisted one's save is asked for. The returned
+   * promise settles once it was acked (or nak'ed, or dead-lettered).
+   */
+  const begin = (msg: IngestMessage): Promise<void> => {
+    if (msg.deliveryCount > 1) metrics.redeliveries.inc();
+    const decoded = decodeIngestBody(msg.data, msg.headers);
+    if (!decoded.ok) {
+      const reason = decoded.format === "msgpack" ? DeadLetterReason.MalformedMsgpack : DeadLetterReason.MalformedJson;
+      return deadLetter(msg, reason, decoded.error);
     }
+    const result = validateEnvelope(decoded.value, {
+      now: new Date(),
+      defaultTtlSeconds: options.defaultTtlSeconds,
+      maxNotificationBytes: options.maxNotificationBytes,
+      byteLength: msg.data.length,
+    });
+    if (!result.ok) return deadLetter(msg, DeadLetterReason.InvalidEnvelope, describeProblems(result.problems));
+    const n = result.notification;
+    const key = n.routing.audienceId;
+    const persisted = n.metadata.isPersisted;
+    if (!persisted && !queues.has(key)) {
+      routeNow(msg, n);
+      return msg.ack().then(countRouted);
+    }
+    const span = startProcessSpan(msg.subject, msg.headers, n.id);
+    const recording = span.isRecording();
+    const job = pool.pop() ?? new Job(drain);
+    const done = job.init(msg, n, span, recording ? spanHeaders(span) : traceHeaders(msg.headers), persisted ? null : LIVE);
+    working.add(job);
+    enqueue(key, job);
+    if (persisted) {
+      if (recording) inSpan(span, () => saver.save(job));
+      else saver.save(job);
+    }
+    return done;
   };
 
   /** Messages handled so far; picks the 1 in PROCESS_TIMING_SAMPLE_EVERY whose duration is observed. */
   let handled = 0;
-  const handle = async (msg: IngestMessage): Promise<void> => {
+  const handle = (msg: IngestMessage): Promise<void> => {
     const timed = (handled++ & (PROCESS_TIMING_SAMPLE_EVERY - 1)) === 0;
     const started = timed ? performance.now() : 0;
+    let done: Promise<void>;
     try {
-      if (msg.deliveryCount > 1) metrics.redeliveries.inc();
-      const decoded = decodeIngestBody(msg.data, msg.headers);
-      if (!decoded.ok) {
-        const reason = decoded.format === "msgpack" ? DeadLetterReason.MalformedMsgpack : DeadLetterReason.MalformedJson;
-        await deadLetter(msg, reason, decoded.error);
-        return;
-      }
-      const result = validateEnvelope(decoded.value, {
-        now: new Date(),
-        defaultTtlSeconds: options.defaultTtlSeconds,
-        maxNotificationBytes: options.maxNotificationBytes,
-        byteLength: msg.data.length,
-      });
-      if (!result.ok) {
-        await deadLetter(msg, DeadLetterReason.InvalidEnvelope, describeProblems(result.problems));
-        return;
-      }
-      const n = result.notification;
-      // Only publishing is serialised per audience (that is what orders delivery); the ack, a NATS
-      // round trip, runs outside it, so one busy audience is not capped at one ack round trip per message.
-      // A live notification whose audience has nothing queued is routed at once, as serial.run would
-      // start it, without the promises of the queued path.
-      if (!n.metadata.isPersisted && !serial.busy(n.routing.audienceId)) {
-        routeNow(msg, n);
-        await msg.ack();
-        metrics.routed.inc();
-        return;
-      }
-      if (await keepAlive(msg, n.metadata.isPersisted, () => deliver(msg, n))) {
-        await msg.ack();
-        metrics.routed.inc();
-      }
-    } finally {
-      if (timed) metrics.processDuration.observe((performance.now() - started) / 1000);
+      done = begin(msg);
+    } catch (err) {
+      // A publish that threw while routing at once: the consumer naks the message, as for a rejection.
+      done = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    if (timed) {
+      const observe = () => metrics.processDuration.observe((performance.now() - started) / 1000);
+      void done.then(observe, observe);
+    }
+    return done;
   };
 
   return {
@@ -250,17 +293,12 @@ export function createRouter(deps: RouterDeps): Router {
     async start() {
       if (tracker !== null) return;
       const pending = queue.pending === undefined ? undefined : () => queue.pending!();
-      const heldStats = () => {
-        let oldest: number | null = null;
-        for (const h of held) if (oldest === null || h.since < oldest) oldest = h.since;
-        return { count: held.size, oldestSince: oldest };
-      };
       metrics.observe(pending === undefined ? { registry, held: heldStats } : { registry, pending, held: heldStats });
       tracker = new RegistryTracker({ bus, registry, log, ...options.registry });
       await tracker.start();
       if (stopping !== null) return;
       ticker = setInterval(() => {
-        for (const msg of working) msg.working();
+        for (const job of working) job.msg.working();
       }, heartbeatMs);
       ticker.unref();
       consumer = queue.consume(handle, { maxInFlight });
@@ -288,4 +326,66 @@ function traceHeaders(headers: BusHeaders | null): BusHeaders | undefined {
   if (traceparent === undefined) return undefined;
   const tracestate = headerValue(headers, "tracestate");
   return tracestate === undefined ? { traceparent } : { traceparent, tracestate };
+}
+
+/** A live notification waiting behind its audience: it may go as soon as it is at the head. */
+const LIVE: Saved = { kind: "saved" };
+
+/**
+ * A message that waits: for its save's outcome (`saved` null until then), or behind its audience's
+ * earlier messages. Jobs are reused (`init` … `release`): the maps and sets that hold them for a moment
+ * then keep pointing at long-lived objects, so a dead table promoted to the old generation does not
+ * keep the young objects of every message alive through the young-generation collections (that cost
+ * more CPU than routing them).
+ */
+class Job implements SaveRequest {
+  msg!: IngestMessage;
+  n!: Notification;
+  bytes = 0;
+  span!: ProcessSpan;
+  trace: BusHeaders | undefined = undefined;
+  saved: Saved | null = null;
+  /** When a persisted one started waiting (epoch ms), for the held-notification gauges. */
+  since = 0;
+  /** The next waiting message of its audience. */
+  next: Job | null = null;
+  /** The audience's last waiting message; kept up to date on the audience's head only. */
+  tail: Job | null = null;
+  resolve: ((value: void | PromiseLike<void>) => void) | null = null;
+  reject: ((err: unknown) => void) | null = null;
+
+  constructor(readonly ready: (audienceId: string) => void) {}
+
+  /** Takes on `msg`; the promise settles once it was acked, nak'ed or dead-lettered. */
+  init(msg: IngestMessage, n: Notification, span: ProcessSpan, trace: BusHeaders | undefined, saved: Saved | null): Promise<void> {
+    this.msg = msg;
+    this.n = n;
+    this.bytes = msg.data.length;
+    this.span = span;
+    this.trace = trace;
+    this.saved = saved;
+    this.since = saved === null ? Date.now() : 0;
+    return new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  /** Forgets the message, so that the job can take on another. */
+  release(): void {
+    this.msg = undefined as unknown as IngestMessage;
+    this.n = undefined as unknown as Notification;
+    this.span = undefined as unknown as ProcessSpan;
+    this.trace = undefined;
+    this.saved = null;
+    this.next = null;
+    this.tail = null;
+    this.resolve = null;
+    this.reject = null;
+  }
+
+  settle(saved: Saved): void {
+    this.saved = saved;
+    this.ready(this.n.routing.audienceId);
+  }
 }

@@ -1,4 +1,4 @@
-import { StoreRefusedError, type Notification, type NotificationStore, type SaveResult } from "@tidings/contracts";
+import { StoreRefusedError, type Notification, type NotificationStore, type SaveOutcome, type SaveResult } from "@tidings/contracts";
 
 export interface SaveBatcherOptions {
   /** Most notifications in one batch (default 128). */
@@ -12,45 +12,53 @@ export interface SaveBatcherOptions {
   maxBytes?: number;
 }
 
-interface Pending {
-  n: Notification;
-  resolve: (result: SaveResult) => void;
-  reject: (err: unknown) => void;
+/** One save: the notification and its size as received. */
+export interface BatchedSave {
+  readonly n: Notification;
+  readonly bytes: number;
+}
+
+/** Where each save's outcome goes, called synchronously for every save of a batch once it is answered; they must not throw. */
+export interface SaveOutcomeHandlers<T extends BatchedSave> {
+  saved(item: T, result: SaveResult): void;
+  /** A `StoreRefusedError` when the store refused that one for good, or the batch's error when the store could not answer. */
+  failed(item: T, error: unknown): void;
 }
 
 /**
  * Coalesces the saves asked for within one event-loop turn into one `saveMany` call: the batch
  * goes out once the turn's I/O callbacks have run (`setImmediate`), or at once when it reaches
- * `maxCount` notifications or `maxBytes`. Each caller gets its own notification's outcome: its
- * `SaveResult`, a `StoreRefusedError` when the store refused that one for good, or the batch's
- * error when the store could not answer (then every notification of the batch gets it).
+ * `maxCount` notifications or `maxBytes`. Each save's outcome is handed to `handlers` in one
+ * synchronous pass over the batch (no promise per save): its `SaveResult`, a `StoreRefusedError` when
+ * the store refused that one for good, or the batch's error when the store could not answer (then
+ * every save of the batch gets it).
  */
-export class SaveBatcher {
+export class SaveBatcher<T extends BatchedSave> {
   readonly #store: NotificationStore;
+  readonly #handlers: SaveOutcomeHandlers<T>;
   readonly #maxCount: number;
   readonly #maxBytes: number;
-  #batch: Pending[] = [];
+  #batch: T[] = [];
   #bytes = 0;
   #scheduled = false;
 
-  constructor(store: NotificationStore, opts: SaveBatcherOptions = {}) {
+  constructor(store: NotificationStore, handlers: SaveOutcomeHandlers<T>, opts: SaveBatcherOptions = {}) {
     this.#store = store;
+    this.#handlers = handlers;
     this.#maxCount = Math.max(1, opts.maxCount ?? 128);
     this.#maxBytes = opts.maxBytes ?? 256 * 1024;
   }
 
-  /** Saves `n` (`bytes`: its size as received) in the next batch; settles when that batch is answered. */
-  save(n: Notification, bytes: number): Promise<SaveResult> {
-    if (this.#batch.length > 0 && this.#bytes + bytes > this.#maxBytes) this.#flush();
-    return new Promise<SaveResult>((resolve, reject) => {
-      this.#batch.push({ n, resolve, reject });
-      this.#bytes += bytes;
-      if (this.#batch.length >= this.#maxCount) this.#flush();
-      else if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(this.#flushScheduled);
-      }
-    });
+  /** Saves `item.n` in the next batch; its outcome goes to the handlers once that batch is answered. */
+  save(item: T): void {
+    if (this.#batch.length > 0 && this.#bytes + item.bytes > this.#maxBytes) this.#flush();
+    this.#batch.push(item);
+    this.#bytes += item.bytes;
+    if (this.#batch.length >= this.#maxCount) this.#flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flushScheduled);
+    }
   }
 
   readonly #flushScheduled = (): void => {
@@ -63,20 +71,34 @@ export class SaveBatcher {
     if (batch.length === 0) return;
     this.#batch = [];
     this.#bytes = 0;
-    void this.#send(batch);
+    const ns = new Array<Notification>(batch.length);
+    for (let i = 0; i < batch.length; i++) ns[i] = batch[i]!.n;
+    let answer: Promise<SaveOutcome[]>;
+    try {
+      answer = this.#store.saveMany(ns);
+    } catch (err) {
+      // A store whose saveMany throws instead of rejecting: the same as a batch it could not answer.
+      this.#failAll(batch, err);
+      return;
+    }
+    void answer.then(
+      (outcomes) => this.#answered(batch, outcomes),
+      (err: unknown) => this.#failAll(batch, err),
+    );
   }
 
-  async #send(batch: Pending[]): Promise<void> {
-    try {
-      const outcomes = await this.#store.saveMany(batch.map((p) => p.n));
-      batch.forEach((p, i) => {
-        const o = outcomes[i];
-        if (o === undefined) p.reject(new Error(`store saveMany: no outcome for notification ${i + 1} of ${batch.length}`));
-        else if (o.ok) p.resolve(o.result);
-        else p.reject(new StoreRefusedError(o.error));
-      });
-    } catch (err) {
-      for (const p of batch) p.reject(err);
+  #answered(batch: readonly T[], outcomes: readonly SaveOutcome[]): void {
+    const handlers = this.#handlers;
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i]!;
+      const o = outcomes[i];
+      if (o === undefined) handlers.failed(item, new Error(`store saveMany: no outcome for notification ${i + 1} of ${batch.length}`));
+      else if (o.ok) handlers.saved(item, o.result);
+      else handlers.failed(item, new StoreRefusedError(o.error));
     }
+  }
+
+  #failAll(batch: readonly T[], err: unknown): void {
+    for (const item of batch) this.#handlers.failed(item, err);
   }
 }

@@ -1,7 +1,7 @@
 import { isPermanentStoreError, type Notification, type NotificationStore } from "@tidings/contracts";
 import type { Logger } from "@tidings/observability";
 import type { RouterMetrics } from "./metrics.js";
-import { SaveBatcher, type SaveBatcherOptions } from "./save-batcher.js";
+import { SaveBatcher, type BatchedSave, type SaveBatcherOptions } from "./save-batcher.js";
 import { StoreGate } from "./store-gate.js";
 
 export interface StoreSaverOptions {
@@ -17,11 +17,14 @@ export type Saved = { kind: "saved" } | { kind: "stopped" } | { kind: "refused";
 const SAVED: Saved = { kind: "saved" };
 const STOPPED: Saved = { kind: "stopped" };
 
+/** A save and where its outcome goes (called once, synchronously when its batch is answered). */
+export interface SaveRequest extends BatchedSave {
+  settle(saved: Saved): void;
+}
+
 export interface StoreSaver {
-  /** Saves `n` (`bytes`: its size as received), holding it for as long as the store is down. */
-  save(n: Notification, bytes: number): Promise<Saved>;
-  /** Since when (epoch ms) each persisted message in this router has waited for its save; the router adds and removes them. */
-  readonly held: Set<{ since: number }>;
+  /** Saves `req.n`, holding it for as long as the store is down; `req.settle` gets the outcome. */
+  save(req: SaveRequest): void;
   /** Releases every held save with `stopped` and stops probing. */
   close(): void;
 }
@@ -31,18 +34,19 @@ export interface StoreSaver {
  * down, timeout) holds the notification, not its message's delivery: the gate closes, every save
  * asked for meanwhile waits before it reaches the store, one probe at a time checks the store
  * (`ping` when it has one, else a save of a held notification), and the first success releases
- * every waiter at once, which retries (for as long as it takes). A permanent refusal is returned as `refused`, for that
- * notification only.
+ * every waiter at once, which retries (for as long as it takes). A permanent refusal is settled as
+ * `refused`, for that notification only. "expired" counts as saved: delivered live and not stored
+ * (docs/contract.md §6).
  */
 export function createStoreSaver(deps: {
   store: NotificationStore & { ping?: () => Promise<void> };
   log: Logger;
   metrics: RouterMetrics;
+  /** Persisted messages waiting for their save, for the log line when the store is back. */
+  heldCount: () => number;
   options: StoreSaverOptions;
 }): StoreSaver {
-  const { store, log, metrics, options } = deps;
-  const batcher = new SaveBatcher(store, options.batch);
-  const held = new Set<{ since: number }>();
+  const { store, log, metrics, heldCount, options } = deps;
   /** Probes with a save when the store has no `ping`: of the notification that found it down. */
   let probeWith: Notification | null = null;
   let downSince = 0;
@@ -61,39 +65,43 @@ export function createStoreSaver(deps: {
     probeMaxMs: options.probeMaxMs,
     onChange: (up) => {
       if (!up) downSince = Date.now();
-      else log.info({ downMs: Date.now() - downSince, held: held.size }, "store answers again; releasing held notifications");
+      else log.info({ downMs: Date.now() - downSince, held: heldCount() }, "store answers again; releasing held notifications");
     },
   });
 
-  /** A failed save: refused for good, or the store is down and the save waits for it. */
-  const failed = (n: Notification, bytes: number, error: unknown): Saved | Promise<Saved> => {
-    if (isPermanentStoreError(error)) return { kind: "refused", error };
-    metrics.storeFailures.inc();
-    if (!gate.down) {
-      log.warn(
-        { err: error, id: n.id, audienceId: n.routing.audienceId },
-        "store did not take a persisted notification; holding persisted notifications until a probe finds it up",
-      );
-    }
-    probeWith = n;
-    gate.markDown();
-    return saveWhenUp(n, bytes);
+  /** Waits for the gate to open, then saves again; `stopped` when the gate was closed instead. */
+  const saveWhenUp = (req: SaveRequest): void => {
+    void gate.whenUp().then((up) => (up ? batcher.save(req) : req.settle(STOPPED)));
   };
 
-  /** One save in the next batch. "expired" counts as saved: delivered live and not stored (docs/contract.md §6). */
-  const attempt = (n: Notification, bytes: number): Promise<Saved> =>
-    batcher.save(n, bytes).then(
-      () => SAVED,
-      (error: unknown) => failed(n, bytes, error),
-    );
-
-  /** Waits for the gate to open, then saves again; `stopped` when the gate was closed instead. */
-  const saveWhenUp = async (n: Notification, bytes: number): Promise<Saved> => ((await gate.whenUp()) ? attempt(n, bytes) : STOPPED);
+  const batcher = new SaveBatcher<SaveRequest>(
+    store,
+    {
+      saved: (req) => req.settle(SAVED),
+      // Refused for good, or the store is down and the save waits for it.
+      failed: (req, error) => {
+        if (isPermanentStoreError(error)) {
+          req.settle({ kind: "refused", error });
+          return;
+        }
+        metrics.storeFailures.inc();
+        if (!gate.down) {
+          log.warn(
+            { err: error, id: req.n.id, audienceId: req.n.routing.audienceId },
+            "store did not take a persisted notification; holding persisted notifications until a probe finds it up",
+          );
+        }
+        probeWith = req.n;
+        gate.markDown();
+        saveWhenUp(req);
+      },
+    },
+    options.batch,
+  );
 
   return {
-    held,
-    // The usual case (the store is up) takes no async frame of its own.
-    save: (n, bytes) => (gate.down ? saveWhenUp(n, bytes) : attempt(n, bytes)),
+    // The usual case (the store is up) goes straight into the next batch.
+    save: (req) => (gate.down ? saveWhenUp(req) : batcher.save(req)),
     close() {
       gate.close();
     },

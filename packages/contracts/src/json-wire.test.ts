@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { validateEnvelope, type Notification } from "./envelope.js";
+import { notificationJson, rememberNotificationJson, utf8 } from "./json-wire.js";
+
+const OPTS = { defaultTtlSeconds: 1800, maxNotificationBytes: 65536 };
+const dec = new TextDecoder();
+
+function notification(id: string, persisted = true): Notification {
+  const r = validateEnvelope(
+    {
+      id,
+      type: "t",
+      body: { id },
+      routing: { audienceType: 4, audienceValue: `u-${id}` },
+      metadata: { producer: "p", isPersisted: persisted },
+    },
+    { ...OPTS, now: new Date() },
+  );
+  if (!r.ok) throw new Error("invalid");
+  return r.notification;
+}
+
+describe("json-wire", () => {
+  it("utf8: thousands of small encodes share slabs and none is overwritten by a later one; large texts and multi-byte characters encode exactly", () => {
+    const texts = Array.from({ length: 5000 }, (_, i) => `{"i":${i},"s":"é€😀-${"x".repeat(i % 97)}"}`);
+    const encoded = texts.map(utf8);
+    texts.forEach((t, i) => expect(dec.decode(encoded[i]), `text ${i}`).toBe(t));
+    expect(Buffer.from(encoded[0]!).equals(Buffer.from(texts[0]!, "utf8"))).toBe(true);
+    const big = "€".repeat(10_000);
+    expect(dec.decode(utf8(big))).toBe(big);
+    expect(dec.decode(utf8(""))).toBe("");
+  });
+
+  it("a save's JSON text is reused once for the node message of the same notification object, never for another object", () => {
+    const a = notification("a");
+    const text = rememberNotificationJson(a);
+    expect(text).toBe(JSON.stringify(a));
+    const equalButOther = JSON.parse(text) as Notification;
+    expect(notificationJson(equalButOther)).toBe(text);
+    expect(notificationJson(a)).toBe(text);
+    // Taken out when read: the next call writes it again (same text).
+    expect(notificationJson(a)).toBe(JSON.stringify(a));
+  });
+
+  it("texts never read are forgotten after newer ones replace them, and notifications saved in a batch each get their own text back", () => {
+    const unread = Array.from({ length: 2000 }, (_, i) => notification(`old-${i}`));
+    unread.forEach((n) => rememberNotificationJson(n));
+    const batch = Array.from({ length: 128 }, (_, i) => notification(`b-${i}`));
+    const texts = batch.map(rememberNotificationJson);
+    // Read in another order than written.
+    for (let i = batch.length - 1; i >= 0; i -= 2) expect(notificationJson(batch[i]!)).toBe(texts[i]);
+    for (let i = 0; i < batch.length; i += 2) expect(notificationJson(batch[i]!)).toBe(texts[i]);
+    for (const n of unread.slice(0, 100)) expect(JSON.parse(notificationJson(n))).toEqual(n);
+  });
+});
