@@ -24,7 +24,11 @@ export function headerValue(h: BusHeaders | null, name: string): string | undefi
   if (h === null) return undefined;
   const exact = h[name];
   if (exact !== undefined) return exact;
+  // Asked for every message (trace context, content type) and usually absent: no array of keys, and
+  // only keys of the same length are lower-cased.
   const lower = name.toLowerCase();
-  for (const key of Object.keys(h)) if (key.toLowerCase() === lower) return h[key];
+  for (const key in h) {
+    if (key.length === lower.length && key.toLowerCase() === lower && Object.prototype.hasOwnProperty.call(h, key)) return h[key];
+  }
   return undefined;
 }

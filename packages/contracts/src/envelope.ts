@@ -375,9 +375,17 @@ function hasProtoKey(body: unknown): boolean {
   while (pending.length > 0) {
     const value = pending.pop();
     if (typeof value !== "object" || value === null) continue;
-    if (!Array.isArray(value) && Object.prototype.hasOwnProperty.call(value, "__proto__")) return true;
-    // One push per child: spreading a million-element array would overflow the call stack.
-    for (const child of Array.isArray(value) ? (value as unknown[]) : Object.values(value)) {
+    // One push per child: spreading a million-element array would overflow the call stack. No array
+    // of an object's values either: this runs on every notification's body.
+    if (Array.isArray(value)) {
+      for (const child of value as unknown[]) if (typeof child === "object" && child !== null) pending.push(child);
+      continue;
+    }
+    if (Object.prototype.hasOwnProperty.call(value, "__proto__")) return true;
+    const obj = value as Record<string, unknown>;
+    for (const key in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+      const child = obj[key];
       if (typeof child === "object" && child !== null) pending.push(child);
     }
   }
