@@ -100,32 +100,6 @@ export function createRouter(deps: RouterDeps): Router {
   const deadLetter = createDeadLetter({ bus, log, metrics });
 
   /**
-   * Messages that wait, for their save or behind an earlier message of their audience. Each one's
-   * ack-wait timer is restarted every `heartbeatMs` by one shared ticker (a timer per message cost
-   * more than routing it), so only a dead router's messages are redelivered; a message may get its
-   * first `working()` sooner than `heartbeatMs` after it started, never later.
-   */
-  const working = new Set<Job>();
-  let ticker: NodeJS.Timeout | null = null;
-  const heldStats = () => {
-    let count = 0;
-    let oldest: number | null = null;
-    for (const job of working) {
-      if (!job.n.metadata.isPersisted) continue;
-      count++;
-      if (oldest === null || job.since < oldest) oldest = job.since;
-    }
-    return { count, oldestSince: oldest };
-  };
-  const saver = createStoreSaver({
-    store,
-    log,
-    metrics,
-    heldCount: () => heldStats().count,
-    options: { probeMinMs: options.storeProbeMs ?? 250, probeMaxMs: options.storeProbeMaxMs ?? 2000, batch: options.saveBatch },
-  });
-
-  /**
    * The waiting messages of each audience in fetch order, as a linked list from its head (the map
    * holds audiences with at least one). Only publishing is ordered this way (that is what orders
    * delivery); saves start at fetch, so one audience's queued messages share a batch, and acks run
@@ -135,6 +109,34 @@ export function createRouter(deps: RouterDeps): Router {
   const queues = new Map<string, Job>();
   /** Jobs free to take on a message. */
   const pool: Job[] = [];
+  /** Every waiting message (at most `maxInFlight`). */
+  const eachWaiting = (visit: (job: Job) => void): void => {
+    for (const head of queues.values()) for (let job: Job | null = head; job !== null; job = job.next) visit(job);
+  };
+
+  /**
+   * Each waiting message's ack-wait timer is restarted every `heartbeatMs` by one shared ticker (a
+   * timer per message cost more than routing it), so only a dead router's messages are redelivered; a
+   * message may get its first `working()` sooner than `heartbeatMs` after it started, never later.
+   */
+  let ticker: NodeJS.Timeout | null = null;
+  const heldStats = () => {
+    let count = 0;
+    let oldest: number | null = null;
+    eachWaiting((job) => {
+      if (!job.n.metadata.isPersisted) return;
+      count++;
+      if (oldest === null || job.since < oldest) oldest = job.since;
+    });
+    return { count, oldestSince: oldest };
+  };
+  const saver = createStoreSaver({
+    store,
+    log,
+    metrics,
+    heldCount: () => heldStats().count,
+    options: { probeMinMs: options.storeProbeMs ?? 250, probeMaxMs: options.storeProbeMaxMs ?? 2000, batch: options.saveBatch },
+  });
 
   const enqueue = (key: string, job: Job): void => {
     const head = queues.get(key);
@@ -170,7 +172,6 @@ export function createRouter(deps: RouterDeps): Router {
 
   /** Routes (saved or live), or naks / dead-letters what was not saved; then ends its span and settles its handler. Never throws. */
   const finish = (job: Job): void => {
-    working.delete(job);
     const { msg, n, span, saved, trace } = job;
     const resolve = job.resolve!;
     const reject = job.reject!;
@@ -258,7 +259,6 @@ export function createRouter(deps: RouterDeps): Router {
     const recording = span.isRecording();
     const job = pool.pop() ?? new Job(drain);
     const done = job.init(msg, n, span, recording ? spanHeaders(span) : traceHeaders(msg.headers), persisted ? null : LIVE);
-    working.add(job);
     enqueue(key, job);
     if (persisted) {
       if (recording) inSpan(span, () => saver.save(job));
@@ -298,7 +298,7 @@ export function createRouter(deps: RouterDeps): Router {
       await tracker.start();
       if (stopping !== null) return;
       ticker = setInterval(() => {
-        for (const job of working) job.msg.working();
+        eachWaiting((job) => job.msg.working());
       }, heartbeatMs);
       ticker.unref();
       consumer = queue.consume(handle, { maxInFlight });
