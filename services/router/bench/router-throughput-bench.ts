@@ -17,6 +17,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MemoryAudienceRegistry, registryDigest } from "@tidings/bus";
 import {
+  FRAMED_NODE_MESSAGES,
   storeCodecs,
   type Bus,
   type BusHeaders,
@@ -121,8 +122,16 @@ interface Sample {
 async function main(): Promise<void> {
   const registry = new MemoryAudienceRegistry();
   const fleet = buildFleet();
+  // Every node reads framed node messages, as gateways of this version announce: the router's encode is the framed one.
   fleet.perNode.forEach((keys, i) =>
-    registry.applySnapshot({ kind: "snapshot", nodeId: nodeIds[i]!, seq: 0, keys, digest: registryDigest(keys) }),
+    registry.applySnapshot({
+      kind: "snapshot",
+      nodeId: nodeIds[i]!,
+      seq: 0,
+      keys,
+      digest: registryDigest(keys),
+      nodeMessages: [FRAMED_NODE_MESSAGES],
+    }),
   );
   const sampleRandom = rng(7);
   const allKeys = fleet.perNode.flat();
@@ -261,7 +270,7 @@ async function main(): Promise<void> {
 
 \`pnpm --filter @tidings/router bench:throughput\` — ${result.date}, ${result.machine.cpus} × ${result.machine.cpuModel}, Node ${result.machine.node}, load average after ${result.loadAverageAfter.join(" / ")} (shared box).
 
-\`createRouter\` consuming ${fmt(MESSAGES)} JSON ingest messages per round (${MAX_IN_FLIGHT} in flight), registry of ${fmt(result.fleet.distinctKeys)} keys on ${NODES} nodes (97 % keyed audiences, 3 % Global; ${result.nodePublishesPerMessage} node publishes per message; ${fmt(saves)} saves in ${fmt(saveRequests)} store requests). Queue, bus and store are stubs that count (the store stub encodes each request and decodes its answer, as the router's store client does): the figures are the router's own CPU. Median of ${REPS} rounds (after a warm-up round), interleaved.
+\`createRouter\` consuming ${fmt(MESSAGES)} JSON ingest messages per round (${MAX_IN_FLIGHT} in flight), registry of ${fmt(result.fleet.distinctKeys)} keys on ${NODES} nodes that read framed node messages (97 % keyed audiences, 3 % Global; ${result.nodePublishesPerMessage} node publishes per message; ${fmt(saves)} saves in ${fmt(saveRequests)} store requests). Queue, bus and store are stubs that count (the store stub encodes each request and decodes its answer, as the router's store client does): the figures are the router's own CPU. Median of ${REPS} rounds (after a warm-up round), interleaved.
 
 | Messages | Routed / CPU-second (per core) | CPU µs / message | Routed / s (wall) | Samples (routed / CPU-s) | Target |
 |---|---|---|---|---|---|
