@@ -14,7 +14,7 @@ import {
   type JsMsg,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { nanos, type NatsConnection } from "@nats-io/nats-core";
+import { headers as natsHeaders, nanos, type NatsConnection } from "@nats-io/nats-core";
 import {
   subjects,
   type BusHeaders,
@@ -25,6 +25,7 @@ import {
 } from "@tidings/contracts";
 import { fromNatsHeaders, toNatsHeaders } from "./headers.js";
 import type { IngestBacklog } from "./ingest-backlog.js";
+import { PubAckInbox } from "./pub-ack-inbox.js";
 
 /** The durable pull consumer every router replica shares. */
 export const ROUTER_CONSUMER = "tidings-router";
@@ -78,6 +79,9 @@ export interface IngestStreamSettings {
   duplicateWindowMs: number;
 }
 
+/** JetStream de-duplicates publishes by this header within the stream's duplicate window. */
+const MSG_ID_HEADER = "Nats-Msg-Id";
+
 /** JetStream's "stream name already in use with a different configuration". */
 const STREAM_NAME_IN_USE = 10058;
 
@@ -100,6 +104,7 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
   readonly #maxAckPending: number;
   readonly #timeoutMs: number;
   readonly #onError: (error: unknown) => void;
+  readonly #pubAcks: PubAckInbox;
   #consumerReady: Promise<void> | null = null;
   /** The flush confirming the acks sent in this event-loop turn; null until the first of them. */
   #ackBatch: Promise<void> | null = null;
@@ -118,6 +123,7 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
     this.#maxAckPending = opts.maxAckPending ?? 1000;
     this.#timeoutMs = opts.timeoutMs ?? 5000;
     this.#onError = opts.onError ?? ((error) => console.error("JetStreamIngestQueue:", error));
+    this.#pubAcks = new PubAckInbox(connection, this.#timeoutMs);
   }
 
   /**
@@ -141,11 +147,9 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
   }
 
   async publish(subject: string, data: Uint8Array, opts: { msgId: string; headers?: BusHeaders }): Promise<IngestPublishResult> {
-    const ack = await this.#js.publish(subject, data, {
-      msgID: opts.msgId,
-      timeout: this.#timeoutMs,
-      ...(opts.headers === undefined ? {} : { headers: toNatsHeaders(opts.headers) }),
-    });
+    const headers = opts.headers === undefined ? natsHeaders() : toNatsHeaders(opts.headers);
+    headers.set(MSG_ID_HEADER, opts.msgId);
+    const ack = await this.#pubAcks.publish(subject, data, headers);
     return { duplicate: ack.duplicate, seq: ack.seq };
   }
 

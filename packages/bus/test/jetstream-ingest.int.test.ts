@@ -99,4 +99,68 @@ describe("JetStreamIngestQueue", () => {
       await nc.close();
     }
   });
+
+  describe("publish answers (one inbox subscription, one timer)", () => {
+    it("resolves 500 concurrent publishes each with its own PubAck: distinct sequences, headers and msg ids kept, duplicates reported", async () => {
+      const nc = await connect({ servers: server.url });
+      try {
+        const q = await JetStreamIngestQueue.create(nc, { stream: "ACKS", subjects: ["acks.>"] });
+        const acks = await Promise.all(
+          Array.from({ length: 500 }, (_, i) =>
+            q.publish("acks.a", new TextEncoder().encode(`m${i}`), { msgId: `id-${i}`, headers: { "X-I": String(i) } }),
+          ),
+        );
+        expect(new Set(acks.map((a) => a.seq)).size).toBe(500);
+        expect(acks.every((a) => !a.duplicate)).toBe(true);
+        const again = await Promise.all([
+          q.publish("acks.a", new Uint8Array(1), { msgId: "id-7" }),
+          q.publish("acks.a", new Uint8Array(1), { msgId: "id-8" }),
+        ]);
+        expect(again).toEqual([
+          { duplicate: true, seq: acks[7]!.seq },
+          { duplicate: true, seq: acks[8]!.seq },
+        ]);
+        const jsm = await jetstreamManager(nc);
+        const stored = await jsm.streams.getMessage("ACKS", { seq: acks[42]!.seq });
+        expect(new TextDecoder().decode(stored!.data)).toBe("m42");
+        expect(stored!.header.get("X-I")).toBe("42");
+        expect(stored!.header.get("Nats-Msg-Id")).toBe("id-42");
+      } finally {
+        await nc.close();
+      }
+    });
+
+    it("rejects a publish no stream captures with JetStreamNotEnabled (no responders), and one nobody answers with TimeoutError after timeoutMs; later publishes still resolve", async () => {
+      const nc = await connect({ servers: server.url });
+      try {
+        const q = await JetStreamIngestQueue.create(nc, { stream: "SILENT", subjects: ["silent.>"], timeoutMs: 300 });
+        await expect(q.publish("nowhere.a", new Uint8Array(1), { msgId: "n-1" })).rejects.toMatchObject({ name: "JetStreamNotEnabled" });
+        // a core subscriber that never answers: the publish has a responder but no PubAck
+        const mute = nc.subscribe("mute.a", { callback: () => undefined });
+        const started = performance.now();
+        const silent = q.publish("mute.a", new Uint8Array(1), { msgId: "m-1" });
+        const later = q.publish("silent.a", new Uint8Array(1), { msgId: "s-1" });
+        await expect(later).resolves.toMatchObject({ duplicate: false });
+        await expect(silent).rejects.toMatchObject({ name: "TimeoutError" });
+        const waited = performance.now() - started;
+        expect(waited).toBeGreaterThanOrEqual(290);
+        expect(waited).toBeLessThan(3000);
+        await expect(q.publish("silent.a", new Uint8Array(1), { msgId: "s-2" })).resolves.toMatchObject({ duplicate: false });
+        mute.unsubscribe();
+      } finally {
+        await nc.close();
+      }
+    });
+
+    it("rejects a publish waiting for its PubAck when the connection closes, and a publish on a closed connection", async () => {
+      const nc = await connect({ servers: server.url });
+      const q = await JetStreamIngestQueue.create(nc, { stream: "CLOSING", subjects: ["closing.>"], timeoutMs: 30_000 });
+      await q.publish("closing.a", new Uint8Array(1), { msgId: "c-0" });
+      nc.subscribe("closing-mute.a", { callback: () => undefined });
+      const pending = q.publish("closing-mute.a", new Uint8Array(1), { msgId: "c-1" });
+      await nc.close();
+      await expect(pending).rejects.toMatchObject({ name: "ClosedConnectionError" });
+      await expect(q.publish("closing.a", new Uint8Array(1), { msgId: "c-2" })).rejects.toThrow();
+    });
+  });
 });
