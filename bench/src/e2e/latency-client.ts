@@ -105,8 +105,7 @@ class Conn {
     readonly group: string | null,
     private readonly done: (ok: boolean, why?: string) => void,
   ) {
-    this.socket = connectUpgrade(port, addr, "/notifications");
-    this.socket.on("data", (chunk: Buffer) => this.#data(chunk));
+    this.socket = connectUpgrade(port, addr, "/notifications", (chunk) => this.#data(chunk));
     this.socket.on("error", (err) => this.#settle(false, err.message));
     this.socket.once("close", () => {
       if (!this.open) this.#settle(false, "closed before it was ready");
@@ -124,9 +123,10 @@ class Conn {
     this.done(ok, why);
   }
 
+  /** `chunk` is the shared read buffer: valid during this call only (FrameReader copies what it keeps). */
   #data(chunk: Buffer): void {
     if (!this.#upgraded) {
-      const answer = this.#upgrade.push(chunk);
+      const answer = this.#upgrade.push(Buffer.from(chunk));
       if (answer === undefined) return;
       if (!answer.switched) return this.#settle(false, answer.status);
       this.#upgraded = true;

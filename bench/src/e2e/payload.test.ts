@@ -77,4 +77,22 @@ describe("e2e rows", () => {
     expect(cpu.baseline?.value).toBe(25);
     expect(rows.filter((r) => r.metric === "delivered / lost / dup")).toHaveLength(3);
   });
+
+  it("takes the stage timings of a measured cluster case from its stage run, which adds no latency rows of its own", () => {
+    const stage = (p50: number, p99: number) => ({ p50, p90: p99, p99, p999: p99, max: p99, mean: p50 });
+    const rows = e2eRows([
+      base("cluster", "jetstream", 6, { router: 30 }),
+      {
+        ...base("cluster", "jetstream", 60, { router: 31, "stage-tap": 5 }),
+        diagnostic: true,
+        stages: { ingest: stage(1, 4), routed: stage(2, 7) },
+      },
+      base("floor", "jetstream", 2, { router: 10 }),
+    ]);
+    expect(rows.filter((r) => r.metric === "p99 latency").map((r) => r.value)).toEqual([6, 2]);
+    const ingest = rows.find((r) => r.metric === "p99 send → ingest subject (stage run)")!;
+    expect([ingest.case, ingest.value, ingest.note]).toEqual(["cluster, Group (10 conns, 2 groups), JetStream direct", 4, "p50 1 ms"]);
+    expect(rows.find((r) => r.metric === "p99 send → node subject, router out (stage run)")!.value).toBe(7);
+    expect(rows.filter((r) => r.metric === "delivered / lost / dup")).toHaveLength(2);
+  });
 });

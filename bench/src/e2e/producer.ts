@@ -6,9 +6,9 @@
  * carries its sequence and send time; the producer reports what it sent, the acks, and how late
  * each send was against its schedule.
  */
-import { Agent, request } from "node:http";
 import * as hdr from "hdr-histogram-js";
 import { childArgs, emit, serve } from "../proc.js";
+import { HttpPool } from "./http-pool.js";
 import { benchEnvelope, dueBy, type Audience } from "./payload.js";
 
 export type ProducerMode = "http" | "jetstream";
@@ -68,7 +68,10 @@ const args = childArgs<ProducerArgs>();
 // producer opened hundreds of connections on this 2-core box, and HTTP-ingest p50 went from 18 ms to
 // 252 ms in back-to-back runs (bench/results/changes.md). A connection idle for 4 s is closed by the
 // producer, before the server's 10 s idle close could race a request sent on it ("socket hang up").
-const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
+// The client is a lean one of the bench's own (http-pool.ts): node:http cost ~60 µs per request.
+const HTTP_IDLE_CLOSE_MS = 4000;
+const HTTP_MAX_CONNECTIONS = 64;
+const pools = args.mode === "http" ? args.ports.map((port) => new HttpPool(port, HTTP_MAX_CONNECTIONS, HTTP_IDLE_CLOSE_MS)) : [];
 const encoder = new TextEncoder();
 let send: ((body: string, msgId: string) => Promise<void>) | null = null;
 let closeBus: (() => Promise<void>) | null = null;
@@ -76,26 +79,10 @@ let closeBus: (() => Promise<void>) | null = null;
 async function init(): Promise<void> {
   if (args.mode === "http") {
     let next = 0;
-    send = (body) =>
-      new Promise<void>((resolve, reject) => {
-        const port = args.ports[next++ % args.ports.length]!;
-        const req = request(
-          {
-            host: "127.0.0.1",
-            port,
-            method: "POST",
-            path: "/api/notifications",
-            agent,
-            headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
-          },
-          (res) => {
-            res.resume();
-            res.once("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
-          },
-        );
-        req.once("error", reject);
-        req.end(body);
-      });
+    send = async (body) => {
+      const status = await pools[next++ % pools.length]!.post("/api/notifications", "application/json", body);
+      if (status !== 202) throw new Error(`HTTP ${status}`);
+    };
   } else {
     if (args.natsUrl === null) throw new Error("jetstream mode needs a NATS URL");
     const bus = (await import(BUS_MODULE)) as BusModule;
@@ -195,7 +182,7 @@ async function produce(a: ProduceArgs): Promise<ProduceResult> {
 serve({
   produce: (a) => produce(a as ProduceArgs),
   close: async () => {
-    agent.destroy();
+    for (const p of pools) p.destroy();
     await closeBus?.();
   },
 });

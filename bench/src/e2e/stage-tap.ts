@@ -5,7 +5,8 @@
  * message it reads the producer's send time from the body (the same byte search as the clients) and
  * records "send → here" in an HDR histogram per stage, so a case's latency splits into producer +
  * ingest, router, and gateway delivery. Its own receive path is in each figure (as the clients' is
- * in theirs).
+ * in theirs). It is an extra busy process with two more subscriptions on nats-server, so it runs only
+ * in separate diagnostic cases, never in the measured ones.
  */
 import * as hdr from "hdr-histogram-js";
 import { childArgs, emit, serve } from "../proc.js";
@@ -35,6 +36,7 @@ interface Sub {
   unsubscribe(): void;
 }
 interface NatsConnection {
+  flush(): Promise<void>;
   subscribe(subject: string, opts: { callback: (err: unknown, msg: { data: Uint8Array }) => void }): Sub;
 }
 interface BusModule {
@@ -65,26 +67,37 @@ function record(h: hdr.Histogram, data: Uint8Array): void {
 async function main(): Promise<void> {
   const bus = (await import(BUS_MODULE)) as BusModule;
   const nats = await bus.connectNatsBus(args.natsUrl, { name: "bench-stage-tap" });
-  const subs = [
-    nats.connection.subscribe("tidings.notify.>", { callback: (_e, m) => record(ingest, m.data) }),
-    nats.connection.subscribe(`tidings.v1.node.${args.nodeId}`, { callback: (_e, m) => record(routed, m.data) }),
-  ];
+  // Subscribed only from arm to report: between its own cases the tap costs nats-server and the box nothing.
+  let subs: Sub[] = [];
+  const unsubscribe = () => {
+    for (const s of subs) s.unsubscribe();
+    subs = [];
+  };
   serve({
-    arm: (a) => {
+    arm: async (a) => {
       armed = a as StageArmArgs;
       ingest.destroy();
       routed.destroy();
       ingest = newHistogram();
       routed = newHistogram();
+      unsubscribe();
+      subs = [
+        nats.connection.subscribe("tidings.notify.>", { callback: (_e, m) => record(ingest, m.data) }),
+        nats.connection.subscribe(`tidings.v1.node.${args.nodeId}`, { callback: (_e, m) => record(routed, m.data) }),
+      ];
+      await nats.connection.flush(); // the server has the subscriptions before the case starts
     },
-    report: (): StageReport => ({
-      ingest: hdr.encodeIntoCompressedBase64(ingest),
-      routed: hdr.encodeIntoCompressedBase64(routed),
-      ingestCount: ingest.totalCount,
-      routedCount: routed.totalCount,
-    }),
+    report: (): StageReport => {
+      unsubscribe();
+      return {
+        ingest: hdr.encodeIntoCompressedBase64(ingest),
+        routed: hdr.encodeIntoCompressedBase64(routed),
+        ingestCount: ingest.totalCount,
+        routedCount: routed.totalCount,
+      };
+    },
     close: async () => {
-      for (const s of subs) s.unsubscribe();
+      unsubscribe();
       await nats.close();
     },
   });

@@ -32,6 +32,8 @@ export interface Sizes {
   warmupS: number;
   /** a discarded run per target and producer before the measured cases */
   prewarmS: number;
+  /** cluster only: a separate run per audience and producer with the per-stage tap (diagnostic) */
+  stagesS: number;
   /** connections of the Group cases, spread over the gateways */
   groupConnections: number;
   /** groups; connection i joins g-(i % groups), so each group has members on every gateway */
@@ -46,6 +48,7 @@ export const FULL: Sizes = {
   windowS: 20,
   warmupS: 2,
   prewarmS: 3,
+  stagesS: 8,
   groupConnections: 1000,
   groups: 250,
   globalConnections: 6,
@@ -56,6 +59,7 @@ const QUICK: Sizes = {
   windowS: 3,
   warmupS: 1,
   prewarmS: 1,
+  stagesS: 1,
   groupConnections: 300,
   groups: 75,
   globalConnections: 6,
@@ -73,6 +77,8 @@ export interface LatencyMs {
 
 export interface E2eCase {
   target: TargetKind;
+  /** a run with the per-stage tap, for its stage timings only (not a measured case) */
+  diagnostic: boolean;
   audience: Audience;
   mode: ProducerMode;
   connections: number;
@@ -156,12 +162,13 @@ async function runCase(
   audience: Audience,
   connections: number,
   runTag: string,
-  opts: { windowS: number; prewarm: boolean },
+  opts: { windowS: number; prewarm: boolean; diagnostic?: boolean },
 ): Promise<E2eCase> {
   const total = sizes.rate * (sizes.warmupS + opts.windowS);
   const warmup = sizes.rate * sizes.warmupS;
   const caseNo = ++caseCounter;
-  const caseId = `${runTag}-${caseNo}-${target.label}-${audience}-${mode}${opts.prewarm ? "-prewarm" : ""}`;
+  const diagnostic = opts.diagnostic === true;
+  const caseId = `${runTag}-${caseNo}-${target.label}-${audience}-${mode}${opts.prewarm ? "-prewarm" : diagnostic ? "-stages" : ""}`;
   const arm: ArmArgs = { caseNo, total, warmup, audience, groups: sizes.groups };
   await client.call("arm", arm);
   await tap?.call("arm", { caseNo, warmup } satisfies StageArmArgs);
@@ -219,6 +226,7 @@ async function runCase(
   }
   const c: E2eCase = {
     target: target.label as TargetKind,
+    diagnostic,
     audience,
     mode,
     connections,
@@ -247,7 +255,7 @@ async function runCase(
     cpuUsPerNotification,
   };
   ctx.log(
-    `${opts.prewarm ? "(pre-warm, discarded) " : ""}${target.label} ${audience} via ${mode}: p50 ${latencyMs.p50} / p90 ${latencyMs.p90} / p99 ${latencyMs.p99} / p999 ${latencyMs.p999} / max ${latencyMs.max} ms; ` +
+    `${opts.prewarm ? "(pre-warm, discarded) " : diagnostic ? "(stage diagnostic) " : ""}${target.label} ${audience} via ${mode}: p50 ${latencyMs.p50} / p90 ${latencyMs.p90} / p99 ${latencyMs.p99} / p999 ${latencyMs.p999} / max ${latencyMs.max} ms; ` +
       `sent ${produced.sent} at ${produced.achievedRate}/s (${produced.failed} failed), ${rep.received}/${rep.expected} delivered, ${rep.lost} lost, ${rep.duplicates} dup, drained ${drainMs} ms after the last send; ` +
       `${uptimeAfter.replace(/^.*load average/, "load average")}`,
   );
@@ -277,7 +285,10 @@ async function openAll(ctx: RunContext, client: Child, target: Target, count: nu
 export interface CaseFilter {
   audiences?: readonly Audience[];
   modes?: readonly ProducerMode[];
-  /** per-stage timings (a NATS subscriber on the ingest and one node subject): an extra busy process */
+  /**
+   * per-stage timings (a NATS subscriber on the ingest and one node subject) in a separate diagnostic
+   * case per audience and producer after the measured ones: it is an extra busy process
+   */
   stageTap?: boolean;
   /** `node` flags of the Tidings processes (profiling) */
   nodeFlags?: readonly string[];
@@ -358,7 +369,6 @@ export async function measureTarget(
         nodeId: "bench-gw-1",
       } satisfies StageTapArgs);
       children.push(tap);
-      pids["stage-tap"] = tap.pid;
     }
     const settleMs = target.natsUrl === null ? 300 : 1500; // the gateways announce memberships to the router
     for (const audience of (["group", "global"] as const).filter((a) => filter.audiences?.includes(a) ?? true)) {
@@ -368,18 +378,27 @@ export async function measureTarget(
       // JIT and connection warm-up of every process on the path, once per target and producer, discarded
       if (audience === "group") {
         for (const p of producers)
-          await runCase(ctx, target, client, p.child, tap, pids, p.mode, sizes, audience, count, runTag, {
+          await runCase(ctx, target, client, p.child, null, pids, p.mode, sizes, audience, count, runTag, {
             windowS: sizes.prewarmS,
             prewarm: true,
           });
       }
       for (const p of producers)
         cases.push(
-          await runCase(ctx, target, client, p.child, tap, pids, p.mode, sizes, audience, count, runTag, {
+          await runCase(ctx, target, client, p.child, null, pids, p.mode, sizes, audience, count, runTag, {
             windowS: sizes.windowS,
             prewarm: false,
           }),
         );
+      if (tap !== null)
+        for (const p of producers)
+          cases.push(
+            await runCase(ctx, target, client, p.child, tap, { ...pids, "stage-tap": tap.pid }, p.mode, sizes, audience, count, runTag, {
+              windowS: sizes.stagesS,
+              prewarm: false,
+              diagnostic: true,
+            }),
+          );
       await client.call("closeAll");
     }
     await Promise.all(
@@ -424,8 +443,9 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
     ratio: base === null || base <= 0 ? null : significant(value / base, 3),
     ...extra,
   });
-  for (const c of cases.filter((x) => x.target !== "floor")) {
+  for (const c of cases.filter((x) => x.target !== "floor" && !x.diagnostic)) {
     const floor = floorOf(c);
+    const stages = cases.find((d) => d.diagnostic && d.target === c.target && d.audience === c.audience && d.mode === c.mode)?.stages;
     for (const [metric, key] of [
       ["p50 latency", "p50"],
       ["p99 latency", "p99"],
@@ -434,20 +454,20 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
       const target = key === "p99" && c.target === "cluster" ? { target: { op: "<=", value: TARGET_P99_MS, on: "value" } as const } : {};
       rows.push(vsFloor(metric, c, "ms", c.latencyMs[key], floor?.latencyMs[key] ?? null, target));
     }
-    if (c.stages !== undefined) {
+    if (stages !== undefined) {
       rows.push({
-        metric: "p99 send → ingest subject",
+        metric: "p99 send → ingest subject (stage run)",
         case: label(c),
         unit: "ms",
-        value: c.stages.ingest.p99,
-        note: `p50 ${c.stages.ingest.p50} ms`,
+        value: stages.ingest.p99,
+        note: `p50 ${stages.ingest.p50} ms`,
       });
       rows.push({
-        metric: "p99 send → node subject (router out)",
+        metric: "p99 send → node subject, router out (stage run)",
         case: label(c),
         unit: "ms",
-        value: c.stages.routed.p99,
-        note: `p50 ${c.stages.routed.p50} ms`,
+        value: stages.routed.p99,
+        note: `p50 ${stages.routed.p50} ms`,
       });
     }
     rows.push(
@@ -470,7 +490,7 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
     }
     rows.push({ metric: "CPU per notification, all processes", case: label(c), unit: "µs", value: significant(totalCpuUs(c), 3) });
   }
-  for (const c of cases) {
+  for (const c of cases.filter((x) => !x.diagnostic)) {
     rows.push({
       metric: "delivered / lost / dup",
       case: label(c),
@@ -486,7 +506,7 @@ function caseNote(c: E2eCase): string {
   const l = c.latencyMs;
   const p = c.producer;
   return (
-    `${label(c)}: p50 ${l.p50} / p90 ${l.p90} / p99 ${l.p99} / p99.9 ${l.p999} / max ${l.max} ms over ${c.samples.toLocaleString("en-US")} deliveries; ` +
+    `${label(c)}${c.diagnostic ? " (stage run, with the tap)" : ""}: p50 ${l.p50} / p90 ${l.p90} / p99 ${l.p99} / p99.9 ${l.p999} / max ${l.max} ms over ${c.samples.toLocaleString("en-US")} deliveries; ` +
     `published ${p.sent.toLocaleString("en-US")} at ${p.achievedRate.toLocaleString("en-US")}/s (target ${c.rate.toLocaleString("en-US")}/s; send lag p99 ${ms(p.lagUs.p99)} ms; ` +
     `${p.mode === "http" ? "202" : "JetStream ack"} p50 ${ms(p.ackUs.p50)} / p99 ${ms(p.ackUs.p99)} ms; ${p.failed} failed); ` +
     `${c.deliveries.lost} lost, ${c.deliveries.duplicates} duplicates of ${c.deliveries.expected.toLocaleString("en-US")} expected (warm-up lost ${c.deliveries.warmupLost}); ` +
@@ -526,13 +546,15 @@ export const e2eLatency: Harness = {
           "each message wrapped in an invocation record and published to its group's topic), fed by the same producer (JetStream) and read by the same clients: " +
           "what the machine, nats-server, JetStream and the sockets cost at this rate with this many busy processes. " +
           "Standalone: one process (TIDINGS_ROLE=all, no NATS, in-process routing), HTTP ingest. All on this machine, sharing its 2 cores with the clients, the producer and whatever else runs.",
-        "Per-stage timings (cluster): a NATS subscriber process records send → the message on `tidings.notify.>` (accepted into nats-server) and send → on `tidings.v1.node.bench-gw-1` (published by the router); " +
-          "the rest of a case's latency is gateway delivery and the client. The subscriber is an extra busy process during the cluster cases (a few % of a core), not in the floor. " +
-          "CPU per notification = user + system CPU of each process on the path over the case (from /proc) ÷ notifications sent (idle processes and the subscriber left out).",
+        'Per-stage timings (cluster, the rows marked "stage run"): a NATS subscriber process records send → the message on `tidings.notify.>` (accepted into nats-server) and send → on `tidings.v1.node.bench-gw-1` (published by the router); ' +
+          `the rest of a case's latency is gateway delivery and the client. The subscriber is an extra busy process and two more subscriptions on nats-server, so it runs only in separate ${sizes.stagesS} s stage runs after the measured cases (subscribed only during them), never in a measured case nor in the floor. ` +
+          "CPU per notification = user + system CPU of each process on the path over the case (from /proc) ÷ notifications sent (idle processes left out).",
         `Producer: ${sizes.rate.toLocaleString("en-US")} notifications/s open loop for ${sizes.warmupS} s warm-up + ${sizes.windowS} s measured; ` +
-          "HTTP ingest = one notification per `POST /api/notifications`, round robin over the gateways (202 after the JetStream ack in the cluster), on a pool of at most 64 keep-alive connections per gateway (waiting for one counts as latency); " +
+          "HTTP ingest = one notification per `POST /api/notifications`, round robin over the gateways (202 after the JetStream ack in the cluster), on a pool of at most 64 keep-alive connections per gateway (waiting for one counts as latency), " +
+          "sent by a minimal HTTP/1.1 client of the bench's own (one request at a time per connection, as `node:http`'s keep-alive agent sent them, at a fraction of its CPU); " +
           "JetStream direct = `JetStreamIngestQueue.publish` on `tidings.notify.bench` with `Nats-Msg-Id`.",
         `Latency = client receipt − producer send time (\`performance.timeOrigin + performance.now()\`, same host), per delivery, HDR histogram (µs). ` +
+          "The clients (one process, raw TCP WebSocket) read each socket into one shared buffer and find the three numbers they need (case, sequence, send time) by byte search, without parsing the message; the floor and the cluster share them. " +
           `Group: connection i joins g-(i mod ${sizes.groups}) and sits on gateway i mod ${sizes.gateways}, notification s goes to g-(s mod ${sizes.groups}); ` +
           `Global: ${sizes.globalConnections} connections, each receives every notification. ` +
           "Send time = when the producer actually sent; when it fell behind its schedule (send lag below) the queueing before the send is not in the latency. " +
