@@ -1,0 +1,42 @@
+/**
+ * Diagnostic, not part of `pnpm bench`: the e2e-latency cases of one target, audience and producer
+ * with a long measured window, to profile its processes while they run (`perf record -g -p <pid>`
+ * with PROBE_NODE_FLAGS=--perf-basic-prof, `strace -c -f -p <pid>`; the pids are logged at start).
+ *   PROBE_TARGET=cluster|floor|standalone PROBE_MODE=http|jetstream PROBE_AUDIENCE=group|global
+ *   PROBE_WINDOW_S=30 PROBE_TAP=1 (stage run) PROBE_NODE_FLAGS="…" npx tsx src/e2e-probe.ts
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RunContext } from "./harness/context.js";
+import { FULL, measureTarget } from "./harness/e2e-latency.js";
+import type { ProducerMode } from "./e2e/producer.js";
+import type { Audience } from "./e2e/payload.js";
+
+const env = (name: string, fallback: string) => process.env[name] ?? fallback;
+const ctx = new RunContext({
+  quick: false,
+  profile: false,
+  reps: 1,
+  resultsDir: mkdtempSync(join(tmpdir(), "tidings-e2e-probe-")),
+  command: "e2e-probe",
+});
+const cases = await measureTarget(
+  ctx,
+  env("PROBE_TARGET", "cluster") as "cluster" | "floor" | "standalone",
+  { ...FULL, windowS: Number(env("PROBE_WINDOW_S", "30")) },
+  `probe${Date.now().toString(36)}`,
+  {
+    modes: [env("PROBE_MODE", "http") as ProducerMode],
+    audiences: [env("PROBE_AUDIENCE", "group") as Audience],
+    stageTap: env("PROBE_TAP", "0") === "1",
+    nodeFlags: env("PROBE_NODE_FLAGS", "")
+      .split(" ")
+      .filter((s) => s !== ""),
+  },
+);
+for (const c of cases)
+  console.log(
+    JSON.stringify({ diagnostic: c.diagnostic, latencyMs: c.latencyMs, cpuUsPerNotification: c.cpuUsPerNotification, stages: c.stages }),
+  );
+process.exit(0);
