@@ -78,4 +78,18 @@ describe("HttpPool", () => {
     await expect(pool.post("/x", "application/json", "{}")).resolves.toBe(202);
     pool.destroy();
   });
+
+  it("never sends a request on a connection its idle timer has just ended (the 'socket hang up' of a measured run)", async () => {
+    const port = await server((_req, _body, res) => res.writeHead(202, { "content-length": 2 }).end("{}"));
+    const idleMs = 30;
+    const pool = new HttpPool(port, 1, idleMs);
+    await expect(pool.post("/x", "application/json", "{}")).resolves.toBe(202);
+    // Registered after the pool's idle timer with the same delay: runs right after it ended the
+    // connection, before its 'close' event can arrive.
+    const next = await new Promise<{ status: Promise<number> }>((r) =>
+      setTimeout(() => r({ status: pool.post("/x", "application/json", "{}") }), idleMs),
+    );
+    await expect(next.status).resolves.toBe(202);
+    pool.destroy();
+  });
 });

@@ -90,8 +90,12 @@ class Connection {
     this.#current = null;
     if (answer.close) this.socket.end();
     else {
-      // Closed by this side before the server's idle close could race a request sent on it.
-      this.#idleTimer = setTimeout(() => this.socket.end(), this.idleMs);
+      // Closed by this side before the server's idle close could race a request sent on it; taken out of
+      // the idle list first, so no request is written to it between this end() and its 'close'.
+      this.#idleTimer = setTimeout(() => {
+        this.pool.retire(this);
+        this.socket.end();
+      }, this.idleMs);
       this.pool.free(this);
     }
     r.resolve(answer.status);
@@ -133,10 +137,15 @@ export class HttpPool {
     else this.#idle.push(c);
   }
 
-  closed(c: Connection): void {
-    this.#open--;
+  /** `c` is being closed by this side: no request may take it any more ('close' follows). */
+  retire(c: Connection): void {
     const i = this.#idle.indexOf(c);
     if (i !== -1) this.#idle.splice(i, 1);
+  }
+
+  closed(c: Connection): void {
+    this.#open--;
+    this.retire(c);
     // a waiting request gets a new connection in place of the closed one
     const next = this.#waiting.shift();
     if (next !== undefined) {
