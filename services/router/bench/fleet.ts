@@ -42,3 +42,22 @@ export function buildFleet(): { perNode: string[][]; memberships: number } {
   for (let i = 0; i < tenants; i++) place(`tenant:t${i}`, 5 + Math.floor(random() * 36));
   return { perNode, memberships };
 }
+
+/** The envelope both router benches publish: `invoice-ready` number `i` to the audience of registry key `key`. */
+export function benchEnvelope(id: string, i: number, key: string, persisted = false): Record<string, unknown> {
+  const [audienceType, audienceValue] =
+    key === "global"
+      ? [1, "global"]
+      : key.startsWith("user:")
+        ? [4, key.slice(5)]
+        : key.startsWith("group:")
+          ? [3, key.slice(6)]
+          : [2, key.slice(7)];
+  return {
+    id,
+    type: "invoice-ready",
+    body: { invoiceId: `INV-${i}`, amount: 149.99, currency: "USD" },
+    routing: { audienceType, audienceValue },
+    metadata: { producer: "billing-service", ...(persisted ? { isPersisted: true } : {}) },
+  };
+}

@@ -16,7 +16,7 @@ import { runInNewContext } from "node:vm";
 import { MemoryAudienceRegistry, MemoryBus, registryDigest } from "@tidings/bus";
 import { validateEnvelope, type Notification } from "@tidings/contracts";
 import { createRoute } from "../src/index.js";
-import { NODES, buildFleet, nodeIds, rng } from "./fleet.js";
+import { NODES, benchEnvelope, buildFleet, nodeIds, rng } from "./fleet.js";
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 2);
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "bench", "results");
@@ -97,21 +97,7 @@ async function main(): Promise<void> {
     const r = mixRandom();
     // 97 % to a sampled user/group/tenant key, 3 % Global.
     const key = r < 0.03 ? "global" : sample[Math.floor(mixRandom() * sampleSize)]!;
-    const [type, value] =
-      key === "global"
-        ? [1, "global"]
-        : key.startsWith("user:")
-          ? [4, key.slice(5)]
-          : key.startsWith("group:")
-            ? [3, key.slice(6)]
-            : [2, key.slice(7)];
-    const envelope = {
-      id: `bench-${i}`,
-      type: "invoice-ready",
-      body: { invoiceId: `INV-${i}`, amount: 149.99, currency: "USD" },
-      routing: { audienceType: type, audienceValue: value },
-      metadata: { producer: "billing-service" },
-    };
+    const envelope = benchEnvelope(`bench-${i}`, i, key);
     envelopes.push(enc.encode(JSON.stringify(envelope)));
     const v = validateEnvelope(envelope, opts);
     if (!v.ok) throw new Error(`bench envelope invalid: ${JSON.stringify(v.problems)}`);

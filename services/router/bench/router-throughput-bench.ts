@@ -30,7 +30,7 @@ import {
 } from "@tidings/contracts";
 import { Registry, silentLogger } from "@tidings/observability";
 import { createRouter, createRouterMetrics } from "../src/index.js";
-import { NODES, buildFleet, nodeIds, rng } from "./fleet.js";
+import { NODES, benchEnvelope, buildFleet, nodeIds, rng } from "./fleet.js";
 
 const MESSAGES = Number(process.env["BENCH_MESSAGES"] ?? 200_000);
 const REPS = Number(process.env["BENCH_REPS"] ?? 3);
@@ -145,22 +145,8 @@ async function main(): Promise<void> {
     Array.from({ length: MESSAGES }, (_, i) => {
       const r = mixRandom();
       const key = r < 0.03 ? "global" : sample[Math.floor(mixRandom() * sample.length)]!;
-      const [type, value] =
-        key === "global"
-          ? [1, "global"]
-          : key.startsWith("user:")
-            ? [4, key.slice(5)]
-            : key.startsWith("group:")
-              ? [3, key.slice(6)]
-              : [2, key.slice(7)];
       const id = `bench-${round}-${i}`;
-      const envelope = {
-        id,
-        type: "invoice-ready",
-        body: { invoiceId: `INV-${i}`, amount: 149.99, currency: "USD" },
-        routing: { audienceType: type, audienceValue: value },
-        metadata: { producer: "billing-service", ...(persisted ? { isPersisted: true } : {}) },
-      };
+      const envelope = benchEnvelope(id, i, key, persisted);
       return { data: enc.encode(JSON.stringify(envelope)), headers: { "Nats-Msg-Id": `http:${id}` } };
     });
 
