@@ -73,7 +73,14 @@ export type { BusNotificationStoreOptions } from "./store-client.js";
 export { STORE_OPS, storeCodecs } from "./store-messages.js";
 export type { StoreAnswer, StoreArgs, StoreErrorReply, StoreOp, StoreOpCodecs, StoreResults } from "./store-messages.js";
 
-export { encodeFramedNodeMessage, FRAMED_NODE_MESSAGES, NodeMessage, notificationCodec, userEventCodec } from "./node-messages.js";
+export {
+  encodeFramedNodeMessage,
+  FRAMED_NODE_MESSAGES,
+  inWireOrder,
+  NodeMessage,
+  notificationCodec,
+  userEventCodec,
+} from "./node-messages.js";
 export type { Codec, UserEvent } from "./node-messages.js";
 
 export { MemoryNotificationStore } from "./memory-store.js";

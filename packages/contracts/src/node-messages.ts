@@ -62,6 +62,16 @@ function liveFrameText(n: Notification): string {
 const WIRE_KEYS = ["id", "type", "body", "routing", "metadata"] as const;
 
 /**
+ * True when `n` has exactly the members `notificationCodec` writes, in its order (a validated
+ * notification does): then its JSON is `{"id":…,"type":…,"body":…` and a frame can be spliced from it.
+ */
+export function inWireOrder(n: Notification): boolean {
+  let k = 0;
+  for (const key in n) if (key !== WIRE_KEYS[k++]) return false;
+  return k === WIRE_KEYS.length;
+}
+
+/**
  * `JSON.stringify(toDelivered(n, false))`. The notification's own JSON (often already written for the
  * store) has the same members with `"audienceId":…,"isRead":false,` missing before `"body"`, so that is
  * inserted into it rather than serialising the body again; when `n` has other members or another order,
@@ -69,10 +79,7 @@ const WIRE_KEYS = ["id", "type", "body", "routing", "metadata"] as const;
  */
 function deliveredJson(n: Notification, target: string): string {
   const insert = `"audienceId":${JSON.stringify(n.routing.audienceId)},"isRead":false,`;
-  let k = 0;
-  let ordered = true;
-  for (const key in n) if (key !== WIRE_KEYS[k++]) ordered = false;
-  if (ordered && k === WIRE_KEYS.length) {
+  if (inWireOrder(n)) {
     const json = notificationJson(n);
     // `{"id":<id>,"type":<type>,` then `"body":`
     const split = 6 + JSON.stringify(n.id).length + 8 + target.length + 1;
@@ -100,9 +107,7 @@ function plainFramedNodeMessage(n: Notification): Buffer | null {
   const { audienceId } = n.routing;
   const { timeStamp } = n.metadata;
   if (!PLAIN.test(id) || !PLAIN.test(type) || !PLAIN.test(audienceId) || !PLAIN.test(timeStamp)) return null;
-  let k = 0;
-  for (const key in n) if (key !== WIRE_KEYS[k++]) return null;
-  if (k !== WIRE_KEYS.length) return null;
+  if (!inWireOrder(n)) return null;
   const json = notificationJson(n);
   // `{"id":<id>,"type":<type>,` then `"body":`
   const split = 6 + id.length + 2 + 8 + type.length + 2 + 1;

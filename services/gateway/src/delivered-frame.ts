@@ -1,7 +1,5 @@
-import type { Notification } from "@tidings/contracts";
+import { inWireOrder, type Notification } from "@tidings/contracts";
 
-/** The keys of a notification as `notificationCodec` writes them, in order. */
-const WIRE_KEYS = ["id", "type", "body", "routing", "metadata"] as const;
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const BODY_KEY = ascii(`"body":`);
 const ID_KEY_BYTES = `{"id":`.length;
@@ -24,9 +22,7 @@ const TAIL = ascii(`]}\u001e`);
  * order: the caller encodes the object instead.
  */
 export function deliveredJsonFrame(n: Notification, wire: Uint8Array): Uint8Array | null {
-  let k = 0;
-  for (const key in n) if (key !== WIRE_KEYS[k++]) return null;
-  if (k !== WIRE_KEYS.length) return null;
+  if (!inWireOrder(n)) return null;
   const target = n.type;
   const audienceId = n.routing.audienceId;
   // Common case, without a pass to measure the strings first: id, type and audience id plain (JSON
