@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -162,5 +163,46 @@ describe("JetStreamIngestQueue", () => {
       await expect(pending).rejects.toMatchObject({ name: "ClosedConnectionError" });
       await expect(q.publish("closing.a", new Uint8Array(1), { msgId: "c-2" })).rejects.toThrow();
     });
+  });
+
+  it("sends the acks of one read and the PING confirming them in one socket write (messages arriving one at a time, as at low rates)", async () => {
+    const nc = await connect({ servers: server.url });
+    const producer = await connect({ servers: server.url });
+    const writes: string[] = [];
+    const write = Socket.prototype.write;
+    const spy = vi.spyOn(Socket.prototype, "write").mockImplementation(function (this: Socket, ...args: Parameters<Socket["write"]>) {
+      const chunk = args[0];
+      if (chunk instanceof Uint8Array) writes.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString("latin1"));
+      return write.apply(this, args);
+    });
+    try {
+      const q = await JetStreamIngestQueue.create(nc, { stream: "ONEWRITE", subjects: ["onewrite.>"], onError: () => undefined });
+      const producerQ = await JetStreamIngestQueue.create(producer, { stream: "ONEWRITE", subjects: ["onewrite.>"] });
+      let acked = 0;
+      const c = q.consume(
+        async (m) => {
+          // What the router does with a live notification: publish to the owning nodes, then ack.
+          nc.publish("onewrite-out.node", m.data);
+          await m.ack();
+          acked++;
+        },
+        { maxInFlight: 16 },
+      );
+      const count = 20;
+      for (let i = 0; i < count; i++) {
+        await producerQ.publish("onewrite.x", new TextEncoder().encode(`m${i}`), { msgId: `one-write-${i}` });
+        for (let t = 0; acked <= i && t < 200; t++) await sleep(5);
+      }
+      expect(acked).toBe(count);
+      await c.stop();
+      const ackWrites = writes.filter((w) => w.includes("PUB $JS.ACK.ONEWRITE."));
+      expect(ackWrites).toHaveLength(count);
+      // Each write carries the node publish, the ack and the confirmation's PING; no PING is written alone.
+      for (const w of ackWrites) expect(w).toMatch(/^PUB onewrite-out\.node [\s\S]*PUB \$JS\.ACK\.ONEWRITE\.[\s\S]*PING\r\n$/);
+    } finally {
+      spy.mockRestore();
+      await producer.close();
+      await nc.close();
+    }
   });
 });
