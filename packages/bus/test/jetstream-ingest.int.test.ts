@@ -169,7 +169,7 @@ describe("JetStreamIngestQueue", () => {
     const nc = await connect({ servers: server.url });
     const producer = await connect({ servers: server.url });
     const writes: string[] = [];
-    const write = Socket.prototype.write;
+    const write = Reflect.get(Socket.prototype, "write") as (this: Socket, ...args: Parameters<Socket["write"]>) => boolean;
     const spy = vi.spyOn(Socket.prototype, "write").mockImplementation(function (this: Socket, ...args: Parameters<Socket["write"]>) {
       const chunk = args[0];
       if (chunk instanceof Uint8Array) writes.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString("latin1"));
