@@ -1,7 +1,8 @@
 /** UTF-8 JSON helpers shared by the codecs of cross-node messages. */
 import type { Notification } from "./envelope.js";
 
-const decoder = new TextDecoder();
+// Strict: invalid UTF-8 is refused, not replaced, and a byte-order mark is not JSON (the gateway passes JSON bytes on to clients).
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export function encodeJson(value: unknown): Uint8Array {
   return utf8(JSON.stringify(value));

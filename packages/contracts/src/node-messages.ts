@@ -27,6 +27,10 @@ export const notificationCodec: Codec<Notification> = {
       throw new TypeError("notification: id, type, routing and metadata are required");
     }
     if (typeof n["routing"]["audienceId"] !== "string") throw new TypeError("notification: routing.audienceId is required");
+    const audienceType = n["routing"]["audienceType"];
+    if (typeof audienceType !== "number" || AUDIENCE_KINDS[audienceType as AudienceTypeValue] === undefined)
+      throw new TypeError("notification: unknown routing.audienceType");
+    if (typeof n["metadata"]["timeStamp"] !== "string") throw new TypeError("notification: metadata.timeStamp is required");
     return n as unknown as Notification;
   },
 };
@@ -52,6 +56,7 @@ export const FRAMED_NODE_MESSAGES = "framed-v1";
 const FRAMED_MARKER = 0x01;
 const HEADER_BYTES = 8;
 const ASCII_STRINGS = 1;
+const RECORD_SEPARATOR = 0x1e;
 
 /** The JSON hub frame of a live delivery as `jsonProtocol` writes it: `{"type":1,"target":…,"arguments":[<delivered>]}` + RS. */
 function liveFrameText(n: Notification): string {
@@ -222,7 +227,10 @@ export class NodeMessage {
     return new NodeMessage(n.id, n.routing.audienceId, n.routing.audienceType, null, json, n);
   }
 
-  /** A node message in either format (the JSON one starts with `{`). Throws `TypeError` for anything else. */
+  /**
+   * A node message in either format (the JSON one starts with `{`). Throws `TypeError` ("framed node message: …" or
+   * "notification: …") for anything else; the frame itself is checked by `notification()`, on first use.
+   */
   static read(data: Uint8Array): NodeMessage {
     if (data[0] !== FRAMED_MARKER) return NodeMessage.of(notificationCodec.decode(data), data);
     if (data.byteLength < HEADER_BYTES) throw new TypeError("framed node message: truncated");
@@ -230,7 +238,11 @@ export class NodeMessage {
     const idEnd = HEADER_BYTES + (data[4]! | (data[5]! << 8));
     const audienceIdEnd = idEnd + (data[6]! | (data[7]! << 8));
     const frameStart = audienceIdEnd + data[3]!;
-    if (frameStart >= data.byteLength) throw new TypeError("framed node message: truncated");
+    // The frame goes to JSON clients as is: one cut short (no record separator) would run into the next.
+    if (frameStart >= data.byteLength || data[data.byteLength - 1] !== RECORD_SEPARATOR)
+      throw new TypeError("framed node message: truncated");
+    // UTF-16LE strings have even byte lengths (an odd one would lose its last byte silently).
+    if (slice === ucs2Slice && ((data[3]! | data[4]! | data[6]!) & 1) !== 0) throw new TypeError("framed node message: odd UTF-16 length");
     const audienceType = data[1]!;
     if (AUDIENCE_KINDS[audienceType as AudienceTypeValue] === undefined) throw new TypeError("framed node message: unknown audience type");
     return new NodeMessage(
@@ -258,11 +270,24 @@ export class NodeMessage {
       const frame = this.jsonFrame!;
       const invocation = parse(frame.subarray(0, frame.byteLength - 1), "framed node message");
       const args = invocation["arguments"];
-      const d: unknown = Array.isArray(args) ? args[0] : undefined;
-      if (!isObject(d) || !isObject(d["routing"]) || !isObject(d["metadata"])) {
+      // An Invocation of the notification's type with the delivered notification as its only argument.
+      const d: unknown = invocation["type"] === 1 && Array.isArray(args) && args.length === 1 ? args[0] : undefined;
+      if (
+        !isObject(d) ||
+        !isObject(d["routing"]) ||
+        !isObject(d["metadata"]) ||
+        typeof d["type"] !== "string" ||
+        invocation["target"] !== d["type"]
+      ) {
         throw new TypeError("framed node message: no delivered notification in the frame");
       }
-      if (d["id"] !== this.id || d["routing"]["audienceId"] !== this.audienceId)
+      const { routing, metadata } = d;
+      if (
+        d["id"] !== this.id ||
+        routing["audienceId"] !== this.audienceId ||
+        routing["audienceType"] !== this.audienceType ||
+        metadata["timeStamp"] !== this.timeStamp()
+      )
         throw new TypeError("framed node message: header and frame differ");
       this.#notification = {
         id: d["id"],
