@@ -110,6 +110,7 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
   #ackBatch: AckBatch | null = null;
   /** Whether a microtask that asks for the confirmation of `#ackBatch` is queued. */
   #confirmQueued = false;
+  readonly #acker = (m: JsMsg): Promise<void> => this.#ack(m);
 
   private constructor(
     readonly connection: NatsConnection,
@@ -269,15 +270,7 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
   }
 
   #toIngestMessage(m: JsMsg): IngestMessage {
-    return {
-      subject: m.subject,
-      data: m.data,
-      headers: fromNatsHeaders(m.headers),
-      deliveryCount: m.info.deliveryCount,
-      ack: () => this.#ack(m),
-      nak: (delayMs = 0) => m.nak(delayMs),
-      working: () => m.working(),
-    };
+    return new JsIngestMessage(m, fromNatsHeaders(m.headers), this.#acker);
   }
 
   /**
@@ -414,6 +407,33 @@ function settingsOf(c: StreamConfig): IngestStreamSettings {
 
 function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
+}
+
+/** A received JetStream message as the handler sees it: one object per message, no closure each. */
+class JsIngestMessage implements IngestMessage {
+  constructor(
+    readonly msg: JsMsg,
+    readonly headers: BusHeaders | null,
+    readonly acker: (m: JsMsg) => Promise<void>,
+  ) {}
+  get subject(): string {
+    return this.msg.subject;
+  }
+  get data(): Uint8Array {
+    return this.msg.data;
+  }
+  get deliveryCount(): number {
+    return this.msg.info.deliveryCount;
+  }
+  ack(): Promise<void> {
+    return this.acker(this.msg);
+  }
+  nak(delayMs = 0): void {
+    this.msg.nak(delayMs);
+  }
+  working(): void {
+    this.msg.working();
+  }
 }
 
 /** One confirmation's promise, settled from outside. */

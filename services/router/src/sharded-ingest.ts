@@ -197,5 +197,15 @@ export class ShardedIngest implements IngestQueue, IngestBacklog {
 /** The handler sees the producer's subject, as without partitions. */
 function withProducerSubject(msg: IngestMessage): IngestMessage {
   const original = headerValue(msg.headers, INGEST_SUBJECT_HEADER);
-  return original === undefined ? msg : { ...msg, subject: original };
+  if (original === undefined) return msg;
+  // Delegates rather than spreads: a queue's message may keep its fields and methods on a prototype.
+  return {
+    subject: original,
+    data: msg.data,
+    headers: msg.headers,
+    deliveryCount: msg.deliveryCount,
+    ack: () => msg.ack(),
+    nak: (delayMs) => msg.nak(delayMs),
+    working: () => msg.working(),
+  };
 }
