@@ -52,4 +52,22 @@ describe("json-wire", () => {
     for (let i = 0; i < batch.length; i += 2) expect(notificationJson(batch[i]!)).toBe(texts[i]);
     for (const n of unread.slice(0, 100)) expect(JSON.parse(notificationJson(n))).toEqual(n);
   });
+
+  it("texts are found in the order saves are routed, across the ring's wrap, and a live notification's JSON is always written afresh", () => {
+    // Validated notifications are never changed; the bodies are changed after the save here only to tell a
+    // remembered text (written before the change) from one written afresh.
+    const batch = Array.from({ length: 700 }, (_, i) => notification(`w-${i}`));
+    const texts = batch.map(rememberNotificationJson);
+    for (const n of batch) (n.body as Record<string, unknown>)["changed"] = true;
+    // The last 512 are remembered; the first ones were overwritten and are written afresh.
+    batch.slice(-400).forEach((n, i) => expect(notificationJson(n), `w-${300 + i}`).toBe(texts[300 + i]));
+    expect(notificationJson(batch[0]!)).toBe(JSON.stringify(batch[0]));
+    expect(notificationJson(batch[0]!)).not.toBe(texts[0]);
+
+    const live = notification("live", false);
+    const liveText = rememberNotificationJson(live);
+    (live.body as Record<string, unknown>)["changed"] = true;
+    expect(notificationJson(live)).toBe(JSON.stringify(live));
+    expect(notificationJson(live)).not.toBe(liveText);
+  });
 });

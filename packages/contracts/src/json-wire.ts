@@ -8,29 +8,47 @@ export function encodeJson(value: unknown): Uint8Array {
   return utf8(JSON.stringify(value));
 }
 
-/** Bytes of the slab small results are written into; a text that may need more than an eighth of it gets its own buffer. */
+/** Bytes of one slab; a result that may need more than an eighth of it gets its own buffer. */
 const SLAB_BYTES = 64 * 1024;
-let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-let slabUsed = 0;
+/** Most bytes a result written into the slab may need. */
+export const SLAB_RESULT_BYTES = SLAB_BYTES / 8;
+
+/**
+ * Small results (node messages and store requests: a router writes several for every notification it
+ * routes) are written in place into one 64 KiB slab and handed out as views of it: Buffer.from's and
+ * Buffer.allocUnsafe's 8 KiB pool allocated a new ArrayBuffer every few dozen of them. A view is never
+ * reused or mutated; a slab is freed once none of its views is referenced.
+ */
+class Slab {
+  buf = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  #used = 0;
+
+  /** Room for up to `most` (at most SLAB_RESULT_BYTES) bytes in `buf` (a fresh slab when they do not fit); returns where they start. */
+  reserve(most: number): number {
+    if (SLAB_BYTES - this.#used < most) {
+      this.buf = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.#used = 0;
+    }
+    return this.#used;
+  }
+
+  /** The bytes written from `start` (the last `reserve`) to `end`, handed out for good. */
+  take(start: number, end: number): Uint8Array {
+    this.#used = end;
+    return new Uint8Array(this.buf.buffer, start, end - start);
+  }
+}
+export const slab = new Slab();
 
 /** UTF-8 bytes of `text`. */
 export function utf8(text: string): Uint8Array {
-  // Small results are slices of one 64 KiB slab, written in place: a router encodes every
-  // notification it routes, and Buffer.from's 8 KiB pool allocated a new ArrayBuffer every few dozen
-  // of them. Slices are never reused or mutated; a slab is freed once none of its slices is referenced.
   const most = text.length * 3;
-  if (most > SLAB_BYTES / 8) {
+  if (most > SLAB_RESULT_BYTES) {
     const bytes = Buffer.from(text, "utf8");
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  if (SLAB_BYTES - slabUsed < most) {
-    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const written = slab.write(text, slabUsed, "utf8");
-  const bytes = new Uint8Array(slab.buffer, slabUsed, written);
-  slabUsed += written;
-  return bytes;
+  const start = slab.reserve(most);
+  return slab.take(start, start + slab.buf.write(text, start, "utf8"));
 }
 
 /**
@@ -38,7 +56,7 @@ export function utf8(text: string): Uint8Array {
  * from the same notification object: the router saves a notification and then publishes it to its
  * owning nodes, and both carry the same JSON, so it is written once. Validated notifications are never
  * mutated. The last REMEMBERED texts are kept in a ring of fixed arrays, each taken out when read, and
- * looked up newest first by identity: a WeakMap or Map cost more than the second `JSON.stringify` it
+ * looked up by identity from the slot after the last one read: a WeakMap or Map cost more than the second `JSON.stringify` it
  * saved (their tables, promoted to the old generation and then replaced, keep every young notification
  * they held alive through young-generation collections).
  */
@@ -49,6 +67,8 @@ const rememberedText: (string | undefined)[] = new Array<string | undefined>(REM
 let rememberNext = 0;
 /** Texts remembered and not read yet. */
 let rememberedCount = 0;
+/** Slot after the last text read: saves are answered and routed in the order they were written, so the next text read is usually there. */
+let readNext = 0;
 
 /** `JSON.stringify(n)`, remembered for the next `notificationJson(n)`. */
 export function rememberNotificationJson(n: Notification): string {
@@ -62,10 +82,12 @@ export function rememberNotificationJson(n: Notification): string {
 
 /** `JSON.stringify(n)`, or (once) the text a store request wrote for this notification object. */
 export function notificationJson(n: Notification): string {
-  // Newest first, and no further than the texts not read yet.
+  // Only persisted notifications are saved: a live one is not looked for.
+  if (!n.metadata.isPersisted) return JSON.stringify(n);
+  // From the slot after the last one read, and no further than the texts not read yet.
   let left = rememberedCount;
-  for (let k = 1; k <= REMEMBERED && left > 0; k++) {
-    const i = (rememberNext - k + REMEMBERED) % REMEMBERED;
+  for (let k = 0; k < REMEMBERED && left > 0; k++) {
+    const i = (readNext + k) % REMEMBERED;
     const held = rememberedFor[i];
     if (held === undefined) continue;
     if (held === n) {
@@ -73,6 +95,7 @@ export function notificationJson(n: Notification): string {
       rememberedFor[i] = undefined;
       rememberedText[i] = undefined;
       rememberedCount--;
+      readNext = (i + 1) % REMEMBERED;
       return text;
     }
     left--;

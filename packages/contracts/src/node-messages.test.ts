@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { validateEnvelope } from "./envelope.js";
+import { toDelivered } from "./delivered.js";
+import { validateEnvelope, type Notification } from "./envelope.js";
+import { rememberNotificationJson } from "./json-wire.js";
 import { encodeFramedNodeMessage, NodeMessage, notificationCodec, userEventCodec } from "./node-messages.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -39,6 +41,42 @@ describe("node messages - codecs shared by publisher and subscriber", () => {
     );
     expect(json.jsonFrame).toBeNull();
     expect(json.json).not.toBeNull();
+  });
+
+  it("framed messages written into shared slabs each keep their own bytes, thousands in a row, persisted (JSON from the save) or live, small or large, ASCII or not", () => {
+    const now = new Date("2026-01-01T00:00:00Z");
+    const notifications = Array.from({ length: 3000 }, (_, i): Notification => {
+      const text = i % 7 === 0 ? "é€😀" : "plain";
+      // Every 500th body is larger than a slab may take, so it gets its own buffer.
+      const pad = "x".repeat(i % 500 === 499 ? 12_000 : i % 300);
+      const r = validateEnvelope(
+        {
+          id: `n-${i}`,
+          type: "invoice-ready",
+          routing: { audienceType: 4, audienceValue: `u-${i % 50}` },
+          metadata: { producer: "p", isPersisted: i % 2 === 0 },
+          body: { i, text, pad },
+        },
+        { now, defaultTtlSeconds: 60, maxNotificationBytes: 65536 },
+      );
+      if (!r.ok) throw new Error(JSON.stringify(r.problems));
+      return r.notification;
+    });
+    // Persisted ones are saved first, as the router does: their JSON is the save's.
+    notifications.forEach((n) => n.metadata.isPersisted && rememberNotificationJson(n));
+    const encoded = notifications.map(encodeFramedNodeMessage);
+    notifications.forEach((n, i) => {
+      const m = NodeMessage.read(encoded[i]!);
+      expect([m.id, m.audienceId, m.audienceType, m.timeStamp()], `message ${i}`).toEqual([
+        n.id,
+        n.routing.audienceId,
+        4,
+        n.metadata.timeStamp,
+      ]);
+      expect(new TextDecoder().decode(m.jsonFrame ?? undefined), `frame ${i}`).toBe(
+        `{"type":1,"target":"invoice-ready","arguments":[${JSON.stringify(toDelivered(n, false))}]}\u001e`,
+      );
+    });
   });
 
   it("refuses framed bytes that are truncated, name no audience type, or whose frame disagrees with the header", () => {

@@ -1,7 +1,7 @@
 import { AUDIENCE_KINDS, type AudienceTypeValue } from "./audience.js";
 import { toDelivered } from "./delivered.js";
 import type { Notification } from "./envelope.js";
-import { encodeJson, isObject, notificationJson, parseJsonObject, utf8 } from "./json-wire.js";
+import { encodeJson, isObject, notificationJson, parseJsonObject, SLAB_RESULT_BYTES, slab, utf8 } from "./json-wire.js";
 
 /** The wire form of one kind of cross-node message; publisher and subscriber use the same codec. */
 export interface Codec<T> {
@@ -103,11 +103,12 @@ const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /**
  * The common case written straight into the message: id, type, audience id and time stamp plain (JSON
- * writes each as its characters in quotes) and the notification's JSON in member order. The JSON is
- * written once, further on than its place by the length of the insert, and its head (up to `"body":`,
- * ASCII) moved back in front of the insert; the short ASCII parts go in two latin1 writes. Null otherwise.
+ * writes each as its characters in quotes) and the notification's JSON in member order. Everything
+ * before the body is then ASCII (the header's strings, the frame's head, the JSON's head and the insert):
+ * one latin1 write; the JSON from `"body":` on is one UTF-8 write. Small messages go into the shared
+ * slab. Null otherwise.
  */
-function plainFramedNodeMessage(n: Notification): Buffer | null {
+function plainFramedNodeMessage(n: Notification): Uint8Array | null {
   const { id, type } = n;
   const { audienceId } = n.routing;
   const { timeStamp } = n.metadata;
@@ -117,27 +118,27 @@ function plainFramedNodeMessage(n: Notification): Buffer | null {
   // `{"id":<id>,"type":<type>,` then `"body":`
   const split = 6 + id.length + 2 + 8 + type.length + 2 + 1;
   if (!json.startsWith(`"body":`, split)) return null;
-  const head = `${id}${audienceId}${timeStamp}{"type":1,"target":"${type}","arguments":[`;
-  const insert = `"audienceId":"${audienceId}","isRead":false,`;
-  const jsonAt = HEADER_BYTES + head.length;
-  const out = Buffer.allocUnsafe(jsonAt + Buffer.byteLength(json, "utf8") + insert.length + 3);
-  out.write(json, jsonAt + insert.length, "utf8");
-  out.copyWithin(jsonAt, jsonAt + insert.length, jsonAt + insert.length + split);
-  out[0] = FRAMED_MARKER;
-  out[1] = n.routing.audienceType;
-  out[2] = ASCII_STRINGS;
-  out[3] = timeStamp.length;
-  out[4] = id.length & 0xff;
-  out[5] = id.length >>> 8;
-  out[6] = audienceId.length & 0xff;
-  out[7] = audienceId.length >>> 8;
-  out.write(head, HEADER_BYTES, "latin1");
-  out.write(insert, jsonAt + split, "latin1");
-  const end = out.length;
-  out[end - 3] = 0x5d; // ]
-  out[end - 2] = 0x7d; // }
-  out[end - 1] = 0x1e; // record separator
-  return out;
+  const head = `${id}${audienceId}${timeStamp}{"type":1,"target":"${type}","arguments":[${json.slice(0, split)}"audienceId":"${audienceId}","isRead":false,`;
+  const rest = json.slice(split);
+  const most = HEADER_BYTES + head.length + rest.length * 3 + 3;
+  const small = most <= SLAB_RESULT_BYTES;
+  const start = small ? slab.reserve(most) : 0;
+  const out = small ? slab.buf : Buffer.allocUnsafe(HEADER_BYTES + head.length + Buffer.byteLength(rest, "utf8") + 3);
+  out[start] = FRAMED_MARKER;
+  out[start + 1] = n.routing.audienceType;
+  out[start + 2] = ASCII_STRINGS;
+  out[start + 3] = timeStamp.length;
+  out[start + 4] = id.length & 0xff;
+  out[start + 5] = id.length >>> 8;
+  out[start + 6] = audienceId.length & 0xff;
+  out[start + 7] = audienceId.length >>> 8;
+  let at = start + HEADER_BYTES;
+  at += out.write(head, at, "latin1");
+  at += out.write(rest, at, "utf8");
+  out[at++] = 0x5d; // ]
+  out[at++] = 0x7d; // }
+  out[at++] = 0x1e; // record separator
+  return small ? slab.take(start, at) : out;
 }
 
 /** The framed node message of `n` (one per notification, published unchanged to every framed node). */

@@ -108,6 +108,7 @@ class Fields {
 
 const requestError = (reason: string) => new TypeError(reason);
 const replyError = (reason: string) => new TypeError(`the reply does not have the expected shape (${reason})`);
+const REPLY_NOT_OBJECT = replyError("not a JSON object").message;
 
 function requestFields(data: Uint8Array): Fields {
   return new Fields(parseJsonObject(data, "the request body is not JSON", "the request body must be a JSON object"), requestError);
@@ -132,7 +133,7 @@ function answer<Op extends StoreOp>(
   return {
     encode: (a) => encodeJson(a.ok ? toWire(a.value) : { error: a.error, code: a.code }),
     decode(data) {
-      const reply = new Fields(parseJsonObject(data, "the reply is not JSON", replyError("not a JSON object").message), replyError);
+      const reply = new Fields(parseJsonObject(data, "the reply is not JSON", REPLY_NOT_OBJECT), replyError);
       const error = reply.obj["error"];
       if (error === undefined) return { ok: true, value: fromWire(reply) };
       const code = reply.obj["code"];

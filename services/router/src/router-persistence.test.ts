@@ -99,6 +99,22 @@ describe("router - persistence", () => {
     expect(h.store.batches.length).toBeLessThan(400);
   });
 
+  it("a persisted message whose ack fails is handed back at once (its handler rejects), redelivered, and counted as routed only once acked", async () => {
+    const h = await harness({ "node-a": ["user:k"] });
+    h.failAck.add("k1");
+    await h.publish(envelope("k1", 4, "k", { isPersisted: true }));
+    await h.publish(envelope("k2", 4, "k", { isPersisted: true }));
+    // Well within the 2 s ack wait: the rejected handler, not the ack-wait timer, brings k1 back.
+    await waitFor(() => h.events.includes("ack:k1"), 1500, "k1 acked on its redelivery");
+    await waitFor(() => h.events.includes("ack:k2"), 1500, "k2 acked");
+    expect(h.events.filter((e) => e.endsWith(":k1"))).toEqual(["ack-failed:k1", "ack:k1"]);
+    // At least once: published on each delivery, stored once.
+    expect(h.received("node-a").filter((n) => n.id === "k1")).toHaveLength(2);
+    expect(h.store.inner.size).toBe(2);
+    expect(await counterValue(h.metrics, "tidings_router_notifications_routed_total")).toBe(2);
+    expect(await counterValue(h.metrics, "tidings_router_jetstream_redeliveries_total")).toBe(1);
+  });
+
   it("acks nothing of a batch the store could not answer, and saves and acks it once the store is back", async () => {
     const h = await harness({ "node-a": ["user:t1", "user:t2", "user:t3"] });
     h.store.down = true;

@@ -199,7 +199,8 @@ export function createRouter(deps: RouterDeps): Router {
       } else {
         if (span.isRecording()) inSpan(span, () => route(n, trace));
         else route(n, trace);
-        resolve(msg.ack().then(countRouted));
+        // Settled by the ack's reactions, not by adopting its promise (two microtasks and a pair of functions fewer per message).
+        msg.ack().then(countRouted).then(resolve, reject);
       }
       endSpan(span);
     } catch (err) {
@@ -228,6 +229,14 @@ export function createRouter(deps: RouterDeps): Router {
     }
   };
 
+  /** The options of every message's validation, set per message: it is synchronous and keeps none of them (no Date and no object per message). */
+  const validateOptions = {
+    now: new Date(),
+    defaultTtlSeconds: options.defaultTtlSeconds,
+    maxNotificationBytes: options.maxNotificationBytes,
+    byteLength: 0,
+  };
+
   /**
    * Handles one message up to where it waits, synchronously: decode, validate, and then a live
    * notification whose audience has nothing waiting is routed and acked at once; any other is queued
@@ -241,12 +250,10 @@ export function createRouter(deps: RouterDeps): Router {
       const reason = decoded.format === "msgpack" ? DeadLetterReason.MalformedMsgpack : DeadLetterReason.MalformedJson;
       return deadLetter(msg, reason, decoded.error);
     }
-    const result = validateEnvelope(decoded.value, {
-      now: new Date(),
-      defaultTtlSeconds: options.defaultTtlSeconds,
-      maxNotificationBytes: options.maxNotificationBytes,
-      byteLength: msg.data.length,
-    });
+    const nowMs = Date.now();
+    validateOptions.now.setTime(nowMs);
+    validateOptions.byteLength = msg.data.length;
+    const result = validateEnvelope(decoded.value, validateOptions);
     if (!result.ok) return deadLetter(msg, DeadLetterReason.InvalidEnvelope, describeProblems(result.problems));
     const n = result.notification;
     const key = n.routing.audienceId;
@@ -258,7 +265,7 @@ export function createRouter(deps: RouterDeps): Router {
     const span = startProcessSpan(msg.subject, msg.headers, n.id);
     const recording = span.isRecording();
     const job = pool.pop() ?? new Job(drain);
-    const done = job.init(msg, n, span, recording ? spanHeaders(span) : traceHeaders(msg.headers), persisted ? null : LIVE);
+    const done = job.init(msg, n, span, recording ? spanHeaders(span) : traceHeaders(msg.headers), persisted ? null : LIVE, nowMs);
     enqueue(key, job);
     if (persisted) {
       if (recording) inSpan(span, () => saver.save(job));
@@ -357,14 +364,21 @@ class Job implements SaveRequest {
   constructor(readonly ready: (audienceId: string) => void) {}
 
   /** Takes on `msg`; the promise settles once it was acked, nak'ed or dead-lettered. */
-  init(msg: IngestMessage, n: Notification, span: ProcessSpan, trace: BusHeaders | undefined, saved: Saved | null): Promise<void> {
+  init(
+    msg: IngestMessage,
+    n: Notification,
+    span: ProcessSpan,
+    trace: BusHeaders | undefined,
+    saved: Saved | null,
+    nowMs: number,
+  ): Promise<void> {
     this.msg = msg;
     this.n = n;
     this.bytes = msg.data.length;
     this.span = span;
     this.trace = trace;
     this.saved = saved;
-    this.since = saved === null ? Date.now() : 0;
+    this.since = saved === null ? nowMs : 0;
     return new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;

@@ -31,6 +31,8 @@ export interface Harness {
   deadLetters: BusMessage[];
   /** `ack:<id>` and `nak:<id>` in the order the router called them, with whatever a test adds. */
   events: string[];
+  /** Ids whose next ack fails (logged as `ack-failed:<id>`): the queue did not record it. */
+  failAck: Set<string>;
   publish(envelope: unknown, opts?: { format?: "json" | "msgpack"; headers?: Record<string, string>; msgId?: string }): Promise<void>;
   received(nodeId: string): Notification[];
 }
@@ -61,6 +63,7 @@ export async function harness(nodes: Record<string, string[]> = {}): Promise<Har
   const bus = new MemoryBus();
   const memoryQueue = new MemoryIngestQueue({ ackWaitMs: 2000 });
   const events: string[] = [];
+  const failAck = new Set<string>();
   // The queue as the router sees it, logging each ack and nak.
   const queue: IngestQueue & IngestBacklog = {
     publish: (subject, data, opts) => memoryQueue.publish(subject, data, opts),
@@ -75,7 +78,12 @@ export async function harness(nodes: Record<string, string[]> = {}): Promise<Har
             deliveryCount: m.deliveryCount,
             working: () => m.working(),
             ack: () => {
-              events.push(`ack:${idOf(m)}`);
+              const id = idOf(m);
+              if (failAck.delete(id)) {
+                events.push(`ack-failed:${id}`);
+                return Promise.reject(new Error("ack not recorded"));
+              }
+              events.push(`ack:${id}`);
               return m.ack();
             },
             nak: (delayMs) => {
@@ -130,6 +138,7 @@ export async function harness(nodes: Record<string, string[]> = {}): Promise<Har
     nodeMessages,
     deadLetters,
     events,
+    failAck,
     async publish(envelope, opts = {}) {
       const { data, headers } = encodeIngestBody(envelope, opts.format ?? "json");
       await queue.publish(subjects.notify("test"), data, { msgId: opts.msgId ?? `m${++msgIds}`, headers: { ...headers, ...opts.headers } });
