@@ -190,42 +190,49 @@ type StringSlice = (this: Uint8Array, start: number, end: number) => string;
  */
 const { latin1Slice, ucs2Slice } = Buffer.prototype as unknown as { latin1Slice: StringSlice; ucs2Slice: StringSlice };
 
-/** How the header's strings are written: ASCII (latin1 reads the same characters, cheaper than UTF-8) or UTF-16LE. */
-function stringsOf(data: Uint8Array): (this: Uint8Array, start: number, end: number) => string {
-  return (data[2]! & ASCII_STRINGS) !== 0 ? latin1Slice : ucs2Slice;
-}
-
 /**
  * A notification as a gateway node delivers it: read from a framed node message without parsing its
  * JSON, or from the notification's own JSON (routers before the framed format, and routers sending to a
  * node that did not announce it), or wrapped around a notification object (standalone ingest).
+ *
+ * A framed message is only checked and measured when read: its strings and the view of its frame are
+ * made on first use, and fan-out can work on the header's bytes (`framed`, `idStart`…) without them.
  */
 export class NodeMessage {
   #notification: Notification | null;
-  /** The framed message and where metadata.timeStamp starts in it (read only when asked for). */
-  readonly #framed: Uint8Array | null;
-  readonly #timeStampAt: number;
+  #id: string | null;
+  #audienceId: string | null;
+  #jsonFrame: Uint8Array | null = null;
 
   private constructor(
-    readonly id: string,
-    readonly audienceId: string,
     readonly audienceType: AudienceTypeValue,
-    /** The JSON hub frame of the live delivery (framed format); null: encode `notification()`. */
-    readonly jsonFrame: Uint8Array | null,
     /** The notification as `notificationCodec` encoded it, when it came that way; else null. */
     readonly json: Uint8Array | null,
     notification: Notification | null,
-    framed: Uint8Array | null = null,
-    timeStampAt = 0,
+    id: string | null,
+    audienceId: string | null,
+    /** The framed message as received; null for the other formats. */
+    readonly framed: Uint8Array | null = null,
+    /** In `framed`: the id is `[idStart, idEnd)`, the audience id `[idEnd, audienceIdEnd)`, then the time stamp and the frame. */
+    readonly idEnd = 0,
+    readonly audienceIdEnd = 0,
+    readonly frameStart = 0,
+    /** In `framed`: the header's strings are UTF-16LE, two bytes per code unit; else one byte per code unit (ASCII). */
+    readonly wideStrings = false,
   ) {
     this.#notification = notification;
-    this.#framed = framed;
-    this.#timeStampAt = timeStampAt;
+    this.#id = id;
+    this.#audienceId = audienceId;
+  }
+
+  /** Where the id starts in `framed`. */
+  get idStart(): number {
+    return HEADER_BYTES;
   }
 
   /** `n`, with its `notificationCodec` bytes when it arrived as those. */
   static of(n: Notification, json: Uint8Array | null = null): NodeMessage {
-    return new NodeMessage(n.id, n.routing.audienceId, n.routing.audienceType, null, json, n);
+    return new NodeMessage(n.routing.audienceType, json, n, n.id, n.routing.audienceId);
   }
 
   /**
@@ -234,35 +241,47 @@ export class NodeMessage {
    */
   static read(data: Uint8Array): NodeMessage {
     if (data[0] !== FRAMED_MARKER) return NodeMessage.of(notificationCodec.decode(data), data);
-    if (data.byteLength < HEADER_BYTES) throw new TypeError("framed node message: truncated");
-    const slice = stringsOf(data);
-    const idEnd = HEADER_BYTES + (data[4]! | (data[5]! << 8));
-    const audienceIdEnd = idEnd + (data[6]! | (data[7]! << 8));
+    if (data.length < HEADER_BYTES) throw new TypeError("framed node message: truncated");
+    const idBytes = data[4]! | (data[5]! << 8);
+    const audienceIdBytes = data[6]! | (data[7]! << 8);
+    const idEnd = HEADER_BYTES + idBytes;
+    const audienceIdEnd = idEnd + audienceIdBytes;
     const frameStart = audienceIdEnd + data[3]!;
     // The frame goes to JSON clients as is: one cut short (no record separator) would run into the next.
-    if (frameStart >= data.byteLength || data[data.byteLength - 1] !== RECORD_SEPARATOR)
-      throw new TypeError("framed node message: truncated");
+    // (`length`, not `byteLength`, the same for bytes: V8 inlines the one and calls out for the other.)
+    if (frameStart >= data.length || data[data.length - 1] !== RECORD_SEPARATOR) throw new TypeError("framed node message: truncated");
+    const wide = (data[2]! & ASCII_STRINGS) === 0;
     // UTF-16LE strings have even byte lengths (an odd one would lose its last byte silently).
-    if (slice === ucs2Slice && ((data[3]! | data[4]! | data[6]!) & 1) !== 0) throw new TypeError("framed node message: odd UTF-16 length");
+    if (wide && ((data[3]! | data[4]! | data[6]!) & 1) !== 0) throw new TypeError("framed node message: odd UTF-16 length");
     const audienceType = data[1]!;
     if (AUDIENCE_KINDS[audienceType as AudienceTypeValue] === undefined) throw new TypeError("framed node message: unknown audience type");
-    return new NodeMessage(
-      slice.call(data, HEADER_BYTES, idEnd),
-      slice.call(data, idEnd, audienceIdEnd),
-      audienceType as AudienceTypeValue,
-      data.subarray(frameStart),
-      null,
-      null,
-      data,
-      audienceIdEnd,
-    );
+    return new NodeMessage(audienceType as AudienceTypeValue, null, null, null, null, data, idEnd, audienceIdEnd, frameStart, wide);
+  }
+
+  get id(): string {
+    return (this.#id ??= this.#string(HEADER_BYTES, this.idEnd));
+  }
+
+  get audienceId(): string {
+    return (this.#audienceId ??= this.#string(this.idEnd, this.audienceIdEnd));
+  }
+
+  /** The JSON hub frame of the live delivery (framed format: a view of the received bytes); null: encode `notification()`. */
+  get jsonFrame(): Uint8Array | null {
+    const data = this.framed;
+    if (data === null) return null;
+    return (this.#jsonFrame ??= data.subarray(this.frameStart));
   }
 
   /** metadata.timeStamp (read from the framed header on demand: fan-out wants it for a sample only). */
   timeStamp(): string {
-    const data = this.#framed;
-    if (data === null) return this.#notification!.metadata.timeStamp;
-    return stringsOf(data).call(data, this.#timeStampAt, this.#timeStampAt + data[3]!);
+    if (this.framed === null) return this.#notification!.metadata.timeStamp;
+    return this.#string(this.audienceIdEnd, this.frameStart);
+  }
+
+  /** A string of the framed header: ASCII (latin1 reads the same characters, cheaper than UTF-8) or UTF-16LE. */
+  #string(start: number, end: number): string {
+    return (this.wideStrings ? ucs2Slice : latin1Slice).call(this.framed!, start, end);
   }
 
   /** The notification, decoded from the frame on first use when framed. Throws `TypeError` for a malformed frame. */

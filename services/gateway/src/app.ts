@@ -44,6 +44,7 @@ import { createTenantValidator } from "./tenant-validation.js";
 import { JsTopics } from "./transport/js-topics.js";
 import { loadNativeUws } from "./transport/uws.js";
 import { mountWsEndpoint } from "./transport/ws-endpoint.js";
+import { turnClock } from "./turn-clock.js";
 
 export type { IngestSink } from "./http/ingest-api.js";
 
@@ -190,9 +191,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
   });
   const disconnectTimeoutMs = config.disconnectTimeoutSeconds * 1000;
   const nodeSubject = `tidings.v1.node.${nodeId}`;
+  const deliveryClock = turnClock();
   const deliverMessage = (message: NodeMessage, headers: Readonly<Record<string, string>> | null | undefined): boolean => {
-    const span = startProcessSpan(nodeSubject, headers, message.id);
-    const delivered = fanout.deliverMessage(message, Date.now());
+    const span = startProcessSpan(nodeSubject, headers);
+    // The id as a string only for a recorded span: a framed message's id is otherwise never decoded.
+    if (span.isRecording()) span.setAttribute("messaging.message.id", message.id);
+    const delivered = fanout.deliverMessage(message, deliveryClock());
     span.setAttribute("tidings.duplicate", !delivered);
     endSpan(span);
     return delivered;

@@ -3,8 +3,10 @@
  * flushed on scrape) shares one hot state; split up, each delivery would pay an extra indirection (see
  * bench/results/changes.md for what each of these costs).
  */
+import { randomInt } from "node:crypto";
 import { AUDIENCE_KINDS, NodeMessage, toDelivered, type Notification } from "@tidings/contracts";
 import { jsonProtocol, messagePackProtocol, type HubProtocol, type ProtocolName } from "@tidings/protocol";
+import { hashString, hashUnits, unitsEqual } from "./code-units.js";
 import type { HubConnection } from "./connection.js";
 import type { ConnectionTable } from "./connection-table.js";
 import { DedupeWindow } from "./dedupe-window.js";
@@ -14,6 +16,8 @@ import type { Membership } from "./hub.js";
 import { TIMING_SAMPLE_EVERY, type GatewayMetrics } from "./metrics.js";
 
 const PROTOCOLS: readonly HubProtocol[] = [jsonProtocol, messagePackProtocol];
+/** Fanout#audiences keys: 30 bits, small integers in V8 (no heap number per lookup). */
+const SLOT_MASK = 0x3fffffff;
 
 /** A protocol with its counter children and the tallies not yet added to them (see Fanout#flushTallies). */
 interface PerProtocol {
@@ -26,24 +30,65 @@ interface PerProtocol {
 }
 
 /**
- * An audience with at least one connection on this node; each array is indexed like PROTOCOLS. Built
- * once per audience, so a delivery finds its topic strings and member counts with one lookup by the
- * audience id instead of building and hashing a topic string per protocol.
+ * An audience with at least one connection on this node. Built once per audience, so a delivery finds
+ * its topic strings and member counts with one lookup instead of building and hashing a topic string
+ * per protocol; the per-protocol numbers are fields, not arrays, so a delivery reads one object (with
+ * many audiences each entry is a cache miss, and each array would be two more). Protocol index `i`
+ * follows PROTOCOLS: 0 JSON, 1 MessagePack.
  */
-interface LocalAudience {
-  /** the audience key, one string for the entry's lifetime */
-  readonly key: string;
-  /** the audience's uWS topic per protocol */
-  readonly topics: readonly string[];
+class LocalAudience {
+  /** the next audience with the same slot in Fanout#audiences */
+  sameSlot: LocalAudience | undefined;
+  readonly #messagePackTopic: string;
   /** member connections per protocol: 0 means that protocol's topic has no subscriber */
-  readonly members: number[];
-  /** when fan-out last published to the topic (ms, 0: never), which keep-alive counts as a message sent */
-  readonly publishedAt: number[];
+  #jsonMembers = 0;
+  #messagePackMembers = 0;
+  /** when fan-out last published to the protocol's topic (ms, 0: never), which keep-alive counts as a message sent */
+  #jsonPublishedAt = 0;
+  #messagePackPublishedAt = 0;
+
+  constructor(
+    /** the audience key, one string for the entry's lifetime; also its JSON topic */
+    readonly key: string,
+    /** its slot in Fanout#audiences (a 30-bit hash of the key) */
+    readonly slot: number,
+    sameSlot: LocalAudience | undefined,
+  ) {
+    this.sameSlot = sameSlot;
+    this.#messagePackTopic = topicFor("messagepack", key);
+  }
+
+  topic(i: number): string {
+    return i === 0 ? this.key : this.#messagePackTopic;
+  }
+
+  members(i: number): number {
+    return i === 0 ? this.#jsonMembers : this.#messagePackMembers;
+  }
+
+  /** Adds `n` (±1) members of protocol `i`; returns whether any member of any protocol is left. */
+  addMembers(i: number, n: number): boolean {
+    if (i === 0) this.#jsonMembers += n;
+    else this.#messagePackMembers += n;
+    return this.#jsonMembers > 0 || this.#messagePackMembers > 0;
+  }
+
+  publishedAt(i: number): number {
+    return i === 0 ? this.#jsonPublishedAt : this.#messagePackPublishedAt;
+  }
+
+  published(i: number, now: number): void {
+    if (i === 0) this.#jsonPublishedAt = now;
+    else this.#messagePackPublishedAt = now;
+  }
 }
 
-/** uWS topic of an audience for one protocol: a topic's subscribers all take the same bytes. */
+/**
+ * uWS topic of an audience for one protocol: a topic's subscribers all take the same bytes. JSON's is the
+ * key itself (a delivery reads no other string), MessagePack's the key after `m|`, which no key starts with.
+ */
 export function topicFor(protocol: ProtocolName, key: string): string {
-  return (protocol === "json" ? "j|" : "m|") + key;
+  return protocol === "json" ? key : "m|" + key;
 }
 
 /** One `add` per connection joining an audience, one `remove` per leaving (or closing) connection. */
@@ -67,8 +112,14 @@ export interface TopicPublisher {
 export class Fanout implements Membership {
   /** (id, audience) of every notification delivered within the de-duplication window */
   readonly #recent: DedupeWindow;
-  /** audiences with members on this node, by audience id */
-  readonly #audiences = new Map<string, LocalAudience>();
+  /**
+   * Audiences with members on this node, by a seeded 30-bit hash of the audience id (a small integer:
+   * a cheap `Map` key), each slot a chain through `sameSlot`. The hash is the same from the id's string
+   * and from a framed node message's header bytes, so a node message finds its audience without making
+   * the string.
+   */
+  readonly #audiences = new Map<number, LocalAudience>();
+  readonly #seed = randomInt(2 ** 31);
 
   /** notifications delivered so far; picks the 1 in TIMING_SAMPLE_EVERY whose timings are observed */
   #deliveredCount = 0;
@@ -111,17 +162,13 @@ export class Fanout implements Membership {
   join(connection: HubConnection, key: string, subscribeTopic = true): void {
     if (connection.audiences.has(key)) return;
     connection.audiences.add(key);
-    let local = this.#audiences.get(key);
+    let local = this.#audience(key);
     if (local === undefined) {
-      local = {
-        key,
-        topics: PROTOCOLS.map((p) => topicFor(p.name, key)),
-        members: PROTOCOLS.map(() => 0),
-        publishedAt: PROTOCOLS.map(() => 0),
-      };
-      this.#audiences.set(key, local);
+      const slot = hashString(this.#seed, key) & SLOT_MASK;
+      local = new LocalAudience(key, slot, this.#audiences.get(slot));
+      this.#audiences.set(slot, local);
     }
-    local.members[this.#indexOf(connection)]!++;
+    local.addMembers(this.#indexOf(connection), 1);
     this.membershipListener?.add(key);
     if (subscribeTopic) connection.transport?.subscribe(topicFor(connection.protocol!.name, key));
   }
@@ -153,12 +200,23 @@ export class Fanout implements Membership {
    * are spliced (delivered-frame.ts); otherwise encoded from the object.
    */
   deliverMessage(message: NodeMessage, now: number): boolean {
-    const key = message.audienceId;
     const byConnectionId = AUDIENCE_KINDS[message.audienceType].byConnectionId;
-    const local = byConnectionId ? undefined : this.#audiences.get(key);
+    const framed = message.framed;
+    let local: LocalAudience | undefined;
+    let duplicate: boolean;
     // The window keeps the audience entry's own key when there is one: no string per notification to
-    // hold (and for the garbage collector to copy) for the whole window.
-    if (this.#recent.seen(message.id, local?.key ?? key, now)) {
+    // hold (and for the garbage collector to copy) for the whole window. A framed message is looked up
+    // and recorded from its header's bytes: its id and audience id are never made into strings.
+    if (framed === null) {
+      const key = message.audienceId;
+      local = byConnectionId ? undefined : this.#audience(key);
+      duplicate = this.#recent.seen(message.id, local?.key ?? key, now);
+    } else {
+      const { idStart, idEnd, audienceIdEnd, wideStrings } = message;
+      local = byConnectionId ? undefined : this.#audienceOf(framed, idEnd, audienceIdEnd, wideStrings);
+      duplicate = this.#recent.seenBytes(framed, idStart, idEnd, wideStrings, local?.key ?? message.audienceId, now);
+    }
+    if (duplicate) {
       this.#duplicatesTally++;
       return false;
     }
@@ -166,7 +224,7 @@ export class Fanout implements Membership {
     const timed = (this.#deliveredCount++ & (TIMING_SAMPLE_EVERY - 1)) === 0;
     const started = timed ? performance.now() : 0;
     if (byConnectionId) {
-      const connection = this.table.byConnectionId(key);
+      const connection = this.table.byConnectionId(message.audienceId);
       if (connection?.state === "open") {
         const bytes = this.#encode(connection.protocol!, message);
         if (bytes !== null) {
@@ -192,12 +250,12 @@ export class Fanout implements Membership {
   /** Publishes to the audience's topic of each protocol with members, encoding once per such protocol. */
   #publishToTopics(local: LocalAudience, message: NodeMessage, now: number, timed: boolean): void {
     for (let i = 0; i < PROTOCOLS.length; i++) {
-      const members = local.members[i]!;
+      const members = local.members(i);
       // No connection of this protocol is in the audience: skip its topic.
       if (members === 0) continue;
       const m = this.#perProtocol[i]!;
       const protocol = m.protocol;
-      const topic = local.topics[i]!;
+      const topic = local.topic(i);
       // One member (a user's only connection here, the common case): it is the topic's only possible
       // subscriber, and the publish says whether it is subscribed yet, so no subscriber count is asked for.
       const receivers = members === 1 ? 1 : this.publisher.numSubscribers(topic);
@@ -211,9 +269,9 @@ export class Fanout implements Membership {
         bytes = this.#encode(protocol, message);
       }
       if (bytes === null || !this.publisher.publish(topic, bytes, protocol.binary)) continue;
-      local.publishedAt[i] = now;
+      local.published(i, now);
       m.deliveries += receivers;
-      m.sentBytes += receivers * bytes.byteLength;
+      m.sentBytes += receivers * bytes.length;
     }
   }
 
@@ -237,16 +295,16 @@ export class Fanout implements Membership {
    * are not de-duplicated: each is a distinct state change.
    */
   deliverEvent(key: string, target: string, payload: unknown): void {
-    const local = this.#audiences.get(key);
+    const local = this.#audience(key);
     if (local === undefined) return;
     for (let i = 0; i < PROTOCOLS.length; i++) {
-      if (local.members[i] === 0) continue;
+      if (local.members(i) === 0) continue;
       const m = this.#perProtocol[i]!;
-      const topic = local.topics[i]!;
+      const topic = local.topic(i);
       const receivers = this.publisher.numSubscribers(topic);
       if (receivers === 0) continue;
       this.publisher.publish(topic, m.protocol.encodeNotification(target, payload), m.protocol.binary);
-      local.publishedAt[i] = Date.now();
+      local.published(i, Date.now());
       m.deliveries += receivers;
     }
   }
@@ -256,16 +314,39 @@ export class Fanout implements Membership {
     if (connection.protocol === null) return 0;
     const index = this.#indexOf(connection);
     let last = 0;
-    for (const key of connection.audiences) last = Math.max(last, this.#audiences.get(key)?.publishedAt[index] ?? 0);
+    for (const key of connection.audiences) last = Math.max(last, this.#audience(key)?.publishedAt(index) ?? 0);
     return last;
   }
 
   /** One connection of protocol `index` left audience `key`; the audience is forgotten with its last member. */
   #left(key: string, index: number): void {
-    const local = this.#audiences.get(key);
+    const local = this.#audience(key);
     if (local === undefined) return;
-    local.members[index]!--;
-    if (local.members.every((n) => n === 0)) this.#audiences.delete(key);
+    if (local.addMembers(index, -1)) return;
+    // Unlink it from its slot's chain.
+    const first = this.#audiences.get(local.slot)!;
+    if (first === local) {
+      if (local.sameSlot === undefined) this.#audiences.delete(local.slot);
+      else this.#audiences.set(local.slot, local.sameSlot);
+      return;
+    }
+    let before = first;
+    while (before.sameSlot !== local) before = before.sameSlot!;
+    before.sameSlot = local.sameSlot;
+  }
+
+  /** The entry of audience `key`, if it has members here. */
+  #audience(key: string): LocalAudience | undefined {
+    let local = this.#audiences.get(hashString(this.#seed, key) & SLOT_MASK);
+    while (local !== undefined && local.key !== key) local = local.sameSlot;
+    return local;
+  }
+
+  /** `#audience` of the audience id `bytes[start, end)` (code units: see code-units.ts). */
+  #audienceOf(bytes: Uint8Array, start: number, end: number, wide: boolean): LocalAudience | undefined {
+    let local = this.#audiences.get(hashUnits(this.#seed, bytes, start, end, wide) & SLOT_MASK);
+    while (local !== undefined && !unitsEqual(local.key, bytes, start, end, wide)) local = local.sameSlot;
+    return local;
   }
 
   #indexOf(connection: HubConnection): number {
