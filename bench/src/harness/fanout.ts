@@ -75,6 +75,8 @@ export interface FanoutMeasurement {
   clientCpuUs: number;
   serverRssAfterConnect: number;
   connectMs: number;
+  /** CPU per delivery of every repetition, in round order (set by measureAll) */
+  samples?: Array<number | null>;
 }
 
 const KIND_NAMES: Record<ServerKind, string> = {
@@ -314,10 +316,11 @@ function cacheKey(c: FanoutCase): string {
 }
 
 /**
- * Measures the cases `reps` times, interleaved (a, b, a, b…) so drift of the machine's load hits every
- * server alike; reports each case's median run by CPU per delivery. Reuses cases measured earlier in the run.
+ * Measures the cases `reps` times, interleaved (a, b, b, a, a, b…: the order reversed every other round)
+ * so drift of the machine's load hits every server alike; reports each case's median run by CPU per
+ * delivery. Reuses cases measured earlier in the run.
  */
-async function measureAll(ctx: RunContext, cases: FanoutCase[]): Promise<Map<string, FanoutMeasurement>> {
+async function measureAll(ctx: RunContext, cases: FanoutCase[], reps = ctx.opts.reps): Promise<Map<string, FanoutMeasurement>> {
   const out = new Map<string, FanoutMeasurement>();
   const todo = cases.filter((c) => {
     const cached = ctx.cache.get(cacheKey(c)) as FanoutMeasurement | undefined;
@@ -325,8 +328,8 @@ async function measureAll(ctx: RunContext, cases: FanoutCase[]): Promise<Map<str
     return cached === undefined;
   });
   const runs = new Map<string, FanoutMeasurement[]>();
-  for (let rep = 0; rep < ctx.opts.reps; rep++) {
-    for (const c of todo) {
+  for (let rep = 0; rep < reps; rep++) {
+    for (const c of rep % 2 === 0 ? todo : [...todo].reverse()) {
       const m = await measureOnce(ctx, c);
       runs.set(cacheKey(c), [...(runs.get(cacheKey(c)) ?? []), m]);
     }
@@ -336,7 +339,7 @@ async function measureAll(ctx: RunContext, cases: FanoutCase[]): Promise<Map<str
     const chosen = ms.reduce((best, m) =>
       Math.abs((m.cpuUsPerDelivery ?? Infinity) - mid) < Math.abs((best.cpuUsPerDelivery ?? Infinity) - mid) ? m : best,
     );
-    const withSamples = { ...chosen, samples: ms.map((m) => m.cpuUsPerDelivery) };
+    const withSamples: FanoutMeasurement = { ...chosen, samples: ms.map((m) => m.cpuUsPerDelivery) };
     ctx.cache.set(key, withSamples);
     out.set(key, withSamples);
   }
@@ -365,7 +368,7 @@ function commonNotes(ms: Iterable<FanoutMeasurement>, reps: number): string[] {
       "clients count frames and report every 5 ms. Warm-up of 10% before the window.",
     `"Per core" = 1e6 / (CPU µs per delivery): the server's capacity if it had a core to itself. "Achieved" = wall-clock deliveries/s ` +
       "on this machine, where clients and server share the cores (clients are usually the limit).",
-    `Repetitions per case: ${reps}, interleaved across servers; the median run by CPU per delivery is reported (all samples in the JSON).`,
+    `Repetitions per case: ${reps}, interleaved across servers (the order reversed every other round); the median run by CPU per delivery is reported (all samples in the JSON).`,
     lossNote(list),
   ];
 }
@@ -455,6 +458,20 @@ export const peers: Harness = {
   },
 };
 
+/** Rounds of `fanout-one` in a full run: its ratio is the median of the rounds' ratios (see below). */
+const FANOUT_ONE_REPS = 7;
+
+/**
+ * The median over rounds of `gw`'s CPU per delivery divided by `base`'s in the same round, and the
+ * rounds' ratios. Both servers of a round ran back to back, so a change of the machine's load between
+ * rounds does not move the ratio as it moves the two medians (which may come from different rounds).
+ */
+function pairedRatio(gw: FanoutMeasurement, base: FanoutMeasurement): { median: number | null; rounds: Array<number | null> } {
+  const rounds = (gw.samples ?? []).map((g, i) => ratio(g, base.samples?.[i]));
+  const known = rounds.filter((r): r is number => r !== null);
+  return { median: known.length === rounds.length && known.length > 0 ? median(known) : null, rounds };
+}
+
 export const fanoutOne: Harness = {
   name: "fanout-one",
   title: "CPU per notification with one receiver each (User audiences): gateway vs bare uWS",
@@ -462,15 +479,17 @@ export const fanoutOne: Harness = {
     const startedAt = new Date();
     const loadBefore = currentLoad();
     const connections = 1000;
+    const reps = ctx.opts.quick ? ctx.opts.reps : Math.max(ctx.opts.reps, FANOUT_ONE_REPS);
     const cases: FanoutCase[] = [
       { kind: "uws", protocol: "json", connections, audience: "user" },
       { kind: "gateway", protocol: "json", connections, audience: "user", wire: "framed" },
       { kind: "gateway", protocol: "json", connections, audience: "user", wire: "json" },
       { kind: "gateway", protocol: "json", connections, audience: "user" },
     ];
-    const ms = await measureAll(ctx, cases);
+    const ms = await measureAll(ctx, cases, reps);
     const base = ms.get(cacheKey(cases[0]!))!;
     const rows: ResultRow[] = [];
+    const roundRatios: Record<string, Array<number | null>> = {};
     for (const [c, how] of [
       [cases[1]!, "framed node message (cluster gateway node)"],
       [cases[2]!, "notification's JSON node message (gateway node not announcing framed messages)"],
@@ -478,14 +497,20 @@ export const fanoutOne: Harness = {
     ] as const) {
       const gw = ms.get(cacheKey(c))!;
       const kase = `JSON, ${formatCount(connections)} connections, each notification to one user, delivered from the ${how}`;
+      const cpu = versus("CPU per notification (1 receiver)", kase, "cpuUsPerDelivery", gw, base, {
+        target: { op: "<=", value: 2, on: "ratio" },
+      });
+      const paired = pairedRatio(gw, base);
+      cpu.ratio = paired.median;
+      roundRatios[c.wire ?? "object"] = paired.rounds;
       rows.push(
-        versus("CPU per notification (1 receiver)", kase, "cpuUsPerDelivery", gw, base, { target: { op: "<=", value: 2, on: "ratio" } }),
+        cpu,
         versus("Notifications/s per core (1 receiver)", kase, "perCoreDeliveriesPerSec", gw, base),
         versus("Deliveries lost", kase, "lost", gw, base, { target: NONE_LOST }),
       );
     }
     return ctx.result(this.name, this.title, startedAt, loadBefore, {
-      params: { connections, reps: ctx.opts.reps },
+      params: { connections, reps, roundRatios },
       rows,
       notes: [
         "Every connection authenticates as its own user; notifications go to the users round robin, one per socket per publish " +
@@ -493,12 +518,17 @@ export const fanoutOne: Harness = {
           "form, encoding, metrics, tracing, topic publish) for a single delivery; bare uWS publishes pre-encoded bytes to a " +
           "one-subscriber topic. This is the common case for User and Connection audiences.",
         "Node messages: each notification is handed to `deliverNodeMessage` as the bytes a router publishes to a gateway node " +
-          "(encoded once per notification by the router, outside this process), as `run-gateway` does; reading them is in the " +
-          "figure. Framed: a header (id, audience, time stamp) and the JSON frame itself, published as a view of the received " +
-          "bytes. The notification's JSON (`notificationCodec`): JSON.parse of the message, then the frame spliced from its bytes. " +
-          "Notification object: `deliver(notification)`, as the standalone process delivers what its HTTP ingest accepted; the " +
-          "frame is serialised from the object; the HTTP request is not in the figure (`ingest-http-one` has it).",
-        `Repetitions: ${ctx.opts.reps}; median run by CPU per notification.`,
+          "(encoded once per notification by the router, outside this process; views of one buffer, as a NATS client hands over " +
+          "views of its read buffer), as `run-gateway` does; reading them is in the figure. Framed: a header (id, audience, time " +
+          "stamp) and the JSON frame itself, published as a view of the received bytes. The notification's JSON " +
+          "(`notificationCodec`): JSON.parse of the message, then the frame spliced from its bytes. Notification object: " +
+          "`deliver(notification)`, as the standalone process delivers what its HTTP ingest accepted; the frame is serialised " +
+          "from the object; the HTTP request is not in the figure (`ingest-http-one` has it). Every server runs a full GC after " +
+          "preparing its notifications, so the preparation's garbage is not collected inside the measurement.",
+        `Repetitions: ${reps} rounds, each measuring every server once, back to back (the order reversed every other round). ` +
+          "Value and baseline: each server's median run by CPU per notification. Ratio: the median over rounds of the gateway's " +
+          "CPU per notification divided by bare uWS's in the same round (`params.roundRatios`): bare uWS's own figure moves " +
+          "±30% between runs on this shared box, and a round's two runs share its load.",
         lossNote(ms.values()),
       ],
       cases: [...ms.values()],
@@ -563,7 +593,7 @@ function ingestHarness(audience: "global" | "user"): Harness {
           one
             ? "Each notification goes to one user round robin (bare uWS: a one-subscriber topic per socket); at most 8 per socket unacknowledged."
             : `Closed loop: ${BURST} notifications per pump (batched: one POST; single: ${BURST} POSTs), at most ${WINDOW} unacknowledged per socket.`,
-          `Repetitions: ${ctx.opts.reps}, interleaved; median run by CPU per delivery (all samples in the JSON).`,
+          `Repetitions: ${ctx.opts.reps}, interleaved (the order reversed every other round); median run by CPU per delivery (all samples in the JSON).`,
           lossNote(ms.values()),
         ],
         cases: [...ms.values()],
