@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Notification } from "@tidings/contracts";
+import { encodeFramedNodeMessage, NodeMessage, type Notification } from "@tidings/contracts";
 import { Registry } from "@tidings/observability";
 import { jsonProtocol, messagePackProtocol, type HubProtocol } from "@tidings/protocol";
 import type { HubConnection } from "./connection.js";
@@ -146,6 +146,47 @@ describe("Fanout topics", () => {
     expect(fanout.lastPublishedTo(second)).toBe(0);
   });
 });
+
+describe("Fanout from framed node messages (the header's bytes, no strings)", () => {
+  const framed = (n: Notification) => NodeMessage.read(encodeFramedNodeMessage(n));
+
+  it("finds each of many audiences from the header bytes, ASCII and UTF-16LE, and publishes to its topic only", () => {
+    const { fanout, published, connect } = setup();
+    const keys = Array.from({ length: 500 }, (_, i) => (i % 2 === 0 ? `user:u${i}` : `user:Grüße-日本-${i}`));
+    for (const key of keys) fanout.join(connect(i(key) % 3 === 0 ? messagePackProtocol : jsonProtocol), key);
+    keys.forEach((key, k) => {
+      expect(fanout.deliverMessage(framed(notification(`n${k}`, key)), k)).toBe(true);
+      expect(published.at(-1)).toBe(topicFor(i(key) % 3 === 0 ? "messagepack" : "json", key));
+    });
+    expect(published).toHaveLength(keys.length);
+    // an audience with no member here, one character off a local one: nothing published, still recorded
+    expect(fanout.deliverMessage(framed(notification("n-x", "user:u1")), 600)).toBe(true);
+    expect(fanout.deliverMessage(framed(notification("n-x", "user:u0 ")), 600)).toBe(true);
+    expect(published).toHaveLength(keys.length);
+    expect(fanout.delivered("user:u1", "n-x")).toBe(true);
+  });
+
+  it("a notification repeated in another form (object, framed ASCII, framed UTF-16LE) is a duplicate", () => {
+    const { fanout, published, connect } = setup();
+    fanout.join(connect(jsonProtocol), "user:a");
+    fanout.join(connect(jsonProtocol), "user:é");
+    expect(fanout.deliver(notification("n1", "user:a"), 1)).toBe(true);
+    expect(fanout.deliverMessage(framed(notification("n1", "user:a")), 2)).toBe(false);
+    // the audience id forces the UTF-16LE header; the id is the same id
+    expect(fanout.deliverMessage(framed(notification("n1", "user:é")), 3)).toBe(true);
+    expect(fanout.deliver(notification("n1", "user:é"), 4)).toBe(false);
+    expect(fanout.deliverMessage(framed(notification("日本", "user:é")), 5)).toBe(true);
+    expect(fanout.deliverMessage(framed(notification("日本", "user:é")), 6)).toBe(false);
+    expect(published).toEqual(["user:a", "user:é", "user:é"]);
+  });
+});
+
+/** A small deterministic number of a key, to spread keys over protocols. */
+function i(key: string): number {
+  let h = 0;
+  for (let k = 0; k < key.length; k++) h = (h * 31 + key.charCodeAt(k)) >>> 0;
+  return h;
+}
 
 describe("Fanout metrics", () => {
   it(`observes delivery latency for 1 in ${TIMING_SAMPLE_EVERY} delivered notifications while the counters stay exact`, async () => {
