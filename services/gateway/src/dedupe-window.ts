@@ -5,6 +5,8 @@ const NONE = -1;
 const INITIAL_CAPACITY = 256;
 /** The window is split into 2^SHARD_BITS shards by the hash's top bits; see `DedupeWindow`. */
 const SHARD_BITS = 5;
+/** One call in SWEEP_EVERY (a power of two) also expires another shard; see `DedupeWindow`. */
+const SWEEP_EVERY = 8;
 /** Slot stride of `DedupeShard`'s numbers: hash, previous sequence number, expiry, arena position. */
 const STRIDE = 4;
 /**
@@ -29,14 +31,17 @@ const INITIAL_ARENA_BYTES = 4096;
  * Split into independent shards by the hash's top bits, each resized on its own: a resize copies and
  * relinks every entry of one shard, so the largest pause is a 32nd of a whole-window resize (a window of
  * 600,000 ids, 120 s at 5,000/s, doubled in one call took ~55 ms: every delivery on the node waited).
- * Each call expires its own shard and, in turn, one other, so no shard holds expired entries for long.
+ * Each call expires its own shard, and every SWEEP_EVERY-th call, in turn, one other, so no shard holds
+ * expired entries for long (every shard is swept at least once per 256 calls; more often would cost a
+ * cache miss per call for memory alone: a lookup expires its own shard first either way).
  *
  * The hash is seeded per process, so ids chosen to collide cannot be prepared in advance to make chains long.
  */
 export class DedupeWindow {
   readonly #seed: number;
   readonly #shards: DedupeShard[];
-  /** The shard the next call also expires. */
+  /** Calls so far, and the shard the next sweeping call also expires. */
+  #calls = 0;
   #sweep = 0;
   #now = -Infinity;
   /** An id in the stored form when it does not arrive in it (a string, or UTF-16LE whose units all fit a byte). */
@@ -90,9 +95,11 @@ export class DedupeWindow {
 
   #seen(key: Uint8Array, start: number, word: number, audience: string, now: number): boolean {
     this.#now = now;
-    const sweep = this.#sweep;
-    this.#sweep = (sweep + 1) & ((1 << SHARD_BITS) - 1);
-    this.#shards[sweep]!.expire(now);
+    if ((++this.#calls & (SWEEP_EVERY - 1)) === 0) {
+      const sweep = this.#sweep;
+      this.#sweep = (sweep + 1) & ((1 << SHARD_BITS) - 1);
+      this.#shards[sweep]!.expire(now);
+    }
     const hash = this.#hash(key, start, word);
     return this.#shards[hash >>> (32 - SHARD_BITS)]!.seen(key, start, word, audience, hash, now);
   }
