@@ -223,8 +223,10 @@ class Conn {
       if (this.dialect === "signalr-json") {
         countJsonRecords(buf, start, end, c);
         // a SignalR Close message says why the server ends the connection
-        const close = closeReasons.size < 5 ? buf.indexOf('"type":7', start) : -1;
-        if (close !== -1 && close < end) closeReasons.add(buf.toString("utf8", start, Math.min(end, start + 200)));
+        // Searched within this frame only: `buf` is the whole read, and a search to its end for every frame
+        // of a burst (250 frames per POST) cost this process ~30 µs per frame.
+        if (closeReasons.size < 5 && buf.subarray(start, end).includes('"type":7'))
+          closeReasons.add(buf.toString("utf8", start, Math.min(end, start + 200)));
       } else countMsgpackRecords(buf, start, end, c);
       if (c.notifications !== n) {
         totals.notifications += c.notifications - n;
