@@ -17,6 +17,11 @@ const LENGTH_BYTES = 4;
 const WIDE = 0x80000000;
 const INITIAL_ARENA_BYTES = 4096;
 
+/** The length word of the id at `at` in an arena (as a signed 32-bit integer, as `word | 0` compares). */
+function lengthWordAt(arena: Uint8Array, at: number): number {
+  return arena[at]! | (arena[at + 1]! << 8) | (arena[at + 2]! << 16) | (arena[at + 3]! << 24);
+}
+
 /**
  * The (notification id, audience) pairs delivered within a fixed window, answering exactly: a pair is
  * a duplicate only when the same id and audience were recorded, never on a hash match alone.
@@ -231,7 +236,7 @@ class DedupeShard {
   #idAt(position: number, key: Uint8Array, start: number, word: number): boolean {
     const arena = this.#arena;
     const at = position & (arena.length - 1);
-    if ((arena[at]! | (arena[at + 1]! << 8) | (arena[at + 2]! << 16) | (arena[at + 3]! << 24)) !== (word | 0)) return false;
+    if (lengthWordAt(arena, at) !== (word | 0)) return false;
     const from = at + LENGTH_BYTES;
     const bytes = word & ~WIDE;
     for (let i = 0; i < bytes; i++) if (arena[from + i] !== key[start + i]) return false;
@@ -338,7 +343,7 @@ class DedupeShard {
     for (let seq = this.#head; seq < this.#tail; seq++) {
       const slot = STRIDE * (seq & this.#mask) + 3;
       const at = this.#slots[slot]! & (from.length - 1);
-      const need = LENGTH_BYTES + ((from[at]! | (from[at + 1]! << 8) | (from[at + 2]! << 16) | (from[at + 3]! << 24)) & ~WIDE);
+      const need = LENGTH_BYTES + (lengthWordAt(from, at) & ~WIDE);
       // Byte by byte: ids are short, and a view per id for `set` would cost more.
       for (let i = 0; i < need; i++) arena[position + i] = from[at + i]!;
       this.#slots[slot] = position;
