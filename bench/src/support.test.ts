@@ -11,7 +11,7 @@ import {
   countMsgpackRecords,
   newCounts,
 } from "./client/frames.js";
-import { procCpuUs } from "./server/centrifugo.js";
+import { procCpuUs, procRunQueueWait } from "./server/centrifugo.js";
 
 function serverFrame(payload: Buffer, opcode = 1): Buffer {
   const len = payload.length;
@@ -49,6 +49,17 @@ describe("frame counting", () => {
     const cpu = procCpuUs(process.pid);
     expect(cpu.userUs).toBeGreaterThanOrEqual(0);
     expect(cpu.userUs + cpu.systemUs).toBeLessThanOrEqual((process.cpuUsage().user + process.cpuUsage().system) * 1.1 + 20_000);
+  });
+
+  it("reads a process's run-queue wait from /proc: each wake-up from a sleep is one more time on a core", async () => {
+    const before = procRunQueueWait(process.pid, true);
+    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 2));
+    const after = procRunQueueWait(process.pid, true);
+    expect(after.slices - before.slices).toBeGreaterThanOrEqual(10);
+    expect(after.waitUs).toBeGreaterThanOrEqual(before.waitUs);
+    const all = procRunQueueWait(process.pid, false);
+    expect(all.slices).toBeGreaterThan(after.slices);
+    expect(all.waitUs).toBeGreaterThanOrEqual(after.waitUs);
   });
 
   it("reads frames split across chunks", () => {

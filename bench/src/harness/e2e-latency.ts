@@ -18,7 +18,7 @@ import type { StageArmArgs, StageReport, StageTapArgs } from "../e2e/stage-tap.j
 import type { FloorArgs } from "../e2e/floor.js";
 import { startCluster, startStandalone, type Target } from "../e2e/tidings.js";
 import { startNats } from "@tidings/testkit";
-import { procCpuUs } from "../server/centrifugo.js";
+import { procCpuUs, procRunQueueWait } from "../server/centrifugo.js";
 import { currentLoad, type Harness, type RunContext } from "./context.js";
 
 const TARGET_P99_MS = 5;
@@ -110,6 +110,11 @@ export interface E2eCase {
   cpuPercent: Record<string, number>;
   /** CPU of every process on the path over the case ÷ notifications sent, µs */
   cpuUsPerNotification: Record<string, number>;
+  /**
+   * Per process over the case: % of the wall time its event loop (nats-server: all its threads)
+   * was runnable but waiting for a core, and the mean wait each time it got one, µs.
+   */
+  runQueue?: Record<string, { waitPercent: number; meanWaitUs: number }>;
 }
 
 function latencyOf(h: hdr.Histogram): LatencyMs {
@@ -129,6 +134,18 @@ function cpuOf(pids: Record<string, number>): Record<string, number> {
     try {
       const c = procCpuUs(pid);
       out[name] = c.userUs + c.systemUs;
+    } catch {
+      // the process is gone: left out
+    }
+  }
+  return out;
+}
+
+function runQueueOf(pids: Record<string, number>): Record<string, { waitUs: number; slices: number }> {
+  const out: Record<string, { waitUs: number; slices: number }> = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    try {
+      out[name] = procRunQueueWait(pid, name !== "nats");
     } catch {
       // the process is gone: left out
     }
@@ -175,6 +192,7 @@ async function runCase(
   const uptimeBefore = uptime();
   const cpuBefore = await client.call<LatencyReport>("report");
   const procBefore = cpuOf(pids);
+  const queueBefore = runQueueOf(pids);
   const wallBefore = performance.now();
   const produced = await producer.call<ProduceResult>("produce", {
     caseId,
@@ -202,7 +220,17 @@ async function runCase(
   const drainMs = lastProgress - drainStart;
   const rep = await client.call<LatencyReport>("report");
   const procAfter = cpuOf(pids);
+  const queueAfter = runQueueOf(pids);
   const wallUs = (performance.now() - wallBefore) * 1000;
+  const runQueue: Record<string, { waitPercent: number; meanWaitUs: number }> = {};
+  for (const [name, after] of Object.entries(queueAfter)) {
+    const before = queueBefore[name] ?? after;
+    const waitUs = after.waitUs - before.waitUs;
+    runQueue[name] = {
+      waitPercent: significant((100 * waitUs) / wallUs, 3),
+      meanWaitUs: significant(waitUs / Math.max(1, after.slices - before.slices), 3),
+    };
+  }
   const cpuPercent: Record<string, number> = {};
   const cpuUsPerNotification: Record<string, number> = {};
   for (const [name, us] of Object.entries(procAfter)) {
@@ -253,6 +281,7 @@ async function runCase(
     ...(stages === undefined ? {} : { stages }),
     cpuPercent,
     cpuUsPerNotification,
+    runQueue,
   };
   ctx.log(
     `${opts.prewarm ? "(pre-warm, discarded) " : diagnostic ? "(stage diagnostic) " : ""}${target.label} ${audience} via ${mode}: p50 ${latencyMs.p50} / p90 ${latencyMs.p90} / p99 ${latencyMs.p99} / p999 ${latencyMs.p999} / max ${latencyMs.max} ms; ` +
@@ -268,7 +297,9 @@ async function runCase(
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}; CPU µs per notification: ${Object.entries(cpuUsPerNotification)
       .map(([k, v]) => `${k} ${v}`)
-      .join(", ")}; ack p50 ${ms(produced.ackUs.p50)} / p99 ${ms(produced.ackUs.p99)} ms, send lag p99 ${ms(produced.lagUs.p99)} ms`,
+      .join(
+        ", ",
+      )}; run-queue wait % of wall / mean µs per wait: ${runQueueText(runQueue)}; ack p50 ${ms(produced.ackUs.p50)} / p99 ${ms(produced.ackUs.p99)} ms, send lag p99 ${ms(produced.lagUs.p99)} ms`,
   );
   if (produced.failed > 0) ctx.log(`  producer errors: ${produced.errors.join("; ")}`);
   return c;
@@ -502,6 +533,12 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
   return rows;
 }
 
+function runQueueText(q: Record<string, { waitPercent: number; meanWaitUs: number }>): string {
+  return Object.entries(q)
+    .map(([k, v]) => `${k} ${v.waitPercent}% / ${v.meanWaitUs} µs`)
+    .join(", ");
+}
+
 function caseNote(c: E2eCase): string {
   const l = c.latencyMs;
   const p = c.producer;
@@ -517,6 +554,7 @@ function caseNote(c: E2eCase): string {
     `CPU µs per notification: ${Object.entries(c.cpuUsPerNotification)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}; ` +
+    (c.runQueue === undefined ? "" : `waiting for a core (% of the case's wall time / mean wait): ${runQueueText(c.runQueue)}; `) +
     `\`${c.uptimeAfter.replace(/^.*load average/, "load average")}\` after`
   );
 }

@@ -3,7 +3,7 @@
  * process's CPU time and RSS from /proc (Centrifugo cannot report `process.cpuUsage()` itself).
  */
 import { execFileSync } from "node:child_process";
-import { accessSync, constants, readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync, readdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 
@@ -72,6 +72,28 @@ export function procCpuUs(pid: number): { userUs: number; systemUs: number } {
   // fields[0] is field 3 (state), so utime (14) is fields[11], stime (15) fields[12]
   const perTickUs = 1e6 / clockTicksPerSecond();
   return { userUs: Number(fields[11]) * perTickUs, systemUs: Number(fields[12]) * perTickUs };
+}
+
+/**
+ * Time a process's threads spent runnable but waiting for a core, µs, and how many times they got
+ * one, from /proc/<pid>/task/<tid>/schedstat (fields 2 and 3): the share of a latency tail that is
+ * the machine's contention rather than the process's own work. `eventLoopOnly` reads the main
+ * thread alone (a Node process's event loop; its GC and libuv helpers wait apart from it).
+ */
+export function procRunQueueWait(pid: number, eventLoopOnly: boolean): { waitUs: number; slices: number } {
+  const tids = eventLoopOnly ? [String(pid)] : readdirSync(`/proc/${pid}/task`);
+  let waitNs = 0;
+  let slices = 0;
+  for (const tid of tids) {
+    try {
+      const [, wait, count] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").trim().split(" ");
+      waitNs += Number(wait);
+      slices += Number(count);
+    } catch {
+      // the thread ended between listing and reading
+    }
+  }
+  return { waitUs: waitNs / 1000, slices };
 }
 
 /** Resident set size of a process, bytes, from /proc/<pid>/status. */
