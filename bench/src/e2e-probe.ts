@@ -3,7 +3,8 @@
  * with a long measured window, to profile its processes while they run (`perf record -g -p <pid>`
  * with PROBE_NODE_FLAGS=--perf-basic-prof, `strace -c -f -p <pid>`; the pids are logged at start).
  *   PROBE_TARGET=cluster|floor|standalone PROBE_MODE=http|jetstream PROBE_AUDIENCE=group|global
- *   PROBE_WINDOW_S=30 PROBE_TAP=1 (stage run) PROBE_NODE_FLAGS="…" npx tsx src/e2e-probe.ts
+ *   PROBE_WINDOW_S=30 PROBE_RATE=5000 (notifications/s) PROBE_TAP=1 (stage run) PROBE_NODE_FLAGS="…"
+ *   npx tsx src/e2e-probe.ts
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,7 +25,7 @@ const ctx = new RunContext({
 const cases = await measureTarget(
   ctx,
   env("PROBE_TARGET", "cluster") as "cluster" | "floor" | "standalone",
-  { ...FULL, windowS: Number(env("PROBE_WINDOW_S", "30")) },
+  { ...FULL, windowS: Number(env("PROBE_WINDOW_S", "30")), rate: Number(env("PROBE_RATE", String(FULL.rate))) },
   `probe${Date.now().toString(36)}`,
   {
     modes: [env("PROBE_MODE", "http") as ProducerMode],
@@ -37,6 +38,12 @@ const cases = await measureTarget(
 );
 for (const c of cases)
   console.log(
-    JSON.stringify({ diagnostic: c.diagnostic, latencyMs: c.latencyMs, cpuUsPerNotification: c.cpuUsPerNotification, stages: c.stages }),
+    JSON.stringify({
+      diagnostic: c.diagnostic,
+      latencyMs: c.latencyMs,
+      cpuUsPerNotification: c.cpuUsPerNotification,
+      stages: c.stages,
+      runQueue: c.runQueue,
+    }),
   );
 process.exit(0);
