@@ -54,6 +54,7 @@ const tracer = () => trace.getTracer("tidings");
 /** W3C `traceparent`/`tracestate` of a span, for NATS message headers (messaging conventions). */
 export function traceHeaders(span: Span): Record<string, string> {
   const carrier: Record<string, string> = {};
+  if (span === OFF_SPAN) return carrier; // tracing off: nothing to propagate
   propagation.inject(trace.setSpan(context.active(), span), carrier);
   return carrier;
 }
@@ -134,6 +135,7 @@ export function startProcessSpan(
 
 /** Runs `fn` with `span` active, so log lines written meanwhile carry its trace_id and span_id. */
 export function inSpan<T>(span: Span, fn: () => T): T {
+  if (span === OFF_SPAN) return fn(); // tracing off: no context to enter
   return context.with(trace.setSpan(context.active(), span), fn);
 }
 

@@ -51,7 +51,7 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
     for (const flush of tallyFlushes) flush();
   };
   return {
-    /** Registers `flush`, which adds hot-path tallies to `notifications`, `deliveries` and `sentBytes`; run before any of them is read. */
+    /** Registers `flush`, which adds hot-path tallies to `notifications`, `deliveries`, `sentBytes` and `ingest`; run before any of them is read. */
     addTallyFlush(flush: () => void): void {
       tallyFlushes.push(flush);
     },
@@ -193,6 +193,7 @@ export function createGatewayMetrics(registry: Registry, sampleConnections: () =
         help: "POST /api/notifications envelopes by result (accepted | rejected | unavailable).",
         labelNames: ["result"] as const,
         registers,
+        collect: flushTallies,
       }),
       { result: ["accepted", "rejected", "unavailable"] },
     ),

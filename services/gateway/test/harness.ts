@@ -19,10 +19,14 @@ export interface TestGateway {
 }
 
 /**
- * A real gateway on a real loopback port, standalone wiring (ingest → local fan-out). `membership`
- * stands in for the cluster registry announcer: with `acknowledged`, the gateway runs in cluster mode.
+ * A real gateway on a real loopback port, standalone wiring (ingest → local fan-out, unless `ingest` is
+ * given). `membership` stands in for the cluster registry announcer: with `acknowledged`, the gateway
+ * runs in cluster mode.
  */
-export async function startGateway(env: Record<string, string> = {}, deps: Pick<GatewayDeps, "membership"> = {}): Promise<TestGateway> {
+export async function startGateway(
+  env: Record<string, string> = {},
+  deps: Pick<GatewayDeps, "membership" | "ingest"> = {},
+): Promise<TestGateway> {
   const port = await freePort();
   const config = loadConfig({
     TIDINGS_PORT: String(port),
@@ -37,9 +41,11 @@ export async function startGateway(env: Record<string, string> = {}, deps: Pick<
     nodeId: `test-${port}`,
     registry,
     ...deps,
-    ingest: async (notifications: readonly Notification[], traceHeaders) => {
-      for (const n of notifications) gateway.deliver(n, traceHeaders);
-    },
+    ingest:
+      deps.ingest ??
+      (async (notifications: readonly Notification[], traceHeaders) => {
+        for (const n of notifications) gateway.deliver(n, traceHeaders);
+      }),
   });
   await gateway.start();
   const url = `http://127.0.0.1:${port}`;

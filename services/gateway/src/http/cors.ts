@@ -1,6 +1,7 @@
 import type { HttpResponse } from "uWebSockets.js";
 
 const ALLOW_METHODS = "GET, POST, DELETE";
+const NONE: ReadonlyArray<readonly [string, string]> = [];
 const ALLOW_HEADERS = "Authorization, Content-Type, X-Requested-With, X-SignalR-User-Agent";
 
 /**
@@ -17,9 +18,9 @@ export class Cors {
     return origin !== "" && this.#allowed.has(origin);
   }
 
-  /** Headers for a normal response to a request with this Origin. */
-  headers(origin: string): Array<[string, string]> {
-    if (!this.isAllowed(origin)) return [];
+  /** Headers for a normal response to a request with this Origin (one shared empty list for most requests: no Origin). */
+  headers(origin: string): ReadonlyArray<readonly [string, string]> {
+    if (!this.isAllowed(origin)) return NONE;
     return [
       ["Access-Control-Allow-Origin", origin],
       ["Access-Control-Allow-Credentials", "true"],

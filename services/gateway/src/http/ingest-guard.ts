@@ -15,6 +15,7 @@ const PARAMETER = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"
  * null for anything else, including a parameter that merely mentions one of them.
  */
 export function ingestMediaType(contentType: string): IngestMediaType | null {
+  if (contentType === "application/json") return "json"; // what nearly every producer sends: no split, no pattern
   const [type = "", ...parameters] = contentType.split(";");
   const format = MEDIA_TYPES[type.trim().toLowerCase()];
   if (format === undefined) return null;

@@ -17,9 +17,12 @@ const REASONS: Record<number, string> = {
   503: "Service Unavailable",
 };
 
+/** The status lines of REASONS, built once: every response writes one. */
+const STATUS_LINES = new Map(Object.entries(REASONS).map(([status, reason]) => [Number(status), `${status} ${reason}`]));
+
 /** Status line with the standard reason phrase: SignalR clients build their error text from it. */
 export function statusLine(status: number): string {
-  return `${status} ${REASONS[status] ?? ""}`.trimEnd();
+  return STATUS_LINES.get(status) ?? String(status);
 }
 
 export type HeaderList = ReadonlyArray<readonly [string, string]>;
@@ -68,6 +71,8 @@ export function bearerChallenge(reason: string): HeaderList {
   return [["WWW-Authenticate", `Bearer error="invalid_token", error_description="${description}"`]];
 }
 
+const JSON_HEADERS: HeaderList = [["Content-Type", "application/json"]];
+
 /**
  * A uWS response that is safe to use after an await: once the client aborted, writes are skipped.
  * Every async handler must create one synchronously, before its first await.
@@ -108,7 +113,7 @@ export class Reply implements ResponseSink {
   }
 
   json(status: number, value: unknown, headers: ReadonlyArray<readonly [string, string]> = []): void {
-    this.send(status, JSON.stringify(value), [["Content-Type", "application/json"], ...headers]);
+    this.send(status, JSON.stringify(value), headers.length === 0 ? JSON_HEADERS : [JSON_HEADERS[0]!, ...headers]);
   }
 
   /** 401 for a refused hub credential: empty body, the reason in WWW-Authenticate (RFC 6750), as ASP.NET answers. */
@@ -181,40 +186,62 @@ export class BodyAbortedError extends Error {
  */
 export function readBody(reply: Reply, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
+    let settled = false;
     reply.onAbort(() => {
-      if (done) return;
-      done = true;
+      if (settled) return;
+      settled = true;
       reject(new BodyAbortedError("request aborted before its body was complete"));
     });
-    reply.res.onData((chunk, isLast) => {
-      if (done) return;
-      size += chunk.byteLength;
-      if (size > limit) {
-        done = true;
-        return reject(new BodyTooLargeError(`request body exceeds ${limit} bytes`));
-      }
-      chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this callback
-      if (isLast) {
-        done = true;
-        resolve(Buffer.concat(chunks, size));
-      }
-    });
+    receiveBody(
+      reply,
+      limit,
+      (body, owned) => {
+        settled = true;
+        resolve(owned ? body : Buffer.from(body)); // a view is valid only during this call: copied
+      },
+      () => {
+        settled = true;
+        reject(new BodyTooLargeError(`request body exceeds ${limit} bytes`));
+      },
+    );
   });
 }
 
-/** Remote address as text; loopback check for the no-key ingest mode. */
+/**
+ * The whole request body handed to `onBody` synchronously, inside uWS's data callback. A body of one
+ * chunk (most requests) is not copied: `owned` is then false and `body` views memory uWS reuses once
+ * the callback returns, so it must be read (or copied) before `onBody` returns. More than `limit` bytes: `onTooLarge` as
+ * soon as they are exceeded, and the rest is ignored. Aborted mid-body: neither is called.
+ * Must be called synchronously in the request handler, before its first await.
+ */
+export function receiveBody(reply: Reply, limit: number, onBody: (body: Buffer, owned: boolean) => void, onTooLarge: () => void): void {
+  let chunks: Buffer[] | null = null;
+  let size = 0;
+  reply.res.onData((chunk, isLast) => {
+    if (size > limit) return;
+    size += chunk.byteLength;
+    if (size > limit) return onTooLarge();
+    if (isLast && chunks === null) return onBody(Buffer.from(chunk), false);
+    (chunks ??= []).push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this callback
+    if (isLast) onBody(Buffer.concat(chunks, size), true);
+  });
+}
+
+/**
+ * True when the peer's address is a loopback one: 127.0.0.0/8, ::1, or IPv4-mapped 127.0.0.0/8 (a
+ * dual-stack listener). Read from the address's bytes (4 for IPv4, 16 for IPv6), no text formatted.
+ */
 export function isLoopback(res: HttpResponse): boolean {
-  const addr = Buffer.from(res.getRemoteAddressAsText()).toString();
-  return (
-    addr.startsWith("127.") ||
-    addr === "::1" ||
-    addr === "0000:0000:0000:0000:0000:0000:0000:0001" ||
-    addr.startsWith("::ffff:127.") ||
-    addr.startsWith("0000:0000:0000:0000:0000:ffff:7f")
-  );
+  return isLoopbackAddress(new Uint8Array(res.getRemoteAddress()));
+}
+
+/** `isLoopback` on an address's bytes as uWS gives them. */
+export function isLoopbackAddress(a: Uint8Array): boolean {
+  if (a.length === 4) return a[0] === 127;
+  if (a.length !== 16) return false;
+  for (let i = 0; i < 10; i++) if (a[i] !== 0) return false;
+  if (a[10] === 0xff && a[11] === 0xff) return a[12] === 127; // ::ffff:127.x.y.z
+  return a[10] === 0 && a[11] === 0 && a[12] === 0 && a[13] === 0 && a[14] === 0 && a[15] === 1; // ::1
 }
 
 export const INTERNAL_ERROR_MESSAGE = "An unexpected error occurred.";

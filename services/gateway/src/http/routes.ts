@@ -20,7 +20,7 @@ export interface RoutesDeps {
   hubRequest: HubRequestHandler;
   /** present in a cluster: hub requests for connections another node owns are relayed to it */
   forwarder: Forwarder | null;
-  ingest(reply: Reply, req: IngestRequest, liveOnly: boolean): Promise<void>;
+  ingest(reply: Reply, req: IngestRequest, liveOnly: boolean, fail: (err: unknown) => void): void;
   readApi: ReturnType<typeof createReadApi>;
   producerAuth: ProducerAuth;
   /** TIDINGS_TESTING: serves /test/notifications */
@@ -82,9 +82,9 @@ export function createRouter(deps: RoutesDeps): (res: HttpResponse, req: HttpReq
     const host = req.getHeader("host");
     switch (rawPath) {
       case "/api/notifications":
-        return void deps.ingest(reply, { method, authorization, contentType, host }, false).catch(fail);
+        return deps.ingest(reply, { method, authorization, contentType, host }, false, fail);
       case "/test/notifications":
-        if (deps.testing) return void deps.ingest(reply, { method, authorization, contentType, host }, true).catch(fail);
+        if (deps.testing) return deps.ingest(reply, { method, authorization, contentType, host }, true, fail);
         break;
       case "/api/me/notifications":
         return void readApi.me(reply, method, query, authorization).catch(fail);
