@@ -155,6 +155,20 @@ describe("the 202 answer and the body as received", () => {
     expect(JSON.parse(tooBig.body)).toMatchObject({ error: "invalid_notification" });
   });
 
+  it("a batch over the size limit whose envelopes are each within it is accepted; the one envelope over it is named with its size as sent", async () => {
+    await using gw = await startGateway({ TIDINGS_MAX_NOTIFICATION_BYTES: "1024" });
+    const under = (id: string) => envelope(1, undefined, { id, body: { text: "y".repeat(600) } });
+    const batch = [under("lim-1"), under("lim-2"), under("lim-3")];
+    const ok = await post({ address: "127.0.0.1", port: gw.port }, [JSON.stringify(batch)]);
+    expect(ok.status).toBe(202);
+    expect(JSON.parse(ok.body)).toEqual({ accepted: 3, ids: ["lim-1", "lim-2", "lim-3"] });
+    const over = JSON.stringify(envelope(1, undefined, { id: "lim-4", body: { text: "y".repeat(1000) } }));
+    const refused = await post({ address: "127.0.0.1", port: gw.port }, [`[${JSON.stringify(under("lim-5"))},  ${over}]`]);
+    expect(refused.status).toBe(400);
+    const problems = (JSON.parse(refused.body) as { problems: Array<{ index: number; message: string }> }).problems;
+    expect(problems).toEqual([{ index: 1, path: "", message: `must be at most 1024 bytes, not ${Buffer.byteLength(over)}` }]);
+  });
+
   it("413 for a body over 4 MiB sent in pieces; the connection's next request is not confused with it", async () => {
     await using gw = await startGateway();
     const piece = "x".repeat(1024 * 1024);

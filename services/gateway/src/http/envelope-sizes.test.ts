@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fc } from "@tidings/fuzzing";
-import { envelopeSizes } from "./envelope-sizes.js";
+import { envelopeSizes, envelopeSizesWithin } from "./envelope-sizes.js";
 
 const bytes = (s: string) => Buffer.from(s, "utf8");
 
@@ -35,5 +35,27 @@ describe("envelopeSizes: envelope sizes as received", () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("envelopeSizesWithin: the sizes the limit is checked against", () => {
+  it("refuses exactly the envelopes that are over the limit as received, scanning only a body over the limit", () => {
+    fc.assert(
+      fc.property(fc.array(fc.jsonValue(), { minLength: 1, maxLength: 8 }), fc.nat({ max: 400 }), fc.boolean(), (values, limit, spaced) => {
+        const text = JSON.stringify(values, null, spaced ? 1 : undefined);
+        const exact = envelopeSizes(bytes(text));
+        const within = envelopeSizesWithin(bytes(text), values.length, limit);
+        expect(within).toHaveLength(values.length);
+        expect(within.map((s) => s > limit)).toEqual(exact.map((s) => s > limit));
+        if (text.length > limit) expect(within).toEqual(exact);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("gives a body within the limit its own size for each envelope, unscanned", () => {
+    expect(envelopeSizesWithin(bytes('[{"a":1}, {"b":2}]'), 2, 64)).toEqual([18, 18]);
+    expect(envelopeSizesWithin(bytes('{"a":1}'), 1, 7)).toEqual([7]);
+    expect(envelopeSizesWithin(bytes(' {"a":1}'), 1, 7)).toEqual([7]);
   });
 });

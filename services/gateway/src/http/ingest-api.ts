@@ -3,7 +3,7 @@ import type { TidingsConfig } from "@tidings/config";
 import { validateEnvelopes, type Notification } from "@tidings/contracts";
 import { endSpan, inSpan, startPublishSpan, traceHeaders, type Logger } from "@tidings/observability";
 import type { GatewayMetrics } from "../metrics.js";
-import { envelopeSizes } from "./envelope-sizes.js";
+import { envelopeSizesWithin } from "./envelope-sizes.js";
 import { ingestMediaType, type IngestMediaType } from "./ingest-guard.js";
 import type { ProducerAuth } from "./producer-auth.js";
 import { receiveBody, type Reply } from "./respond.js";
@@ -65,7 +65,7 @@ export function createIngestApi(
       } catch {
         return reply.apiError(400, "invalid_json", "The request body is not valid JSON.");
       }
-      sizes = envelopeSizes(body);
+      sizes = envelopeSizesWithin(body, Array.isArray(parsed) ? parsed.length : 1, config.maxNotificationBytes);
     }
     const result = validateEnvelopes(parsed, {
       now: new Date(),

@@ -17,6 +17,8 @@ export interface ProducerAuth {
 
 export function createProducerAuth(keys: readonly string[]): ProducerAuth {
   const ingestKeys = keys.map((k) => Buffer.from(k));
+  let lastHost = "";
+  let lastHostAllowed = isLoopbackHost(lastHost);
   return {
     authorised(authorization, res) {
       if (ingestKeys.length === 0) return isLoopback(res);
@@ -25,7 +27,15 @@ export function createProducerAuth(keys: readonly string[]): ProducerAuth {
       const candidate = Buffer.from(presented);
       return ingestKeys.some((k) => k.length === candidate.length && timingSafeEqual(k, candidate));
     },
-    hostAllowed: (host) => ingestKeys.length > 0 || isLoopbackHost(host),
+    hostAllowed(host) {
+      if (ingestKeys.length > 0) return true;
+      // A producer names the same Host request after request: its answer is kept, not matched again.
+      if (host !== lastHost) {
+        lastHost = host;
+        lastHostAllowed = isLoopbackHost(host);
+      }
+      return lastHostAllowed;
+    },
     refuseHost(reply) {
       reply.apiError(403, "forbidden", "Without producer keys, requests must name a loopback host (localhost, 127.0.0.1 or [::1]).");
     },
