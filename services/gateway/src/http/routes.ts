@@ -61,11 +61,7 @@ export function createRouter(deps: RoutesDeps): (res: HttpResponse, req: HttpReq
     const isHubPath = path === "/notifications" || path === "/notifications/negotiate";
     if (method === "OPTIONS" && (isHubPath || rawPath.startsWith("/api/"))) return cors.preflight(res, origin);
     const reply = new Reply(res, cors.headers(origin));
-    const fail = (err: unknown) => {
-      reportUnexpected(err, "http");
-      if (isHubPath) reply.text(500);
-      else reply.apiError(500, "internal", INTERNAL_ERROR_MESSAGE);
-    };
+    const fail = failureOf(reply, isHubPath, reportUnexpected);
     if (path === "/notifications/negotiate") return void deps.negotiate(reply, method, query, authorization).catch(fail);
     if (path === "/notifications") {
       // Local or relayed, the body is read from here, before any await: uWS delivers it only to a handler registered synchronously.
@@ -120,5 +116,18 @@ export function createRouter(deps: RoutesDeps): (res: HttpResponse, req: HttpReq
       reportUnexpected(err, "http");
       answerInternalError(res, path.startsWith("/notifications"));
     }
+  };
+}
+
+/**
+ * How an asynchronous handler's unexpected error is answered: reported, then 500, empty on hub paths
+ * (as ASP.NET answers), else with the /api error body. Made by a function, not declared in the route
+ * handler: a named closure per request costs a property definition under tsx (its keep-names helper).
+ */
+function failureOf(reply: Reply, isHubPath: boolean, reportUnexpected: RoutesDeps["reportUnexpected"]): (err: unknown) => void {
+  return (err) => {
+    reportUnexpected(err, "http");
+    if (isHubPath) reply.text(500);
+    else reply.apiError(500, "internal", INTERNAL_ERROR_MESSAGE);
   };
 }
