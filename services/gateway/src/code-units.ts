@@ -6,7 +6,8 @@
 
 /**
  * A seeded 32-bit hash of the code units `bytes[start, end)`: FNV-1a over the units, then murmur3's
- * finaliser. The same as `hashString` of the string they encode.
+ * finaliser. The same as `hashString` of the string they encode. Signed (a small integer in V8, never
+ * boxed as a heap number when passed or stored).
  */
 export function hashUnits(seed: number, bytes: Uint8Array, start: number, end: number, wide: boolean): number {
   let h = seed ^ 0x811c9dc5;
@@ -27,7 +28,7 @@ function finish(h: number): number {
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
 /** True when `s` is the string the code units `bytes[start, end)` encode. */

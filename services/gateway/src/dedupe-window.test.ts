@@ -96,6 +96,15 @@ describe("DedupeWindow: (id, audience) pairs of the de-duplication window, exact
     );
   });
 
+  it("answers as a reference model when shards renumber their entries (32-bit sequence numbers) between resizes", () => {
+    checkAgainstModel(
+      (window, id, audience, now) => window.seen(id, audience, now),
+      () => `n-${random(3000)}`,
+      // a shard renumbers before its 100th sequence number: hundreds of times in this run
+      100,
+    );
+  });
+
   it("answers as a reference model with ids from header bytes and strings mixed, of every width and of lengths that make the arena grow and wrap", () => {
     const alphabets = ["abcdefghij", "áéíóúñüß", "日本語中文한국어", "a\ud800é"];
     checkAgainstModel(
@@ -124,9 +133,13 @@ function random(n: number): number {
 }
 
 /** Drives a window through bursts (growth) and quiet stretches (expiry, shrinking), checking every answer against a map. */
-function checkAgainstModel(seen: (window: DedupeWindow, id: string, audience: string, now: number) => boolean, nextId: () => string): void {
+function checkAgainstModel(
+  seen: (window: DedupeWindow, id: string, audience: string, now: number) => boolean,
+  nextId: () => string,
+  maxSeq?: number,
+): void {
   seed = 42;
-  const window = new DedupeWindow(5000, 1);
+  const window = new DedupeWindow(5000, 1, maxSeq);
   const model = new Map<string, number>();
   let now = 0;
   for (let step = 0; step < 60_000; step++) {

@@ -7,8 +7,8 @@ const INITIAL_CAPACITY = 256;
 const SHARD_BITS = 5;
 /** One call in SWEEP_EVERY (a power of two) also expires another shard; see `DedupeWindow`. */
 const SWEEP_EVERY = 8;
-/** Slot stride of `DedupeShard`'s numbers: hash, previous sequence number, expiry, arena position. */
-const STRIDE = 4;
+/** A shard renumbers its entries (see `DedupeShard`) before a sequence number would pass 32 bits. */
+const MAX_SEQ = 2 ** 31 - 1;
 /**
  * An id in an arena: a 32-bit length word (little endian: its byte count, with WIDE set when it takes two
  * bytes per code unit), then the bytes.
@@ -52,10 +52,13 @@ export class DedupeWindow {
   /** An id in the stored form when it does not arrive in it (a string, or UTF-16LE whose units all fit a byte). */
   #scratch = new Uint8Array(1024);
 
-  /** `seed`: fixed only by tests (to build colliding ids); random otherwise. */
-  constructor(windowMs: number, seed = randomInt(2 ** 31)) {
+  /**
+   * `seed`: fixed only by tests (to build colliding ids); random otherwise. `maxSeq`: lowered only by
+   * tests, to make shards renumber their entries often.
+   */
+  constructor(windowMs: number, seed = randomInt(2 ** 31), maxSeq = MAX_SEQ) {
     this.#seed = seed;
-    this.#shards = Array.from({ length: 1 << SHARD_BITS }, () => new DedupeShard(windowMs));
+    this.#shards = Array.from({ length: 1 << SHARD_BITS }, () => new DedupeShard(windowMs, maxSeq));
   }
 
   /** Live entries as of the latest `seen`. */
@@ -154,12 +157,18 @@ export class DedupeWindow {
  *
  * Entries live in a ring indexed by a sequence number that grows by one per entry (`head` is the oldest
  * live one, `tail` the next). The window is fixed, so entries expire in sequence order: only the front
- * can be due, and expiring is advancing `head`. Lookups go through a chained hash table held in typed
- * arrays: `buckets[hash & bucketMask]` is the newest sequence number in the bucket, the slot's previous
- * number the one before it. A chain runs newest to oldest, so it ends at the first number below `head`:
- * expired entries need no unlinking, and a number pointing at a reused ring slot is never followed.
- * With a bucket per half entry, a lookup of a new id reads about one bucket and one slot; ids are
- * compared only on a hash match.
+ * can be due, and expiring is advancing `head`. Lookups go through a chained hash table:
+ * `buckets[hash & bucketMask]` is the newest sequence number in the bucket, the slot's link the one
+ * before it. A chain runs newest to oldest, so it ends at the first number below `head`: expired entries
+ * need no unlinking, and a number pointing at a reused ring slot is never followed. With a bucket per
+ * half entry, a lookup of a new id reads about one bucket and one link; ids are compared only on a hash
+ * match.
+ *
+ * What a lookup reads at random places is kept small, so that more of it stays in the CPU's caches:
+ * buckets and links are 32-bit (a bucket 4 bytes, a slot's hash and link 8), while expiry and arena
+ * position, read at the ring's ends and on a hash match only, are in an array of their own. Sequence
+ * numbers restart from 0 at every resize (which moves every live entry anyway), and a shard whose next
+ * number would reach MAX_SEQ is resized to its own size, so they always fit 32 bits.
  *
  * The ids' bytes are in an arena, a byte ring in the same order as the entries: positions grow, an id
  * never wraps around the end (the rest of the lap is skipped), and expiring the front entries frees
@@ -169,16 +178,15 @@ export class DedupeWindow {
  */
 class DedupeShard {
   readonly #windowMs: number;
+  readonly #maxSeq: number;
   #mask = INITIAL_CAPACITY - 1;
   #audiences: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY);
-  /**
-   * Per slot, side by side so that a probe reads one cache line: [p*4] the id's hash, [p*4+1] the
-   * sequence number of the previous entry of the same bucket (NONE at a chain's end), [p*4+2] expiry (ms),
-   * [p*4+3] the id's position in the arena.
-   */
-  #slots = new Float64Array(STRIDE * INITIAL_CAPACITY);
+  /** Per slot: [2p] the id's hash (as a signed 32-bit integer), [2p+1] the sequence number of the previous entry of the same bucket (any number below `head` ends the chain). */
+  #links = new Int32Array(2 * INITIAL_CAPACITY);
+  /** Per slot: [2p] expiry (ms), [2p+1] the id's position in the arena. */
+  #times = new Float64Array(2 * INITIAL_CAPACITY);
   #bucketMask = 2 * INITIAL_CAPACITY - 1;
-  #buckets = new Float64Array(2 * INITIAL_CAPACITY).fill(NONE);
+  #buckets = new Int32Array(2 * INITIAL_CAPACITY).fill(NONE);
   #head = 0;
   #tail = 0;
   #arena = new Uint8Array(INITIAL_ARENA_BYTES);
@@ -186,8 +194,9 @@ class DedupeShard {
   #arenaHead = 0;
   #arenaTail = 0;
 
-  constructor(windowMs: number) {
+  constructor(windowMs: number, maxSeq: number) {
     this.#windowMs = windowMs;
+    this.#maxSeq = maxSeq;
   }
 
   /** Live entries. */
@@ -203,16 +212,16 @@ class DedupeShard {
     if (size > this.#mask) this.#resize(2 * (this.#mask + 1));
     // Gives memory back after a burst; halving leaves it a quarter full, far from the next doubling.
     else if (size * 8 < this.#mask && this.#mask >= INITIAL_CAPACITY) this.#resize((this.#mask + 1) / 2);
+    else if (this.#tail >= this.#maxSeq) this.#resize(this.#mask + 1);
     const seq = this.#tail++;
     const p = seq & this.#mask;
     this.#audiences[p] = audience;
     const b = hash & this.#bucketMask;
-    const slots = this.#slots;
-    slots[STRIDE * p] = hash;
-    slots[STRIDE * p + 1] = this.#buckets[b]!;
-    slots[STRIDE * p + 2] = now + this.#windowMs;
-    slots[STRIDE * p + 3] = this.#store(key, start, word);
+    this.#links[2 * p] = hash;
+    this.#links[2 * p + 1] = this.#buckets[b]!;
     this.#buckets[b] = seq;
+    this.#times[2 * p] = now + this.#windowMs;
+    this.#times[2 * p + 1] = this.#store(key, start, word);
     return false;
   }
 
@@ -222,12 +231,11 @@ class DedupeShard {
 
   #find(key: Uint8Array, start: number, word: number, audience: string, hash: number): boolean {
     const mask = this.#mask;
-    const slots = this.#slots;
+    const links = this.#links;
     for (let seq = this.#buckets[hash & this.#bucketMask]!; seq >= this.#head;) {
       const p = seq & mask;
-      if (slots[STRIDE * p] === hash && this.#audiences[p] === audience && this.#idAt(slots[STRIDE * p + 3]!, key, start, word))
-        return true;
-      seq = slots[STRIDE * p + 1]!;
+      if (links[2 * p] === hash && this.#audiences[p] === audience && this.#idAt(this.#times[2 * p + 1]!, key, start, word)) return true;
+      seq = links[2 * p + 1]!;
     }
     return false;
   }
@@ -274,41 +282,48 @@ class DedupeShard {
   expire(now: number): void {
     const mask = this.#mask;
     let head = this.#head;
-    if (head === this.#tail || this.#slots[STRIDE * (head & mask) + 2]! > now) return;
+    if (head === this.#tail || this.#times[2 * (head & mask)]! > now) return;
     do {
       // Let the audience go; the slot's numbers are overwritten when it is reused.
       this.#audiences[head & mask] = undefined;
       head++;
-    } while (head < this.#tail && this.#slots[STRIDE * (head & mask) + 2]! <= now);
+    } while (head < this.#tail && this.#times[2 * (head & mask)]! <= now);
     this.#head = head;
-    this.#arenaHead = head < this.#tail ? this.#slots[STRIDE * (head & mask) + 3]! : this.#arenaTail;
+    this.#arenaHead = head < this.#tail ? this.#times[2 * (head & mask) + 1]! : this.#arenaTail;
   }
 
-  /** Resizes the ring (and the buckets, two per slot), moving the live entries to their new slots and relinking the chains. */
+  /**
+   * Resizes the ring (and the buckets, two per slot), moving the live entries to new slots numbered from 0
+   * and relinking the chains.
+   */
   #resize(capacity: number): void {
     const mask = capacity - 1;
     const audiences = new Array<string | undefined>(capacity);
-    const slots = new Float64Array(STRIDE * capacity);
+    const links = new Int32Array(2 * capacity);
+    const times = new Float64Array(2 * capacity);
     const bucketMask = 2 * capacity - 1;
-    const buckets = new Float64Array(2 * capacity).fill(NONE);
-    for (let seq = this.#head; seq < this.#tail; seq++) {
-      const from = seq & this.#mask;
-      const p = seq & mask;
-      audiences[p] = this.#audiences[from];
-      const hash = this.#slots[STRIDE * from]!;
+    const buckets = new Int32Array(2 * capacity).fill(NONE);
+    const size = this.#tail - this.#head;
+    for (let seq = 0; seq < size; seq++) {
+      const from = (this.#head + seq) & this.#mask;
+      audiences[seq] = this.#audiences[from];
+      const hash = this.#links[2 * from]!;
       const b = hash & bucketMask;
-      slots[STRIDE * p] = hash;
-      slots[STRIDE * p + 1] = buckets[b]!;
-      slots[STRIDE * p + 2] = this.#slots[STRIDE * from + 2]!;
-      slots[STRIDE * p + 3] = this.#slots[STRIDE * from + 3]!;
+      links[2 * seq] = hash;
+      links[2 * seq + 1] = buckets[b]!;
       buckets[b] = seq;
+      times[2 * seq] = this.#times[2 * from]!;
+      times[2 * seq + 1] = this.#times[2 * from + 1]!;
     }
     const shrinking = capacity <= this.#mask;
     this.#mask = mask;
     this.#audiences = audiences;
-    this.#slots = slots;
+    this.#links = links;
+    this.#times = times;
     this.#bucketMask = bucketMask;
     this.#buckets = buckets;
+    this.#head = 0;
+    this.#tail = size;
     // Growing, the arena grows by itself when full; shrinking, it gives its memory back too.
     if (shrinking) this.#compact(2 * (this.#arenaTail - this.#arenaHead));
   }
@@ -341,12 +356,12 @@ class DedupeShard {
     const arena = new Uint8Array(length);
     let position = 0;
     for (let seq = this.#head; seq < this.#tail; seq++) {
-      const slot = STRIDE * (seq & this.#mask) + 3;
-      const at = this.#slots[slot]! & (from.length - 1);
+      const slot = 2 * (seq & this.#mask) + 1;
+      const at = this.#times[slot]! & (from.length - 1);
       const need = LENGTH_BYTES + (lengthWordAt(from, at) & ~WIDE);
       // Byte by byte: ids are short, and a view per id for `set` would cost more.
       for (let i = 0; i < need; i++) arena[position + i] = from[at + i]!;
-      this.#slots[slot] = position;
+      this.#times[slot] = position;
       position += need;
     }
     this.#arena = arena;
