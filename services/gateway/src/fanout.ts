@@ -14,7 +14,6 @@ import { deliveredJsonFrame } from "./delivered-frame.js";
 import type { EncodeFailures } from "./encode-failures.js";
 import type { Membership } from "./hub.js";
 import { TIMING_SAMPLE_EVERY, type GatewayMetrics } from "./metrics.js";
-import { receivedBodyFrame } from "./received-bodies.js";
 
 const PROTOCOLS: readonly HubProtocol[] = [jsonProtocol, messagePackProtocol];
 /** Fanout#audiences keys: 30 bits, small integers in V8 (no heap number per lookup). */
@@ -361,9 +360,6 @@ export class Fanout implements Membership {
         if (message.jsonFrame !== null) return message.jsonFrame;
         if (message.json !== null) {
           const frame = deliveredJsonFrame(message.notification(), message.json);
-          if (frame !== null) return frame;
-        } else {
-          const frame = receivedBodyFrame(message.notification());
           if (frame !== null) return frame;
         }
       }

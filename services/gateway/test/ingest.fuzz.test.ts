@@ -4,7 +4,6 @@ import { validateEnvelopes } from "@tidings/contracts";
 import { envelope, fc, fuzz, fuzzTimeoutMs, mutated } from "@tidings/fuzzing";
 import { buildClient, collect, mintToken, waitFor } from "@tidings/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envelopeBodies } from "../src/http/envelope-bodies.js";
 import { envelopeSizes } from "../src/http/envelope-sizes.js";
 import { envelope as validEnvelope, startGateway, type TestGateway } from "./harness.js";
 
@@ -120,12 +119,6 @@ function expectedAnswer(req: IngestRequest): { status: number; body: Record<stri
     parsed = JSON.parse(Buffer.from(req.body).toString("utf8"));
   } catch {
     return { status: 400, body: { error: "invalid_json" } };
-  }
-  // In-process deliveries are written around each body as received: the scan must find the body JSON.parse read.
-  const elements: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
-  for (const [i, json] of envelopeBodies(Buffer.from(req.body)).entries()) {
-    if (json !== undefined)
-      assert.deepStrictEqual(JSON.parse(Buffer.from(json).toString("utf8")), (elements[i] as Record<string, unknown>)["body"]);
   }
   // Envelopes are limited by their size as received (src/http/envelope-sizes.test.ts checks the measure).
   const sizes = envelopeSizes(req.body);

@@ -1,11 +1,8 @@
-import { isUtf8 } from "node:buffer";
 import { decodeIngestBody, MSGPACK_CONTENT_TYPE } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
 import { validateEnvelopes, type Notification } from "@tidings/contracts";
 import { endSpan, inSpan, startPublishSpan, traceHeaders, type Logger } from "@tidings/observability";
 import type { GatewayMetrics } from "../metrics.js";
-import { keepReceivedBody } from "../received-bodies.js";
-import { envelopeBodies } from "./envelope-bodies.js";
 import { envelopeSizesWithin } from "./envelope-sizes.js";
 import { ingestMediaType, type IngestMediaType } from "./ingest-guard.js";
 import type { ProducerAuth } from "./producer-auth.js";
@@ -88,16 +85,6 @@ export function createIngestApi(
       : result.notifications;
     const sink = deps.ingest;
     if (sink === undefined) return reply.apiError(503, "unavailable", "This node does not accept notifications.");
-    // In-process deliveries write JSON frames around each body as received (received-bodies.ts): the
-    // bodies are views of one copy of the request (uWS reuses its memory after this callback), and only
-    // of valid UTF-8 (otherwise clients get the replacement characters JSON.parse read, from the encoder).
-    if (format === "json" && isUtf8(body)) {
-      const bodies = envelopeBodies(Buffer.from(body));
-      for (let i = 0; i < notifications.length; i++) {
-        const json = bodies[i];
-        if (json !== undefined) keepReceivedBody(notifications[i]!, json);
-      }
-    }
     const span = startPublishSpan("tidings.notify.http", notifications.length);
     let sunk: Promise<void>;
     try {
