@@ -454,6 +454,22 @@ function totalCpuUs(c: E2eCase): number {
     .reduce((sum, [, v]) => sum + v, 0);
 }
 
+/**
+ * How long the processes every notification crosses waited for a core: the router's event loop (the
+ * floor's bare consumer) and the gateways' (mean of them), % of the case's wall time.
+ */
+const WAITING: ReadonlyArray<readonly [string, (c: E2eCase) => number | null]> = [
+  ["waiting for a core: router's event loop, % of the case", (c) => c.runQueue?.["router"]?.waitPercent ?? null],
+  [
+    "waiting for a core: each gateway's event loop (mean), % of the case",
+    (c) => {
+      const gateways = Object.entries(c.runQueue ?? {}).filter(([k]) => k.startsWith("gateway-"));
+      if (gateways.length === 0) return null;
+      return significant(gateways.reduce((sum, [, v]) => sum + v.waitPercent, 0) / gateways.length, 3);
+    },
+  ],
+];
+
 /** Cluster and standalone rows against the floor of the same audience, measured in the same run. */
 export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
   const rows: ResultRow[] = [];
@@ -510,6 +526,12 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
         floor === undefined ? null : significant(totalCpuUs(floor), 3),
       ),
     );
+    if (c.target === "cluster") {
+      for (const [metric, of] of WAITING) {
+        const value = of(c);
+        if (value !== null) rows.push(vsFloor(metric, c, "%", value, floor === undefined ? null : of(floor)));
+      }
+    }
   }
   for (const c of cases.filter((x) => x.target === "floor")) {
     for (const [metric, key] of [
@@ -586,7 +608,8 @@ export const e2eLatency: Harness = {
           "Standalone: one process (TIDINGS_ROLE=all, no NATS, in-process routing), HTTP ingest. All on this machine, sharing its 2 cores with the clients, the producer and whatever else runs.",
         'Per-stage timings (cluster, the rows marked "stage run"): a NATS subscriber process records send → the message on `tidings.notify.>` (accepted into nats-server) and send → on `tidings.v1.node.bench-gw-1` (published by the router); ' +
           `the rest of a case's latency is gateway delivery and the client. The subscriber is an extra busy process and two more subscriptions on nats-server, so it runs only in separate ${sizes.stagesS} s stage runs after the measured cases (subscribed only during them), never in a measured case nor in the floor. ` +
-          "CPU per notification = user + system CPU of each process on the path over the case (from /proc) ÷ notifications sent (idle processes left out).",
+          "CPU per notification = user + system CPU of each process on the path over the case (from /proc) ÷ notifications sent (idle processes left out). " +
+          "Waiting for a core = the time a process's event loop (nats-server: all its threads) was runnable but not running over the case (/proc/<pid>/task/<tid>/schedstat), as % of the case's wall time, with the mean wait each time it got a core: the box's share of the tail, read per process; the floor's bare consumer stands in the router's row.",
         `Producer: ${sizes.rate.toLocaleString("en-US")} notifications/s open loop for ${sizes.warmupS} s warm-up + ${sizes.windowS} s measured; ` +
           "HTTP ingest = one notification per `POST /api/notifications`, round robin over the gateways (202 after the JetStream ack in the cluster), on a pool of at most 64 keep-alive connections per gateway (waiting for one counts as latency), " +
           "sent by a minimal HTTP/1.1 client of the bench's own (one request at a time per connection, as `node:http`'s keep-alive agent sent them, at a fraction of its CPU); " +
