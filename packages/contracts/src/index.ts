@@ -87,3 +87,6 @@ export { MemoryNotificationStore } from "./memory-store.js";
 export { storeArguments } from "./store-arguments.js";
 export type { ListCursor } from "./store-arguments.js";
 export type { MemoryNotificationStoreOptions } from "./memory-store.js";
+
+/** UTF-8 bytes of a string, small ones written into a shared slab (views never mutated). */
+export { utf8 } from "./json-wire.js";

@@ -1,8 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { fc } from "@tidings/fuzzing";
-import { encodeFramedNodeMessage, NodeMessage, notificationCodec, toDelivered, type Notification } from "@tidings/contracts";
+import { envelope, fc } from "@tidings/fuzzing";
+import {
+  encodeFramedNodeMessage,
+  NodeMessage,
+  notificationCodec,
+  toDelivered,
+  validateEnvelope,
+  type Notification,
+} from "@tidings/contracts";
 import { jsonProtocol } from "@tidings/protocol";
-import { deliveredJsonFrame } from "./delivered-frame.js";
+import { deliveredJsonFrame, liveJsonFrame } from "./delivered-frame.js";
 
 const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString("hex"));
 
@@ -115,5 +122,81 @@ describe("deliveredJsonFrame: the live-delivery JSON frame spliced from node-mes
     expect(deliveredJsonFrame({ ...n, extra: 1 } as Notification, wire)).toBeNull();
     const reordered = { type: n.type, id: n.id, body: n.body, routing: n.routing, metadata: n.metadata };
     expect(deliveredJsonFrame(reordered, notificationCodec.encode(reordered))).toBeNull();
+  });
+});
+
+describe("liveJsonFrame: the live-delivery JSON frame of a notification object, written from a template", () => {
+  /** The template's frame, and the frame jsonProtocol writes for the delivered object. */
+  const live = (n: Notification): [string | null, string | null] => [
+    hex(liveJsonFrame(n)),
+    hex(jsonProtocol.encodeNotification(n.type, toDelivered(n, false))),
+  ];
+  const text = () => fc.oneof(fc.string(), fc.string({ unit: "binary" }), fc.constantFrom("", '"', "\\", "\u2028", "é😀", "\ud800"));
+
+  it("is byte for byte the encoded frame for any strings (escapes, unicode, lone surrogates), optional members absent or present, and any JSON body", () => {
+    fc.assert(
+      fc.property(
+        fc.record({ id: text(), type: text(), audienceValue: text(), audienceId: text(), producer: text(), timeStamp: text() }),
+        fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })),
+        fc.option(text()),
+        fc.boolean(),
+        fc.option(text()),
+        fc.jsonValue(),
+        (s, audienceType, tenantId, isPersisted, persistedTTL, body) => {
+          const n = {
+            id: s.id,
+            type: s.type,
+            body,
+            routing: { audienceType, audienceValue: s.audienceValue, tenantId, audienceId: s.audienceId },
+            metadata: { producer: s.producer, timeStamp: s.timeStamp, isPersisted, persistedTTL },
+          } as Notification;
+          const [written, encoded] = live(n);
+          expect(written).not.toBeNull();
+          expect(written).toBe(encoded);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("is byte for byte the encoded frame of every notification validation makes of a generated envelope", () => {
+    let valid = 0;
+    fc.assert(
+      fc.property(envelope, (e) => {
+        const result = validateEnvelope(e, { now: new Date(), defaultTtlSeconds: 1800, maxNotificationBytes: 1 << 20 });
+        if (!result.ok) return;
+        valid++;
+        const [written, encoded] = live(result.notification);
+        expect(written).not.toBeNull();
+        expect(written).toBe(encoded);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(valid).toBeGreaterThan(50);
+  });
+
+  it("declines (null) members of another shape, which the caller encodes from the object", () => {
+    const n = notification();
+    const declined: Notification[] = [
+      { ...n, routing: { ...n.routing, extra: 1 } as Notification["routing"] },
+      { ...n, routing: { audienceId: "user:u1", audienceType: 4, audienceValue: "u1", tenantId: null } },
+      { ...n, metadata: { ...n.metadata, isPersisted: "yes" } as unknown as Notification["metadata"] },
+      {
+        ...n,
+        metadata: { producer: n.metadata.producer, timeStamp: n.metadata.timeStamp, isPersisted: false } as Notification["metadata"],
+      },
+      { ...n, routing: { ...n.routing, audienceType: Number.NaN } as unknown as Notification["routing"] },
+      { ...n, id: 7 as unknown as string },
+      { ...n, body: undefined },
+      { ...n, body: { toJSON: (key: string) => key } },
+      { ...n, body: new Date(0) },
+    ];
+    for (const d of declined) {
+      expect(liveJsonFrame(d)).toBeNull();
+      // the object encode the caller falls back to still writes each of them
+      expect(() => jsonProtocol.encodeNotification(d.type, toDelivered(d, false))).not.toThrow();
+    }
+    // other members of the notification itself are not delivered: the frame is the same
+    expect(live({ ...n, extra: 1 } as Notification)[0]).toBe(live(n)[1]);
   });
 });

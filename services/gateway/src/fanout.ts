@@ -10,7 +10,7 @@ import { hashString, hashUnits, unitsEqual } from "./code-units.js";
 import type { HubConnection } from "./connection.js";
 import type { ConnectionTable } from "./connection-table.js";
 import { DedupeWindow } from "./dedupe-window.js";
-import { deliveredJsonFrame } from "./delivered-frame.js";
+import { deliveredJsonFrame, liveJsonFrame } from "./delivered-frame.js";
 import type { EncodeFailures } from "./encode-failures.js";
 import type { Membership } from "./hub.js";
 import { TIMING_SAMPLE_EVERY, type GatewayMetrics } from "./metrics.js";
@@ -197,7 +197,7 @@ export class Fanout implements Membership {
    * `deliver` for a notification as a gateway node received it. A framed message carries the JSON
    * frame itself: JSON topics get a view of its bytes, and the notification is decoded only for a
    * MessagePack member or an encode fallback. From the notification's JSON (`message.json`) JSON frames
-   * are spliced (delivered-frame.ts); otherwise encoded from the object.
+   * are spliced (delivered-frame.ts); otherwise written from the object's members (`liveJsonFrame`).
    */
   deliverMessage(message: NodeMessage, now: number): boolean {
     const byConnectionId = AUDIENCE_KINDS[message.audienceType].byConnectionId;
@@ -358,10 +358,9 @@ export class Fanout implements Membership {
     try {
       if (protocol === jsonProtocol) {
         if (message.jsonFrame !== null) return message.jsonFrame;
-        if (message.json !== null) {
-          const frame = deliveredJsonFrame(message.notification(), message.json);
-          if (frame !== null) return frame;
-        }
+        const notification = message.notification();
+        const frame = (message.json === null ? null : deliveredJsonFrame(notification, message.json)) ?? liveJsonFrame(notification);
+        if (frame !== null) return frame;
       }
       const notification = message.notification();
       return protocol.encodeNotification(notification.type, toDelivered(notification, false));
