@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { parseIsoDate, validateEnvelope, validateEnvelopes } from "./envelope.js";
+import { fc } from "@tidings/fuzzing";
+import { MAX_BODY_DEPTH, parseIsoDate, validateEnvelope, validateEnvelopes } from "./envelope.js";
+import { TYPE_PATTERN } from "./envelope-rules.js";
 import type { EnvelopeProblem, Notification } from "./envelope.js";
 
 const NOW = new Date("2025-03-01T12:00:00.000Z");
@@ -495,5 +497,53 @@ describe("envelope - dates", () => {
       defaultTtlSeconds: 1e15,
     });
     expect(far.ok && far.notification.metadata.persistedTTL).toBe("9999-12-31T23:59:59.999Z");
+  });
+});
+
+describe("envelope - the checks written as loops keep the rules they replaced", () => {
+  const typeProblem = (type: string) => {
+    const r = validateEnvelope({ ...minimal({ audienceType: 1 }), type }, OPTS);
+    return r.ok ? null : (r.problems.find((p) => p.path === "type")?.message ?? null);
+  };
+
+  it("refuses a type's characters exactly when TYPE_PATTERN does not match it", () => {
+    const pattern = new RegExp(TYPE_PATTERN);
+    const char = fc.oneof(
+      fc.constantFrom(..."azAZ09._:-/@[`{ \n\u0000\u00e9\u212a"),
+      fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
+    );
+    fc.assert(
+      fc.property(fc.array(char, { minLength: 1, maxLength: 12 }), (chars) => {
+        const type = chars.join("");
+        if (type.length > 128) return;
+        expect(typeProblem(type) === "may contain only letters, digits and . _ : -").toBe(!pattern.test(type));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(typeProblem("eventreadstatuschange")).toBe("must not be a reserved event name");
+    expect(typeProblem("EventReadStatusChangeX")).toBeNull();
+  });
+
+  it('reports a "__proto__" key only when the body is otherwise deliverable, as the separate pass after the data check did', () => {
+    // a body with a "__proto__" key somewhere, and perhaps a NUL, a non-finite number or too deep a nesting elsewhere
+    const fault = fc.constantFrom('"ok"', '"a\\u0000"', "1e999", "[".repeat(MAX_BODY_DEPTH + 1) + "1" + "]".repeat(MAX_BODY_DEPTH + 1));
+    fc.assert(
+      fc.property(fault, fc.boolean(), fc.boolean(), (other, protoFirst, nested) => {
+        const proto = nested ? '{"x":[{"__proto__":1}]}' : '{"__proto__":1}';
+        const body = protoFirst ? `[${proto},${other}]` : `[${other},${proto}]`;
+        const envelope = JSON.parse(
+          `{"id":"n-1","type":"t","body":${body},"routing":{"audienceType":1},"metadata":{"producer":"p"}}`,
+        ) as unknown;
+        const expected =
+          other === '"ok"'
+            ? 'must not contain the key "__proto__"'
+            : other === "1e999"
+              ? "must be JSON data (strings, finite numbers, booleans, null, arrays, objects)"
+              : other.startsWith("[")
+                ? `must nest at most ${MAX_BODY_DEPTH} levels deep`
+                : "must not contain NUL (U+0000) characters in any string or key";
+        expect(problemsOf(envelope)).toStrictEqual([{ index: 0, path: "body", message: expected }]);
+      }),
+    );
   });
 });

@@ -16,7 +16,6 @@ import {
   MAX_PRODUCER_CHARS,
   MAX_TYPE_CHARS,
   RESERVED_TYPES,
-  TYPE_PATTERN,
 } from "./envelope-rules.js";
 import { checkJsonData, hasControlChar, hasLength, hasNul, isJsonObject } from "./text.js";
 
@@ -86,7 +85,6 @@ export interface SingleEnvelopeOptions extends EnvelopeOptions {
 
 export { MAX_BODY_DEPTH, MAX_ENVELOPES_PER_BATCH, MAX_ID_CHARS, MAX_PRODUCER_CHARS, MAX_TYPE_CHARS };
 
-const TYPE_CHARS = new RegExp(TYPE_PATTERN);
 const RESERVED = RESERVED_TYPES.map((t) => t.toLowerCase());
 const ISO_DATE = new RegExp(ISO_DATE_PATTERN);
 
@@ -197,7 +195,7 @@ function validateOne(
   if (type === undefined || type === null) problems.push({ index, path: PATH_TYPE, message: MSG_REQUIRED });
   else if (typeof type !== "string") problems.push({ index, path: PATH_TYPE, message: MSG_STRING });
   else if (type.length === 0 || type.length > MAX_TYPE_CHARS) problems.push({ index, path: PATH_TYPE, message: MSG_TYPE_LENGTH });
-  else if (!TYPE_CHARS.test(type)) problems.push({ index, path: PATH_TYPE, message: MSG_TYPE_CHARS });
+  else if (!isTypeChars(type)) problems.push({ index, path: PATH_TYPE, message: MSG_TYPE_CHARS });
   else if (isReservedType(type)) problems.push({ index, path: PATH_TYPE, message: MSG_TYPE_RESERVED });
 
   // routing
@@ -296,24 +294,23 @@ function validateOne(
     }
   }
 
-  // body: stored as jsonb, replayed and encoded for every protocol, so it must be plain, shallow JSON without NUL
+  // body: stored as jsonb, replayed and encoded for every protocol, so it must be plain, shallow JSON without
+  // NUL. MessagePack clients (@microsoft/signalr-protocol-msgpack) refuse a map with an own "__proto__" key and
+  // drop the connection, again on every replay: such a body could never be delivered in both protocols.
   const bodyFault = input["body"] === undefined ? null : checkJsonData(input["body"], MAX_BODY_DEPTH);
   if (bodyFault !== null) {
     problems.push({
       index,
       path: PATH_BODY,
-      message: bodyFault === "depth" ? MSG_BODY_DEPTH : bodyFault === "nul" ? MSG_BODY_NUL : MSG_BODY_TYPE,
+      message:
+        bodyFault === "depth" ? MSG_BODY_DEPTH : bodyFault === "nul" ? MSG_BODY_NUL : bodyFault === "proto" ? MSG_PROTO_KEY : MSG_BODY_TYPE,
     });
-  } else if (hasProtoKey(input["body"])) {
-    // MessagePack clients (@microsoft/signalr-protocol-msgpack) refuse a map with this key and drop the
-    // connection, again on every replay: such a body could never be delivered in both protocols.
-    problems.push({ index, path: PATH_BODY, message: MSG_PROTO_KEY });
   }
 
   // size as received
   let size = byteLength;
-  // A body refused above may be too deep to stringify; the envelope is refused either way.
-  if (size === undefined && bodyFault === null) {
+  // A body refused above for its data may be too deep to stringify; the envelope is refused either way.
+  if (size === undefined && (bodyFault === null || bodyFault === "proto")) {
     try {
       size = Buffer.byteLength(JSON.stringify(input), "utf8");
     } catch {
@@ -369,32 +366,20 @@ class IsoOfLast {
 const nowIsos = new IsoOfLast();
 const expiryIsos = new IsoOfLast();
 
-/** True when an object anywhere in `body` has an own "__proto__" key (JSON.parse creates one). Iterative: bodies may nest deeply. */
-function hasProtoKey(body: unknown): boolean {
-  const pending: unknown[] = [body];
-  while (pending.length > 0) {
-    const value = pending.pop();
-    if (typeof value !== "object" || value === null) continue;
-    // One push per child: spreading a million-element array would overflow the call stack. No array
-    // of an object's values either: this runs on every notification's body.
-    if (Array.isArray(value)) {
-      for (const child of value as unknown[]) if (typeof child === "object" && child !== null) pending.push(child);
-      continue;
-    }
-    if (Object.prototype.hasOwnProperty.call(value, "__proto__")) return true;
-    const obj = value as Record<string, unknown>;
-    for (const key in obj) {
-      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
-      const child = obj[key];
-      if (typeof child === "object" && child !== null) pending.push(child);
-    }
-  }
+function isReservedType(type: string): boolean {
+  let lower: string | undefined;
+  for (const r of RESERVED) if (r.length === type.length && r === (lower ??= type.toLowerCase())) return true;
   return false;
 }
 
-function isReservedType(type: string): boolean {
-  if (!RESERVED.some((r) => r.length === type.length)) return false;
-  return RESERVED.includes(type.toLowerCase());
+/** True when every character of `type` is a letter, a digit or one of `. _ : -` (TYPE_PATTERN, without a RegExp). */
+function isTypeChars(type: string): boolean {
+  for (let i = 0; i < type.length; i++) {
+    const c = type.charCodeAt(i);
+    const lower = c | 0x20; // A-Z to a-z
+    if (!((lower >= 0x61 && lower <= 0x7a) || (c >= 0x30 && c <= 0x3a) || c === 0x2e || c === 0x5f || c === 0x2d)) return false;
+  }
+  return type.length > 0;
 }
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;

@@ -36,16 +36,18 @@ export function hasNul(s: string): boolean {
 }
 
 /** Why a value is not deliverable JSON data, or null when it is (see `checkJsonData`). */
-export type JsonDataFault = "depth" | "nul" | "type";
+export type JsonDataFault = "depth" | "nul" | "type" | "proto";
 
 /**
  * Checks that `root` is JSON data that every store and protocol can carry: strings, finite numbers,
  * booleans, null, arrays and plain objects, nested at most `maxDepth` levels (`root` being level 1),
  * with no U+0000 in any string or object key. Iterative, so hostile nesting cannot overflow the stack.
+ * "proto" (an object with an own "__proto__" key, which JSON.parse creates) only when nothing else is wrong.
  */
 export function checkJsonData(root: unknown, maxDepth: number): JsonDataFault | null {
   const pending: unknown[] = [root];
   const depths: number[] = [1];
+  let protoKey = false;
   while (pending.length > 0) {
     const value = pending.pop();
     const depth = depths.pop()!;
@@ -71,6 +73,7 @@ export function checkJsonData(root: unknown, maxDepth: number): JsonDataFault | 
         depths.push(depth + 1);
       }
     } else if (isJsonObject(value)) {
+      if (!protoKey && Object.prototype.hasOwnProperty.call(value, "__proto__")) protoKey = true;
       for (const key in value) {
         if (hasNul(key)) return "nul";
         pending.push(value[key]);
@@ -78,7 +81,7 @@ export function checkJsonData(root: unknown, maxDepth: number): JsonDataFault | 
       }
     } else return "type";
   }
-  return null;
+  return protoKey ? "proto" : null;
 }
 
 /** A JSON object: not null, not an array, not a class instance such as a Date or a Uint8Array. */
