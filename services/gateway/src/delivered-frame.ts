@@ -163,14 +163,33 @@ export function liveJsonFrame(n: Notification): Uint8Array | null {
   // undefined for a body JSON cannot write (JSON.stringify then leaves the member out)
   const bodyJson = JSON.stringify(body) as string | undefined;
   if (bodyJson === undefined) return null;
-  const target = jsonString(type);
-  const audience = jsonString(audienceId);
+  // Common case: every string plain (JSON writes it as its characters in quotes), written in place.
+  if (
+    isPlain(id) &&
+    isPlain(type) &&
+    isPlain(audienceId) &&
+    isPlain(audienceValue) &&
+    (tenantId === null || isPlain(tenantId)) &&
+    isPlain(producer) &&
+    isPlain(timeStamp) &&
+    (persistedTTL === null || isPlain(persistedTTL))
+  ) {
+    return utf8(
+      `{"type":1,"target":"${type}","arguments":[{"id":"${id}","type":"${type}","audienceId":"${audienceId}","isRead":false,` +
+        `"body":${bodyJson},"routing":{"audienceType":${audienceType},"audienceValue":"${audienceValue}",` +
+        `"tenantId":${tenantId === null ? "null" : `"${tenantId}"`},"audienceId":"${audienceId}"},` +
+        `"metadata":{"producer":"${producer}","timeStamp":"${timeStamp}","isPersisted":${isPersisted},` +
+        `"persistedTTL":${persistedTTL === null ? "null" : `"${persistedTTL}"`}}}]}\u001e`,
+    );
+  }
+  const target = JSON.stringify(type);
+  const audience = JSON.stringify(audienceId);
   return utf8(
-    `{"type":1,"target":${target},"arguments":[{"id":${jsonString(id)},"type":${target},"audienceId":${audience},"isRead":false,` +
-      `"body":${bodyJson},"routing":{"audienceType":${audienceType},"audienceValue":${jsonString(audienceValue)},` +
-      `"tenantId":${tenantId === null ? "null" : jsonString(tenantId)},"audienceId":${audience}},` +
-      `"metadata":{"producer":${jsonString(producer)},"timeStamp":${jsonString(timeStamp)},"isPersisted":${isPersisted},` +
-      `"persistedTTL":${persistedTTL === null ? "null" : jsonString(persistedTTL)}}}]}\u001e`,
+    `{"type":1,"target":${target},"arguments":[{"id":${JSON.stringify(id)},"type":${target},"audienceId":${audience},"isRead":false,` +
+      `"body":${bodyJson},"routing":{"audienceType":${audienceType},"audienceValue":${JSON.stringify(audienceValue)},` +
+      `"tenantId":${JSON.stringify(tenantId)},"audienceId":${audience}},` +
+      `"metadata":{"producer":${JSON.stringify(producer)},"timeStamp":${JSON.stringify(timeStamp)},"isPersisted":${isPersisted},` +
+      `"persistedTTL":${JSON.stringify(persistedTTL)}}}]}\u001e`,
   );
 }
 
@@ -186,9 +205,4 @@ function mayCallToJson(value: unknown): boolean {
   if (typeof value === "bigint") return true;
   if ((typeof value !== "object" || value === null) && typeof value !== "function") return false;
   return typeof (value as { toJSON?: unknown }).toJSON === "function";
-}
-
-/** `JSON.stringify(s)`, without the call for the common plain string. */
-function jsonString(s: string): string {
-  return isPlain(s) ? `"${s}"` : JSON.stringify(s);
 }
