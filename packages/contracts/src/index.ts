@@ -77,6 +77,7 @@ export {
   encodeFramedNodeMessage,
   FRAMED_NODE_MESSAGES,
   inWireOrder,
+  hasKeysInOrder,
   NodeMessage,
   notificationCodec,
   userEventCodec,

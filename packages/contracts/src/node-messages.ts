@@ -71,9 +71,14 @@ const WIRE_KEYS = ["id", "type", "body", "routing", "metadata"] as const;
  * notification does): then its JSON is `{"id":…,"type":…,"body":…` and a frame can be spliced from it.
  */
 export function inWireOrder(n: Notification): boolean {
+  return hasKeysInOrder(n, WIRE_KEYS);
+}
+
+/** True when `o`'s enumerable keys (own and inherited) are exactly `keys`, in order: what JSON.stringify writes of a plain object. */
+export function hasKeysInOrder(o: object, keys: readonly string[]): boolean {
   let k = 0;
-  for (const key in n) if (key !== WIRE_KEYS[k++]) return false;
-  return k === WIRE_KEYS.length;
+  for (const key in o) if (key !== keys[k++]) return false;
+  return k === keys.length;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { inWireOrder, utf8, type Notification } from "@tidings/contracts";
+import { hasKeysInOrder, inWireOrder, utf8, type Notification } from "@tidings/contracts";
 
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const BODY_KEY = ascii(`"body":`);
@@ -142,7 +142,12 @@ const METADATA_KEYS = ["producer", "timeStamp", "isPersisted", "persistedTTL"] a
  */
 export function liveJsonFrame(n: Notification): Uint8Array | null {
   const { id, type, body, routing, metadata } = n;
-  if (typeof id !== "string" || typeof type !== "string" || !hasKeys(routing, ROUTING_KEYS) || !hasKeys(metadata, METADATA_KEYS)) {
+  if (
+    typeof id !== "string" ||
+    typeof type !== "string" ||
+    !hasKeysInOrder(routing, ROUTING_KEYS) ||
+    !hasKeysInOrder(metadata, METADATA_KEYS)
+  ) {
     return null;
   }
   const { audienceType, audienceValue, tenantId, audienceId } = routing;
@@ -191,13 +196,6 @@ export function liveJsonFrame(n: Notification): Uint8Array | null {
       `"metadata":{"producer":${JSON.stringify(producer)},"timeStamp":${JSON.stringify(timeStamp)},"isPersisted":${isPersisted},` +
       `"persistedTTL":${JSON.stringify(persistedTTL)}}}]}\u001e`,
   );
-}
-
-/** True when `o`'s enumerable keys (own and inherited) are exactly `keys`, in order: what JSON.stringify writes of a plain object. */
-function hasKeys(o: object, keys: readonly string[]): boolean {
-  let k = 0;
-  for (const key in o) if (key !== keys[k++]) return false;
-  return k === keys.length;
 }
 
 /** True when JSON.stringify would call a `toJSON` of `value` (functions and BigInts may have one too). */
