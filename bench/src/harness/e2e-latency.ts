@@ -128,12 +128,12 @@ function latencyOf(h: hdr.Histogram): LatencyMs {
   };
 }
 
-function cpuOf(pids: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
+/** `read` of every process still running, by name; a process that is gone is left out. */
+function ofEach<T>(pids: Record<string, number>, read: (pid: number, name: string) => T): Record<string, T> {
+  const out: Record<string, T> = {};
   for (const [name, pid] of Object.entries(pids)) {
     try {
-      const c = procCpuUs(pid);
-      out[name] = c.userUs + c.systemUs;
+      out[name] = read(pid, name);
     } catch {
       // the process is gone: left out
     }
@@ -141,16 +141,15 @@ function cpuOf(pids: Record<string, number>): Record<string, number> {
   return out;
 }
 
+function cpuOf(pids: Record<string, number>): Record<string, number> {
+  return ofEach(pids, (pid) => {
+    const c = procCpuUs(pid);
+    return c.userUs + c.systemUs;
+  });
+}
+
 function runQueueOf(pids: Record<string, number>): Record<string, { waitUs: number; slices: number }> {
-  const out: Record<string, { waitUs: number; slices: number }> = {};
-  for (const [name, pid] of Object.entries(pids)) {
-    try {
-      out[name] = procRunQueueWait(pid, name !== "nats");
-    } catch {
-      // the process is gone: left out
-    }
-  }
-  return out;
+  return ofEach(pids, (pid, name) => procRunQueueWait(pid, name !== "nats"));
 }
 
 function uptime(): string {
