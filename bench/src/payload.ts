@@ -3,7 +3,7 @@
  * fixed width so every notification encodes to the same number of bytes, and the baselines publish
  * exactly the bytes the gateway produces.
  */
-import { toDelivered, validateEnvelope, type DeliveredNotification, type Notification } from "@tidings/contracts";
+import { toDelivered, userAudience, validateEnvelope, type DeliveredNotification, type Notification } from "@tidings/contracts";
 import { jsonProtocol, messagePackProtocol } from "@tidings/protocol";
 
 export const BENCH_TYPE = "invoice-ready";
@@ -58,4 +58,32 @@ export function benchDelivered(user?: string): DeliveredNotification {
 export function benchFrame(protocol: "json" | "msgpack", user?: string): Uint8Array {
   const codec = protocol === "json" ? jsonProtocol : messagePackProtocol;
   return codec.encodeNotification(BENCH_TYPE, benchDelivered(user));
+}
+
+/**
+ * The JSON hub frame of a live delivery of a bench User envelope, written the way a bare server that
+ * delivers what it received would write it: one template, every string through `JSON.stringify`, the
+ * body serialised, `timeStamp` the time of acceptance. The same bytes as the gateway's frame for the
+ * validated envelope (a test pins it), so the one-receiver baseline publishes what the gateway publishes
+ * and pays for writing it.
+ */
+export function receivedUserFrame(envelope: BenchUserEnvelope, timeStamp: string): string {
+  const type = JSON.stringify(envelope.type);
+  const user = envelope.routing.audienceValue;
+  const audienceId = JSON.stringify(userAudience(user));
+  return (
+    `{"type":1,"target":${type},"arguments":[{"id":${JSON.stringify(envelope.id)},"type":${type},"audienceId":${audienceId},` +
+    `"isRead":false,"body":${JSON.stringify(envelope.body)},"routing":{"audienceType":4,"audienceValue":${JSON.stringify(user)},` +
+    `"tenantId":null,"audienceId":${audienceId}},"metadata":{"producer":${JSON.stringify(envelope.metadata.producer)},` +
+    `"timeStamp":"${timeStamp}","isPersisted":false,"persistedTTL":null}}]}\u001e`
+  );
+}
+
+/** What `benchEnvelope(i, user)` returns, as a server reads it back from JSON. */
+export interface BenchUserEnvelope {
+  id: string;
+  type: string;
+  body: unknown;
+  routing: { audienceType: 4; audienceValue: string };
+  metadata: { producer: string };
 }

@@ -12,6 +12,7 @@ import {
   newCounts,
 } from "./client/frames.js";
 import { procCpuUs, procRunQueueWait } from "./server/centrifugo.js";
+import { benchEnvelope, benchFrame, receivedUserFrame, type BenchUserEnvelope } from "./payload.js";
 
 function serverFrame(payload: Buffer, opcode = 1): Buffer {
   const len = payload.length;
@@ -89,6 +90,17 @@ describe("frame counting", () => {
     expect(k('0{"sid":"x"}')).toBe("open");
     expect(k('40{"sid":"y"}')).toBe("connected");
     expect(k("41")).toBe("other");
+  });
+});
+
+describe("one-receiver HTTP baseline", () => {
+  it("writes, from the envelope as received, the bytes the gateway sends for it", () => {
+    for (const user of ["one-user-0-0", 'q"uote\\é\u2028']) {
+      const gateway = Buffer.from(benchFrame("json", user)).toString("utf8");
+      const envelope = JSON.parse(JSON.stringify(benchEnvelope(0, user))) as BenchUserEnvelope;
+      const timeStamp = /"timeStamp":"([^"]+)"/.exec(gateway)![1]!;
+      expect(receivedUserFrame(envelope, timeStamp)).toBe(gateway);
+    }
   });
 });
 

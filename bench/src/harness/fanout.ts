@@ -38,6 +38,8 @@ export interface FanoutCase {
    * without it, as a bare object, as the standalone process delivers what its HTTP ingest accepted.
    */
   wire?: NodeMessageFormat;
+  /** Bare uWS, HTTP ingest to users: each received envelope's own frame written and published to its user (`frameReceived`). */
+  framing?: "received";
 }
 
 export interface FanoutMeasurement {
@@ -49,6 +51,8 @@ export interface FanoutMeasurement {
   perPost?: number;
   /** delivered from node-message bytes in this format (see FanoutCase.wire) */
   wire?: NodeMessageFormat;
+  /** see FanoutCase.framing */
+  framing?: "received";
   clientProcesses: number;
   frameBytes: number;
   notifications: number;
@@ -217,7 +221,7 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
   const audience = c.audience ?? "global";
   const via =
     c.ingest === undefined ? (c.wire === undefined ? "" : `${c.wire}-`) : c.ingest.perPost === 1 ? "http1-" : `http${c.ingest.perPost}-`;
-  const label = `${audience === "user" ? "one" : "fanout"}-${via}${c.kind}-${c.protocol}-${formatCount(c.connections)}`;
+  const label = `${audience === "user" ? "one" : "fanout"}-${via}${c.kind}${c.framing === undefined ? "" : "-framing"}-${c.protocol}-${formatCount(c.connections)}`;
   const dialect: Dialect = c.kind === "socketio" ? "socketio" : c.kind === "centrifugo" ? "centrifugo" : dialectOf(c.protocol);
   const pacing = pacingFor(c);
   const token = audience === "user" ? { secret: BENCH_SECRET, subPrefix: "one-user-" } : null;
@@ -230,6 +234,7 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
       auth: token === null ? "anonymous" : "jwt",
       secret: BENCH_SECRET,
       perSocketTopic: token !== null,
+      ...(c.framing === undefined ? {} : { frameReceived: true }),
     });
     clients = await ctx.startClients(clientProcessesFor(c.connections), server.port);
     const opened = await ctx.openConnections(clients, c.connections, { dialect, token, concurrency: 256 });
@@ -278,6 +283,7 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
       audience,
       ...(c.ingest === undefined ? {} : { perPost: c.ingest.perPost }),
       ...(c.wire === undefined ? {} : { wire: c.wire }),
+      ...(c.framing === undefined ? {} : { framing: c.framing }),
       clientProcesses: clients.length,
       frameBytes: benchFrame(c.protocol, users?.[0]).length,
       notifications: count,
@@ -312,7 +318,7 @@ async function measureOnce(ctx: RunContext, c: FanoutCase): Promise<FanoutMeasur
 }
 
 function cacheKey(c: FanoutCase): string {
-  return `fanout/${c.kind}/${c.protocol}/${c.connections}/${c.audience ?? "global"}${c.ingest === undefined ? "" : `/http${c.ingest.perPost}`}${c.wire === undefined ? "" : `/${c.wire}`}`;
+  return `fanout/${c.kind}/${c.protocol}/${c.connections}/${c.audience ?? "global"}${c.ingest === undefined ? "" : `/http${c.ingest.perPost}`}${c.wire === undefined ? "" : `/${c.wire}`}${c.framing === undefined ? "" : `/framing-${c.framing}`}`;
 }
 
 /**
@@ -536,6 +542,8 @@ export const fanoutOne: Harness = {
   },
 };
 
+const FRAMING_BASELINE = "bare uWS, each received notification framed";
+
 /** Notifications per POST of the batched HTTP-ingest cases (the single cases post one per request). */
 const BATCH_PER_POST = { global: BURST, user: 100 } as const;
 /** A producer's large batch (broadcast): one POST, every frame of it queued for every socket in one turn. */
@@ -557,28 +565,44 @@ function ingestHarness(audience: "global" | "user"): Harness {
         ...(one ? [] : [{ perPost: LARGE_BATCH, text: `one batch of ${LARGE_BATCH} per POST` }]),
         { perPost: 1, text: "single, 1 per POST" },
       ];
+      // One receiver: the target's baseline writes each notification's frame from what it received, as any
+      // server delivering it must (a frame per notification, not per POST); the pre-encoded baseline stays beside it.
+      const servers: Array<Pick<FanoutCase, "kind" | "framing">> = [
+        { kind: "uws" },
+        ...(one ? [{ kind: "uws" as const, framing: "received" as const }] : []),
+        { kind: "gateway" },
+      ];
       const cases: FanoutCase[] = modes.flatMap((m) =>
-        (["uws", "gateway"] as const).map((kind) => ({
-          kind,
-          protocol: "json" as const,
-          connections,
-          audience,
-          ingest: { perPost: m.perPost },
-        })),
+        servers.map((server) => ({ ...server, protocol: "json" as const, connections, audience, ingest: { perPost: m.perPost } })),
       );
       const ms = await measureAll(ctx, cases);
       const rows: ResultRow[] = [];
       for (const m of modes) {
-        const at = (kind: ServerKind) =>
-          ms.get(cacheKey({ kind, protocol: "json", connections, audience, ingest: { perPost: m.perPost } }))!;
+        const at = (kind: ServerKind, framing?: "received") =>
+          ms.get(
+            cacheKey({
+              kind,
+              protocol: "json",
+              connections,
+              audience,
+              ingest: { perPost: m.perPost },
+              ...(framing === undefined ? {} : { framing }),
+            }),
+          )!;
         const gw = at("gateway");
-        const base = at("uws");
+        const preEncoded = at("uws");
+        const base = one ? at("uws", "received") : preEncoded;
+        const baseName = one ? FRAMING_BASELINE : KIND_NAMES.uws;
         const kase = `JSON, ${formatCount(connections)} connections${one ? ", each notification to one user" : ""}, ${m.text}`;
         rows.push(
           versus(one ? "CPU per notification (1 receiver)" : "CPU per delivery", kase, "cpuUsPerDelivery", gw, base, {
+            baseName,
             target: { op: "<=", value: one ? 2 : 1.3, on: "ratio" },
           }),
-          versus("Deliveries lost", kase, "lost", gw, base, { target: NONE_LOST }),
+          ...(one
+            ? [versus("CPU per notification (1 receiver), against one pre-encoded frame", kase, "cpuUsPerDelivery", gw, preEncoded)]
+            : []),
+          versus("Deliveries lost", kase, "lost", gw, base, { baseName, target: NONE_LOST }),
         );
       }
       return ctx.result(this.name, this.title, startedAt, loadBefore, {
@@ -591,7 +615,12 @@ function ingestHarness(audience: "global" | "user"): Harness {
             "(body read, JSON parse, envelope validation, tracing span, ingest metrics, fan-out, 202 answer). Bare uWS: a POST " +
             "handler that reads the body, JSON.parses it and publishes the pre-encoded frames synchronously in its data callback, then answers 202.",
           one
-            ? "Each notification goes to one user round robin (bare uWS: a one-subscriber topic per socket); at most 8 per socket unacknowledged."
+            ? "Each notification goes to one user round robin (bare uWS: a one-subscriber topic per socket); at most 8 per socket unacknowledged. " +
+              `${FRAMING_BASELINE} (the target's baseline): the same handler, but each socket's topic is its token's subject and each ` +
+              "envelope's frame is written from what was received (one template, its strings and body through JSON.stringify, the " +
+              "same bytes the gateway sends) and published to the topic its routing names: what delivering a notification to one " +
+              "user costs any server, since a frame per notification cannot be encoded ahead. The pre-encoded row publishes one " +
+              "fixed frame round robin and never writes what it received."
             : `Closed loop: ${BURST} notifications per pump (batched: one POST; single: ${BURST} POSTs), at most ${WINDOW} unacknowledged per socket.`,
           `Repetitions: ${ctx.opts.reps}, interleaved (the order reversed every other round); median run by CPU per delivery (all samples in the JSON).`,
           lossNote(ms.values()),

@@ -20,7 +20,7 @@ import { Server as SocketIoServer } from "socket.io";
 import type { WebSocket as UwsSocket } from "uWebSockets.js";
 import { WebSocketServer, type WebSocket } from "ws";
 import { childArgs, emit, serve } from "../proc.js";
-import { BENCH_TYPE, benchDelivered, benchFrame, benchNotifications } from "../payload.js";
+import { BENCH_TYPE, benchDelivered, benchFrame, benchNotifications, receivedUserFrame, type BenchUserEnvelope } from "../payload.js";
 import { verifyHs256 } from "./hs256.js";
 import { CENTRIFUGO_CHANNEL } from "../client/frames.js";
 import { CENTRIFUGO_API_KEY, centrifugoBinary, centrifugoConfig, procCpuUs, procRss } from "./centrifugo.js";
@@ -35,6 +35,12 @@ export interface ServerArgs {
   secret: string;
   /** uws only: also subscribe each socket to a topic of its own, as the gateway does for a user */
   perSocketTopic?: boolean;
+  /**
+   * uws only, with jwt and `perSocketTopic`: each socket's topic is its token's subject, and the HTTP
+   * handler writes each received envelope's frame (`receivedUserFrame`) and publishes it to its user's
+   * topic, instead of publishing one pre-encoded frame round robin
+   */
+  frameReceived?: boolean;
   /** when profiling: where to write the measurement windows (profile clock, µs) at exit */
   profileWindowsFile?: string;
 }
@@ -143,6 +149,8 @@ async function startUws(): Promise<Impl> {
   let socketSeq = 0;
   interface Data {
     handshaken: boolean;
+    /** the token's subject (jwt) */
+    user: string;
   }
   app.ws<Data>("/*", {
     maxPayloadLength: 4 * 1024 * 1024,
@@ -154,14 +162,17 @@ async function startUws(): Promise<Impl> {
       const key = req.getHeader("sec-websocket-key");
       const protocol = req.getHeader("sec-websocket-protocol");
       const extensions = req.getHeader("sec-websocket-extensions");
+      let user = "";
       if (args.auth === "jwt") {
         const token = /(?:^|&)access_token=([^&]*)/.exec(req.getQuery() ?? "")?.[1];
-        if (token === undefined || verifyHs256(decodeURIComponent(token), secret, Date.now() / 1000) === null) {
+        const subject = token === undefined ? null : verifyHs256(decodeURIComponent(token), secret, Date.now() / 1000);
+        if (subject === null) {
           res.writeStatus("401 Unauthorized").end();
           return;
         }
+        user = subject;
       }
-      res.upgrade<Data>({ handshaken: false }, key, protocol, extensions, context);
+      res.upgrade<Data>({ handshaken: false, user }, key, protocol, extensions, context);
     },
     message: (ws: UwsSocket<Data>, message: ArrayBuffer) => {
       const data = ws.getUserData();
@@ -171,7 +182,7 @@ async function startUws(): Promise<Impl> {
       // The SignalR handshake request names the protocol; answer as the gateway does and join the topic.
       const msgpack = Buffer.from(message).includes("messagepack");
       ws.subscribe(msgpack ? "m|global" : "j|global");
-      if (args.perSocketTopic === true) ws.subscribe(`u|${++socketSeq}`);
+      if (args.perSocketTopic === true) ws.subscribe(args.frameReceived === true ? `u|${data.user}` : `u|${++socketSeq}`);
       ws.send(HANDSHAKE_OK, msgpack);
     },
     close: (ws: UwsSocket<Data>) => {
@@ -195,15 +206,20 @@ async function startUws(): Promise<Impl> {
     }
   };
   // The HTTP-ingest baseline: read the body, JSON.parse it (any ingest must), publish the pre-encoded
-  // frames synchronously in uWS's own data callback, answer 202.
+  // frames (or, `frameReceived`, each envelope's own frame to its user) synchronously in uWS's own data
+  // callback, answer 202.
   app.post("/publish", (res) => {
     const chunks: Buffer[] = [];
     res.onAborted(() => undefined);
     res.onData((chunk, isLast) => {
       chunks.push(Buffer.from(chunk.slice(0)));
       if (!isLast) return;
-      const n = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown[]).length;
-      publish(n);
+      const envelopes = JSON.parse(Buffer.concat(chunks).toString("utf8")) as BenchUserEnvelope[];
+      const n = envelopes.length;
+      if (args.frameReceived === true) {
+        const timeStamp = new Date().toISOString();
+        for (const e of envelopes) app.publish(`u|${e.routing.audienceValue}`, receivedUserFrame(e, timeStamp), false);
+      } else publish(n);
       res.writeStatus("202 Accepted").end(`{"accepted":${n}}`);
     });
   });
