@@ -89,5 +89,5 @@ export { storeArguments } from "./store-arguments.js";
 export type { ListCursor } from "./store-arguments.js";
 export type { MemoryNotificationStoreOptions } from "./memory-store.js";
 
-/** UTF-8 bytes of a string, small ones written into a shared slab (views never mutated). */
-export { utf8 } from "./json-wire.js";
+/** UTF-8 bytes of a string, small ones written into a shared slab (views never mutated); the plain-string test of the frame writers. */
+export { isPlainJsonString, utf8 } from "./json-wire.js";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { fc } from "@tidings/fuzzing";
 import { validateEnvelope, type Notification } from "./envelope.js";
-import { notificationJson, rememberNotificationJson, utf8 } from "./json-wire.js";
+import { isPlainJsonString, notificationJson, rememberNotificationJson, utf8 } from "./json-wire.js";
 
 const OPTS = { defaultTtlSeconds: 1800, maxNotificationBytes: 65536 };
 const dec = new TextDecoder();
@@ -69,5 +70,22 @@ describe("json-wire", () => {
     (live.body as Record<string, unknown>)["changed"] = true;
     expect(notificationJson(live)).toBe(JSON.stringify(live));
     expect(notificationJson(live)).not.toBe(liveText);
+  });
+});
+
+describe("isPlainJsonString", () => {
+  it("is true exactly when JSON writes the string as its characters in quotes and every one is printable ASCII", () => {
+    const char = fc.oneof(
+      fc.constantFrom(...'aZ09 ~!#[]"\\\u007f\u0000\u001f\u00e9\u2028'),
+      fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
+    );
+    fc.assert(
+      fc.property(fc.array(char, { maxLength: 10 }), (chars) => {
+        const s = chars.join("");
+        const ascii = [...s].every((c) => c >= " " && c <= "~");
+        expect(isPlainJsonString(s)).toBe(ascii && JSON.stringify(s) === `"${s}"`);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

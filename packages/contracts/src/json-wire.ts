@@ -40,6 +40,18 @@ class Slab {
 }
 export const slab = new Slab();
 
+/**
+ * True when JSON writes `s` as its characters in quotes: printable ASCII other than `"` and `\`. A loop,
+ * not a RegExp: it runs for several strings of every notification a node encodes.
+ */
+export function isPlainJsonString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
 /** UTF-8 bytes of `text`. */
 export function utf8(text: string): Uint8Array {
   const most = text.length * 3;

@@ -1,7 +1,16 @@
 import { AUDIENCE_KINDS, type AudienceTypeValue } from "./audience.js";
 import { toDelivered } from "./delivered.js";
 import type { Notification } from "./envelope.js";
-import { encodeJson, isObject, notificationJson, parseJsonObject, SLAB_RESULT_BYTES, slab, utf8 } from "./json-wire.js";
+import {
+  encodeJson,
+  isObject,
+  isPlainJsonString as plain,
+  notificationJson,
+  parseJsonObject,
+  SLAB_RESULT_BYTES,
+  slab,
+  utf8,
+} from "./json-wire.js";
 
 /** The wire form of one kind of cross-node message; publisher and subscriber use the same codec. */
 export interface Codec<T> {
@@ -103,9 +112,6 @@ function isAscii(s: string): boolean {
   return true;
 }
 
-/** Printable ASCII other than `"` and `\`: what JSON writes as its characters in quotes. */
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
 /**
  * The common case written straight into the message: id, type, audience id and time stamp plain (JSON
  * writes each as its characters in quotes) and the notification's JSON in member order. Everything
@@ -117,7 +123,7 @@ function plainFramedNodeMessage(n: Notification): Uint8Array | null {
   const { id, type } = n;
   const { audienceId } = n.routing;
   const { timeStamp } = n.metadata;
-  if (!PLAIN.test(id) || !PLAIN.test(type) || !PLAIN.test(audienceId) || !PLAIN.test(timeStamp)) return null;
+  if (!plain(id) || !plain(type) || !plain(audienceId) || !plain(timeStamp)) return null;
   if (!inWireOrder(n)) return null;
   const json = notificationJson(n);
   // `{"id":<id>,"type":<type>,` then `"body":`

@@ -1,4 +1,4 @@
-import { hasKeysInOrder, inWireOrder, utf8, type Notification } from "@tidings/contracts";
+import { hasKeysInOrder, inWireOrder, isPlainJsonString as isPlain, utf8, type Notification } from "@tidings/contracts";
 
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const BODY_KEY = ascii(`"body":`);
@@ -91,15 +91,6 @@ function writePlain(frame: Buffer, s: string, at: number): boolean {
     frame[at + 1 + i] = c;
   }
   frame[at + 1 + s.length] = 0x22;
-  return true;
-}
-
-/** True when JSON writes `s` as its characters in quotes: printable ASCII other than `"` and `\`. */
-function isPlain(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
-  }
   return true;
 }
 
