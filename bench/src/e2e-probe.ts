@@ -4,6 +4,7 @@
  * with PROBE_NODE_FLAGS=--perf-basic-prof, `strace -c -f -p <pid>`; the pids are logged at start).
  *   PROBE_TARGET=cluster|floor|standalone PROBE_MODE=http|jetstream PROBE_AUDIENCE=group|global
  *   PROBE_WINDOW_S=30 PROBE_RATE=5000 (notifications/s) PROBE_TAP=1 (stage run) PROBE_NODE_FLAGS="…"
+ *   PROBE_SWEEP=1000,2500 PROBE_SWEEP_S=10 (Group, JetStream: the case again at these rates)
  *   npx tsx src/e2e-probe.ts
  */
 import { mkdtempSync } from "node:fs";
@@ -22,15 +23,26 @@ const ctx = new RunContext({
   resultsDir: mkdtempSync(join(tmpdir(), "tidings-e2e-probe-")),
   command: "e2e-probe",
 });
+const sweepRates = env("PROBE_SWEEP", "")
+  .split(",")
+  .filter((s) => s !== "")
+  .map(Number);
 const cases = await measureTarget(
   ctx,
   env("PROBE_TARGET", "cluster") as "cluster" | "floor" | "standalone",
-  { ...FULL, windowS: Number(env("PROBE_WINDOW_S", "30")), rate: Number(env("PROBE_RATE", String(FULL.rate))) },
+  {
+    ...FULL,
+    windowS: Number(env("PROBE_WINDOW_S", "30")),
+    rate: Number(env("PROBE_RATE", String(FULL.rate))),
+    sweepRates: sweepRates,
+    sweepS: Number(env("PROBE_SWEEP_S", String(FULL.sweepS))),
+  },
   `probe${Date.now().toString(36)}`,
   {
     modes: [env("PROBE_MODE", "http") as ProducerMode],
     audiences: [env("PROBE_AUDIENCE", "group") as Audience],
     stageTap: env("PROBE_TAP", "0") === "1",
+    sweep: sweepRates.length > 0,
     nodeFlags: env("PROBE_NODE_FLAGS", "")
       .split(" ")
       .filter((s) => s !== ""),
@@ -40,6 +52,7 @@ for (const c of cases)
   console.log(
     JSON.stringify({
       diagnostic: c.diagnostic,
+      rate: c.rate,
       latencyMs: c.latencyMs,
       cpuUsPerNotification: c.cpuUsPerNotification,
       stages: c.stages,

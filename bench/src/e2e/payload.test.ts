@@ -44,6 +44,8 @@ describe("e2e rows", () => {
   ): E2eCase =>
     ({
       target,
+      diagnostic: false,
+      sweep: false,
       audience: "group",
       mode,
       connections: 10,
@@ -94,5 +96,31 @@ describe("e2e rows", () => {
     expect([ingest.case, ingest.value, ingest.note]).toEqual(["cluster, Group (10 conns, 2 groups), JetStream direct", 4, "p50 1 ms"]);
     expect(rows.find((r) => r.metric === "p99 send → node subject, router out (stage run)")!.value).toBe(7);
     expect(rows.filter((r) => r.metric === "delivered / lost / dup")).toHaveLength(2);
+  });
+
+  it("compares a run at a lower rate with the floor at that rate, without the target, and keeps it out of the measured rows", () => {
+    const at = (target: "cluster" | "floor", rate: number, p99: number): E2eCase => ({
+      ...base(target, "jetstream", p99, { router: 1 }),
+      rate,
+      sweep: true,
+    });
+    const rows = e2eRows([
+      base("cluster", "jetstream", 6, { router: 30 }),
+      base("floor", "jetstream", 2, { router: 10 }),
+      at("cluster", 50, 3),
+      at("floor", 50, 1.5),
+      at("cluster", 20, 1),
+      at("floor", 20, 0.5),
+    ]);
+    const p99 = rows.filter((r) => r.metric === "p99 latency");
+    expect(p99.map((r) => [r.case, r.value, r.baseline?.value, r.target])).toEqual([
+      ["cluster, Group (10 conns, 2 groups), JetStream direct", 6, 2, { op: "<=", value: 5, on: "value" }],
+      ["cluster, Group (10 conns, 2 groups), JetStream direct, at 50/s", 3, 1.5, undefined],
+      ["cluster, Group (10 conns, 2 groups), JetStream direct, at 20/s", 1, 0.5, undefined],
+      ["floor, Group (10 conns, 2 groups), JetStream direct", 2, undefined, undefined],
+      ["floor, Group (10 conns, 2 groups), JetStream direct, at 50/s", 1.5, undefined, undefined],
+      ["floor, Group (10 conns, 2 groups), JetStream direct, at 20/s", 0.5, undefined, undefined],
+    ]);
+    expect(rows.filter((r) => r.metric === "delivered / lost / dup")).toHaveLength(6);
   });
 });

@@ -34,6 +34,9 @@ export interface Sizes {
   prewarmS: number;
   /** cluster only: a separate run per audience and producer with the per-stage tap (diagnostic) */
   stagesS: number;
+  /** cluster and floor, Group, JetStream ingest: the same case at these lower rates too, `sweepS` s each (latency against rate) */
+  sweepRates: readonly number[];
+  sweepS: number;
   /** connections of the Group cases, spread over the gateways */
   groupConnections: number;
   /** groups; connection i joins g-(i % groups), so each group has members on every gateway */
@@ -49,6 +52,8 @@ export const FULL: Sizes = {
   warmupS: 2,
   prewarmS: 3,
   stagesS: 8,
+  sweepRates: [1000, 2500],
+  sweepS: 10,
   groupConnections: 1000,
   groups: 250,
   globalConnections: 6,
@@ -60,6 +65,8 @@ const QUICK: Sizes = {
   warmupS: 1,
   prewarmS: 1,
   stagesS: 1,
+  sweepRates: [],
+  sweepS: 0,
   groupConnections: 300,
   groups: 75,
   globalConnections: 6,
@@ -79,6 +86,8 @@ export interface E2eCase {
   target: TargetKind;
   /** a run with the per-stage tap, for its stage timings only (not a measured case) */
   diagnostic: boolean;
+  /** a run at one of `Sizes.sweepRates`, for the latency-against-rate rows only */
+  sweep: boolean;
   audience: Audience;
   mode: ProducerMode;
   connections: number;
@@ -178,13 +187,14 @@ async function runCase(
   audience: Audience,
   connections: number,
   runTag: string,
-  opts: { windowS: number; prewarm: boolean; diagnostic?: boolean },
+  opts: { windowS: number; prewarm: boolean; diagnostic?: boolean; sweep?: boolean },
 ): Promise<E2eCase> {
   const total = sizes.rate * (sizes.warmupS + opts.windowS);
   const warmup = sizes.rate * sizes.warmupS;
   const caseNo = ++caseCounter;
   const diagnostic = opts.diagnostic === true;
-  const caseId = `${runTag}-${caseNo}-${target.label}-${audience}-${mode}${opts.prewarm ? "-prewarm" : diagnostic ? "-stages" : ""}`;
+  const sweep = opts.sweep === true;
+  const caseId = `${runTag}-${caseNo}-${target.label}-${audience}-${mode}${opts.prewarm ? "-prewarm" : diagnostic ? "-stages" : sweep ? `-at${sizes.rate}` : ""}`;
   const arm: ArmArgs = { caseNo, total, warmup, audience, groups: sizes.groups };
   await client.call("arm", arm);
   await tap?.call("arm", { caseNo, warmup } satisfies StageArmArgs);
@@ -254,6 +264,7 @@ async function runCase(
   const c: E2eCase = {
     target: target.label as TargetKind,
     diagnostic,
+    sweep,
     audience,
     mode,
     connections,
@@ -283,7 +294,7 @@ async function runCase(
     runQueue,
   };
   ctx.log(
-    `${opts.prewarm ? "(pre-warm, discarded) " : diagnostic ? "(stage diagnostic) " : ""}${target.label} ${audience} via ${mode}: p50 ${latencyMs.p50} / p90 ${latencyMs.p90} / p99 ${latencyMs.p99} / p999 ${latencyMs.p999} / max ${latencyMs.max} ms; ` +
+    `${opts.prewarm ? "(pre-warm, discarded) " : diagnostic ? "(stage diagnostic) " : ""}${target.label} ${audience} via ${mode}${sweep ? ` at ${sizes.rate}/s` : ""}: p50 ${latencyMs.p50} / p90 ${latencyMs.p90} / p99 ${latencyMs.p99} / p999 ${latencyMs.p999} / max ${latencyMs.max} ms; ` +
       `sent ${produced.sent} at ${produced.achievedRate}/s (${produced.failed} failed), ${rep.received}/${rep.expected} delivered, ${rep.lost} lost, ${rep.duplicates} dup, drained ${drainMs} ms after the last send; ` +
       `${uptimeAfter.replace(/^.*load average/, "load average")}`,
   );
@@ -322,6 +333,8 @@ export interface CaseFilter {
   stageTap?: boolean;
   /** `node` flags of the Tidings processes (profiling) */
   nodeFlags?: readonly string[];
+  /** the Group case with JetStream ingest again at each of `Sizes.sweepRates` (cluster and floor) */
+  sweep?: boolean;
 }
 
 /** The floor (see e2e/floor.ts): nats-server, a bare JetStream consumer and `gateways` bare uWS servers. */
@@ -420,6 +433,16 @@ export async function measureTarget(
             prewarm: false,
           }),
         );
+      if (filter.sweep === true && audience === "group")
+        for (const p of producers.filter((x) => x.mode === "jetstream"))
+          for (const rate of sizes.sweepRates)
+            cases.push(
+              await runCase(ctx, target, client, p.child, null, pids, p.mode, { ...sizes, rate }, audience, count, runTag, {
+                windowS: sizes.sweepS,
+                prewarm: false,
+                sweep: true,
+              }),
+            );
       if (tap !== null)
         for (const p of producers)
           cases.push(
@@ -443,7 +466,7 @@ export async function measureTarget(
 
 function label(c: E2eCase): string {
   const audience = c.audience === "group" ? `Group (${c.connections} conns, ${c.groups} groups)` : `Global (${c.connections} conns)`;
-  return `${c.target}, ${audience}, ${c.mode === "http" ? "HTTP ingest" : "JetStream direct"}`;
+  return `${c.target}, ${audience}, ${c.mode === "http" ? "HTTP ingest" : "JetStream direct"}${c.sweep ? `, at ${c.rate.toLocaleString("en-US")}/s` : ""}`;
 }
 
 function totalCpuUs(c: E2eCase): number {
@@ -472,7 +495,8 @@ const WAITING: ReadonlyArray<readonly [string, (c: E2eCase) => number | null]> =
 /** Cluster and standalone rows against the floor of the same audience, measured in the same run. */
 export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
   const rows: ResultRow[] = [];
-  const floorOf = (c: E2eCase) => cases.find((b) => b.target === "floor" && b.audience === c.audience);
+  const floorOf = (c: E2eCase) =>
+    cases.find((b) => b.target === "floor" && b.audience === c.audience && b.rate === c.rate && b.sweep === c.sweep);
   const vsFloor = (
     metric: string,
     c: E2eCase,
@@ -489,7 +513,7 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
     ratio: base === null || base <= 0 ? null : significant(value / base, 3),
     ...extra,
   });
-  for (const c of cases.filter((x) => x.target !== "floor" && !x.diagnostic)) {
+  for (const c of cases.filter((x) => x.target !== "floor" && !x.diagnostic && !x.sweep)) {
     const floor = floorOf(c);
     const stages = cases.find((d) => d.diagnostic && d.target === c.target && d.audience === c.audience && d.mode === c.mode)?.stages;
     for (const [metric, key] of [
@@ -531,6 +555,25 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
         if (value !== null) rows.push(vsFloor(metric, c, "%", value, floor === undefined ? null : of(floor)));
       }
     }
+  }
+  // Latency against rate: where on this box the tail comes down to the target, the floor beside it.
+  for (const c of cases.filter((x) => x.target === "cluster" && x.sweep)) {
+    const floor = floorOf(c);
+    for (const [metric, key] of [
+      ["p50 latency", "p50"],
+      ["p99 latency", "p99"],
+    ] as const) {
+      rows.push(vsFloor(metric, c, "ms", c.latencyMs[key], floor?.latencyMs[key] ?? null));
+    }
+    rows.push(
+      vsFloor(
+        "CPU per notification, all processes",
+        c,
+        "µs",
+        significant(totalCpuUs(c), 3),
+        floor === undefined ? null : significant(totalCpuUs(floor), 3),
+      ),
+    );
   }
   for (const c of cases.filter((x) => x.target === "floor")) {
     for (const [metric, key] of [
@@ -591,8 +634,8 @@ export const e2eLatency: Harness = {
     ctx.log(`e2e-latency: ${uptime()}`);
     // The floor right after the cluster, so both see much the same load from the rest of the machine.
     const cases = [
-      ...(await measureTarget(ctx, "cluster", sizes, runTag, { stageTap: true })),
-      ...(await measureTarget(ctx, "floor", sizes, runTag)),
+      ...(await measureTarget(ctx, "cluster", sizes, runTag, { stageTap: true, sweep: true })),
+      ...(await measureTarget(ctx, "floor", sizes, runTag, { sweep: true })),
       ...(await measureTarget(ctx, "standalone", sizes, runTag)),
     ];
     return ctx.result("e2e-latency", this.title, started, loadBefore, {
@@ -612,7 +655,11 @@ export const e2eLatency: Harness = {
         `Producer: ${sizes.rate.toLocaleString("en-US")} notifications/s open loop for ${sizes.warmupS} s warm-up + ${sizes.windowS} s measured; ` +
           "HTTP ingest = one notification per `POST /api/notifications`, round robin over the gateways (202 after the JetStream ack in the cluster), on a pool of at most 64 keep-alive connections per gateway (waiting for one counts as latency), " +
           "sent by a minimal HTTP/1.1 client of the bench's own (one request at a time per connection, as `node:http`'s keep-alive agent sent them, at a fraction of its CPU); " +
-          "JetStream direct = `JetStreamIngestQueue.publish` on `tidings.notify.bench` with `Nats-Msg-Id`.",
+          "JetStream direct = `JetStreamIngestQueue.publish` on `tidings.notify.bench` with `Nats-Msg-Id`." +
+          (sizes.sweepRates.length === 0
+            ? ""
+            : ` Latency against rate (rows "at N/s"): the Group case with JetStream ingest again at ${sizes.sweepRates.map((r) => `${r.toLocaleString("en-US")}/s`).join(" and ")}, ` +
+              `${sizes.warmupS} s warm-up + ${sizes.sweepS} s measured each, right after the measured cases, in the cluster and in the floor: how the tail follows the load of the box.`),
         `Latency = client receipt − producer send time (\`performance.timeOrigin + performance.now()\`, same host), per delivery, HDR histogram (µs). ` +
           "The clients (one process, raw TCP WebSocket) read each socket into one shared buffer and find the three numbers they need (case, sequence, send time) by byte search, without parsing the message; the floor and the cluster share them. " +
           `Group: connection i joins g-(i mod ${sizes.groups}) and sits on gateway i mod ${sizes.gateways}, notification s goes to g-(s mod ${sizes.groups}); ` +
