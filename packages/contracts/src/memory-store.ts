@@ -136,6 +136,7 @@ export class MemoryNotificationStore implements NotificationStore {
   }
 
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
+    storeArguments.keys(q);
     const limit = storeArguments.count(q.limit, "limit");
     const since = q.since === undefined ? null : storeArguments.date(q.since, "since").getTime();
     const rows = [...new Set(q.audiences)].flatMap((key) =>
@@ -145,6 +146,7 @@ export class MemoryNotificationStore implements NotificationStore {
   }
 
   async setState(q: StateChange): Promise<StateChangeResult> {
+    storeArguments.keys(q);
     const now = storeArguments.date(q.now, "now");
     const row = this.#audiences.get(q.audienceId)?.get(q.notificationId);
     if (row === undefined || row.expiresAt <= now.getTime()) return { found: false, changed: false, changedAt: now.toISOString() };
@@ -166,6 +168,7 @@ export class MemoryNotificationStore implements NotificationStore {
   }
 
   async listForUser(q: ListQuery): Promise<ListPage> {
+    storeArguments.keys(q);
     const limit = storeArguments.positive(q.limit, "limit");
     const cursor = q.cursor === null ? null : sortKeyOf(storeArguments.decodeCursor(q.cursor));
     const audiences = [...new Set(q.audiences)];

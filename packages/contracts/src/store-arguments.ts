@@ -3,6 +3,7 @@
  * the same way by each implementation: a `RangeError` that names the argument.
  */
 import type { Notification } from "./envelope.js";
+import { hasNul } from "./text.js";
 
 /** Where a page of `listForUser` ended: the sort key of its last item. */
 export interface ListCursor {
@@ -22,8 +23,24 @@ function count(value: number, what: string): number {
   return value;
 }
 
+/**
+ * A key the store compares as text (a user id, an audience key, a notification id). PostgreSQL cannot
+ * hold U+0000 in text, so no stored row has one; refused here rather than by the database.
+ */
+function key(value: string, what: string): string {
+  if (hasNul(value)) throw new RangeError(`${what} must not contain NUL (U+0000) characters`);
+  return value;
+}
+
 export const storeArguments = {
   date,
+  /** `key` on every key a query names. */
+  keys(q: { userId: string | null; audiences?: readonly string[]; audienceId?: string; notificationId?: string }): void {
+    if (q.userId !== null) key(q.userId, "userId");
+    for (const audience of q.audiences ?? []) key(audience, "audience");
+    if (q.audienceId !== undefined) key(q.audienceId, "audienceId");
+    if (q.notificationId !== undefined) key(q.notificationId, "notificationId");
+  },
   /** A whole number, 0 or more. */
   count,
   /** A count of at least 1 (a page size, a batch size). */
@@ -52,7 +69,7 @@ export const storeArguments = {
       throw new RangeError("cursor is not valid");
     const [timeStamp, id, audienceId] = parsed as [string, string, string];
     const at = new Date(timeStamp);
-    if (Number.isNaN(at.getTime())) throw new RangeError("cursor is not valid");
+    if (Number.isNaN(at.getTime()) || hasNul(id) || hasNul(audienceId)) throw new RangeError("cursor is not valid");
     return { timeStamp: at, id, audienceId };
   },
 };

@@ -147,6 +147,8 @@ export class Hub implements HubDispatch {
     if (userId === null) throw new HubMethodError("Unauthorized", "anonymous connections have no read state");
     if (audienceId === "" || notificationId === "")
       throw new HubMethodError("WrongInput", "audienceId and notificationId must be non-empty strings");
+    // No notification id holds NUL (ingest refuses it, the store cannot keep it): a malformed argument.
+    if (notificationId.includes("\u0000")) throw new HubMethodError("WrongInput", "notificationId must not contain NUL characters.");
     if (!connection.audiences.has(audienceId) && audienceId !== connection.id) {
       throw new HubMethodError("Forbidden", `this connection is not a member of audience '${audienceId}'`);
     }

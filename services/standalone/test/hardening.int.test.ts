@@ -90,6 +90,33 @@ describe("standalone process - hostile producer input", () => {
     expect((await fetch(`${tidings.url}/api/users/u%20one/notifications`)).status).toBe(200);
     expect(tidings.child.exitCode).toBeNull();
   });
+
+  it("NUL (%00) in the read API's user id, tenants or cursor, or in a MarkAs… notification id, is refused as bad input, not answered 500", async () => {
+    const stored = persisted({ audienceType: 1 });
+    expect((await post(stored)).status).toBe(202);
+    const read = async (path: string) => {
+      const res = await fetch(`${tidings.url}${path}`);
+      return [res.status, ((await res.json()) as { error?: string }).error];
+    };
+    expect(await read("/api/users/a%00b/notifications")).toEqual([400, "invalid_path"]);
+    expect(await read("/api/users/u1/notifications?tenants=t%00")).toEqual([400, "invalid_query"]);
+    const cursor = Buffer.from(JSON.stringify([new Date().toISOString(), "x\u0000", "global"])).toString("base64url");
+    expect(await read(`/api/users/u1/notifications?cursor=${cursor}`)).toEqual([400, "invalid_query"]);
+    expect(await read("/api/users/u1/notifications")).toEqual([200, undefined]);
+
+    const { token } = (await (await fetch(`${tidings.url}/inbox/dev-token?user=nul-reader`)).json()) as { token: string };
+    const client = buildClient(tidings.url, { token });
+    await client.start();
+    try {
+      await expect(client.invoke("MarkAsRead", "global", "a\u0000")).rejects.toThrow(
+        "HubException: WrongInput: notificationId must not contain NUL characters.",
+      );
+      await client.invoke("MarkAsRead", "global", stored.id);
+    } finally {
+      await client.stop();
+    }
+    expect(tidings.child.exitCode).toBeNull();
+  });
 });
 
 describe("process policy for unexpected errors", () => {

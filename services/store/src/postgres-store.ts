@@ -59,7 +59,7 @@ interface NotificationRow {
  * server and on embedded PGlite. The schema is `migrations/`; run `migrate` first. The store does
  * not own `sql`: whoever created the pool ends it.
  *
- * Invalid arguments (a limit below 1, an unreadable cursor, a date that is not one) reject with a
+ * Invalid arguments (a limit below 1, an unreadable cursor, a date that is not one, a key with NUL) reject with a
  * `RangeError`; anything else that rejects is the database's failure.
  */
 export class PostgresNotificationStore implements NotificationStore {
@@ -148,6 +148,7 @@ export class PostgresNotificationStore implements NotificationStore {
   }
 
   async replay(q: ReplayQuery): Promise<DeliveredNotification[]> {
+    storeArguments.keys(q);
     const audiences = [...new Set(q.audiences)];
     const limit = storeArguments.count(q.limit, "limit");
     if (audiences.length === 0 || limit === 0) return [];
@@ -186,6 +187,7 @@ export class PostgresNotificationStore implements NotificationStore {
 
   async setState(q: StateChange): Promise<StateChangeResult> {
     const now = q.now;
+    storeArguments.keys(q);
     storeArguments.date(now, "now");
     return this.#sql.begin(async (tx) => {
       // FOR KEY SHARE holds off the sweeper (its FOR UPDATE SKIP LOCKED passes this row by) until
@@ -236,6 +238,7 @@ export class PostgresNotificationStore implements NotificationStore {
   }
 
   async listForUser(q: ListQuery): Promise<ListPage> {
+    storeArguments.keys(q);
     const limit = storeArguments.positive(q.limit, "limit");
     const cursor = q.cursor === null ? null : storeArguments.decodeCursor(q.cursor);
     const audiences = [...new Set(q.audiences)];

@@ -342,6 +342,31 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
       });
     });
 
+    describe("keys with NUL (U+0000), which PostgreSQL cannot hold in text", () => {
+      const withNul = "a\u0000b";
+      const listFor = (userId: string, audiences: string[], cursor: string | null = null) =>
+        store.listForUser({ userId, audiences, unreadOnly: false, limit: 10, cursor, now: T0 });
+      const cursorOf = (id: string, audienceId: string) =>
+        Buffer.from(JSON.stringify([T0.toISOString(), id, audienceId]), "utf8").toString("base64url");
+
+      it("refuses them with RangeError in every query, as it refuses other malformed arguments", async () => {
+        const n = note("global", "n");
+        await store.save(n);
+        await expect(replay(withNul, ["global"])).rejects.toThrow(RangeError);
+        await expect(replay(null, ["global", withNul])).rejects.toThrow(RangeError);
+        await expect(read(withNul, n, true)).rejects.toThrow(RangeError);
+        await expect(read("u1", { ...n, id: withNul }, true)).rejects.toThrow(RangeError);
+        await expect(read("u1", { ...n, routing: { ...n.routing, audienceId: withNul } }, true)).rejects.toThrow(RangeError);
+        await expect(listFor(withNul, ["global"])).rejects.toThrow(RangeError);
+        await expect(listFor("u1", ["global", withNul])).rejects.toThrow(RangeError);
+        await expect(listFor("u1", ["global"], cursorOf(withNul, "global"))).rejects.toThrow(RangeError);
+        await expect(listFor("u1", ["global"], cursorOf("n", withNul))).rejects.toThrow(RangeError);
+        // The store still answers well-formed queries.
+        expect(ids(await replay("u1", ["global"]))).toEqual(["global/n"]);
+        expect(ids((await listFor("u1", ["global"], cursorOf("z", "global"))).items)).toEqual(["global/n"]);
+      });
+    });
+
     describe("expire", () => {
       it("deletes expired rows and their receipts in batches, leaving live ones", async () => {
         for (let i = 0; i < 7; i++) await store.save(note("global", `old${i}`, { ttl: 10 + i }));

@@ -100,6 +100,8 @@ export function createRouter(deps: RoutesDeps): (res: HttpResponse, req: HttpReq
       } catch {
         return reply.apiError(400, "invalid_path", "The user id in the path is not valid percent-encoded UTF-8.");
       }
+      // No user id holds NUL (the store cannot keep one); refused as a bad path rather than by the store.
+      if (userId.includes("\u0000")) return reply.apiError(400, "invalid_path", "The user id in the path must not contain NUL (%00).");
       return void readApi.user(reply, method, query, userId).catch(fail);
     }
     if (deps.inboxPage?.serve(reply, method, rawPath, query) === true) return;
