@@ -25,7 +25,7 @@ export const VALIDATOR_ONLY_RULES: readonly string[] = [
   "the envelope is at most TIDINGS_MAX_NOTIFICATION_BYTES (65536) bytes as received",
   "a Tenant audience's routing.tenantId, when given, equals routing.audienceValue",
   "metadata.timeStamp and metadata.persistedTTL name days that exist (not 2025-02-30)",
-  `body nests at most ${MAX_BODY_DEPTH} levels deep and has no NUL (U+0000) in any string or key and no "__proto__" key`,
+  `body nests at most ${MAX_BODY_DEPTH} levels deep and has no NUL (U+0000) and no unpaired surrogate (U+D800 to U+DFFF) in any string or key and no "__proto__" key`,
 ];
 
 type Schema = Record<string, unknown>;

@@ -340,6 +340,22 @@ describe("envelope - storable in Postgres and encodable in every protocol", () =
     // Other control characters are data: JSON, jsonb and both hub protocols carry them.
     expect(ok({ ...minimal({ audienceType: 1 }), body: { text: "line\nbreak\u0001" } }).body).toStrictEqual({ text: "line\nbreak\u0001" });
   });
+
+  it("refuses an unpaired surrogate anywhere in body (jsonb refuses it: accepted, it could never be stored); pairs are accepted", () => {
+    for (const lone of ["\ud800", "a\udfffb", "\ude00\ud83d"]) {
+      for (const body of [lone, { deep: [{ text: lone }] }, { [lone]: 1 }]) {
+        expect(problemsOf({ ...minimal({ audienceType: 1 }), body })).toStrictEqual([
+          { index: 0, path: "body", message: "must not contain unpaired surrogates (U+D800 to U+DFFF) in any string or key" },
+        ]);
+      }
+    }
+    // As JSON.parse reads the escapes a producer sends.
+    const parsed = JSON.parse(
+      '{"id":"s","type":"t","body":{"t":"\\ud800"},"routing":{"audienceType":1},"metadata":{"producer":"p"}}',
+    ) as unknown;
+    expect(problemsOf(parsed)).toHaveLength(1);
+    expect(ok({ ...minimal({ audienceType: 1 }), body: { "\ud83d\ude00": "\ud83d\ude00" } }).body).toStrictEqual({ "😀": "😀" });
+  });
 });
 
 describe("envelope - bodies every protocol can deliver", () => {

@@ -112,6 +112,7 @@ const MSG_NOT_SERIALISABLE = "must be serialisable as JSON";
 const MSG_NUL = "must not contain NUL (U+0000) characters";
 const MSG_BODY_DEPTH = `must nest at most ${MAX_BODY_DEPTH} levels deep`;
 const MSG_BODY_NUL = "must not contain NUL (U+0000) characters in any string or key";
+const MSG_BODY_SURROGATE = "must not contain unpaired surrogates (U+D800 to U+DFFF) in any string or key";
 const MSG_BODY_TYPE = "must be JSON data (strings, finite numbers, booleans, null, arrays, objects)";
 const MSG_PROTO_KEY = 'must not contain the key "__proto__"';
 
@@ -295,7 +296,7 @@ function validateOne(
   }
 
   // body: stored as jsonb, replayed and encoded for every protocol, so it must be plain, shallow JSON without
-  // NUL. MessagePack clients (@microsoft/signalr-protocol-msgpack) refuse a map with an own "__proto__" key and
+  // NUL or unpaired surrogates (jsonb refuses both: accepted, such a body could never be stored). MessagePack clients (@microsoft/signalr-protocol-msgpack) refuse a map with an own "__proto__" key and
   // drop the connection, again on every replay: such a body could never be delivered in both protocols.
   const bodyFault = input["body"] === undefined ? null : checkJsonData(input["body"], MAX_BODY_DEPTH);
   if (bodyFault !== null) {
@@ -303,7 +304,15 @@ function validateOne(
       index,
       path: PATH_BODY,
       message:
-        bodyFault === "depth" ? MSG_BODY_DEPTH : bodyFault === "nul" ? MSG_BODY_NUL : bodyFault === "proto" ? MSG_PROTO_KEY : MSG_BODY_TYPE,
+        bodyFault === "depth"
+          ? MSG_BODY_DEPTH
+          : bodyFault === "nul"
+            ? MSG_BODY_NUL
+            : bodyFault === "surrogate"
+              ? MSG_BODY_SURROGATE
+              : bodyFault === "proto"
+                ? MSG_PROTO_KEY
+                : MSG_BODY_TYPE,
     });
   }
 

@@ -36,12 +36,13 @@ export function hasNul(s: string): boolean {
 }
 
 /** Why a value is not deliverable JSON data, or null when it is (see `checkJsonData`). */
-export type JsonDataFault = "depth" | "nul" | "type" | "proto";
+export type JsonDataFault = "depth" | "nul" | "surrogate" | "type" | "proto";
 
 /**
  * Checks that `root` is JSON data that every store and protocol can carry: strings, finite numbers,
  * booleans, null, arrays and plain objects, nested at most `maxDepth` levels (`root` being level 1),
- * with no U+0000 in any string or object key. Iterative, so hostile nesting cannot overflow the stack.
+ * with no U+0000 and no unpaired surrogate in any string or object key (PostgreSQL's jsonb refuses both).
+ * Iterative, so hostile nesting cannot overflow the stack.
  * "proto" (an object with an own "__proto__" key, which JSON.parse creates) only when nothing else is wrong.
  */
 export function checkJsonData(root: unknown, maxDepth: number): JsonDataFault | null {
@@ -54,6 +55,7 @@ export function checkJsonData(root: unknown, maxDepth: number): JsonDataFault | 
     switch (typeof value) {
       case "string":
         if (hasNul(value)) return "nul";
+        if (!value.isWellFormed()) return "surrogate";
         continue;
       case "boolean":
         continue;
@@ -76,6 +78,7 @@ export function checkJsonData(root: unknown, maxDepth: number): JsonDataFault | 
       if (!protoKey && Object.prototype.hasOwnProperty.call(value, "__proto__")) protoKey = true;
       for (const key in value) {
         if (hasNul(key)) return "nul";
+        if (!key.isWellFormed()) return "surrogate";
         pending.push(value[key]);
         depths.push(depth + 1);
       }

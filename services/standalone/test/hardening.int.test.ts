@@ -83,6 +83,20 @@ describe("standalone process - hostile producer input", () => {
     expect((await post(persisted({ audienceType: 4, audienceValue: "user-one" }))).status).toBe(202);
   });
 
+  it("an unpaired surrogate in a persisted body answers 400 (not 503: the store could never take it, a retry neither)", async () => {
+    for (const body of ['{"t":"\\ud800"}', '{"\\udfff":1}']) {
+      const res = await fetch(`${tidings.url}/api/notifications`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: `{"id":"sur-${++seq}","type":"t","body":${body},"routing":{"audienceType":1},"metadata":{"producer":"p","isPersisted":true}}`,
+      });
+      expect(res.status, body).toBe(400);
+      expect(((await res.json()) as Problems).problems.map((p) => p.path)).toEqual(["body"]);
+    }
+    const paired = persisted({ audienceType: 1 }, { body: { t: "\ud83d\ude00" } });
+    expect((await post(paired)).status).toBe(202);
+  });
+
   it("finding 2: GET /api/users/%E0%A4%A/notifications answers 400 and the process keeps running", async () => {
     const res = await fetch(`${tidings.url}/api/users/%E0%A4%A/notifications`);
     expect(res.status).toBe(400);
