@@ -89,6 +89,8 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
     }
     const userId = payload[settings.authUserClaim];
     if (typeof userId !== "string" || userId === "") throw new AuthError(`token has no '${settings.authUserClaim}' claim`);
+    // The user id keys the user's stored read state, and the store cannot hold NUL: such a user could never be served.
+    if (userId.includes("\u0000")) throw new AuthError(`token's '${settings.authUserClaim}' claim contains NUL`);
     return {
       userId,
       tenants: readTenants(payload[settings.authTenantClaim]),
@@ -97,9 +99,11 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
   };
 }
 
+/** The tenant ids a claim names; an empty one or one with NUL names no tenant anyone can join (Subscribe refuses NUL). */
 function readTenants(claim: unknown): readonly string[] {
-  if (typeof claim === "string") return claim === "" ? [] : [claim];
-  if (Array.isArray(claim)) return claim.filter((t): t is string => typeof t === "string" && t !== "");
+  const usable = (t: unknown): t is string => typeof t === "string" && t !== "" && !t.includes("\u0000");
+  if (usable(claim)) return [claim];
+  if (Array.isArray(claim)) return claim.filter(usable);
   return [];
 }
 

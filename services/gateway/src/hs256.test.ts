@@ -376,6 +376,21 @@ describe("createAuthenticator with a shared secret", () => {
     );
   });
 
+  it("refuses a user id with NUL (the store cannot key read state by it) and drops tenant ids with NUL", async () => {
+    const authenticate = createAuthenticator(settings);
+    await expect(authenticate(await mint({ sub: "a\u0000b", iss: "iss-a", aud: "aud-a" }))).rejects.toThrow(
+      new AuthError("token's 'sub' claim contains NUL"),
+    );
+    await expect(authenticate(await mint({ sub: "alice", tenant: ["t1", "t\u0000", 5], iss: "iss-a", aud: "aud-a" }))).resolves.toEqual({
+      userId: "alice",
+      tenants: ["t1"],
+      expiresAt: null,
+    });
+    await expect(authenticate(await mint({ sub: "alice", tenant: "t\u0000", iss: "iss-a", aud: "aud-a" }))).resolves.toMatchObject({
+      tenants: [],
+    });
+  });
+
   it("refuses a token without the user claim, and no token unless anonymous mode is on", async () => {
     const authenticate = createAuthenticator(settings);
     await expect(authenticate(await mint({ iss: "iss-a", aud: "aud-a" }))).rejects.toThrow(new AuthError("token has no 'sub' claim"));
