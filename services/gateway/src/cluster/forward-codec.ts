@@ -89,3 +89,42 @@ export function decodeFrame<T extends ForwardMessage | AnswerMessage>(data: Uint
   const meta = JSON.parse(frame.subarray(4, 4 + length).toString("utf8")) as T;
   return { meta, body: frame.subarray(4 + length) };
 }
+
+const isString = (v: unknown): v is string => typeof v === "string";
+
+/** Throws RangeError on a frame that is not a `ForwardMessage` as a gateway writes it (whatever else was published on the subject). */
+export function decodeForwardMessage(data: Uint8Array): { meta: ForwardMessage; body: Buffer } {
+  const decoded = decodeFrame<ForwardMessage>(data);
+  if (!isForwardMessage(decoded.meta)) throw new RangeError("forward frame metadata is not a forwarded request");
+  return decoded;
+}
+
+function isForwardMessage(m: unknown): m is ForwardMessage {
+  if (typeof m !== "object" || m === null) return false;
+  const r = m as Record<string, unknown>;
+  if (!isString(r["rid"])) return false;
+  switch (r["k"]) {
+    case "abort":
+    case "frame":
+      return true;
+    case "wsclose":
+      return Number.isInteger(r["code"]);
+    case "req": {
+      const headers = r["headers"];
+      return (
+        isString(r["method"]) &&
+        isString(r["path"]) &&
+        isString(r["query"]) &&
+        typeof headers === "object" &&
+        headers !== null &&
+        !Array.isArray(headers) &&
+        Object.values(headers).every(isString) &&
+        (r["tooLarge"] === undefined || r["tooLarge"] === true) &&
+        (r["stream"] === undefined || isString(r["stream"])) &&
+        (r["ws"] === undefined || isString(r["ws"]))
+      );
+    }
+    default:
+      return false;
+  }
+}

@@ -3,7 +3,7 @@ import type { Logger } from "@tidings/observability";
 import type { HubRequestHandler } from "../http/hub-request.js";
 import { BodyTooLargeError, type ResponseSink } from "../http/respond.js";
 import type { SocketLink } from "../transport/relayed-ws-transport.js";
-import { decodeFrame, encodeFrame, type ForwardMessage } from "./forward-codec.js";
+import { decodeForwardMessage, encodeFrame } from "./forward-codec.js";
 import { RemoteReply } from "./remote-reply.js";
 
 const HUB_PATH = "/notifications";
@@ -49,7 +49,15 @@ export class ForwardServer {
 
   /** One message on this node's forward subject. */
   serve(msg: BusMessage): void {
-    const { meta, body } = decodeFrame<ForwardMessage>(msg.data);
+    let decoded: ReturnType<typeof decodeForwardMessage>;
+    try {
+      decoded = decodeForwardMessage(msg.data);
+    } catch (err) {
+      // Not a gateway's frame: a waiting sender is answered 400 at once rather than left to its timeout; the bus logs the error.
+      if (msg.reply !== null) this.#options.send(msg.reply, encodeFrame({ k: "head", status: 400, headers: [], final: true }));
+      throw err;
+    }
+    const { meta, body } = decoded;
     switch (meta.k) {
       case "abort":
         return this.#remote.get(meta.rid)?.abort();

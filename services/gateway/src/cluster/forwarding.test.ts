@@ -1,5 +1,5 @@
 import { MemoryBus } from "@tidings/bus";
-import { mintId } from "@tidings/contracts";
+import { mintId, subjects } from "@tidings/contracts";
 import { silentLogger } from "@tidings/observability";
 import { afterEach, describe, expect, it } from "vitest";
 import type { HubRequest, HubRequestHandler } from "../http/hub-request.js";
@@ -179,6 +179,35 @@ describe("forwarder over MemoryBus", () => {
     await a.relay(silent, request({ method: "DELETE" }), "b");
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(silent.events[0]).toMatchObject({ status: 404, body: "No Connection with that ID" });
+  });
+
+  it("a frame on the forward subject that no gateway wrote is answered 400 at once and reaches no handler", async () => {
+    bus = new MemoryBus({ onError: () => undefined });
+    let handled = 0;
+    node("b", async (sink) => {
+      handled++;
+      sink.text(200);
+    });
+    const junk = [
+      Uint8Array.from([0, 0, 0, 9, 0x7b]), // shorter than its metadata
+      encodeFrame({ k: "req" } as never),
+      encodeFrame({ k: "req", rid: "r1", method: "GET", path: "/notifications", query: "id=x" } as never), // no headers
+      encodeFrame({ k: "req", rid: "r2", method: "GET", path: "/notifications", query: "id=x", headers: { accept: 1 } } as never),
+      encodeFrame({ k: "wsclose", rid: "r3", code: "x" } as never),
+      encodeFrame({ k: "nope", rid: "r4" } as never),
+    ];
+    for (const frame of junk) {
+      const started = Date.now();
+      const answer = await bus.request(subjects.forward("b"), frame, { timeoutMs: 1000 });
+      expect(Date.now() - started).toBeLessThan(500);
+      expect(decodeFrame(answer.data).meta).toEqual({ k: "head", status: 400, headers: [], final: true });
+    }
+    expect(handled).toBe(0);
+    // A well-formed request after them is served.
+    const sink = new FakeSink();
+    await node("a", unused).relay(sink, request(), "b");
+    expect(sink.events[0]).toMatchObject({ status: 200 });
+    expect(handled).toBe(1);
   });
 
   it("the client leaving a relayed poll aborts it on the owner", async () => {
