@@ -19,7 +19,15 @@ export { MemoryAudienceRegistry } from "./registry/memory-audience-registry.js";
 export type { MemoryAudienceRegistryOptions } from "./registry/memory-audience-registry.js";
 export { RegistryTracker } from "./registry/registry-tracker.js";
 export type { RegistryTrackerOptions } from "./registry/registry-tracker.js";
-export { MSGPACK_CONTENT_TYPE, decodeIngestBody, encodeIngestBody, ingestFormat } from "./ingest-codec.js";
+export {
+  MAX_INGEST_NESTING,
+  MSGPACK_CONTENT_TYPE,
+  NESTING_SCAN_BYTES,
+  decodeIngestBody,
+  encodeIngestBody,
+  ingestFormat,
+} from "./ingest-codec.js";
+export { nestedWithin } from "./nesting.js";
 export type { IngestDecodeResult, IngestFormat } from "./ingest-codec.js";
 export {
   createIngestPublisher,

@@ -4,14 +4,25 @@
  * timestamp extension is written; one that is read decodes to a `Date`).
  */
 import { decode as decodeMsgpack, encode as encodeMsgpack } from "@msgpack/msgpack";
-import type { BusHeaders } from "@tidings/contracts";
+import { MAX_BODY_DEPTH, type BusHeaders } from "@tidings/contracts";
 import { headerValue } from "./headers.js";
+import { nestedWithin } from "./nesting.js";
 
 export const MSGPACK_CONTENT_TYPE = "application/msgpack";
 
 export type IngestFormat = "json" | "msgpack";
 
-export type IngestDecodeResult = { ok: true; format: IngestFormat; value: unknown } | { ok: false; format: IngestFormat; error: string };
+/** `nesting`: refused before decoding as nested deeper than `MAX_INGEST_NESTING` (it may be well-formed). */
+export type IngestDecodeResult =
+  { ok: true; format: IngestFormat; value: unknown } | { ok: false; format: IngestFormat; error: string; nesting?: true };
+
+/**
+ * Deepest nesting of arrays and maps in a producer body: a batch array, the envelope, and its body of
+ * at most MAX_BODY_DEPTH levels. Checked before decoding on bodies over `NESTING_SCAN_BYTES` only:
+ * a smaller body cannot nest deeply enough to cost much, and the check would cost every small one.
+ */
+export const MAX_INGEST_NESTING = MAX_BODY_DEPTH + 2;
+export const NESTING_SCAN_BYTES = 64 * 1024;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -25,6 +36,8 @@ export function ingestFormat(headers: BusHeaders | null): IngestFormat {
 /** Decodes a producer body; never throws (invalid UTF-8, JSON or MessagePack gives `ok: false`). */
 export function decodeIngestBody(data: Uint8Array, headers: BusHeaders | null): IngestDecodeResult {
   const format = ingestFormat(headers);
+  if (data.byteLength > NESTING_SCAN_BYTES && !nestedWithin(data, format, MAX_INGEST_NESTING))
+    return { ok: false, format, error: `nested deeper than ${MAX_INGEST_NESTING} levels`, nesting: true };
   try {
     const value: unknown = format === "msgpack" ? decodeMsgpack(data) : JSON.parse(utf8.decode(data));
     return { ok: true, format, value };

@@ -161,6 +161,21 @@ describe("finding 2 and 4: the producer endpoints", () => {
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
   });
 
+  it("a body of millions of nested arrays, JSON or MessagePack, is refused before parsing with one batch-level problem", async () => {
+    const bodies: Array<[string, Uint8Array]> = [
+      ["application/json", new TextEncoder().encode("[".repeat(2_000_000) + "]".repeat(2_000_000))],
+      ["application/msgpack", Uint8Array.from({ length: 4_000_001 }, (_, i) => (i === 4_000_000 ? 0xc0 : 0x91))],
+    ];
+    for (const [contentType, body] of bodies) {
+      const res = await fetch(`${gw.url}/api/notifications`, { method: "POST", headers: { "content-type": contentType }, body });
+      expect(res.status, contentType).toBe(400);
+      expect(((await res.json()) as { problems: unknown[] }).problems, contentType).toEqual([
+        { index: -1, path: "", message: "must nest at most 66 levels deep" },
+      ]);
+    }
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+  });
+
   it("finding 4: a text/plain body that mentions application/json is refused with 415; only JSON and MessagePack media types are taken", async () => {
     const post = (contentType: string, body: string | Uint8Array) =>
       fetch(`${gw.url}/api/notifications`, { method: "POST", headers: { "content-type": contentType }, body });

@@ -1,4 +1,4 @@
-import { decodeIngestBody, MSGPACK_CONTENT_TYPE } from "@tidings/bus";
+import { decodeIngestBody, MAX_INGEST_NESTING, MSGPACK_CONTENT_TYPE, NESTING_SCAN_BYTES, nestedWithin } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
 import { validateEnvelopes, type Notification } from "@tidings/contracts";
 import { endSpan, inSpan, startPublishSpan, traceHeaders, type Logger } from "@tidings/observability";
@@ -57,9 +57,13 @@ export function createIngestApi(
     if (format === "msgpack") {
       // Decoded values may view the body's bytes, which uWS reuses once this callback returns.
       const decoded = decodeIngestBody(Buffer.from(body), { "Content-Type": MSGPACK_CONTENT_TYPE });
-      if (!decoded.ok) return reply.apiError(400, "invalid_msgpack", "The request body is not valid MessagePack.");
+      if (!decoded.ok) {
+        if (decoded.nesting === true) return tooDeep(reply);
+        return reply.apiError(400, "invalid_msgpack", "The request body is not valid MessagePack.");
+      }
       parsed = decoded.value;
     } else {
+      if (body.length > NESTING_SCAN_BYTES && !nestedWithin(body, "json", MAX_INGEST_NESTING)) return tooDeep(reply);
       try {
         parsed = JSON.parse(body.toString("utf8"));
       } catch {
@@ -103,6 +107,14 @@ export function createIngestApi(
         (err: unknown) => refuse(reply, span, notifications.length, err),
       )
       .catch(fail);
+  }
+
+  /** Nested deeper than any batch of valid envelopes, refused before parsing (see MAX_INGEST_NESTING). */
+  function tooDeep(reply: Reply): void {
+    tally.rejected += 1;
+    reply.apiError(400, "invalid_notification", "1 problem found; nothing was accepted.", {
+      problems: [{ index: -1, path: "", message: `must nest at most ${MAX_INGEST_NESTING} levels deep` }],
+    });
   }
 
   /** The sink could not accept the batch: 503, nothing accepted. */
