@@ -28,7 +28,7 @@ const base = (audienceType: number): Record<string, unknown> => ({
 
 /**
  * Rules the schema cannot state (VALIDATOR_ONLY_RULES): a Tenant's tenantId different from its value, a
- * date naming a day that does not exist, a body too deep or with NUL. Samples are kept far below the
+ * date naming a day that does not exist, a body too deep or with NUL, an unpaired surrogate. Samples are kept far below the
  * byte limit.
  */
 function breaksValidatorOnlyRule(v: unknown): boolean {
@@ -44,7 +44,10 @@ function breaksValidatorOnlyRule(v: unknown): boolean {
   );
   const badBody =
     e?.body !== undefined && (checkJsonData(e.body, MAX_BODY_DEPTH) !== null || JSON.stringify(e.body).includes('"__proto__":'));
-  return tenantMismatch || impossibleDay || badBody;
+  const unpaired = [(v as { id?: unknown })?.id, r?.["audienceValue"], r?.["tenantId"], e?.metadata?.["producer"]].some(
+    (s) => typeof s === "string" && !s.isWellFormed(),
+  );
+  return tenantMismatch || impossibleDay || badBody || unpaired;
 }
 
 /** An array nested `depth` levels deep, counting itself. */

@@ -26,6 +26,7 @@ export const VALIDATOR_ONLY_RULES: readonly string[] = [
   "a Tenant audience's routing.tenantId, when given, equals routing.audienceValue",
   "metadata.timeStamp and metadata.persistedTTL name days that exist (not 2025-02-30)",
   `body nests at most ${MAX_BODY_DEPTH} levels deep and has no NUL (U+0000) and no unpaired surrogate (U+D800 to U+DFFF) in any string or key and no "__proto__" key`,
+  "id, routing.audienceValue, routing.tenantId and metadata.producer have no unpaired surrogate (U+D800 to U+DFFF)",
 ];
 
 type Schema = Record<string, unknown>;

@@ -341,7 +341,7 @@ describe("envelope - storable in Postgres and encodable in every protocol", () =
     expect(ok({ ...minimal({ audienceType: 1 }), body: { text: "line\nbreak\u0001" } }).body).toStrictEqual({ text: "line\nbreak\u0001" });
   });
 
-  it("refuses an unpaired surrogate anywhere in body (jsonb refuses it: accepted, it could never be stored); pairs are accepted", () => {
+  it("refuses an unpaired surrogate anywhere in body (jsonb refuses it: accepted, it could never be stored) and in the other strings (no UTF-8 for MessagePack); pairs are accepted", () => {
     for (const lone of ["\ud800", "a\udfffb", "\ude00\ud83d"]) {
       for (const body of [lone, { deep: [{ text: lone }] }, { [lone]: 1 }]) {
         expect(problemsOf({ ...minimal({ audienceType: 1 }), body })).toStrictEqual([
@@ -349,6 +349,15 @@ describe("envelope - storable in Postgres and encodable in every protocol", () =
         ]);
       }
     }
+    const unpaired = "a\udc00";
+    expect(problemsOf({ ...minimal({ audienceType: 4, audienceValue: unpaired }, { producer: unpaired }), id: unpaired })).toStrictEqual([
+      { index: 0, path: "id", message: "must not contain unpaired surrogates (U+D800 to U+DFFF)" },
+      { index: 0, path: "routing.audienceValue", message: "must not contain unpaired surrogates (U+D800 to U+DFFF)" },
+      { index: 0, path: "metadata.producer", message: "must not contain unpaired surrogates (U+D800 to U+DFFF)" },
+    ]);
+    expect(problemsOf(minimal({ audienceType: 3, audienceValue: "g", tenantId: unpaired }))).toStrictEqual([
+      { index: 0, path: "routing.tenantId", message: "must not contain unpaired surrogates (U+D800 to U+DFFF)" },
+    ]);
     // As JSON.parse reads the escapes a producer sends.
     const parsed = JSON.parse(
       '{"id":"s","type":"t","body":{"t":"\\ud800"},"routing":{"audienceType":1},"metadata":{"producer":"p"}}',

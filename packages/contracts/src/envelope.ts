@@ -110,6 +110,7 @@ const MSG_DATE = "must be an ISO-8601 date-time";
 const MSG_BOOLEAN = "must be true or false";
 const MSG_NOT_SERIALISABLE = "must be serialisable as JSON";
 const MSG_NUL = "must not contain NUL (U+0000) characters";
+const MSG_SURROGATE = "must not contain unpaired surrogates (U+D800 to U+DFFF)";
 const MSG_BODY_DEPTH = `must nest at most ${MAX_BODY_DEPTH} levels deep`;
 const MSG_BODY_NUL = "must not contain NUL (U+0000) characters in any string or key";
 const MSG_BODY_SURROGATE = "must not contain unpaired surrogates (U+D800 to U+DFFF) in any string or key";
@@ -190,6 +191,7 @@ function validateOne(
   else if (typeof id !== "string") problems.push({ index, path: PATH_ID, message: MSG_STRING });
   else if (!hasLength(id, MAX_ID_CHARS)) problems.push({ index, path: PATH_ID, message: MSG_ID_LENGTH });
   else if (hasControlChar(id)) problems.push({ index, path: PATH_ID, message: MSG_ID_CONTROL });
+  else if (!id.isWellFormed()) problems.push({ index, path: PATH_ID, message: MSG_SURROGATE });
 
   // type
   const type = input["type"];
@@ -222,6 +224,7 @@ function validateOne(
       if (typeof tid !== "string") problems.push({ index, path: PATH_TENANT_ID, message: MSG_STRING });
       else if (!hasLength(tid, MAX_AUDIENCE_VALUE_CHARS)) problems.push({ index, path: PATH_TENANT_ID, message: MSG_VALUE_LENGTH });
       else if (hasNul(tid)) problems.push({ index, path: PATH_TENANT_ID, message: MSG_NUL });
+      else if (!tid.isWellFormed()) problems.push({ index, path: PATH_TENANT_ID, message: MSG_SURROGATE });
       else if (tid.includes(":")) problems.push({ index, path: PATH_TENANT_ID, message: MSG_TENANT_COLON });
       else {
         tenantId = tid;
@@ -239,6 +242,7 @@ function validateOne(
     } else if (typeof av !== "string") problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_STRING });
     else if (!hasLength(av, MAX_AUDIENCE_VALUE_CHARS)) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_VALUE_LENGTH });
     else if (hasNul(av)) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_NUL });
+    else if (!av.isWellFormed()) problems.push({ index, path: PATH_AUDIENCE_VALUE, message: MSG_SURROGATE });
     else if (typeOk) {
       audienceValue = av;
       if (audienceType === AudienceType.Tenant) {
@@ -270,6 +274,7 @@ function validateOne(
     else if (typeof p !== "string") problems.push({ index, path: PATH_PRODUCER, message: MSG_STRING });
     else if (!hasLength(p, MAX_PRODUCER_CHARS)) problems.push({ index, path: PATH_PRODUCER, message: MSG_PRODUCER_LENGTH });
     else if (hasNul(p)) problems.push({ index, path: PATH_PRODUCER, message: MSG_NUL });
+    else if (!p.isWellFormed()) problems.push({ index, path: PATH_PRODUCER, message: MSG_SURROGATE });
     else producer = p;
 
     const ts = metadata["timeStamp"];
