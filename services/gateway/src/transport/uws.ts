@@ -11,7 +11,8 @@ export class NativeUwsUnavailableError extends Error {
  * uWebSockets.js answers 431 to a request whose request line and headers exceed this many bytes (its
  * own default since v20.4x is 4 KiB). Browser SignalR clients put the access token in the WebSocket
  * request's query string, so a large JWT plus cookies must fit. uWS reads the limit from its
- * environment when it loads; an operator's own UWS_HTTP_MAX_HEADERS_SIZE wins.
+ * environment when it loads; an operator's own UWS_HTTP_MAX_HEADERS_SIZE wins. The Node 20 development
+ * build (v20.30) ignores it: a head spanning several reads must fit in 4 KiB there (docs/runtime.md).
  */
 export const defaultMaxHeadersBytes = 16 * 1024;
 
