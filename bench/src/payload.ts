@@ -61,20 +61,18 @@ export function benchFrame(protocol: "json" | "msgpack", user?: string): Uint8Ar
 }
 
 /**
- * The JSON hub frame of a live delivery of a bench User envelope, written the way a bare server that
- * delivers what it received would write it: one template, every string through `JSON.stringify`, the
- * body serialised, `timeStamp` the time of acceptance. The same bytes as the gateway's frame for the
- * validated envelope (a test pins it), so the one-receiver baseline publishes what the gateway publishes
- * and pays for writing it.
+ * The JSON hub frame of a live delivery to `user`, written the way a bare server that delivers what it
+ * received would write it: one template, every string through `JSON.stringify`, the body serialised,
+ * `timeStamp` the time of acceptance. The same bytes as the gateway's frame for the same notification (a
+ * test pins it), so the one-receiver baselines publish what the gateway publishes and pay for writing it.
  */
-export function receivedUserFrame(envelope: BenchUserEnvelope, timeStamp: string): string {
-  const type = JSON.stringify(envelope.type);
-  const user = envelope.routing.audienceValue;
+export function userFrame(id: string, type: string, body: unknown, user: string, producer: string, timeStamp: string): string {
+  const target = JSON.stringify(type);
   const audienceId = JSON.stringify(userAudience(user));
   return (
-    `{"type":1,"target":${type},"arguments":[{"id":${JSON.stringify(envelope.id)},"type":${type},"audienceId":${audienceId},` +
-    `"isRead":false,"body":${JSON.stringify(envelope.body)},"routing":{"audienceType":4,"audienceValue":${JSON.stringify(user)},` +
-    `"tenantId":null,"audienceId":${audienceId}},"metadata":{"producer":${JSON.stringify(envelope.metadata.producer)},` +
+    `{"type":1,"target":${target},"arguments":[{"id":${JSON.stringify(id)},"type":${target},"audienceId":${audienceId},` +
+    `"isRead":false,"body":${JSON.stringify(body)},"routing":{"audienceType":4,"audienceValue":${JSON.stringify(user)},` +
+    `"tenantId":null,"audienceId":${audienceId}},"metadata":{"producer":${JSON.stringify(producer)},` +
     `"timeStamp":"${timeStamp}","isPersisted":false,"persistedTTL":null}}]}\u001e`
   );
 }

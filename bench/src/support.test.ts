@@ -12,7 +12,9 @@ import {
   newCounts,
 } from "./client/frames.js";
 import { procCpuUs, procRunQueueWait } from "./server/centrifugo.js";
-import { benchEnvelope, benchFrame, receivedUserFrame, type BenchUserEnvelope } from "./payload.js";
+import { toDelivered } from "@tidings/contracts";
+import { jsonProtocol } from "@tidings/protocol";
+import { benchEnvelope, benchFrame, benchNotifications, userFrame, type BenchUserEnvelope } from "./payload.js";
 
 function serverFrame(payload: Buffer, opcode = 1): Buffer {
   const len = payload.length;
@@ -93,13 +95,17 @@ describe("frame counting", () => {
   });
 });
 
-describe("one-receiver HTTP baseline", () => {
-  it("writes, from the envelope as received, the bytes the gateway sends for it", () => {
+describe("one-receiver baselines' frame", () => {
+  it("is, written from the envelope as received or from the validated notification, the bytes the gateway sends", () => {
     for (const user of ["one-user-0-0", 'q"uote\\é\u2028']) {
       const gateway = Buffer.from(benchFrame("json", user)).toString("utf8");
-      const envelope = JSON.parse(JSON.stringify(benchEnvelope(0, user))) as BenchUserEnvelope;
+      const e = JSON.parse(JSON.stringify(benchEnvelope(0, user))) as BenchUserEnvelope;
       const timeStamp = /"timeStamp":"([^"]+)"/.exec(gateway)![1]!;
-      expect(receivedUserFrame(envelope, timeStamp)).toBe(gateway);
+      expect(userFrame(e.id, e.type, e.body, e.routing.audienceValue, e.metadata.producer, timeStamp)).toBe(gateway);
+      const [n] = benchNotifications(1, [user]);
+      expect(userFrame(n!.id, n!.type, n!.body, n!.routing.audienceValue, n!.metadata.producer, n!.metadata.timeStamp)).toBe(
+        Buffer.from(jsonProtocol.encodeNotification(n!.type, toDelivered(n!, false))).toString("utf8"),
+      );
     }
   });
 });

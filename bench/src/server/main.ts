@@ -20,7 +20,14 @@ import { Server as SocketIoServer } from "socket.io";
 import type { WebSocket as UwsSocket } from "uWebSockets.js";
 import { WebSocketServer, type WebSocket } from "ws";
 import { childArgs, emit, serve } from "../proc.js";
-import { BENCH_TYPE, benchDelivered, benchFrame, benchNotifications, receivedUserFrame, type BenchUserEnvelope } from "../payload.js";
+import {
+  BENCH_TYPE,
+  benchDelivered,
+  benchFrame,
+  benchNotifications,
+  userFrame as writeUserFrame,
+  type BenchUserEnvelope,
+} from "../payload.js";
 import { verifyHs256 } from "./hs256.js";
 import { CENTRIFUGO_CHANNEL } from "../client/frames.js";
 import { CENTRIFUGO_API_KEY, centrifugoBinary, centrifugoConfig, procCpuUs, procRss } from "./centrifugo.js";
@@ -36,9 +43,10 @@ export interface ServerArgs {
   /** uws only: also subscribe each socket to a topic of its own, as the gateway does for a user */
   perSocketTopic?: boolean;
   /**
-   * uws only, with jwt and `perSocketTopic`: each socket's topic is its token's subject, and the HTTP
-   * handler writes each received envelope's frame (`receivedUserFrame`) and publishes it to its user's
-   * topic, instead of publishing one pre-encoded frame round robin
+   * uws only, with jwt and `perSocketTopic`: each socket's topic is its token's subject, and each
+   * notification's frame is written (`userFrame`) from what was received (the HTTP handler: the envelope;
+   * in process: the validated notification, as the gateway's `deliver` gets it) and published to its
+   * user's topic, instead of one pre-encoded frame round robin
    */
   frameReceived?: boolean;
   /** when profiling: where to write the measurement windows (profile clock, µs) at exit */
@@ -192,7 +200,17 @@ async function startUws(): Promise<Impl> {
   let users = 0;
   let userFrame: Uint8Array = frames.json;
   let nextUser = 0;
+  /** `frameReceived` in process: validated notifications, each written into its frame at publish */
+  let notifications: Notification[] = [];
   const publish = (n: number) => {
+    if (args.frameReceived === true) {
+      for (let i = 0; i < n; i++) {
+        const { id, type, body, routing, metadata } = notifications[nextUser++]!;
+        const user = routing.audienceValue;
+        app.publish(`u|${user}`, writeUserFrame(id, type, body, user, metadata.producer, metadata.timeStamp), false);
+      }
+      return;
+    }
     if (users > 0) {
       // one subscriber per topic (`u|1` … `u|N`, see `message` above), as a User audience on the gateway
       for (let i = 0; i < n; i++) app.publish(`u|${(nextUser++ % users) + 1}`, userFrame, false);
@@ -218,7 +236,10 @@ async function startUws(): Promise<Impl> {
       const n = envelopes.length;
       if (args.frameReceived === true) {
         const timeStamp = new Date().toISOString();
-        for (const e of envelopes) app.publish(`u|${e.routing.audienceValue}`, receivedUserFrame(e, timeStamp), false);
+        for (const e of envelopes) {
+          const user = e.routing.audienceValue;
+          app.publish(`u|${user}`, writeUserFrame(e.id, e.type, e.body, user, e.metadata.producer, timeStamp), false);
+        }
       } else publish(n);
       res.writeStatus("202 Accepted").end(`{"accepted":${n}}`);
     });
@@ -233,6 +254,7 @@ async function startUws(): Promise<Impl> {
       users = a.users?.length ?? 0;
       nextUser = 0;
       if (a.users !== undefined && a.users.length > 0) userFrame = benchFrame("json", a.users[0]);
+      if (args.frameReceived === true) notifications = benchNotifications(a.count, a.users);
     },
     publish,
   };
