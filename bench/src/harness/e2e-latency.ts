@@ -513,6 +513,14 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
     ratio: base === null || base <= 0 ? null : significant(value / base, 3),
     ...extra,
   });
+  const cpuRow = (c: E2eCase, floor: E2eCase | undefined): ResultRow =>
+    vsFloor(
+      "CPU per notification, all processes",
+      c,
+      "µs",
+      significant(totalCpuUs(c), 3),
+      floor === undefined ? null : significant(totalCpuUs(floor), 3),
+    );
   for (const c of cases.filter((x) => x.target !== "floor" && !x.diagnostic && !x.sweep)) {
     const floor = floorOf(c);
     const stages = cases.find((d) => d.diagnostic && d.target === c.target && d.audience === c.audience && d.mode === c.mode)?.stages;
@@ -540,15 +548,7 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
         note: `p50 ${stages.routed.p50} ms`,
       });
     }
-    rows.push(
-      vsFloor(
-        "CPU per notification, all processes",
-        c,
-        "µs",
-        significant(totalCpuUs(c), 3),
-        floor === undefined ? null : significant(totalCpuUs(floor), 3),
-      ),
-    );
+    rows.push(cpuRow(c, floor));
     if (c.target === "cluster") {
       for (const [metric, of] of WAITING) {
         const value = of(c);
@@ -565,15 +565,7 @@ export function e2eRows(cases: readonly E2eCase[]): ResultRow[] {
     ] as const) {
       rows.push(vsFloor(metric, c, "ms", c.latencyMs[key], floor?.latencyMs[key] ?? null));
     }
-    rows.push(
-      vsFloor(
-        "CPU per notification, all processes",
-        c,
-        "µs",
-        significant(totalCpuUs(c), 3),
-        floor === undefined ? null : significant(totalCpuUs(floor), 3),
-      ),
-    );
+    rows.push(cpuRow(c, floor));
   }
   for (const c of cases.filter((x) => x.target === "floor")) {
     for (const [metric, key] of [
