@@ -13,6 +13,19 @@ describe("connection ids", () => {
     const b = mintId("n1");
     expect(a.slice(0, 22)).not.toBe(b.slice(0, 22));
   });
+  it("take fresh random bytes for every id, across refills of the random pool and for every node", () => {
+    // Several pools' worth (256 ids each), alternating nodes: no 16-byte random part twice, each owner kept.
+    const randoms = new Set<string>();
+    for (let i = 0; i < 1500; i++) {
+      const node = i % 3 === 0 ? "gw-a" : "gw-b";
+      const id = mintId(node);
+      expect(ownerOf(id)).toBe(node);
+      const random = Buffer.from(id.slice(0, 22), "base64url");
+      expect(random.length).toBe(16);
+      randoms.add(random.toString("hex"));
+    }
+    expect(randoms.size).toBe(1500);
+  });
   it("W-BAD-06 decode malformed, overlong or forged ids to null", () => {
     expect(ownerOf("short")).toBeNull();
     expect(ownerOf("x".repeat(200))).toBeNull();
