@@ -4,7 +4,8 @@ import type { HubConnection } from "./connection.js";
  * This node's connections, by public connection id and by the `id` clients use on transport requests.
  * A version-1 connection is found only by its token; its public connection id is not a valid `id`
  * (docs/protocol.md §2.3). A connection that ended leaves a tombstone for `tombstoneMs` (docs/protocol.md §3.1); one
- * dropped before it ever had a transport leaves none (docs/protocol.md §2.5).
+ * dropped before it ever had a transport leaves none (docs/protocol.md §2.5), nor does one opened without
+ * negotiate (its id was never sent: a connect-and-close storm keeps no ended connections in memory).
  */
 export class ConnectionTable {
   readonly #byId = new Map<string, HubConnection>();
@@ -31,7 +32,8 @@ export class ConnectionTable {
     if (this.#byId.get(connection.id) !== connection) return;
     this.#byId.delete(connection.id);
     this.#byToken.delete(connection.token);
-    if (connection.state === "closed") {
+    // skipNegotiation: the client never learned this connection's id, so no request can name it.
+    if (connection.state === "closed" && connection.negotiateVersion !== null) {
       const now = Date.now();
       this.#purgeTombstones(now);
       this.#ended.set(connection.token, { connection, expiresAt: now + this.tombstoneMs });
