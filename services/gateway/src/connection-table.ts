@@ -1,4 +1,5 @@
 import type { HubConnection } from "./connection.js";
+import { isPolled } from "./transport/transport.js";
 
 /**
  * This node's connections, by public connection id and by the `id` clients use on transport requests.
@@ -11,8 +12,11 @@ export class ConnectionTable {
   readonly #byId = new Map<string, HubConnection>();
   readonly #byToken = new Map<string, HubConnection>();
   readonly #perUser = new Map<string, number>();
-  /** transport id → ended connection and its tombstone's expiry; insertion order is expiry order (fixed window) */
-  readonly #ended = new Map<string, { connection: HubConnection; expiresAt: number }>();
+  /**
+   * transport id → ended connection (null unless it was long polling: only a poll's answer reads it) and its
+   * tombstone's expiry; insertion order is expiry order (fixed window)
+   */
+  readonly #ended = new Map<string, { connection: HubConnection | null; expiresAt: number }>();
 
   constructor(private readonly tombstoneMs: number) {}
 
@@ -36,7 +40,8 @@ export class ConnectionTable {
     if (connection.state === "closed" && connection.negotiateVersion !== null) {
       const now = Date.now();
       this.#purgeTombstones(now);
-      this.#ended.set(connection.token, { connection, expiresAt: now + this.tombstoneMs });
+      const kept = isPolled(connection.transport) ? connection : null;
+      this.#ended.set(connection.token, { connection: kept, expiresAt: now + this.tombstoneMs });
     }
     const userId = connection.identity.userId;
     if (userId !== null) {
@@ -51,8 +56,11 @@ export class ConnectionTable {
     return this.#byToken.get(id);
   }
 
-  /** The ended connection a transport request's `id` names, while its tombstone lasts. */
-  endedByTransportId(id: string, now: number): HubConnection | undefined {
+  /**
+   * The ended connection a transport request's `id` names, while its tombstone lasts: the connection when
+   * it was long polling, null for another transport (nothing of it is kept), undefined without a tombstone.
+   */
+  endedByTransportId(id: string, now: number): HubConnection | null | undefined {
     this.#purgeTombstones(now);
     return this.#ended.get(id)?.connection;
   }

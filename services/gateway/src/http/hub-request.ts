@@ -164,9 +164,14 @@ export function createHubRequestHandler(options: HubRequestOptions): (reply: Res
   }
 
   /** A poll on an ended connection: its last queued messages (its Close) if any, else 204 (docs/protocol.md §3.4). */
-  async function pollEnded(reply: ResponseSink, request: HubRequest, query: Map<string, string>, ended: HubConnection): Promise<void> {
-    const transport = ended.transport;
-    if (!isPolled(transport)) return reply.send(204, "", NO_CACHE_204);
+  async function pollEnded(
+    reply: ResponseSink,
+    request: HubRequest,
+    query: Map<string, string>,
+    ended: HubConnection | null,
+  ): Promise<void> {
+    const transport = ended?.transport ?? null;
+    if (ended === null || !isPolled(transport)) return reply.send(204, "", NO_CACHE_204);
     if (await admission.authorizeLater(reply, ended, request.authorization, query)) transport.poll(reply);
   }
 
