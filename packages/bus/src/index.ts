@@ -22,12 +22,11 @@ export type { RegistryTrackerOptions } from "./registry/registry-tracker.js";
 export {
   MAX_INGEST_NESTING,
   MSGPACK_CONTENT_TYPE,
-  NESTING_SCAN_BYTES,
   decodeIngestBody,
   encodeIngestBody,
   ingestFormat,
+  nestedTooDeep,
 } from "./ingest-codec.js";
-export { nestedWithin } from "./nesting.js";
 export type { IngestDecodeResult, IngestFormat } from "./ingest-codec.js";
 export {
   createIngestPublisher,

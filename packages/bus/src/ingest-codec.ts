@@ -22,7 +22,12 @@ export type IngestDecodeResult =
  * a smaller body cannot nest deeply enough to cost much, and the check would cost every small one.
  */
 export const MAX_INGEST_NESTING = MAX_BODY_DEPTH + 2;
-export const NESTING_SCAN_BYTES = 64 * 1024;
+const NESTING_SCAN_BYTES = 64 * 1024;
+
+/** True when a producer body is refused before decoding: over `NESTING_SCAN_BYTES` and nested deeper than `MAX_INGEST_NESTING`. */
+export function nestedTooDeep(data: Uint8Array, format: IngestFormat): boolean {
+  return data.byteLength > NESTING_SCAN_BYTES && !nestedWithin(data, format, MAX_INGEST_NESTING);
+}
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -36,8 +41,7 @@ export function ingestFormat(headers: BusHeaders | null): IngestFormat {
 /** Decodes a producer body; never throws (invalid UTF-8, JSON or MessagePack gives `ok: false`). */
 export function decodeIngestBody(data: Uint8Array, headers: BusHeaders | null): IngestDecodeResult {
   const format = ingestFormat(headers);
-  if (data.byteLength > NESTING_SCAN_BYTES && !nestedWithin(data, format, MAX_INGEST_NESTING))
-    return { ok: false, format, error: `nested deeper than ${MAX_INGEST_NESTING} levels`, nesting: true };
+  if (nestedTooDeep(data, format)) return { ok: false, format, error: `nested deeper than ${MAX_INGEST_NESTING} levels`, nesting: true };
   try {
     const value: unknown = format === "msgpack" ? decodeMsgpack(data) : JSON.parse(utf8.decode(data));
     return { ok: true, format, value };

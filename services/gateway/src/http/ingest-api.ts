@@ -1,4 +1,4 @@
-import { decodeIngestBody, MAX_INGEST_NESTING, MSGPACK_CONTENT_TYPE, NESTING_SCAN_BYTES, nestedWithin } from "@tidings/bus";
+import { decodeIngestBody, MAX_INGEST_NESTING, MSGPACK_CONTENT_TYPE, nestedTooDeep } from "@tidings/bus";
 import type { TidingsConfig } from "@tidings/config";
 import { validateEnvelopes, type Notification } from "@tidings/contracts";
 import { endSpan, inSpan, startPublishSpan, traceHeaders, type Logger } from "@tidings/observability";
@@ -63,7 +63,7 @@ export function createIngestApi(
       }
       parsed = decoded.value;
     } else {
-      if (body.length > NESTING_SCAN_BYTES && !nestedWithin(body, "json", MAX_INGEST_NESTING)) return tooDeep(reply);
+      if (nestedTooDeep(body, "json")) return tooDeep(reply);
       try {
         parsed = JSON.parse(body.toString("utf8"));
       } catch {
