@@ -38,7 +38,10 @@ export interface FanoutCase {
    * without it, as a bare object, as the standalone process delivers what its HTTP ingest accepted.
    */
   wire?: NodeMessageFormat;
-  /** Bare uWS, HTTP ingest to users: each received envelope's own frame written and published to its user (`frameReceived`). */
+  /**
+   * Bare uWS, one receiver per notification: each notification's frame written from what the server was given (over HTTP
+   * the envelope, in process the validated notification) and published to its user (`frameReceived`).
+   */
   framing?: "received";
 }
 
