@@ -2,6 +2,7 @@
  * The shape of `bench/results/<name>.json`. Other benchmarks (e.g. the router's) write the same shape
  * so `summary.md` can show them; `rows` is what the summary renders, the rest is detail.
  */
+import { createHash } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 
 export interface Target {
@@ -35,6 +36,12 @@ export interface MachineInfo {
   /** 1, 5 and 15 minute load averages when the harness started and ended */
   loadBefore: number[];
   loadAfter: number[];
+  /**
+   * `hostProbe` samples (ms) when the harness started and ended. Absent in results written before it
+   * was recorded.
+   */
+  hostProbeBefore?: number[];
+  hostProbeAfter?: number[];
 }
 
 export interface HarnessResult {
@@ -53,7 +60,7 @@ export interface HarnessResult {
   cases: unknown[];
 }
 
-export function machineInfo(loadBefore: number[]): MachineInfo {
+export function machineInfo(loadBefore: number[], hostProbeBefore?: number[]): MachineInfo {
   const list = cpus();
   return {
     cpus: list.length,
@@ -62,7 +69,34 @@ export function machineInfo(loadBefore: number[]): MachineInfo {
     platform: `${process.platform}-${process.arch}`,
     loadBefore,
     loadAfter: loadavg(),
+    ...(hostProbeBefore === undefined ? {} : { hostProbeBefore, hostProbeAfter: hostProbe() }),
   };
+}
+
+const PROBE_RUNS = 5;
+/** Each probe run hashes PROBE_BYTES PROBE_PASSES times (~40 ms on a quiet host of this kind). */
+const PROBE_BYTES = 8 * 1024 * 1024;
+const PROBE_PASSES = 6;
+
+/**
+ * How fast this host runs a fixed piece of work right now: the wall time (ms, 0.1 ms) of PROBE_RUNS
+ * SHA-256 hashes of the same 48 MiB, in the order run. The load average counts this machine's own
+ * runnable processes only; a host slowed by something else (other tenants of a shared machine, CPU
+ * frequency) shows here as times above the quiet ones, so a reader can tell a slow run from a slow
+ * change. Native code, so the time does not depend on what the JIT has optimised yet (a JavaScript loop's
+ * did, 5× between runs). Taken when a harness starts and when it writes its result.
+ */
+export function hostProbe(): number[] {
+  const bytes = new Uint8Array(PROBE_BYTES).fill(0x5a);
+  const samples: number[] = [];
+  for (let run = 0; run < PROBE_RUNS; run++) {
+    const started = process.hrtime.bigint();
+    const hash = createHash("sha256");
+    for (let pass = 0; pass < PROBE_PASSES; pass++) hash.update(bytes);
+    hash.digest();
+    samples.push(Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10);
+  }
+  return samples;
 }
 
 export function isHarnessResult(value: unknown): value is HarnessResult {

@@ -95,6 +95,7 @@ async function main(): Promise<void> {
       }
       ctx.log(`${h.name}: ${h.title}`);
       try {
+        ctx.beginHarness();
         const result = await h.run(ctx);
         writeFileSync(join(RESULTS_DIR, `${h.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
         ctx.log(`${h.name}: wrote results/${h.name}.json`);

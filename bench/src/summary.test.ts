@@ -66,6 +66,13 @@ describe("markdown", () => {
     expect(text).toContain("0.50 / 0.40 / 0.30 before, 1.00 / 0.50 / 0.30 after");
     expect(text).toContain("Command: `pnpm bench`");
     expect(text).toContain("- a note");
+    expect(text).not.toContain("host probe");
+  });
+
+  it("renders the host probe's range before and after when the result has it", () => {
+    const base = result();
+    const text = renderResult(result({ machine: { ...base.machine, hostProbeBefore: [41.2, 39.8, 40], hostProbeAfter: [40.1, 122.5] } }));
+    expect(text).toContain("; host probe (SHA-256 of 48 MiB, 5 runs) 39.8–41.2 ms before, 40.1–122.5 ms after. Command:");
   });
 
   it("renders the summary with foreign and missing results", () => {

@@ -63,13 +63,22 @@ function loadText(load: readonly number[]): string {
   return load.map((x) => x.toFixed(2)).join(" / ");
 }
 
+/** The host probe's samples (results.ts `hostProbe`), when the result has them. */
+function hostProbeText(m: HarnessResult["machine"]): string {
+  if (m.hostProbeBefore === undefined || m.hostProbeAfter === undefined) return "";
+  const range = (samples: readonly number[]) => `${Math.min(...samples)}–${Math.max(...samples)}`;
+  return `; host probe (SHA-256 of 48 MiB, 5 runs) ${range(m.hostProbeBefore)} ms before, ${range(m.hostProbeAfter)} ms after`;
+}
+
 export function renderResult(r: HarnessResult): string {
   const when = `${r.finishedAt.replace("T", " ").slice(0, 19)} UTC`;
   const lines = [
     `## ${r.title} (\`${r.name}\`)`,
     "",
     `Measured ${when}${r.quick ? ", **quick** sizes" : ""} on ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}; ` +
-      `load average (1/5/15 min) ${loadText(r.machine.loadBefore)} before, ${loadText(r.machine.loadAfter)} after. Command: \`${r.command}\`.`,
+      `load average (1/5/15 min) ${loadText(r.machine.loadBefore)} before, ${loadText(r.machine.loadAfter)} after` +
+      hostProbeText(r.machine) +
+      `. Command: \`${r.command}\`.`,
     "",
     markdownTable(HEADER, r.rows.map(rowCells)),
   ];

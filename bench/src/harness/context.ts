@@ -6,7 +6,7 @@ import { AddressPool, split } from "../addresses.js";
 import type { ClientArgs, OpenArgs, OpenResult, Report } from "../client/main.js";
 import type { Dialect } from "../client/frames.js";
 import { Child } from "../proc.js";
-import { machineInfo, type HarnessResult, type ResultRow } from "../results.js";
+import { hostProbe, machineInfo, type HarnessResult, type ResultRow } from "../results.js";
 import type { ServerArgs } from "../server/main.js";
 
 /** HS256 secret of every bench server and client (≥ 32 characters, as the gateway requires). */
@@ -48,8 +48,15 @@ export class RunContext {
   /** measurements shared between harnesses of one run (e.g. fan-out cases reused by `peers`) */
   readonly cache = new Map<string, unknown>();
   #profileSeq = 0;
+  /** `hostProbe` samples taken when the current harness started (`beginHarness`). */
+  #hostProbeBefore: number[] | undefined;
 
   constructor(readonly opts: RunOptions) {}
+
+  /** Called by the runner before each harness: samples the host's speed for its result. */
+  beginHarness(): void {
+    this.#hostProbeBefore = hostProbe();
+  }
 
   log(message: string): void {
     process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -128,7 +135,7 @@ export class RunContext {
       finishedAt: new Date().toISOString(),
       quick: this.opts.quick,
       command: this.opts.command,
-      machine: machineInfo(loadBefore),
+      machine: machineInfo(loadBefore, this.#hostProbeBefore),
       ...fields,
     };
   }
