@@ -24,11 +24,24 @@ export function headerValue(h: BusHeaders | null, name: string): string | undefi
   if (h === null) return undefined;
   const exact = h[name];
   if (exact !== undefined) return exact;
-  // Asked for every message (trace context, content type) and usually absent: no array of keys, and
-  // only keys of the same length are lower-cased.
-  const lower = name.toLowerCase();
+  // Asked for every message (trace context, content type) and usually absent: no array of keys and no
+  // lower-cased copies; only keys of the same length are compared.
   for (const key in h) {
-    if (key.length === lower.length && key.toLowerCase() === lower && Object.prototype.hasOwnProperty.call(h, key)) return h[key];
+    if (key.length === name.length && sameIgnoringCase(key, name) && Object.prototype.hasOwnProperty.call(h, key)) return h[key];
   }
   return undefined;
+}
+
+/** `a.toLowerCase() === b.toLowerCase()` for strings of the same length, without the copies when both are ASCII. */
+function sameIgnoringCase(a: string, b: string): boolean {
+  for (let i = 0; i < a.length; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x > 0x7f || y > 0x7f) return a.toLowerCase() === b.toLowerCase();
+    if (x >= 0x41 && x <= 0x5a) x += 0x20;
+    if (y >= 0x41 && y <= 0x5a) y += 0x20;
+    if (x !== y) return false;
+  }
+  return true;
 }

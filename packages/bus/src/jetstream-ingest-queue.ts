@@ -23,7 +23,8 @@ import {
   type IngestPublishResult,
   type IngestQueue,
 } from "@tidings/contracts";
-import { fromNatsHeaders, toNatsHeaders } from "./headers.js";
+import { toNatsHeaders } from "./headers.js";
+import { deliveryCountOf, jsMessageHeaders } from "./nats-message.js";
 import type { IngestBacklog } from "./ingest-backlog.js";
 import { PubAckInbox } from "./pub-ack-inbox.js";
 
@@ -174,21 +175,33 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
     let messages: ConsumerMessages | null = null;
     let wakeRetry: (() => void) | null = null;
 
+    /** A handler finished: its slot goes to the next waiting message. */
+    const settled = (): void => {
+      running--;
+      const next = stopping ? undefined : waiting.shift();
+      if (next !== undefined) run(next);
+      else if (running === 0) for (const wake of idle) wake();
+    };
+    const failed = (m: JsMsg, error: unknown): void => {
+      this.#onError(error);
+      try {
+        m.nak();
+      } catch (nakError) {
+        this.#onError(nakError);
+      }
+      settled();
+    };
+    // No async function and no `finally` per message: one reaction pair on the handler's promise.
     const run = (m: JsMsg) => {
       running++;
-      void (async () => {
-        try {
-          await handler(this.#toIngestMessage(m));
-        } catch (error) {
-          this.#onError(error);
-          m.nak();
-        }
-      })().finally(() => {
-        running--;
-        const next = stopping ? undefined : waiting.shift();
-        if (next !== undefined) run(next);
-        else if (running === 0) for (const wake of idle) wake();
-      });
+      let done: Promise<void>;
+      try {
+        done = handler(this.#toIngestMessage(m));
+      } catch (error) {
+        failed(m, error);
+        return;
+      }
+      done.then(settled, (error: unknown) => failed(m, error));
     };
 
     const receive = (m: JsMsg) => {
@@ -270,7 +283,7 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
   }
 
   #toIngestMessage(m: JsMsg): IngestMessage {
-    return new JsIngestMessage(m, fromNatsHeaders(m.headers), this.#acker);
+    return new JsIngestMessage(m, this.#acker);
   }
 
   /**
@@ -296,14 +309,16 @@ export class JetStreamIngestQueue implements IngestQueue, IngestBacklog {
   #queueConfirm(): void {
     if (this.#confirmQueued) return;
     this.#confirmQueued = true;
-    queueMicrotask(() => {
-      this.#confirmQueued = false;
-      const batch = this.#ackBatch;
-      if (batch === null) return;
-      this.#ackBatch = null;
-      this.#confirm().then(batch.resolve, batch.reject);
-    });
+    queueMicrotask(this.#confirmQueuedAcks);
   }
+
+  readonly #confirmQueuedAcks = (): void => {
+    this.#confirmQueued = false;
+    const batch = this.#ackBatch;
+    if (batch === null) return;
+    this.#ackBatch = null;
+    this.#confirm().then(batch.resolve, batch.reject);
+  };
 
   /** One flush round trip, rejecting with a `TimeoutError` after `timeoutMs`. */
   #confirm(): Promise<void> {
@@ -409,21 +424,28 @@ function isApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }
 
-/** A received JetStream message as the handler sees it: one object per message, no closure each. */
+/**
+ * A received JetStream message as the handler sees it: one object per message, no closure each. The
+ * payload view and the headers are made once (nats.js makes a new view per read of `data` and parses
+ * headers into a `Map` of arrays); the delivery count is read from the ack subject when asked for.
+ */
 class JsIngestMessage implements IngestMessage {
+  readonly data: Uint8Array;
+  readonly headers: BusHeaders | null;
+  #deliveryCount = 0;
   constructor(
     readonly msg: JsMsg,
-    readonly headers: BusHeaders | null,
     readonly acker: (m: JsMsg) => Promise<void>,
-  ) {}
+  ) {
+    this.data = msg.data;
+    this.headers = jsMessageHeaders(msg);
+  }
   get subject(): string {
     return this.msg.subject;
   }
-  get data(): Uint8Array {
-    return this.msg.data;
-  }
   get deliveryCount(): number {
-    return this.msg.info.deliveryCount;
+    if (this.#deliveryCount === 0) this.#deliveryCount = deliveryCountOf(this.msg);
+    return this.#deliveryCount;
   }
   ack(): Promise<void> {
     return this.acker(this.msg);

@@ -83,7 +83,12 @@ export class NatsBus implements Bus {
    * every owning node with the same (read-only) headers object, so they are converted and
    * serialised once per notification, not once per node publish.
    */
-  #lastHeaders: { from: BusHeaders; to: MsgHdrs } | null = null;
+  #lastHeaders: { from: BusHeaders; options: { headers: MsgHdrs } } | null = null;
+  /**
+   * The options of every publish without headers. nats.js makes `{}` per publish when given none and
+   * sets `reply: ""` on the object it is given; this one is only ever given to it.
+   */
+  readonly #noOptions = {};
 
   constructor(
     readonly connection: NatsConnection,
@@ -94,19 +99,19 @@ export class NatsBus implements Bus {
 
   publish(subject: string, data: Uint8Array, headers?: BusHeaders): void {
     this.#checkOpen();
-    this.connection.publish(subject, data, headers === undefined ? undefined : { headers: this.#natsHeaders(headers) });
+    this.connection.publish(subject, data, headers === undefined ? this.#noOptions : this.#headerOptions(headers));
   }
 
-  #natsHeaders(headers: BusHeaders): MsgHdrs {
+  #headerOptions(headers: BusHeaders): { headers: MsgHdrs } {
     if (this.#lastHeaders?.from !== headers) {
       // nats.js serialises headers with their (untyped) `encode()` on every publish; these bytes never
       // change, so it gets them computed once.
       const to = toNatsHeaders(headers) as MsgHdrs & { encode(): Uint8Array };
       const bytes = to.encode();
       to.encode = () => bytes;
-      this.#lastHeaders = { from: headers, to };
+      this.#lastHeaders = { from: headers, options: { headers: to } };
     }
-    return this.#lastHeaders.to;
+    return this.#lastHeaders.options;
   }
 
   subscribe(subject: string, handler: (msg: BusMessage) => void | Promise<void>, opts: BusSubscribeOptions = {}): BusSubscription {

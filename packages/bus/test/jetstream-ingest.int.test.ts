@@ -5,6 +5,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { sleep, startNats, type NatsServer } from "@tidings/testkit";
 import { JetStreamIngestQueue } from "../src/index.js";
+import { fromNatsHeaders } from "../src/headers.js";
 import { describeIngestConformance } from "@tidings/testkit/conformance";
 
 let server: NatsServer;
@@ -163,6 +164,47 @@ describe("JetStreamIngestQueue", () => {
       await expect(pending).rejects.toMatchObject({ name: "ClosedConnectionError" });
       await expect(q.publish("closing.a", new Uint8Array(1), { msgId: "c-2" })).rejects.toThrow();
     });
+  });
+
+  it("hands handlers the headers and delivery counts nats.js would, read without its header parse or delivery info", async () => {
+    const nc = await connect({ servers: server.url });
+    try {
+      const q = await JetStreamIngestQueue.create(nc, { stream: "RAW", subjects: ["raw.>"], onError: () => undefined });
+      const headers = { "Content-Type": "application/msgpack", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" };
+      await q.publish("raw.a", new TextEncoder().encode("x"), { msgId: "raw-1", headers });
+      const seen: Array<{ count: number; headers: unknown; parsedBefore: boolean; infoCount: number; natsHeaders: unknown }> = [];
+      let done: () => void = () => undefined;
+      const finished = new Promise<void>((r) => (done = r));
+      const c = q.consume(
+        async (m) => {
+          const count = m.deliveryCount;
+          const got = m.headers;
+          // What nats.js keeps: neither its header map nor its delivery info was made for the handler.
+          const js = (
+            m as unknown as { msg: { di?: unknown; info: { deliveryCount: number }; msg: { _headers?: unknown; headers: never } } }
+          ).msg;
+          const parsedBefore = js.di !== undefined || js.msg._headers !== undefined;
+          seen.push({ count, headers: got, parsedBefore, infoCount: js.info.deliveryCount, natsHeaders: fromNatsHeaders(js.msg.headers) });
+          if (count < 3) m.nak();
+          else {
+            await m.ack();
+            done();
+          }
+        },
+        { maxInFlight: 1 },
+      );
+      await finished;
+      await c.stop();
+      expect(seen.map((s) => s.count)).toEqual([1, 2, 3]);
+      for (const s of seen) {
+        expect(s.parsedBefore).toBe(false);
+        expect(s.count).toBe(s.infoCount);
+        expect(s.headers).toEqual(s.natsHeaders);
+        expect(s.headers).toEqual({ ...headers, "Nats-Msg-Id": "raw-1" });
+      }
+    } finally {
+      await nc.close();
+    }
   });
 
   it("sends the acks of one read and the PING confirming them in one socket write (messages arriving one at a time, as at low rates)", async () => {

@@ -46,6 +46,10 @@ export interface RouterMetrics {
   readonly redeliveries: Counter;
   readonly storeFailures: Counter;
   readonly storeProbes: Counter;
+  /** `routed.inc()` as a plain number, added to the counter when it is read (no labels object per message). */
+  countRouted(): void;
+  /** `nodePublishes.inc(count)`, the same way. */
+  countNodePublishes(count: number): void;
   /**
    * Wires the gauges read at scrape time: registry size and live nodes, the JetStream consumer's
    * backlog (when the queue can tell) and the messages held while the store is down. Call once,
@@ -69,15 +73,36 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
   const registers = [registry];
   let sources: MetricSources | null = null;
   let lastPending = 0;
+  // Tallies of the per-message counters; each counter's `collect` (run by every read: scrape, `get()`) adds its own.
+  let routedTally = 0;
+  let nodePublishesTally = 0;
   const metrics: RouterMetrics = {
-    routed: new Counter({ name: NAMES.routed, help: "Valid notifications routed to their owning nodes and acked.", registers }),
+    routed: new Counter({
+      name: NAMES.routed,
+      help: "Valid notifications routed to their owning nodes and acked.",
+      registers,
+      collect() {
+        if (routedTally === 0) return;
+        this.inc(routedTally);
+        routedTally = 0;
+      },
+    }),
     deadLettered: new Counter({
       name: NAMES.deadLettered,
       help: "Envelopes republished to tidings.deadletter and acked, by reason.",
       labelNames: ["reason"],
       registers,
     }),
-    nodePublishes: new Counter({ name: NAMES.nodePublishes, help: "Messages published on tidings.v1.node.<id> subjects.", registers }),
+    nodePublishes: new Counter({
+      name: NAMES.nodePublishes,
+      help: "Messages published on tidings.v1.node.<id> subjects.",
+      registers,
+      collect() {
+        if (nodePublishesTally === 0) return;
+        this.inc(nodePublishesTally);
+        nodePublishesTally = 0;
+      },
+    }),
     processDuration: new Histogram({
       name: NAMES.processDuration,
       help: "Time to handle one ingest message, from delivery to ack (or nak); 1 message in 16 is timed.",
@@ -91,6 +116,12 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
       registers,
     }),
     storeProbes: new Counter({ name: NAMES.storeProbes, help: "Health probes sent to the store while it was considered down.", registers }),
+    countRouted() {
+      routedTally++;
+    },
+    countNodePublishes(count) {
+      nodePublishesTally += count;
+    },
     observe(s) {
       sources = s;
     },

@@ -92,7 +92,7 @@ export function createRouter(deps: RouterDeps): Router {
   const heartbeatMs = options.holdHeartbeatMs ?? 3000;
   const refusedMaxDeliveries = Math.max(1, options.storeRefusedMaxDeliveries ?? 3);
   const refusedRetryMs = options.storeRefusedRetryMs ?? 1000;
-  const route = createRoute({ bus, registry, onPublished: (count) => metrics.nodePublishes.inc(count) });
+  const route = createRoute({ bus, registry, onPublished: (count) => metrics.countNodePublishes(count) });
   let tracker: RegistryTracker | null = null;
   let consumer: IngestConsumer | null = null;
   let ready = false;
@@ -167,7 +167,7 @@ export function createRouter(deps: RouterDeps): Router {
   };
 
   const countRouted = (): void => {
-    metrics.routed.inc();
+    metrics.countRouted();
   };
 
   /** Routes (saved or live), or naks / dead-letters what was not saved; then ends its span and settles its handler. Never throws. */
