@@ -12,7 +12,8 @@ import {
 } from "@nats-io/nats-core";
 import type { Bus, BusHeaders, BusMessage, BusSubscribeOptions, BusSubscription } from "@tidings/contracts";
 import { BusClosedError, NoRespondersError, TimeoutError } from "./errors.js";
-import { fromNatsHeaders, toNatsHeaders } from "./headers.js";
+import { toNatsHeaders } from "./headers.js";
+import { receivedHeaders } from "./nats-message.js";
 import { HandlerRuns, type BusErrorHandler } from "./handler-runs.js";
 
 export interface NatsBusOptions {
@@ -208,7 +209,7 @@ function toBusMessage(msg: Msg): BusMessage {
   return {
     subject: msg.subject,
     data: msg.data,
-    headers: fromNatsHeaders(msg.headers),
+    headers: receivedHeaders(msg),
     reply: msg.reply === undefined || msg.reply === "" ? null : msg.reply,
   };
 }

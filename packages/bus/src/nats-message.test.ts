@@ -9,8 +9,8 @@ const enc = new TextEncoder();
 const publisher = { publish: () => undefined };
 
 /** A message as nats.js's parser hands it over: header block then payload in one buffer, `hdr` where the headers end. */
-function received(headerBlock: string | null, payload = "{}"): Msg {
-  const h = headerBlock === null ? new Uint8Array(0) : enc.encode(headerBlock);
+function received(headerBlock: string | Uint8Array | null, payload = "{}"): Msg {
+  const h = headerBlock === null ? new Uint8Array(0) : typeof headerBlock === "string" ? enc.encode(headerBlock) : headerBlock;
   const data = new Uint8Array(h.length + payload.length);
   data.set(h);
   data.set(enc.encode(payload), h.length);
@@ -87,6 +87,16 @@ describe("received headers without nats.js's header parse", () => {
     // The generator reaches both outcomes.
     expect(refused).toBeGreaterThan(100);
     expect(refused).toBeLessThan(4000);
+  });
+
+  it("reads values that are not valid UTF-8 as nats.js does (U+FFFD for each bad sequence)", () => {
+    const bad = [[0xff], [0xe2, 0x82], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf0, 0x9f, 0x98], [0xf4, 0x90, 0x80, 0x80], [0x80, 0x80]];
+    for (const bytes of bad) {
+      const block = new Uint8Array([...enc.encode("NATS/1.0\r\nX-Bad: a"), ...bytes, ...enc.encode("b\r\n\r\n")]);
+      const expected = fromNatsHeaders(received(block).headers);
+      expect(receivedHeaders(received(block)), bytes.join(",")).toEqual(expected);
+      expect(expected!["X-Bad"]).toContain("\ufffd");
+    }
   });
 
   it("keeps each name's first value and the name as sent; no header block is null", () => {

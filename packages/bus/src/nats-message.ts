@@ -13,7 +13,13 @@ interface ReceivedParts {
   _msg?: { hdr?: unknown };
 }
 
-const headerText = new TextDecoder();
+type StringSlice = (this: Uint8Array, start: number, end: number) => string;
+/**
+ * Buffer's UTF-8 reader called on the received bytes: no view made to decode them (what `toString`
+ * calls; invalid sequences become U+FFFD as with nats.js's `TextDecoder`, and a header block starts
+ * with `NATS/1.0`, so there is no byte-order mark for the two to treat differently).
+ */
+const { utf8Slice } = Buffer.prototype as unknown as { utf8Slice: StringSlice };
 const HEADER_LINE_END = "\r\n";
 
 /**
@@ -29,7 +35,7 @@ export function receivedHeaders(msg: Msg): BusHeaders | null {
   const hdr = parts._msg?.hdr;
   if (!(data instanceof Uint8Array) || typeof hdr !== "number") return fromNatsHeaders(msg.headers);
   if (hdr < 0) return null;
-  const text = headerText.decode(data.subarray(0, hdr));
+  const text = utf8Slice.call(data, 0, hdr);
   const out: Record<string, string> = {};
   // The first line is the status line (`NATS/1.0` and an optional code): not a header.
   let at = text.indexOf(HEADER_LINE_END);

@@ -24,7 +24,10 @@ export interface AllocationReport {
   markCompacts: number;
 }
 
-export async function startSampling(intervalBytes = 128): Promise<() => Promise<AllocationReport>> {
+export async function startSampling(
+  intervalBytes = 128,
+  depth = Number(process.env["ALLOC_DEPTH"] ?? 2),
+): Promise<() => Promise<AllocationReport>> {
   const session = new Session();
   session.connect();
   let scavenges = 0;
@@ -51,15 +54,17 @@ export async function startSampling(intervalBytes = 128): Promise<() => Promise<
     let total = 0;
     const short = (f: CallFrame) =>
       `${f.functionName || "(anon)"} ${f.url.replace(/^.*\/(node_modules\/|services\/|packages\/)/, "$1")}:${f.lineNumber + 1}${f.lineNumber === 0 ? `:${f.columnNumber}` : ""}`;
-    const walk = (node: ProfileNode, parent: CallFrame | null) => {
+    // A site is the allocating function and its callers, `depth` frames in all.
+    const walk = (node: ProfileNode, callers: CallFrame[]) => {
+      const frames = [node.callFrame, ...callers].slice(0, depth);
       if (node.selfSize > 0) {
-        const site = parent === null ? short(node.callFrame) : `${short(node.callFrame)} ← ${short(parent)}`;
+        const site = frames.map(short).join(" ← ");
         bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
         total += node.selfSize;
       }
-      for (const c of node.children) walk(c, node.callFrame);
+      for (const c of node.children) walk(c, frames);
     };
-    walk(profile.head, null);
+    walk(profile.head, []);
     const sites = [...bySite].map(([site, bytes]) => ({ site, bytes })).sort((a, b) => b.bytes - a.bytes);
     return { total, sites, scavenges, markCompacts };
   };
