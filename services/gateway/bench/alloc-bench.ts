@@ -7,10 +7,10 @@
  *
  *   ALLOC_AUDIENCE=group|user ALLOC_N=50000 node --expose-gc --import tsx bench/alloc-bench.ts
  */
-import { spawn } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { connectNatsBus } from "@tidings/bus";
-import { NodeMessage, encodeFramedNodeMessage, type Notification } from "@tidings/contracts";
+import { NodeMessage, encodeFramedNodeMessage, validateEnvelope, type Notification } from "@tidings/contracts";
 import { Registry, endSpan, startProcessSpan } from "@tidings/observability";
 import { jsonProtocol } from "@tidings/protocol";
 import { startNats } from "@tidings/testkit";
@@ -20,14 +20,31 @@ import type { ConnectionTable } from "../src/connection-table.js";
 import type { EncodeFailures } from "../src/encode-failures.js";
 import { Fanout } from "../src/fanout.js";
 import { createGatewayMetrics } from "../src/metrics.js";
+import { startGateway } from "../test/harness.js";
 
 const N = Number(process.env["ALLOC_N"] ?? 50_000);
 const AUDIENCE = process.env["ALLOC_AUDIENCE"] ?? "group";
 const SUBJECT = "tidings.v1.node.gw-alloc";
 const GROUPS = 10;
+/** With ALLOC_SOCKETS > 0 (Global audience): the real gateway app and that many WebSocket clients in a child process. */
+const SOCKETS = Number(process.env["ALLOC_SOCKETS"] ?? 0);
 const USERS = 1000;
 
 function notification(seq: number, t0: number): Notification {
+  if (AUDIENCE === "global") {
+    const r = validateEnvelope(
+      {
+        id: `alloc-${seq}`,
+        type: "bench",
+        body: { benchCase: 1, benchSeq: seq, benchTs: t0 + seq },
+        routing: { audienceType: 1 },
+        metadata: { producer: "bench-e2e" },
+      },
+      { now: new Date(t0), defaultTtlSeconds: 60, maxNotificationBytes: 65536 },
+    );
+    if (!r.ok) throw new Error("bench envelope invalid");
+    return r.notification;
+  }
   const [audienceType, audienceValue] = AUDIENCE === "group" ? [3, `g-${seq % GROUPS}`] : [4, `u-${seq % USERS}`];
   return {
     id: `alloc-${seq}`,
@@ -49,6 +66,28 @@ if (process.env["ALLOC_PRODUCER_URL"] !== undefined) {
   }
   await bus.close();
   process.exit(0);
+}
+
+if (process.env["ALLOC_SOCKETS_URL"] !== undefined) {
+  // Clients of the real gateway: JSON handshakes, frames counted and dropped.
+  const { RawWs } = await import("@tidings/testkit");
+  const sockets = await Promise.all(
+    Array.from({ length: SOCKETS }, async () => {
+      const raw = await RawWs.open(`${process.env["ALLOC_SOCKETS_URL"]}/notifications`);
+      raw.send(`{"protocol":"json","version":1}\u001e`);
+      return raw;
+    }),
+  );
+  let frames = 0;
+  setInterval(() => {
+    for (const raw of sockets) {
+      frames += raw.frames.length;
+      raw.frames.length = 0;
+    }
+  }, 100);
+  setInterval(() => console.log(`clients: ${frames} frames`), 5000);
+  process.send?.("ready");
+  await new Promise(() => undefined);
 }
 
 const nats = await startNats();
@@ -74,7 +113,8 @@ try {
     fanout.join(connection, `group:g-${u % GROUPS}`);
   }
   // The app's deliverMessage, as run-gateway's subscription calls it.
-  const deliverMessage = (message: NodeMessage, headers: Readonly<Record<string, string>> | null | undefined): boolean => {
+  let deliverNodeMessage = (data: Uint8Array, headers: Readonly<Record<string, string>> | null): boolean => {
+    const message = NodeMessage.read(data);
     const span = startProcessSpan(SUBJECT, headers);
     if (span.isRecording()) span.setAttribute("messaging.message.id", message.id);
     const delivered = fanout.deliverMessage(message, Date.now());
@@ -82,12 +122,23 @@ try {
     endSpan(span);
     return delivered;
   };
+  let clients: ChildProcess | null = null;
+  if (SOCKETS > 0) {
+    const gw = await startGateway({ TIDINGS_AUTH_ANONYMOUS: "true" });
+    deliverNodeMessage = (data, headers) => gw.gateway.deliverNodeMessage(data, headers);
+    clients = fork(fileURLToPath(import.meta.url), [], {
+      env: { ...process.env, ALLOC_SOCKETS_URL: gw.url.replace("http", "ws") },
+      execArgv: ["--import", "tsx"],
+    });
+    await new Promise((r) => clients!.once("message", r));
+    await new Promise((r) => setTimeout(r, 1000));
+  }
   const bus = await connectNatsBus(nats.url);
   let received = 0;
   let done: () => void = () => undefined;
   const finished = new Promise<void>((r) => (done = r));
   bus.subscribe(SUBJECT, (msg) => {
-    deliverMessage(NodeMessage.read(msg.data), msg.headers);
+    deliverNodeMessage(msg.data, msg.headers);
     if (++received === N) done();
   });
   await bus.flush();
@@ -106,6 +157,7 @@ try {
   printReport(`gateway ${AUDIENCE}`, report, N, Number(process.env["ALLOC_TOP"] ?? 15));
   console.log(`  ${published} topic publishes; cpu ${((cpu.user + cpu.system) / N).toFixed(1)} µs per notification (profiler on)`);
   await new Promise((r) => producer.once("exit", r));
+  clients?.kill();
   await bus.close();
 } finally {
   await nats.stop();
