@@ -183,7 +183,13 @@ describe("JetStreamIngestQueue", () => {
           const js = (
             m as unknown as { msg: { di?: unknown; info: { deliveryCount: number }; msg: { _headers?: unknown; headers: never } } }
           ).msg;
-          const parsedBefore = js.di !== undefined || js.msg._headers !== undefined;
+          // And the raw parts the fast reads use are where they are looked for (else they fall back to nats.js's parse).
+          const raw = js.msg as unknown as { _rdata?: unknown; _msg?: { hdr?: unknown } };
+          const parsedBefore =
+            js.di !== undefined ||
+            js.msg._headers !== undefined ||
+            !(raw._rdata instanceof Uint8Array) ||
+            typeof raw._msg?.hdr !== "number";
           seen.push({ count, headers: got, parsedBefore, infoCount: js.info.deliveryCount, natsHeaders: fromNatsHeaders(js.msg.headers) });
           if (count < 3) m.nak();
           else {
