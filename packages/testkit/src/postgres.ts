@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { appendFile, chown, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,13 @@ export interface PostgresServer {
    * `downMs`, then starts it again on the same port with the same data.
    */
   restart(opts?: { downMs?: number }): Promise<void>;
+  /**
+   * SIGSTOPs the postmaster and every backend: connections stay open and queries hang unanswered
+   * (a frozen server, not a dead one) until `thaw()` SIGCONTs them.
+   */
+  freeze(): void;
+  /** SIGCONTs what `freeze()` stopped; a no-op when the server is not running. */
+  thaw(): void;
   /** Stops the server at once (`pg_ctl stop -m immediate`) and deletes its directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -128,6 +135,8 @@ export async function startPostgres(): Promise<PostgresServer> {
         await new Promise((r) => setTimeout(r, downMs));
         await exec("pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60"]);
       },
+      freeze: () => signalServer(data, "SIGSTOP"),
+      thaw: () => signalServer(data, "SIGCONT"),
       stop() {
         stopping ??= (async () => {
           running.delete(stopNow);
@@ -148,4 +157,29 @@ export async function startPostgres(): Promise<PostgresServer> {
       cause: err,
     });
   }
+}
+
+/**
+ * Sends `signal` to the postmaster of `data` (first line of postmaster.pid) and to its child
+ * processes; a no-op when the server is not running (no postmaster.pid).
+ */
+function signalServer(data: string, signal: "SIGSTOP" | "SIGCONT"): void {
+  const pidFile = join(data, "postmaster.pid");
+  if (!existsSync(pidFile)) return;
+  const postmaster = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+  const children = readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        // Field 4 of /proc/<pid>/stat, counted after the parenthesised command name, is the parent pid.
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === postmaster;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+  // Children first on SIGSTOP, so the postmaster cannot start a replacement meanwhile; it first on SIGCONT.
+  const order = signal === "SIGSTOP" ? [...children, postmaster] : [postmaster, ...children];
+  for (const pid of order) process.kill(pid, signal);
 }

@@ -6,6 +6,7 @@ import { createStoreResponder } from "./responder.js";
 import { startExpirySweeper } from "./sweeper.js";
 
 const STORE_PING_INTERVAL_MS = 5_000;
+const STORE_PING_TIMEOUT_MS = 4_000;
 
 export interface RunningStore {
   /** True while both the bus and the database answer: requests need both. */
@@ -47,19 +48,33 @@ export async function runStore(config: TidingsConfig, log: Logger, registry: Reg
 }
 
 /**
- * Runs a real query against the database every 5 s; `reachable()` is false from the first failed
- * query until the next one succeeds, so `/readyz` reflects the database and not only the bus.
+ * Runs a real query against the database every 5 s; `reachable()` is false from the first query that
+ * fails or has no answer within 4 s until one succeeds, so `/readyz` reflects the database and not only
+ * the bus. A frozen server (connections open, nothing answered) counts as unreachable too, and while a
+ * query is unanswered no other is sent, so a frozen server does not collect one hung query every 5 s.
  */
 export function watchStore(handle: StoreHandle, log: Logger): { reachable(): boolean; stop(): void } {
   let reachable = true;
+  let pinging = false;
+  const unreachable = (err: unknown): void => {
+    if (reachable) log.warn({ err }, "store unreachable: readiness off");
+    reachable = false;
+  };
   const pinger = setInterval(() => {
-    handle.ping().then(
-      () => void (reachable = true),
-      (err: unknown) => {
-        if (reachable) log.warn({ err }, "store unreachable: readiness off");
-        reachable = false;
-      },
+    if (pinging) return;
+    pinging = true;
+    const timer = setTimeout(
+      () => unreachable(new Error(`no answer from the database within ${STORE_PING_TIMEOUT_MS} ms`)),
+      STORE_PING_TIMEOUT_MS,
     );
+    timer.unref();
+    handle
+      .ping()
+      .then(() => void (reachable = true), unreachable)
+      .finally(() => {
+        clearTimeout(timer);
+        pinging = false;
+      });
   }, STORE_PING_INTERVAL_MS);
   pinger.unref();
   return { reachable: () => reachable, stop: () => clearInterval(pinger) };
