@@ -111,10 +111,11 @@ export interface Gateway {
    */
   stop(drainMs?: number): Promise<void>;
   /**
-   * The node's NATS connection broke (`disconnected`) or is back (`reconnected`): once back, every open
-   * connection gets the persisted notifications the outage may have cost it (catch-up.ts). No-op without a store.
+   * The node's NATS connection broke (`disconnected`, at `at` epoch ms, default now) or is back
+   * (`reconnected`): once back, every open connection gets the persisted notifications the outage may
+   * have cost it (catch-up.ts). No-op without a store.
    */
-  busDisconnected(): void;
+  busDisconnected(at?: number): void;
   busReconnected(): Promise<void>;
   /** false while draining */
   readonly ready: boolean;
@@ -317,7 +318,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       await new Promise((r) => setTimeout(r, 50)); // let uWS flush the last Close frames
     },
     deliverEvent: (key, target, payload) => fanout.deliverEvent(key, target, payload),
-    busDisconnected: () => catchUp?.disconnected(),
+    busDisconnected: (at) => catchUp?.disconnected(at),
     busReconnected: async () => {
       await catchUp?.reconnected();
     },

@@ -79,6 +79,20 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
     ackTimeoutMs: config.membershipAckTimeoutSeconds * 1000,
     // Routers send this node framed node messages (no JSON parse per notification here) once they know it reads them.
     nodeMessages: [FRAMED_NODE_MESSAGES],
+    // Frozen or blocked past two heartbeats: routers may have dropped this node and routed its
+    // audiences elsewhere meanwhile, with the NATS connection intact. Once every router has this node
+    // again, its connections are caught up from the store as after a NATS outage.
+    onStalled: (lastHeartbeatMs) => {
+      log.warn(
+        { silentMs: Date.now() - lastHeartbeatMs },
+        "registry heartbeats stalled: catching connections up once the routers know this node again",
+      );
+      gateway?.busDisconnected(lastHeartbeatMs);
+      void announcer
+        .acknowledged()
+        .then(() => gateway?.busReconnected())
+        .catch((err: unknown) => log.error({ err }, "catch-up after the stall failed"));
+    },
   });
   gateway = await createGatewayOrRelease(
     {

@@ -4,6 +4,9 @@ import { DigestAccumulator } from "./digest.js";
 import { MISSED_HEARTBEATS, REGISTRY_HEARTBEAT_MS, silentRegistryLogger, type RegistryLogger } from "./log.js";
 import { decodePageRequest, decodeRegistryAck, encodeJson, type SnapshotGone, type SnapshotPage } from "./wire.js";
 
+/** Heartbeat intervals without a heartbeat that count as a stall (routers drop a node after MISSED_HEARTBEATS; timers and the bus add delay). */
+const STALL_HEARTBEATS = MISSED_HEARTBEATS - 1;
+
 export interface RegistryAnnouncerOptions {
   bus: Bus;
   /** This gateway node's id (`subjects.node(nodeId)` is where its notifications arrive). */
@@ -24,6 +27,13 @@ export interface RegistryAnnouncerOptions {
   snapshotTtlMs?: number;
   /** Node-message formats this node reads besides the notification's JSON, announced in heartbeats and snapshots (default none). */
   nodeMessages?: readonly string[];
+  /**
+   * Called with the time of the last heartbeat sent when the next one goes out more than two intervals
+   * later (the process was frozen or its event loop blocked): routers may have dropped this node
+   * meanwhile and routed its audiences to nobody. `acknowledged()` then waits until every router known
+   * before the stall has acknowledged this node again.
+   */
+  onStalled?: (lastHeartbeatMs: number) => void;
   log?: RegistryLogger;
 }
 
@@ -64,6 +74,9 @@ export class RegistryAnnouncer {
   /** `{nodeMessages}` as heartbeats and snapshot pages carry it; empty when the node announces none. */
   readonly #formats: { nodeMessages?: readonly string[] };
   readonly #log: RegistryLogger;
+  readonly #onStalled: ((lastHeartbeatMs: number) => void) | undefined;
+  /** When the last heartbeat was sent (epoch ms). */
+  #lastHeartbeatMs = 0;
   /** Local connections per audience key. */
   readonly #counts = new Map<string, number>();
   /** The key set routers were told about (through deltas up to `#seq`). */
@@ -93,6 +106,7 @@ export class RegistryAnnouncer {
     this.#formats = opts.nodeMessages === undefined || opts.nodeMessages.length === 0 ? {} : { nodeMessages: opts.nodeMessages };
     this.#ackTimeoutMs = opts.ackTimeoutMs ?? 2000;
     this.#log = opts.log ?? silentRegistryLogger;
+    this.#onStalled = opts.onStalled;
   }
 
   /** Sequence number of the last delta published (0 before the first). */
@@ -250,6 +264,19 @@ export class RegistryAnnouncer {
     this.#waiters = waiting;
   }
 
+  /**
+   * After a stall the routers were silent because this node was: they are kept, but each must
+   * acknowledge again (it may have dropped this node and must fetch its snapshot first) before
+   * `acknowledged()` resolves.
+   */
+  #stalled(lastHeartbeatMs: number, now: number): void {
+    for (const r of this.#routers.values()) {
+      r.seq = -1;
+      r.lastSeenMs = now;
+    }
+    this.#onStalled?.(lastHeartbeatMs);
+  }
+
   /** Forgets routers silent for three heartbeat intervals (they acknowledge every heartbeat). */
   #forgetSilentRouters(): void {
     const oldest = Date.now() - this.#heartbeatIntervalMs * MISSED_HEARTBEATS;
@@ -286,6 +313,10 @@ export class RegistryAnnouncer {
 
   #sendHeartbeat(): void {
     if (!this.#running) return;
+    const now = Date.now();
+    const last = this.#lastHeartbeatMs;
+    this.#lastHeartbeatMs = now;
+    if (last !== 0 && now - last > this.#heartbeatIntervalMs * STALL_HEARTBEATS) this.#stalled(last, now);
     this.#forgetSilentRouters();
     this.flush();
     try {
