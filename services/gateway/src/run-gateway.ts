@@ -54,9 +54,12 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
     onError: (err, subject) => log.error({ err, subject }, "bus handler failed"),
     onConnectionChange: (status, server) => {
       log.warn({ status, server }, `NATS ${status}`);
-      if (status === "disconnect") gateway?.busDisconnected();
-      // busReconnected never rejects (each replay logs its own failure); the catch keeps that true.
-      else void gateway?.busReconnected().catch((err: unknown) => log.error({ err }, "catch-up after the NATS outage failed"));
+      // Still starting (the announcer is set before the gateway): nothing to catch up yet.
+      if (gateway === undefined) return;
+      if (status === "disconnect") {
+        announcer.disconnected();
+        gateway.busDisconnected();
+      } else catchUpOnceRejoined("catch-up after the NATS outage failed");
     },
   });
   const queueOptions = { ...nats.queue, onError: (err: unknown) => log.error({ err }, "ingest queue error") };
@@ -79,21 +82,29 @@ export async function runGateway(config: TidingsConfig, nodeId: string, log: Log
     ackTimeoutMs: config.membershipAckTimeoutSeconds * 1000,
     // Routers send this node framed node messages (no JSON parse per notification here) once they know it reads them.
     nodeMessages: [FRAMED_NODE_MESSAGES],
-    // Frozen or blocked past two heartbeats: routers may have dropped this node and routed its
-    // audiences elsewhere meanwhile, with the NATS connection intact. Once every router has this node
-    // again, its connections are caught up from the store as after a NATS outage.
+    // Frozen or blocked past two heartbeats: routers may have dropped this node, with its NATS
+    // connection intact. Its connections are caught up as after a NATS outage.
     onStalled: (lastHeartbeatMs) => {
       log.warn(
         { silentMs: Date.now() - lastHeartbeatMs },
         "registry heartbeats stalled: catching connections up once the routers know this node again",
       );
       gateway?.busDisconnected(lastHeartbeatMs);
-      void announcer
-        .acknowledged()
-        .then(() => gateway?.busReconnected())
-        .catch((err: unknown) => log.error({ err }, "catch-up after the stall failed"));
+      catchUpOnceRejoined("catch-up after the stall failed");
     },
   });
+  /**
+   * Routers that dropped this node (silent past three heartbeats) route its audiences to nobody until
+   * they have its snapshot again, so the store is asked only after every router acknowledged it anew:
+   * what they routed before is stored by then, what they route after arrives live. busReconnected
+   * never rejects (each replay logs its own failure); the catch keeps that true.
+   */
+  function catchUpOnceRejoined(failure: string): void {
+    void announcer
+      .rejoined()
+      .then(() => gateway?.busReconnected())
+      .catch((err: unknown) => log.error({ err }, failure));
+  }
   gateway = await createGatewayOrRelease(
     {
       config,

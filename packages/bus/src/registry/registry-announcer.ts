@@ -30,8 +30,7 @@ export interface RegistryAnnouncerOptions {
   /**
    * Called with the time of the last heartbeat sent when the next one goes out more than two intervals
    * later (the process was frozen or its event loop blocked): routers may have dropped this node
-   * meanwhile and routed its audiences to nobody. `acknowledged()` then waits until every router known
-   * before the stall has acknowledged this node again.
+   * meanwhile and routed its audiences to nobody (`rejoined()` tells when they route to it again).
    */
   onStalled?: (lastHeartbeatMs: number) => void;
   log?: RegistryLogger;
@@ -39,6 +38,8 @@ export interface RegistryAnnouncerOptions {
 
 interface AckWaiter {
   readonly seq: number;
+  /** Also wait for at least one router (a rejoin: routers forgotten during an outage answer again). */
+  readonly needsRouter: boolean;
   readonly resolve: (acknowledged: boolean) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -92,6 +93,8 @@ export class RegistryAnnouncer {
   #subs: BusSubscription[] = [];
   #heartbeat: NodeJS.Timeout | null = null;
   #flushScheduled = false;
+  /** Between `disconnected()` and `rejoined()`. */
+  #deaf = false;
   #running = false;
   #seq = 0;
 
@@ -132,16 +135,44 @@ export class RegistryAnnouncer {
   acknowledged(): Promise<boolean> {
     if (!this.#running) return Promise.resolve(true);
     this.flush();
-    const seq = this.#seq;
-    if (this.#allAcked(seq)) return Promise.resolve(true);
+    return this.#waitForAcks(this.#seq, false, this.#ackTimeoutMs);
+  }
+
+  /** The NATS connection is down: routers go unheard, so none is forgotten for silence until `rejoined()`. */
+  disconnected(): void {
+    this.#deaf = true;
+  }
+
+  /**
+   * After this node could not be heard (its NATS connection was down, or it was frozen past
+   * `onStalled`'s threshold) routers may have dropped it and routed its audiences to nobody. Sends a
+   * heartbeat now (a router that dropped the node fetches its snapshot before acknowledging) and
+   * resolves true once every router known before, and at least one, has acknowledged it; false after
+   * three heartbeat intervals. Persisted notifications routed before that are in the store by then.
+   */
+  rejoined(): Promise<boolean> {
+    if (!this.#running) return Promise.resolve(true);
+    this.#deaf = false;
+    const now = Date.now();
+    for (const r of this.#routers.values()) {
+      r.seq = -1;
+      r.lastSeenMs = now;
+    }
+    this.#sendHeartbeat();
+    return this.#waitForAcks(this.#seq, true, this.#heartbeatIntervalMs * MISSED_HEARTBEATS);
+  }
+
+  #waitForAcks(seq: number, needsRouter: boolean, timeoutMs: number): Promise<boolean> {
+    if (this.#settled(seq, needsRouter)) return Promise.resolve(true);
     return new Promise((resolve) => {
       const waiter: AckWaiter = {
         seq,
+        needsRouter,
         resolve,
         timer: setTimeout(() => {
           this.#waiters = this.#waiters.filter((w) => w !== waiter);
           resolve(false);
-        }, this.#ackTimeoutMs),
+        }, timeoutMs),
       };
       this.#waiters.push(waiter);
     });
@@ -244,7 +275,8 @@ export class RegistryAnnouncer {
     this.#settleWaiters();
   }
 
-  #allAcked(seq: number): boolean {
+  #settled(seq: number, needsRouter: boolean): boolean {
+    if (needsRouter && this.#routers.size === 0) return false;
     for (const r of this.#routers.values()) if (r.seq < seq) return false;
     return true;
   }
@@ -254,7 +286,7 @@ export class RegistryAnnouncer {
     if (this.#waiters.length === 0) return;
     const waiting: AckWaiter[] = [];
     for (const w of this.#waiters) {
-      if (this.#running && !this.#allAcked(w.seq)) {
+      if (this.#running && !this.#settled(w.seq, w.needsRouter)) {
         waiting.push(w);
         continue;
       }
@@ -264,21 +296,9 @@ export class RegistryAnnouncer {
     this.#waiters = waiting;
   }
 
-  /**
-   * After a stall the routers were silent because this node was: they are kept, but each must
-   * acknowledge again (it may have dropped this node and must fetch its snapshot first) before
-   * `acknowledged()` resolves.
-   */
-  #stalled(lastHeartbeatMs: number, now: number): void {
-    for (const r of this.#routers.values()) {
-      r.seq = -1;
-      r.lastSeenMs = now;
-    }
-    this.#onStalled?.(lastHeartbeatMs);
-  }
-
   /** Forgets routers silent for three heartbeat intervals (they acknowledge every heartbeat). */
   #forgetSilentRouters(): void {
+    if (this.#deaf) return;
     const oldest = Date.now() - this.#heartbeatIntervalMs * MISSED_HEARTBEATS;
     let forgot = false;
     for (const [id, r] of this.#routers) {
@@ -316,7 +336,8 @@ export class RegistryAnnouncer {
     const now = Date.now();
     const last = this.#lastHeartbeatMs;
     this.#lastHeartbeatMs = now;
-    if (last !== 0 && now - last > this.#heartbeatIntervalMs * STALL_HEARTBEATS) this.#stalled(last, now);
+    // Before routers silent since then are forgotten: they were silent because this node was.
+    if (last !== 0 && now - last > this.#heartbeatIntervalMs * STALL_HEARTBEATS) this.#onStalled?.(last);
     this.#forgetSilentRouters();
     this.flush();
     try {
