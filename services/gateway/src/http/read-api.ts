@@ -1,4 +1,4 @@
-import { GLOBAL_AUDIENCE, tenantAudience, userAudience, type NotificationStore } from "@tidings/contracts";
+import { GLOBAL_AUDIENCE, StoreUnavailableError, tenantAudience, userAudience, type NotificationStore } from "@tidings/contracts";
 import { AuthError, extractToken, type Authenticator } from "../auth.js";
 import { parseQuery } from "./query.js";
 import type { Reply } from "./respond.js";
@@ -38,6 +38,9 @@ export function createReadApi(deps: { store: NotificationStore | undefined; auth
       });
     } catch (err) {
       if (err instanceof RangeError) return reply.apiError(400, "invalid_query", err.message);
+      // An outage of the store service, not a bug: the caller is told to retry, as HTTP ingest does.
+      if (err instanceof StoreUnavailableError)
+        return reply.apiError(503, "unavailable", "The notification store is not answering; retry later.", {}, [["Retry-After", "1"]]);
       throw err;
     }
     reply.json(200, page);
