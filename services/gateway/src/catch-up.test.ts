@@ -28,7 +28,7 @@ describe("BusCatchUp", () => {
     expect(calls).toEqual([]);
   });
 
-  it("replays every open connection's audiences from lookBackMs before the first disconnect, passing the live-delivery filter", async () => {
+  it("replays every open connection's audiences from lookBackMs before the earliest reported outage start, passing the live-delivery filter", async () => {
     const seen: { id: string; audiences: readonly string[]; since: number; skipped: boolean }[] = [];
     const live = { audienceId: "user:u", id: "n1" } as DeliveredNotification;
     const c = catchUp(
@@ -39,8 +39,10 @@ describe("BusCatchUp", () => {
         onCaughtUp: (n, sent) => seen.push({ id: `done ${n} ${sent}`, audiences: [], since: 0, skipped: false }),
       },
     );
+    c.disconnected(1_005_000);
+    // A stall noticed after the disconnect began earlier (its last heartbeat): the earliest start counts.
     c.disconnected(1_000_000);
-    c.disconnected(1_005_000); // a second notice within the same outage keeps the first
+    c.disconnected(1_007_000); // a later notice within the same outage changes nothing
     await c.reconnected();
     expect(seen).toEqual([
       { id: "a", audiences: ["global", "user:u"], since: 1_000_000 - 40_000, skipped: true },

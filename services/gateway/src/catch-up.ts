@@ -51,8 +51,9 @@ export class BusCatchUp {
     this.#deps = deps;
   }
 
+  /** An outage began at `now`; of outages reported before the catch-up, the earliest start counts. */
   disconnected(now = Date.now()): void {
-    this.#lostAt ??= now;
+    this.#lostAt = this.#lostAt === null ? now : Math.min(this.#lostAt, now);
   }
 
   /** Resolves once every open connection has been caught up (a no-op when no outage was seen). */
