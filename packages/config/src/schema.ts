@@ -87,7 +87,7 @@ export const configSchema = defineConfig(
     forwardTimeoutSeconds: seconds({
       default: 5,
       above: 0,
-      doc: "Time to wait for the owning node when a request is forwarded in a cluster.",
+      doc: "Time to wait for the owning node when a request is forwarded in a cluster, and for the store's answer (the store service in a cluster, the database in standalone) before the caller is told it is unavailable.",
     }),
 
     // --- product contract (docs/contract.md) -------------------------------------------------

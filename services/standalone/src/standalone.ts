@@ -2,7 +2,7 @@ import type { TidingsConfig } from "@tidings/config";
 import type { Notification } from "@tidings/contracts";
 import { createGatewayOrRelease, NativeUwsUnavailableError, type InboxPageOptions } from "@tidings/gateway";
 import { createRegistry, startTracing, type Logger } from "@tidings/observability";
-import { createStore, startExpirySweeper, storeOptionsOf, watchStore } from "@tidings/store";
+import { createStore, startExpirySweeper, storeOptionsOf, watchStore, withDeadline } from "@tidings/store";
 import type { Running } from "./running.js";
 import { startOpsServer } from "./ops.js";
 
@@ -19,6 +19,8 @@ export async function runStandalone(config: TidingsConfig, nodeId: string, log: 
   log.info({ embedded: storeHandle.embedded, dataDir: storeHandle.embedded ? config.dataDir : undefined }, "notification store ready");
   const sweeper = startExpirySweeper(storeHandle.store, log);
 
+  // Callers get an answer within the forward timeout, as from the store service in a cluster.
+  const store = withDeadline(storeHandle.store, config.forwardTimeoutSeconds * 1000);
   const release = async () => {
     await sweeper.stop();
     await storeHandle.close();
@@ -29,11 +31,11 @@ export async function runStandalone(config: TidingsConfig, nodeId: string, log: 
       log,
       nodeId,
       registry,
-      store: storeHandle.store,
+      store,
       ...(inbox === undefined ? {} : { inbox }),
       ingest: async (notifications: readonly Notification[], traceHeaders) => {
         for (const n of notifications) {
-          if (n.metadata.isPersisted) await storeHandle.store.save(n);
+          if (n.metadata.isPersisted) await store.save(n);
         }
         // Duplicates are delivered again too: the gateway de-duplicates within the window, and a
         // retry after a crash between save and delivery must still reach online clients.

@@ -1,5 +1,6 @@
 export { createStore } from "./create-store.js";
 export type { CreateStoreOptions, StoreHandle } from "./create-store.js";
+export { withDeadline } from "./deadline-store.js";
 export { EMBEDDED_MAX_CONNECTIONS, startEmbeddedPostgres } from "./embedded.js";
 export type { EmbeddedPostgres } from "./embedded.js";
 export { createStoreMetrics, instrumentStore, metricNames } from "./metrics.js";
