@@ -11,7 +11,7 @@ import {
   type StateChange,
   type StateChangeResult,
 } from "@tidings/contracts";
-import { isRefusedByDatabase } from "./refused.js";
+import { isPermanentStoreFailure } from "./refused.js";
 
 /**
  * The in-process store as the standalone gateway calls it, failing the way the store service fails in
@@ -65,9 +65,10 @@ class DeadlineStore implements NotificationStore {
         },
         (err: unknown) => {
           clearTimeout(timer);
-          const permanent = err instanceof Error && (err instanceof RangeError || isRefusedByDatabase(err));
           reject(
-            permanent ? err : new StoreUnavailableError(`store ${op}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }),
+            err instanceof Error && isPermanentStoreFailure(err)
+              ? err
+              : new StoreUnavailableError(`store ${op}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }),
           );
         },
       );

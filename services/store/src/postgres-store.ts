@@ -18,7 +18,7 @@ import {
   type StateChange,
   type StateChangeResult,
 } from "@tidings/contracts";
-import { isRefusedByDatabase } from "./refused.js";
+import { isPermanentStoreFailure, isRefusedByDatabase } from "./refused.js";
 
 export interface PostgresStoreOptions {
   /** The store's clock, against which `save` decides "expired". Default: the system clock. */
@@ -142,7 +142,7 @@ export class PostgresNotificationStore implements NotificationStore {
     try {
       return { ok: true, result: await this.save(n) };
     } catch (err) {
-      if (!isRefusedByDatabase(err) && !(err instanceof RangeError)) throw err;
+      if (!isPermanentStoreFailure(err)) throw err;
       return { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
   }

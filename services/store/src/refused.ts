@@ -11,3 +11,11 @@ export function isRefusedByDatabase(err: unknown): boolean {
   const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
   return typeof code === "string" && /^2[23][0-9A-Z]{3}$/.test(code);
 }
+
+/**
+ * True when retrying the call cannot help: arguments the store refuses (`RangeError`) or data the
+ * database refuses. Anything else (connection lost, timeout, shutdown) may pass on a retry.
+ */
+export function isPermanentStoreFailure(err: unknown): boolean {
+  return err instanceof RangeError || isRefusedByDatabase(err);
+}
