@@ -73,36 +73,21 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
   const registers = [registry];
   let sources: MetricSources | null = null;
   let lastPending = 0;
-  // Tallies of the per-message counters; each counter's `collect` (run by every read: scrape, `get()`) adds its own.
-  let routedTally = 0;
-  let nodePublishesTally = 0;
+  const routed = talliedCounter({ name: NAMES.routed, help: "Valid notifications routed to their owning nodes and acked.", registers });
+  const nodePublishes = talliedCounter({
+    name: NAMES.nodePublishes,
+    help: "Messages published on tidings.v1.node.<id> subjects.",
+    registers,
+  });
   const metrics: RouterMetrics = {
-    routed: new Counter({
-      name: NAMES.routed,
-      help: "Valid notifications routed to their owning nodes and acked.",
-      registers,
-      collect() {
-        if (routedTally === 0) return;
-        this.inc(routedTally);
-        routedTally = 0;
-      },
-    }),
+    routed: routed.counter,
     deadLettered: new Counter({
       name: NAMES.deadLettered,
       help: "Envelopes republished to tidings.deadletter and acked, by reason.",
       labelNames: ["reason"],
       registers,
     }),
-    nodePublishes: new Counter({
-      name: NAMES.nodePublishes,
-      help: "Messages published on tidings.v1.node.<id> subjects.",
-      registers,
-      collect() {
-        if (nodePublishesTally === 0) return;
-        this.inc(nodePublishesTally);
-        nodePublishesTally = 0;
-      },
-    }),
+    nodePublishes: nodePublishes.counter,
     processDuration: new Histogram({
       name: NAMES.processDuration,
       help: "Time to handle one ingest message, from delivery to ack (or nak); 1 message in 16 is timed.",
@@ -117,10 +102,10 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
     }),
     storeProbes: new Counter({ name: NAMES.storeProbes, help: "Health probes sent to the store while it was considered down.", registers }),
     countRouted() {
-      routedTally++;
+      routed.add(1);
     },
     countNodePublishes(count) {
-      nodePublishesTally += count;
+      nodePublishes.add(count);
     },
     observe(s) {
       sources = s;
@@ -177,4 +162,27 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
   });
   for (const reason of Object.values(DeadLetterReason)) metrics.deadLettered.labels(reason).inc(0);
   return metrics;
+}
+
+/**
+ * A counter for a per-message count: `add` tallies a plain number, and the counter's `collect` (run by
+ * every read: scrape, `get()`) adds the tally, so every read is exact and no labels object is made per
+ * message, as `inc()` makes one per call.
+ */
+function talliedCounter(config: { name: string; help: string; registers: Registry[] }): { counter: Counter; add(n: number): void } {
+  let tally = 0;
+  const counter = new Counter({
+    ...config,
+    collect() {
+      if (tally === 0) return;
+      this.inc(tally);
+      tally = 0;
+    },
+  });
+  return {
+    counter,
+    add(n) {
+      tally += n;
+    },
+  };
 }
