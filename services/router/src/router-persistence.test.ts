@@ -99,6 +99,28 @@ describe("router - persistence", () => {
     expect(h.store.batches.length).toBeLessThan(400);
   });
 
+  it("keeps each audience's order while more audiences pass through than its audience map keeps (4 × maxInFlight): 1,000 persisted and live notifications to 200 audiences, saves answered out of order", async () => {
+    const users = Array.from({ length: 200 }, (_, k) => `user:w${k}`);
+    const h = await harness({ "node-a": users });
+    let i = 0;
+    const saveMany = h.store.saveMany.bind(h.store);
+    h.store.saveMany = async (ns) => {
+      await sleep(i++ % 3 === 0 ? 10 : 0);
+      return saveMany(ns);
+    };
+    // Audiences in runs of three messages, so that each run has messages waiting behind a save while later audiences come and go.
+    const audienceOf = (j: number) => Math.floor(j / 3) % 200;
+    const ids = Array.from({ length: 1000 }, (_, j) => `w-${j}`);
+    await Promise.all(ids.map((id, j) => h.publish(envelope(id, 4, `w${audienceOf(j)}`, j % 3 === 1 ? {} : { isPersisted: true }))));
+    await waitFor(() => h.received("node-a").length === 1000, 10_000, "1,000 deliveries");
+    const received = h.received("node-a");
+    expect(new Set(received.map((n) => n.id)).size).toBe(1000);
+    for (let k = 0; k < 200; k++) {
+      const seqs = received.filter((n) => n.routing.audienceValue === `w${k}`).map((n) => Number(n.id.slice(2)));
+      expect(seqs, `audience w${k} in fetch order`).toEqual([...seqs].sort((a, b) => a - b));
+    }
+  });
+
   it("a persisted message whose ack fails is handed back at once (its handler rejects), redelivered, and counted as routed only once acked", async () => {
     const h = await harness({ "node-a": ["user:k"] });
     h.failAck.add("k1");

@@ -100,13 +100,19 @@ export function createRouter(deps: RouterDeps): Router {
   const deadLetter = createDeadLetter({ bus, log, metrics });
 
   /**
-   * The waiting messages of each audience in fetch order, as a linked list from its head (the map
-   * holds audiences with at least one). Only publishing is ordered this way (that is what orders
-   * delivery); saves start at fetch, so one audience's queued messages share a batch, and acks run
-   * after the publish, outside the order, so one busy audience is not capped at one ack round trip
-   * per message.
+   * The waiting messages of each audience in fetch order, as a linked list from its head. Only
+   * publishing is ordered this way (that is what orders delivery); saves start at fetch, so one
+   * audience's queued messages share a batch, and acks run after the publish, outside the order, so
+   * one busy audience is not capped at one ack round trip per message.
+   *
+   * An audience whose last waiting message finished keeps its key, mapped to null: deleting and
+   * re-adding keys makes V8 rebuild a map's table every few dozen messages, and a map in the old
+   * generation gets its new table there, where only a full collection of the whole heap (the registry's
+   * keys) frees it. Past `maxAudienceKeys` keys the map is replaced by a new (young) one holding the
+   * audiences that have waiting messages.
    */
-  const queues = new Map<string, Job>();
+  let queues = new Map<string, Job | null>();
+  const maxAudienceKeys = 4 * maxInFlight;
   /** Jobs free to take on a message. */
   const pool: Job[] = [];
   /** Every waiting message (at most `maxInFlight`). */
@@ -140,7 +146,8 @@ export function createRouter(deps: RouterDeps): Router {
 
   const enqueue = (key: string, job: Job): void => {
     const head = queues.get(key);
-    if (head === undefined) {
+    if (head === undefined || head === null) {
+      if (head === undefined && queues.size >= maxAudienceKeys) queues = waitingOnly(queues);
       job.tail = job;
       queues.set(key, job);
     } else {
@@ -151,13 +158,13 @@ export function createRouter(deps: RouterDeps): Router {
 
   /** Finishes the audience's messages from its head for as long as they may go: the head's save is answered (or it is live). */
   const drain = (key: string): void => {
-    let head = queues.get(key);
-    while (head !== undefined && head.saved !== null) {
+    let head = queues.get(key) ?? null;
+    while (head !== null && head.saved !== null) {
       // Read before `finish` hands the job back to the pool.
       const { next, tail } = head;
       finish(head);
       if (next === null) {
-        queues.delete(key);
+        queues.set(key, null);
         return;
       }
       next.tail = tail;
@@ -258,7 +265,7 @@ export function createRouter(deps: RouterDeps): Router {
     const n = result.notification;
     const key = n.routing.audienceId;
     const persisted = n.metadata.isPersisted;
-    if (!persisted && !queues.has(key)) {
+    if (!persisted && (queues.get(key) ?? null) === null) {
       routeNow(msg, n);
       return msg.ack().then(countRouted);
     }
@@ -333,6 +340,13 @@ function traceHeaders(headers: BusHeaders | null): BusHeaders | undefined {
   if (traceparent === undefined) return undefined;
   const tracestate = headerValue(headers, "tracestate");
   return tracestate === undefined ? { traceparent } : { traceparent, tracestate };
+}
+
+/** The audiences of `queues` that have waiting messages, in a new map. */
+function waitingOnly<J>(queues: Map<string, J | null>): Map<string, J | null> {
+  const fresh = new Map<string, J | null>();
+  for (const [key, head] of queues) if (head !== null) fresh.set(key, head);
+  return fresh;
 }
 
 /** A live notification waiting behind its audience: it may go as soon as it is at the head. */
