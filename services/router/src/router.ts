@@ -100,24 +100,24 @@ export function createRouter(deps: RouterDeps): Router {
   const deadLetter = createDeadLetter({ bus, log, metrics });
 
   /**
-   * The waiting messages of each audience in fetch order, as a linked list from its head. Only
-   * publishing is ordered this way (that is what orders delivery); saves start at fetch, so one
-   * audience's queued messages share a batch, and acks run after the publish, outside the order, so
-   * one busy audience is not capped at one ack round trip per message.
+   * The waiting messages of each audience in fetch order, in its lane. Only publishing is ordered
+   * this way (that is what orders delivery); saves start at fetch, so one audience's queued messages
+   * share a batch, and acks run after the publish, outside the order, so one busy audience is not
+   * capped at one ack round trip per message.
    *
-   * An audience whose last waiting message finished keeps its key, mapped to null: deleting and
-   * re-adding keys makes V8 rebuild a map's table every few dozen messages, and a map in the old
-   * generation gets its new table there, where only a full collection of the whole heap (the registry's
-   * keys) frees it. Past `maxAudienceKeys` keys the map is replaced by a new (young) one holding the
-   * audiences that have waiting messages.
+   * A lane stays in the map once empty, and a waiting message points at its lane: one map read per
+   * message. Deleting and re-adding keys made V8 rebuild the map's table every few dozen messages, and a
+   * map in the old generation gets its new table there, where only a full collection of the whole heap
+   * (the registry's keys) frees it. Past `maxAudienceKeys` lanes the map is replaced by a new (young)
+   * one holding the lanes that have waiting messages.
    */
-  let queues = new Map<string, Job | null>();
+  let lanes = new Map<string, Lane>();
   const maxAudienceKeys = 4 * maxInFlight;
   /** Jobs free to take on a message. */
   const pool: Job[] = [];
   /** Every waiting message (at most `maxInFlight`). */
   const eachWaiting = (visit: (job: Job) => void): void => {
-    for (const head of queues.values()) for (let job: Job | null = head; job !== null; job = job.next) visit(job);
+    for (const lane of lanes.values()) for (let job = lane.head; job !== null; job = job.next) visit(job);
   };
 
   /**
@@ -144,33 +144,28 @@ export function createRouter(deps: RouterDeps): Router {
     options: { probeMinMs: options.storeProbeMs ?? 250, probeMaxMs: options.storeProbeMaxMs ?? 2000, batch: options.saveBatch },
   });
 
-  const enqueue = (key: string, job: Job): void => {
-    const head = queues.get(key);
-    if (head === undefined || head === null) {
-      if (head === undefined && queues.size >= maxAudienceKeys) queues = waitingOnly(queues);
-      job.tail = job;
-      queues.set(key, job);
-    } else {
-      head.tail!.next = job;
-      head.tail = job;
+  /** The audience's lane, made (and the map renewed when full) if it has none. */
+  const laneOf = (key: string): Lane => {
+    let lane = lanes.get(key);
+    if (lane === undefined) {
+      if (lanes.size >= maxAudienceKeys) lanes = waitingOnly(lanes);
+      lane = new Lane();
+      lanes.set(key, lane);
     }
+    return lane;
   };
 
-  /** Finishes the audience's messages from its head for as long as they may go: the head's save is answered (or it is live). */
-  const drain = (key: string): void => {
-    let head = queues.get(key) ?? null;
+  /** Finishes the lane's messages from its head for as long as they may go: the head's save is answered (or it is live). */
+  const drain = (lane: Lane): void => {
+    let head = lane.head;
     while (head !== null && head.saved !== null) {
       // Read before `finish` hands the job back to the pool.
-      const { next, tail } = head;
+      const next = head.next;
       finish(head);
-      if (next === null) {
-        queues.set(key, null);
-        return;
-      }
-      next.tail = tail;
-      queues.set(key, next);
       head = next;
     }
+    lane.head = head;
+    if (head === null) lane.tail = null;
   };
 
   const countRouted = (): void => {
@@ -265,7 +260,8 @@ export function createRouter(deps: RouterDeps): Router {
     const n = result.notification;
     const key = n.routing.audienceId;
     const persisted = n.metadata.isPersisted;
-    if (!persisted && (queues.get(key) ?? null) === null) {
+    const lane = lanes.get(key);
+    if (!persisted && (lane === undefined || lane.head === null)) {
       routeNow(msg, n);
       return msg.ack().then(countRouted);
     }
@@ -273,7 +269,7 @@ export function createRouter(deps: RouterDeps): Router {
     const recording = span.isRecording();
     const job = pool.pop() ?? new Job(drain);
     const done = job.init(msg, n, span, recording ? spanHeaders(span) : traceHeaders(msg.headers), persisted ? null : LIVE, nowMs);
-    enqueue(key, job);
+    (lane ?? laneOf(key)).append(job);
     if (persisted) {
       if (recording) inSpan(span, () => saver.save(job));
       else saver.save(job);
@@ -342,11 +338,24 @@ function traceHeaders(headers: BusHeaders | null): BusHeaders | undefined {
   return tracestate === undefined ? { traceparent } : { traceparent, tracestate };
 }
 
-/** The audiences of `queues` that have waiting messages, in a new map. */
-function waitingOnly<J>(queues: Map<string, J | null>): Map<string, J | null> {
-  const fresh = new Map<string, J | null>();
-  for (const [key, head] of queues) if (head !== null) fresh.set(key, head);
+/** The lanes that have waiting messages, in a new map. */
+function waitingOnly(lanes: Map<string, Lane>): Map<string, Lane> {
+  const fresh = new Map<string, Lane>();
+  for (const [key, lane] of lanes) if (lane.head !== null) fresh.set(key, lane);
   return fresh;
+}
+
+/** One audience's waiting messages in fetch order, linked from `head` to `tail`. */
+class Lane {
+  head: Job | null = null;
+  tail: Job | null = null;
+
+  append(job: Job): void {
+    job.lane = this;
+    if (this.tail === null) this.head = job;
+    else this.tail.next = job;
+    this.tail = job;
+  }
 }
 
 /** A live notification waiting behind its audience: it may go as soon as it is at the head. */
@@ -368,14 +377,13 @@ class Job implements SaveRequest {
   saved: Saved | null = null;
   /** When a persisted one started waiting (epoch ms), for the held-notification gauges. */
   since = 0;
-  /** The next waiting message of its audience. */
+  /** Its audience's lane, and the next waiting message there. */
+  lane: Lane | null = null;
   next: Job | null = null;
-  /** The audience's last waiting message; kept up to date on the audience's head only. */
-  tail: Job | null = null;
   resolve: ((value: void | PromiseLike<void>) => void) | null = null;
   reject: ((err: unknown) => void) | null = null;
 
-  constructor(readonly ready: (audienceId: string) => void) {}
+  constructor(readonly ready: (lane: Lane) => void) {}
 
   /** Takes on `msg`; the promise settles once it was acked, nak'ed or dead-lettered. */
   init(
@@ -406,14 +414,14 @@ class Job implements SaveRequest {
     this.span = undefined as unknown as ProcessSpan;
     this.trace = undefined;
     this.saved = null;
+    this.lane = null;
     this.next = null;
-    this.tail = null;
     this.resolve = null;
     this.reject = null;
   }
 
   settle(saved: Saved): void {
     this.saved = saved;
-    this.ready(this.n.routing.audienceId);
+    this.ready(this.lane!);
   }
 }
