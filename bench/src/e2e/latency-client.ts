@@ -11,6 +11,7 @@ import { childArgs, emit, serve } from "../proc.js";
 import { FrameReader, OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT, clientFrame } from "../client/frames.js";
 import { UpgradeReader, connectUpgrade } from "../client/upgrade.js";
 import { readBenchFields } from "./payload.js";
+import { LateLog } from "./tail-trace.js";
 
 export interface LatencyClientArgs {
   index: number;
@@ -69,6 +70,10 @@ const PING = clientFrame(Buffer.from('{"type":6}\x1e'));
 const RS = 0x1e;
 const TYPE_DIGIT = 8; // {"type":N
 
+/** e2e-probe's PROBE_TRACE_DIR: the late deliveries of each case, for e2e/tail-trace.ts. */
+const traceDir = process.env["E2E_TRACE_DIR"];
+const lateLog = traceDir === undefined || traceDir === "" ? null : new LateLog(traceDir);
+
 let histogram = newHistogram();
 /** receipts per sequence in the current case */
 let seen = new Uint16Array(0);
@@ -86,7 +91,9 @@ function onNotification(caseNo: number, seq: number, sentMs: number, nowMs: numb
     return;
   }
   seen[seq]!++;
-  if (seq >= armed.warmup) histogram.recordValue(Math.max(1, Math.round((nowMs - sentMs) * 1000)));
+  if (seq < armed.warmup) return;
+  histogram.recordValue(Math.max(1, Math.round((nowMs - sentMs) * 1000)));
+  lateLog?.record(caseNo, nowMs, nowMs - sentMs);
 }
 
 class Conn {
@@ -277,6 +284,7 @@ function report(): LatencyReport {
     if (n < want) lost += want - n;
     else duplicates += n - want;
   }
+  lateLog?.close();
   const cpu = process.cpuUsage();
   return {
     expected,

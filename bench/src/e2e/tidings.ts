@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, startNats, type NatsServer } from "@tidings/testkit";
+import { freePort, startNats, type NatsServer, type NatsServerOptions } from "@tidings/testkit";
 
 const STANDALONE_DIR = fileURLToPath(new URL("../../../services/standalone", import.meta.url));
 const OUTPUT_TAIL_CHARS = 20_000;
@@ -125,12 +125,13 @@ export async function startStandalone(): Promise<Target> {
 /**
  * The cluster: nats-server with JetStream, one store service (embedded PGlite), one router and
  * `gateways` gateway nodes, each its own OS process; `gatewayEnv` adds to the gateways' environment,
- * `nodeFlags` go to every Tidings process's `node` (e.g. `--cpu-prof`).
+ * `nodeFlags` go to every Tidings process's `node` (e.g. `--cpu-prof`), `natsOptions` to nats-server's start.
  */
 export async function startCluster(
   gateways: number,
   gatewayEnv: Record<string, string> = {},
   nodeFlags: readonly string[] = [],
+  natsOptions: NatsServerOptions = {},
 ): Promise<Target> {
   let nats: NatsServer | null = null;
   const procs: TidingsProcess[] = [];
@@ -140,7 +141,7 @@ export async function startCluster(
     await nats?.stop();
   };
   try {
-    nats = await startNats({ jetstream: true });
+    nats = await startNats({ ...natsOptions, jetstream: true });
     const bus = { TIDINGS_NATS_URL: nats.url };
     procs.push(
       await startTidings(

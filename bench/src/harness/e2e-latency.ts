@@ -17,7 +17,8 @@ import type { ProduceArgs, ProduceResult, ProducerArgs, ProducerMode } from "../
 import type { StageArmArgs, StageReport, StageTapArgs } from "../e2e/stage-tap.js";
 import type { FloorArgs } from "../e2e/floor.js";
 import { startCluster, startStandalone, type Target } from "../e2e/tidings.js";
-import { startNats } from "@tidings/testkit";
+import { natsGcWriter } from "../e2e/tail-trace.js";
+import { startNats, type NatsServerOptions } from "@tidings/testkit";
 import { procCpuUs, procRunQueueWait } from "../server/centrifugo.js";
 import { currentLoad, type Harness, type RunContext } from "./context.js";
 
@@ -335,11 +336,13 @@ export interface CaseFilter {
   nodeFlags?: readonly string[];
   /** the Group case with JetStream ingest again at each of `Sizes.sweepRates` (cluster and floor) */
   sweep?: boolean;
+  /** nats-server's GC trace goes to this directory (e2e/tail-trace.ts; the Node processes' come from E2E_TRACE_DIR) */
+  traceDir?: string;
 }
 
 /** The floor (see e2e/floor.ts): nats-server, a bare JetStream consumer and `gateways` bare uWS servers. */
-async function startFloor(gateways: number): Promise<Target> {
-  const nats = await startNats({ jetstream: true });
+async function startFloor(gateways: number, natsOptions: NatsServerOptions): Promise<Target> {
+  const nats = await startNats({ ...natsOptions, jetstream: true });
   const children: Child[] = [];
   const stop = async () => {
     for (const c of [...children].reverse()) await c.call("close").catch(() => undefined);
@@ -373,11 +376,12 @@ export async function measureTarget(
   runTag: string,
   filter: CaseFilter = {},
 ): Promise<E2eCase[]> {
+  const natsOptions = filter.traceDir === undefined ? {} : { env: { GODEBUG: "gctrace=1" }, output: natsGcWriter(filter.traceDir) };
   const target =
     which === "cluster"
-      ? await startCluster(sizes.gateways, {}, filter.nodeFlags)
+      ? await startCluster(sizes.gateways, {}, filter.nodeFlags, natsOptions)
       : which === "floor"
-        ? await startFloor(sizes.gateways)
+        ? await startFloor(sizes.gateways, natsOptions)
         : await startStandalone();
   const children: Child[] = [];
   const cases: E2eCase[] = [];

@@ -25,4 +25,17 @@ describe("startNats", () => {
     expect(existsSync(server.storeDir)).toBe(false);
     await expect(connect({ servers: server.url, reconnect: false, timeout: 500 })).rejects.toThrow();
   }, 30_000);
+
+  it("hands what the server prints after start to `output`", async () => {
+    let printed = "";
+    const server = await startNats({ extraArgs: ["-DV"], output: (text) => (printed += text) });
+    try {
+      const nc = await connect({ servers: server.url, name: "output-probe" });
+      await nc.flush();
+      await nc.close();
+      await expect.poll(() => printed, { timeout: 5000 }).toContain("output-probe");
+    } finally {
+      await server.stop();
+    }
+  }, 30_000);
 });

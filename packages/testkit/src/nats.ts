@@ -13,6 +13,10 @@ export interface NatsServerOptions {
   startTimeoutMs?: number;
   /** More `nats-server` arguments (cluster name, routes …). */
   extraArgs?: string[];
+  /** Added to the server's environment (e.g. `GODEBUG`). */
+  env?: Record<string, string>;
+  /** Receives what the server prints once it is ready (stdout and stderr); without it the output is drained unread. */
+  output?: (text: string) => void;
 }
 
 export interface NatsServer {
@@ -88,7 +92,8 @@ export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServe
   if (opts.jetstream === true) args.push("-js", "-sd", storeDir);
   args.push(...(opts.extraArgs ?? []));
 
-  let child = await launch(binary, args, port, startTimeoutMs);
+  const launchOpts = { env: opts.env ?? {}, output: opts.output ?? null };
+  let child = await launch(binary, args, port, startTimeoutMs, launchOpts);
   let stopped = false;
 
   const kill = async (signal: NodeJS.Signals): Promise<void> => {
@@ -110,7 +115,7 @@ export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServe
       if (stopped) throw new Error("nats-server was stopped");
       await kill(signal);
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-      child = await launch(binary, args, port, startTimeoutMs);
+      child = await launch(binary, args, port, startTimeoutMs, launchOpts);
     },
     async stop() {
       if (stopped) return;
@@ -121,8 +126,14 @@ export async function startNats(opts: NatsServerOptions = {}): Promise<NatsServe
   };
 }
 
-async function launch(binary: string, args: string[], port: number, timeoutMs: number): Promise<ChildProcess> {
-  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+async function launch(
+  binary: string,
+  args: string[],
+  port: number,
+  timeoutMs: number,
+  opts: { env: Record<string, string>; output: ((text: string) => void) | null },
+): Promise<ChildProcess> {
+  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
   track(child);
   let output = "";
   let ready = false;
@@ -145,9 +156,11 @@ async function launch(binary: string, args: string[], port: number, timeoutMs: n
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  // Keep draining its output, unread, so a chatty server never blocks on a full pipe.
+  // Keep draining its output (unread without `output`), so a chatty server never blocks on a full pipe.
   child.stdout?.off("data", onData).resume();
   child.stderr?.off("data", onData).resume();
+  const sink = opts.output;
+  if (sink !== null) for (const stream of [child.stdout, child.stderr]) stream?.on("data", (d: Buffer) => sink(d.toString("utf8")));
   return child;
 }
 
