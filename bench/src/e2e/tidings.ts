@@ -1,6 +1,6 @@
 /**
  * Real Tidings processes for the end-to-end harness, started exactly as `pnpm start` would run them
- * (`node --import tsx src/main.ts` in services/standalone, configured only by TIDINGS_* variables),
+ * (`node --single-threaded-gc --import tsx src/main.ts` in services/standalone, configured only by TIDINGS_* variables),
  * plus a real nats-server with JetStream. Orchestrator side only.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -11,6 +11,8 @@ import { fileURLToPath } from "node:url";
 import { freePort, startNats, type NatsServer, type NatsServerOptions } from "@tidings/testkit";
 
 const STANDALONE_DIR = fileURLToPath(new URL("../../../services/standalone", import.meta.url));
+/** The `node` flags every Tidings process runs with: the image's CMD and `pnpm start` give the same (docs/runtime.md). */
+const TIDINGS_NODE_FLAGS = ["--single-threaded-gc"];
 const OUTPUT_TAIL_CHARS = 20_000;
 
 export interface TidingsProcess {
@@ -44,7 +46,7 @@ export async function startTidings(
 ): Promise<TidingsProcess> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TIDINGS_")));
   const dataDir = mkdtempSync(join(tmpdir(), "tidings-bench-data-"));
-  const child = spawn(process.execPath, [...nodeFlags, "--import", import.meta.resolve("tsx"), "src/main.ts"], {
+  const child = spawn(process.execPath, [...TIDINGS_NODE_FLAGS, ...nodeFlags, "--import", import.meta.resolve("tsx"), "src/main.ts"], {
     cwd: STANDALONE_DIR,
     env: {
       ...clean,
@@ -125,7 +127,8 @@ export async function startStandalone(): Promise<Target> {
 /**
  * The cluster: nats-server with JetStream, one store service (embedded PGlite), one router and
  * `gateways` gateway nodes, each its own OS process; `gatewayEnv` adds to the gateways' environment,
- * `nodeFlags` go to every Tidings process's `node` (e.g. `--cpu-prof`), `natsOptions` to nats-server's start.
+ * `nodeFlags` go to every Tidings process's `node` after TIDINGS_NODE_FLAGS (e.g. `--cpu-prof`, or
+ * `--no-single-threaded-gc` to undo one), `natsOptions` to nats-server's start.
  */
 export async function startCluster(
   gateways: number,

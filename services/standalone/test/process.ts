@@ -41,7 +41,9 @@ export function spawnTidings(
 ): { child: ChildProcessWithoutNullStreams; exited: Promise<number | null>; output: () => string } {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TIDINGS_")));
   const [command, args] =
-    opts.cli === true ? [tsxCli, ["src/main.ts", "--dev"]] : [process.execPath, ["--import", "tsx", "src/main.ts", "--dev"]];
+    opts.cli === true
+      ? [tsxCli, ["--single-threaded-gc", "src/main.ts", "--dev"]]
+      : [process.execPath, ["--import", "tsx", "src/main.ts", "--dev"]];
   const child = spawn(command, args, {
     cwd: root,
     env: { ...clean, TIDINGS_DATA_DIR: freshDataDir(), ...env },

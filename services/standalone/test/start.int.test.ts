@@ -5,7 +5,7 @@ import { freshDataDir, killGroup, spawnTidings } from "./process.js";
 
 const children: ChildProcessWithoutNullStreams[] = [];
 
-/** Starts the standalone process exactly as `pnpm start` does (tsx src/main.ts --dev). */
+/** Starts the standalone process exactly as `pnpm start` does (tsx --single-threaded-gc src/main.ts --dev). */
 function start(env: Record<string, string>) {
   const proc = spawnTidings(env, { cli: true });
   children.push(proc.child);
